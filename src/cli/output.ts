@@ -1,0 +1,47 @@
+/** Rendering job results for operators: readable tables by default, JSON for scripts. */
+import Table from 'cli-table3';
+import { formatBytes } from '../lib/domain/units.ts';
+import type { TapeRow } from '../lib/jobs/tapes.ts';
+import type { TargetRow } from '../lib/jobs/targets.ts';
+
+export function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  t.push(...rows.map((r) => r.map(String)));
+  return t.toString();
+}
+
+export function tapesTable(rows: TapeRow[]): string {
+  if (rows.length === 0) return 'no tapes registered; register one with "open_tape NAME".';
+  return table(
+    ['tape', 'barcode', 'pool', 'state', 'online', 'used / capacity', 'files', 'confirmed', 'assigned', 'in flight'],
+    rows.map((t) => [
+      t.name,
+      t.barcode || '-',
+      t.pool,
+      t.state,
+      t.online ? 'yes' : '',
+      `${formatBytes(t.bytesUsed)} / ${formatBytes(t.capacityBytes)} (${t.capacityBytes ? ((100 * t.bytesUsed) / t.capacityBytes).toFixed(1) : 0}%)`,
+      t.filesWritten,
+      t.filesConfirmed,
+      t.targetsAssigned,
+      t.writeInFlight ? `file ${t.writeInFlight.fileNumber}` : '',
+    ]),
+  );
+}
+
+export function targetsTable(rows: TargetRow[]): string {
+  if (rows.length === 0) return 'no targets match.';
+  return table(
+    ['id', 'host:path', 'status', 'tape', 'file', 'files', 'size', 'error'],
+    rows.map((t) => [
+      t.id,
+      `${t.host}:${t.path}`,
+      t.status,
+      t.tape ?? '',
+      t.fileNumber ?? '',
+      t.fileCount ?? '',
+      t.totalBytes !== undefined ? formatBytes(t.totalBytes) : '',
+      t.error ? t.error.slice(0, 60) : '',
+    ]),
+  );
+}

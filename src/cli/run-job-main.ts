@@ -1,0 +1,8 @@
+import { main, terminalAsk } from './run-job.ts';
+
+const code = await main(process.argv.slice(2), {
+  out: (s) => process.stdout.write(s + '\n'),
+  err: (s) => process.stderr.write(s + '\n'),
+  ask: terminalAsk(),
+});
+process.exitCode = code;

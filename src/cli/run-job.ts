@@ -1,0 +1,244 @@
+/**
+ * run-job: the operators' runner. Sub-commands are named as in the seed (tapes, import,
+ * assign, archive, confirm, close_tape) plus open_tape, targets and bootstrap; each runs the
+ * same job code as the Lambda handlers, in-process.
+ * Exit codes: 0 success, 1 failure, 2 bad usage.
+ */
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { createClients, destroyClients, type AwsClients } from '../lib/aws/clients.ts';
+import { loadConfig, type Config } from '../lib/config.ts';
+import { isArchiveError, UsageError } from '../lib/errors.ts';
+import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
+import { runJob, type JobName } from '../lib/jobs/registry.ts';
+import { bootstrap } from '../lib/resources/bootstrap.ts';
+import { tapesTable, targetsTable } from './output.ts';
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Answers a yes/no question; undefined when no terminal is attached. */
+  ask?: (question: string) => Promise<boolean>;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface Session {
+  config: Config;
+  clients: AwsClients;
+  ctx: JobContext;
+}
+
+function connectionHint(e: unknown, config?: Config): string | undefined {
+  const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? ''} ${String((e as { code?: string })?.code ?? '')}`;
+  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|socket hang up|connect/i.test(text)) {
+    const where = config?.endpoints.dynamodb ?? config?.endpoints.sqs ?? 'AWS';
+    return `cannot reach the catalog or queues at ${where} (${(e as Error).message}). Start the embedded stack with "npm run stack", or point AWS_ENDPOINT_URL / TAPE_ARCHIVE_CONFIG at a running one.`;
+  }
+  if (/ResourceNotFoundException|QueueDoesNotExist|NonExistentQueue/.test(text)) {
+    return `the tables or queues for prefix "${config?.prefix}" do not exist (${(e as Error).message}). Create them with "run-job bootstrap" or start the embedded stack.`;
+  }
+  return undefined;
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  let session: Session | undefined;
+  let json = false;
+  const env = io.env ?? process.env;
+
+  const open = (opts: { config?: string }): Session => {
+    if (!session) {
+      const config = loadConfig(env, opts.config ? { configFile: opts.config } : {});
+      const clients = createClients(config);
+      session = { config, clients, ctx: createJobContext(config, clients) };
+    }
+    return session;
+  };
+  const print = (value: unknown, human: () => string) => io.out(json ? JSON.stringify(value, null, 2) : human());
+
+  const program = new Command('run-job')
+    .description('Tape archive jobs: import, assign, archive, confirm, close_tape and friends.')
+    .option('--json', 'print results as JSON for scripts')
+    .option('--config <file>', 'config file (default: TAPE_ARCHIVE_CONFIG or .tape-archive/config.json)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError('(run "run-job --help" for usage)');
+  program.hook('preAction', (cmd) => {
+    json = !!cmd.opts().json;
+  });
+
+  const job = async <N extends JobName>(name: N, input: unknown) => runJob(open(program.opts()).ctx, name, input);
+
+  program
+    .command('tapes')
+    .description('list tapes: state, online flag, used/capacity, files written and confirmed, targets assigned')
+    .action(async () => {
+      const r = await job('tapes', {});
+      print(r, () => tapesTable(r.tapes));
+    });
+
+  program
+    .command('open_tape')
+    .argument('<name>', 'tape name, e.g. tape1')
+    .description('register a tape if new and make it the online tape')
+    .option('--capacity <size>', 'native capacity, e.g. 18T (default: LTO-9, 18 TB)')
+    .option('--barcode <code>', 'cartridge barcode, e.g. ABC123L9')
+    .option('--pool <pool>', 'tape pool (default: default)')
+    .action(async (name: string, o: { capacity?: string; barcode?: string; pool?: string }) => {
+      const r = await job('open_tape', { name, ...o });
+      print(r, () => r.message);
+    });
+
+  program
+    .command('import')
+    .argument('<file>', 'file listing full paths of target directories, one a line (host:/path or /path)')
+    .description('add targets to the catalog and request a scan of each')
+    .option('--skip-invalid', 'import the valid lines even if some are invalid')
+    .action(async (file: string, o: { skipInvalid?: boolean }) => {
+      let content: Buffer;
+      try {
+        content = await readFile(file);
+      } catch (e) {
+        throw new UsageError(`cannot read import list ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Give the path of a file listing one directory per line.`);
+      }
+      // Decode strictly here so invalid UTF-8 is reported by line, not replaced silently.
+      let text: string;
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(content);
+      } catch {
+        const { parseImportList } = await import('../lib/domain/import-list.ts');
+        const bad = parseImportList(content, 'x').errors.map((p) => `  line ${p.line}: ${p.message}`);
+        throw new UsageError(`${file} is not valid UTF-8; nothing was imported:\n${bad.join('\n')}`);
+      }
+      const r = await job('import', { content: text, source: file, skipInvalid: !!o.skipInvalid });
+      print(r, () => {
+        const lines = [`imported ${r.imported.length} target(s), scans requested: ${r.scansRequested}`];
+        for (const k of r.alreadyKnown) lines.push(`  line ${k.line}: ${k.host}:${k.path} is already known (${k.id}, ${k.status}); unchanged`);
+        for (const d of r.duplicates) lines.push(`  line ${d.line}: duplicate of line ${d.firstLine}; ignored`);
+        for (const s of r.skipped) lines.push(`  line ${s.line}: skipped: ${s.message}`);
+        if (r.imported.length === 0 && r.alreadyKnown.length) lines[0] = `nothing new: all ${r.alreadyKnown.length} target(s) were already imported`;
+        return lines.join('\n');
+      });
+    });
+
+  program
+    .command('assign')
+    .argument('[tape]', 'tape name (default: the online tape)')
+    .description('assign every unassigned target to a tape')
+    .option('--target <id...>', 'move only these targets (allowed while never written to their tape)')
+    .action(async (tape: string | undefined, o: { target?: string[] }) => {
+      const r = await job('assign', { ...(tape ? { tape } : {}), ...(o.target ? { targetIds: o.target } : {}) });
+      print(r, () => {
+        const waiting = r.assigned.filter((a) => a.awaitingScan).length;
+        const lines = [`assigned ${r.assigned.length} target(s) to ${r.tape}${waiting ? ` (${waiting} awaiting scan)` : ''}`];
+        for (const a of r.assigned.filter((x) => x.from)) lines.push(`  ${a.id} moved from ${a.from}`);
+        for (const x of r.refused) lines.push(`  ${x.id}: not assigned: ${x.reason}`);
+        return lines.join('\n');
+      });
+    });
+
+  program
+    .command('archive')
+    .description('one archiving action: the next assigned target goes to the next file number of the online tape')
+    .action(async () => {
+      const r = await job('archive', {});
+      print(r, () => (r.status === 'started' ? `writing ${r.path} (${r.targetId}) to ${r.tape} file ${r.fileNumber}; task ${r.taskId}` : r.message));
+    });
+
+  program
+    .command('confirm')
+    .argument('[which]', 'file number on the tape, or "next"', 'next')
+    .description('read a tape file back and verify every checksum')
+    .option('--tape <name>', 'tape (default: the online tape)')
+    .option('--retry', 're-run confirm on an already confirmed file')
+    .option('--no-db-update', 'verify and report without changing the catalog')
+    .action(async (which: string, o: { tape?: string; retry?: boolean; dbUpdate: boolean }) => {
+      const r = await job('confirm', { which, ...(o.tape ? { tape: o.tape } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate });
+      print(r, () =>
+        r.status === 'requested'
+          ? `verify of ${r.tape} file ${r.fileNumber} (${r.targetId}) requested; task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`
+          : r.message,
+      );
+    });
+
+  program
+    .command('close_tape')
+    .argument('[tape]', 'tape name (default: the online tape)')
+    .description('mark a tape closed and offline, releasing targets assigned but not archived')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (tape: string | undefined, o: { yes?: boolean }) => {
+      const base = tape ? { tape } : {};
+      let yes = !!o.yes;
+      if (!yes) {
+        const preview = await job('close_tape', { ...base, yes: false });
+        if (preview.status === 'needs-confirmation') {
+          for (const w of preview.warnings) io.err(`warning: ${w}`);
+          if (!io.ask) {
+            throw new UsageError(`closing ${preview.tape} needs confirmation and no terminal is attached; nothing was changed. Run again with --yes.`);
+          }
+          if (!(await io.ask(`Close tape ${preview.tape}? [y/N] `))) {
+            io.out(`tape ${preview.tape} left as it was.`);
+            return;
+          }
+        }
+        yes = true;
+      }
+      const r = await job('close_tape', { ...base, yes });
+      print(r, () => (r.status === 'closed' ? [...(o.yes ? r.warnings.map((w) => `warning: ${w}`) : []), r.message].join('\n') : r.message));
+    });
+
+  program
+    .command('targets')
+    .description('list targets: what is where')
+    .addOption(new Option('--state <state>', 'only targets in this state'))
+    .option('--tape <name>', 'only targets on this tape')
+    .action(async (o: { state?: string; tape?: string }) => {
+      const r = await job('targets', o);
+      print(r, () => targetsTable(r.targets));
+    });
+
+  program
+    .command('bootstrap')
+    .description('create the tables and queues on the configured endpoint (idempotent)')
+    .action(async () => {
+      const s = open(program.opts());
+      const r = await bootstrap(s.config, s.clients);
+      print(r, () => `tables: ${r.tables.join(', ')}\nqueues: ${Object.values(r.queueUrls).join(', ')}\ncreated: ${r.created.join(', ') || 'nothing new'}`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
+      return 2;
+    }
+    const hint = connectionHint(e, session?.config);
+    if (hint) {
+      io.err(`error: ${hint}`);
+      return 1;
+    }
+    if (isArchiveError(e)) {
+      if (json) io.out(JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2));
+      io.err(`error: ${e.message}`);
+      return e instanceof UsageError ? 2 : 1;
+    }
+    io.err(`error: ${(e as Error).stack ?? String(e)}`);
+    return 1;
+  } finally {
+    if (session) destroyClients(session.clients);
+  }
+}
+
+export function terminalAsk(): CliIo['ask'] {
+  if (!process.stdin.isTTY) return undefined;
+  return async (q) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return /^y(es)?$/i.test((await rl.question(q)).trim());
+    } finally {
+      rl.close();
+    }
+  };
+}

@@ -1,0 +1,332 @@
+/**
+ * The catalog repository: tapes, targets, tape files and the online pointer in one
+ * DynamoDB table. Every state change is a conditional write (or a transaction of them) so
+ * that a refused change is never half applied and racing callers cannot both win.
+ */
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type DynamoDBClient,
+  type QueryCommandInput,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { ConflictError } from '../errors.ts';
+import type { Tape, WriteInFlight } from '../domain/tape.ts';
+import type { Placement, Target } from '../domain/target.ts';
+import type { TapeFile } from '../domain/tape-file.ts';
+import { keys, placementIndexKey, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
+
+const m = (o: Record<string, unknown>) => marshall(o, { removeUndefinedValues: true });
+
+export class ConditionFailed extends Error {
+  override readonly name = 'ConditionFailed';
+  constructor(readonly reasons: (string | undefined)[] = []) {
+    super(`condition failed: ${reasons.join(', ')}`);
+  }
+}
+
+export class Catalog {
+  constructor(
+    readonly db: DynamoDBClient,
+    readonly tableName: string,
+  ) {}
+
+  // ---- low-level helpers -------------------------------------------------
+
+  private async get(key: { pk: string; sk: string }, consistent = true): Promise<Record<string, unknown> | undefined> {
+    const out = await this.db.send(new GetItemCommand({ TableName: this.tableName, Key: m(key), ConsistentRead: consistent }));
+    return out.Item ? unmarshall(out.Item) : undefined;
+  }
+
+  private async queryAll(input: Omit<QueryCommandInput, 'TableName'>): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const out = await this.db.send(new QueryCommand({ TableName: this.tableName, ...input, ExclusiveStartKey: start }));
+      items.push(...(out.Items ?? []).map((i) => unmarshall(i)));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /** Runs a transaction; a failed condition becomes ConditionFailed with per-item reasons. */
+  async transact(items: TransactWriteItem[]): Promise<void> {
+    try {
+      await this.db.send(new TransactWriteItemsCommand({ TransactItems: items }));
+    } catch (e) {
+      if (e instanceof TransactionCanceledException) {
+        const reasons = (e.CancellationReasons ?? []).map((r) => r.Code);
+        if (reasons.some((r) => r === 'ConditionalCheckFailed')) throw new ConditionFailed(reasons);
+        if (reasons.some((r) => r === 'TransactionConflict')) throw new ConflictError('another change to the same items ran at the same moment; nothing was changed. Run the job again.');
+      }
+      throw e;
+    }
+  }
+
+  // ---- tapes -------------------------------------------------------------
+
+  async getTape(name: string): Promise<Tape | undefined> {
+    const item = await this.get(keys.tape(name));
+    return item ? tapeCodec.fromItem(item) : undefined;
+  }
+
+  async listTapes(): Promise<Tape[]> {
+    const items = await this.queryAll({
+      IndexName: 'byPlacement',
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: m({ ':p': 'TAPES' }),
+    });
+    return items.map(tapeCodec.fromItem);
+  }
+
+  putNewTapeItem(tape: Tape): TransactWriteItem {
+    return { Put: { TableName: this.tableName, Item: m(tapeCodec.toItem(tape)), ConditionExpression: 'attribute_not_exists(pk)' } };
+  }
+
+  async getOnlineTapeName(): Promise<string | undefined> {
+    const item = await this.get(keys.online());
+    return typeof item?.tapeName === 'string' ? item.tapeName : undefined;
+  }
+
+  /**
+   * Makes `name` the online tape in one transaction: pointer, new tape flag, old tape flag.
+   * `expectedPrevious` guards against a concurrent open_tape.
+   */
+  async setOnline(name: string, expectedPrevious: string | undefined, now: string, newTape?: Tape): Promise<void> {
+    const items: TransactWriteItem[] = [];
+    items.push({
+      Put: {
+        TableName: this.tableName,
+        Item: m({ ...keys.online(), type: 'online', tapeName: name, updatedAt: now }),
+        ...(expectedPrevious
+          ? { ConditionExpression: 'tapeName = :prev', ExpressionAttributeValues: m({ ':prev': expectedPrevious }) }
+          : { ConditionExpression: 'attribute_not_exists(pk)' }),
+      },
+    });
+    if (newTape) {
+      items.push(this.putNewTapeItem({ ...newTape, online: true }));
+    } else {
+      items.push({
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(name)),
+          UpdateExpression: 'SET #o = :t, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND #s IN (:r, :l, :f)',
+          ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
+          ExpressionAttributeValues: m({ ':t': true, ':now': now, ':r': 'registered', ':l': 'labelled', ':f': 'full' }),
+        },
+      });
+    }
+    if (expectedPrevious && expectedPrevious !== name) {
+      items.push({
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(expectedPrevious)),
+          UpdateExpression: 'SET #o = :f, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#o': 'online' },
+          ExpressionAttributeValues: m({ ':f': false, ':now': now }),
+        },
+      });
+    }
+    await this.transact(items);
+  }
+
+  /** Closes a tape: state closed, offline, pointer cleared if it pointed here. */
+  async closeTape(tape: Tape, now: string): Promise<void> {
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(tape.name)),
+          UpdateExpression: 'SET #s = :closed, #o = :f, updatedAt = :now',
+          ConditionExpression: '#s = :from AND attribute_not_exists(writeInFlight)',
+          ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
+          ExpressionAttributeValues: m({ ':closed': 'closed', ':f': false, ':now': now, ':from': tape.state }),
+        },
+      },
+    ];
+    if (tape.online) {
+      items.push({
+        Delete: {
+          TableName: this.tableName,
+          Key: m(keys.online()),
+          ConditionExpression: 'tapeName = :n',
+          ExpressionAttributeValues: m({ ':n': tape.name }),
+        },
+      });
+    }
+    await this.transact(items);
+  }
+
+  // ---- targets -----------------------------------------------------------
+
+  async getTarget(id: string): Promise<Target | undefined> {
+    const item = await this.get(keys.target(id));
+    return item ? targetCodec.fromItem(item) : undefined;
+  }
+
+  /** Creates the target unless it exists; returns false (and changes nothing) if it does. */
+  async createTarget(t: Target): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutItemCommand({ TableName: this.tableName, Item: m(targetCodec.toItem(t)), ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  async listTargetsByPlacement(placement: Placement, tapeName?: string, limit?: number): Promise<Target[]> {
+    const input: Omit<QueryCommandInput, 'TableName'> = {
+      IndexName: 'byPlacement',
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: m({ ':p': placementIndexKey(placement, tapeName) }),
+      ...(limit ? { Limit: limit } : {}),
+    };
+    if (!tapeName && placement !== 'unassigned') {
+      // Across all tapes: the index key carries the tape, so scan by prefix instead.
+      return (await this.listAllTargets()).filter((t) => t.placement === placement);
+    }
+    return (await this.queryAll(input)).map(targetCodec.fromItem);
+  }
+
+  async listAllTargets(): Promise<Target[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+    do {
+      const out = await this.db.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: '#t = :t',
+          ExpressionAttributeNames: { '#t': 'type' },
+          ExpressionAttributeValues: m({ ':t': 'target' }),
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      items.push(...(out.Items ?? []).map((i) => unmarshall(i)));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items.map(targetCodec.fromItem).sort((a, b) => a.importedAt.localeCompare(b.importedAt) || a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Writes `next` over `current` only if the stored item still has `current.version`
+   * (optimistic lock); `next.version` must be current + 1.
+   */
+  targetUpdateItem(current: Target, next: Target): TransactWriteItem {
+    if (next.version !== current.version + 1) throw new Error('target version must advance by one');
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: m(targetCodec.toItem(next)),
+        ConditionExpression: 'version = :v',
+        ExpressionAttributeValues: m({ ':v': current.version }),
+      },
+    };
+  }
+
+  async updateTarget(current: Target, next: Target): Promise<boolean> {
+    try {
+      await this.db.send(new PutItemCommand(this.targetUpdateItem(current, next).Put!));
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  /** Counts targets per (placement, tape) for the tapes table. */
+  async countAssigned(tapeName: string): Promise<number> {
+    let count = 0;
+    let start: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byPlacement',
+          KeyConditionExpression: 'gsi1pk = :p',
+          ExpressionAttributeValues: m({ ':p': placementIndexKey('assigned', tapeName) }),
+          Select: 'COUNT',
+          ExclusiveStartKey: start,
+        }),
+      );
+      count += out.Count ?? 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
+  // ---- tape files and writes ---------------------------------------------
+
+  async getTapeFile(tapeName: string, fileNumber: number): Promise<TapeFile | undefined> {
+    const item = await this.get(keys.tapeFile(tapeName, fileNumber));
+    return item ? tapeFileCodec.fromItem(item) : undefined;
+  }
+
+  async listTapeFiles(tapeName: string): Promise<TapeFile[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :f)',
+      ExpressionAttributeValues: m({ ':pk': keys.tape(tapeName).pk, ':f': 'FILE#' }),
+      ConsistentRead: true,
+    });
+    return items.map(tapeFileCodec.fromItem);
+  }
+
+  /**
+   * Allocates the tape's next file number to `target` and marks the write in flight, in one
+   * transaction. It fails (ConditionFailed) if the number was taken, a write is already in
+   * flight on the tape, the tape is no longer writable/online, or the target changed.
+   */
+  async startWrite(tape: Tape, target: Target, writing: Target, flight: WriteInFlight, now: string): Promise<void> {
+    const fileNumber = flight.fileNumber;
+    await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(tape.name)),
+          UpdateExpression: 'SET nextFileNumber = :next, writeInFlight = :w, updatedAt = :now',
+          ConditionExpression:
+            'nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND #s IN (:r, :l)',
+          ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
+          ExpressionAttributeValues: m({
+            ':next': fileNumber + 1,
+            ':n': fileNumber,
+            ':w': flight,
+            ':now': now,
+            ':t': true,
+            ':r': 'registered',
+            ':l': 'labelled',
+          }),
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: m(
+            tapeFileCodec.toItem({
+              tapeName: tape.name,
+              fileNumber,
+              targetId: target.id,
+              state: 'writing',
+              taskId: flight.taskId,
+              startedAt: now,
+            }),
+          ),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      this.targetUpdateItem(target, writing),
+    ]);
+  }
+}

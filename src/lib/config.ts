@@ -1,0 +1,111 @@
+/**
+ * The one place that reads the environment and the config file. Everything else takes a
+ * `Config` value, so handlers, CLI, agent and tests are configured the same way.
+ *
+ * Precedence: explicit overrides > environment > config file > defaults.
+ * The config file is TAPE_ARCHIVE_CONFIG, or .tape-archive/config.json in the working
+ * directory (the embedded stack writes it when it starts).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+import { resourceNames, type ResourceNames } from './resources/definitions.ts';
+
+const fileSchema = z
+  .object({
+    region: z.string().min(1).optional(),
+    prefix: z.string().regex(/^[A-Za-z0-9-]{1,40}$/).optional(),
+    endpoints: z
+      .object({ dynamodb: z.string().url().optional(), sqs: z.string().url().optional() })
+      .strict()
+      .optional(),
+    defaultHost: z.string().min(1).optional(),
+    apiToken: z.string().min(16).optional(),
+  })
+  .strict();
+
+export type ConfigFile = z.infer<typeof fileSchema>;
+
+export interface Config {
+  region: string;
+  prefix: string;
+  /** Unset means the AWS default endpoint (real AWS). */
+  endpoints: { dynamodb?: string; sqs?: string };
+  names: ResourceNames;
+  /** Queue URLs when known up front (Lambda env); otherwise resolved by name. */
+  queueUrls: Partial<Record<'tasks' | 'scans' | 'results', string>>;
+  /** Host used for import lines that do not name one. */
+  defaultHost: string;
+  /** Whether credentials must be faked (local emulators accept any). */
+  localCredentials: boolean;
+  configFile?: string;
+}
+
+export const DEFAULT_PREFIX = 'tape-archive-dev';
+export const DEFAULT_CONFIG_PATH = '.tape-archive/config.json';
+
+export function readConfigFile(path: string): ConfigFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}. Fix the file or point TAPE_ARCHIVE_CONFIG elsewhere.`);
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ConfigError(`config file ${path} is invalid: ${issues}`);
+  }
+  return parsed.data;
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<ConfigFile> & { configFile?: string } = {},
+): Config {
+  const explicitPath = overrides.configFile ?? env.TAPE_ARCHIVE_CONFIG;
+  let file: ConfigFile = {};
+  let configFile: string | undefined;
+  if (explicitPath) {
+    configFile = resolve(explicitPath);
+    if (!existsSync(configFile)) {
+      throw new ConfigError(`config file ${configFile} (TAPE_ARCHIVE_CONFIG) does not exist. Start the embedded stack (npm run stack) or fix the path.`);
+    }
+    file = readConfigFile(configFile);
+  } else if (existsSync(DEFAULT_CONFIG_PATH)) {
+    configFile = resolve(DEFAULT_CONFIG_PATH);
+    file = readConfigFile(configFile);
+  }
+
+  const endpointAll = env.AWS_ENDPOINT_URL;
+  const endpoints = {
+    dynamodb: overrides.endpoints?.dynamodb ?? env.AWS_ENDPOINT_URL_DYNAMODB ?? endpointAll ?? file.endpoints?.dynamodb,
+    sqs: overrides.endpoints?.sqs ?? env.AWS_ENDPOINT_URL_SQS ?? endpointAll ?? file.endpoints?.sqs,
+  };
+  const prefix = overrides.prefix ?? env.TAPE_ARCHIVE_PREFIX ?? file.prefix ?? DEFAULT_PREFIX;
+  if (!/^[A-Za-z0-9-]{1,40}$/.test(prefix)) {
+    throw new ConfigError(`TAPE_ARCHIVE_PREFIX "${prefix}" is invalid: use 1-40 letters, digits or dashes.`);
+  }
+  const region = overrides.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? file.region ?? 'us-east-1';
+  const names = resourceNames(prefix);
+  const isLocal = (u?: string) => !!u && /^https?:\/\/(localhost|127\.|\[::1\])/.test(u);
+  return {
+    region,
+    prefix,
+    endpoints,
+    names: {
+      catalogTable: env.CATALOG_TABLE ?? names.catalogTable,
+      manifestTable: env.MANIFEST_TABLE ?? names.manifestTable,
+      queues: names.queues,
+    },
+    queueUrls: {
+      tasks: env.TASK_QUEUE_URL,
+      scans: env.SCAN_QUEUE_URL,
+      results: env.RESULT_QUEUE_URL,
+    },
+    defaultHost: overrides.defaultHost ?? env.TAPE_ARCHIVE_DEFAULT_HOST ?? file.defaultHost ?? 'localhost',
+    localCredentials: (isLocal(endpoints.dynamodb) || isLocal(endpoints.sqs)) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE,
+    ...(configFile ? { configFile } : {}),
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * One tape file (a file number on a tape) holding one target. "archived" means the whole
+ * file, trailer and filemark included, is on tape; "confirmed" means it was read back and
+ * every checksum matched. Discarded files (end of medium, failed write) leave no record:
+ * their file number is reused, so numbers on a tape stay strictly sequential.
+ */
+export const TAPE_FILE_STATES = ['writing', 'archived', 'confirmed', 'confirm_failed'] as const;
+export type TapeFileState = (typeof TAPE_FILE_STATES)[number];
+
+export interface TapeFile {
+  tapeName: string;
+  fileNumber: number;
+  targetId: string;
+  state: TapeFileState;
+  taskId: string;
+  bytes?: number;
+  fileCount?: number;
+  /** SHA-256 of the whole tape file as streamed. */
+  sha256?: string;
+  startedAt: string;
+  archivedAt?: string;
+  verifiedAt?: string;
+  verifyError?: string;
+}

@@ -1,0 +1,68 @@
+import { IllegalTransitionError } from '../errors.ts';
+
+/**
+ * Tape lifecycle: registered -> labelled -> full -> closed, plus disabled and broken
+ * (read-only, with a reason) for the operator. "Online" is a separate flag: the tape the
+ * jobs write to and confirm on by default; at most one tape is online.
+ */
+export const TAPE_STATES = ['registered', 'labelled', 'full', 'closed', 'disabled', 'broken'] as const;
+export type TapeState = (typeof TAPE_STATES)[number];
+
+const TAPE_TRANSITIONS: Record<TapeState, readonly TapeState[]> = {
+  registered: ['labelled', 'full', 'closed', 'disabled', 'broken'],
+  labelled: ['full', 'closed', 'disabled', 'broken'],
+  full: ['closed', 'disabled', 'broken'],
+  closed: [],
+  disabled: ['registered', 'labelled', 'closed'],
+  broken: ['closed'],
+};
+
+export function canTransitionTape(from: TapeState, to: TapeState): boolean {
+  return TAPE_TRANSITIONS[from].includes(to);
+}
+
+export function assertTapeTransition(tape: string, from: TapeState, to: TapeState): void {
+  if (!canTransitionTape(from, to)) {
+    throw new IllegalTransitionError(`tape ${tape} is ${from} and cannot become ${to}.`, { tape, from, to });
+  }
+}
+
+/** States in which new files may be appended. */
+export const WRITABLE_TAPE_STATES: readonly TapeState[] = ['registered', 'labelled'];
+
+export interface WriteInFlight {
+  fileNumber: number;
+  targetId: string;
+  taskId: string;
+  startedAt: string;
+}
+
+export interface Tape {
+  name: string;
+  barcode: string;
+  pool: string;
+  capacityBytes: number;
+  state: TapeState;
+  online: boolean;
+  bytesUsed: number;
+  /** File 0 is the label; targets start at file 1. */
+  nextFileNumber: number;
+  filesWritten: number;
+  filesConfirmed: number;
+  writeInFlight?: WriteInFlight;
+  reason?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const TAPE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+
+export function validateTapeName(name: string): string | undefined {
+  if (!TAPE_NAME_RE.test(name)) {
+    return `tape name "${name}" is invalid: use 1-32 letters, digits, '.', '_' or '-', starting with a letter or digit.`;
+  }
+  return undefined;
+}
+
+/** LTO barcodes: six characters plus the media type (e.g. ABC123L9). */
+export const BARCODE_RE = /^[A-Z0-9]{6}(L[5-9T]|LA|M8)?$/;

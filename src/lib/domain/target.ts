@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { IllegalTransitionError } from '../errors.ts';
+
+/**
+ * A target has two independent dimensions:
+ *  - scan: pending -> complete | failed (the manifest is known when complete);
+ *  - placement: unassigned -> assigned(tape) -> writing(tape, file) -> archived -> confirmed.
+ * Assignment may happen before the scan completes; archive only takes scanned targets.
+ */
+export const SCAN_STATES = ['pending', 'complete', 'failed'] as const;
+export type ScanState = (typeof SCAN_STATES)[number];
+
+export const PLACEMENTS = ['unassigned', 'assigned', 'writing', 'archived', 'confirmed', 'confirm_failed', 'write_failed'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+
+const PLACEMENT_TRANSITIONS: Record<Placement, readonly Placement[]> = {
+  unassigned: ['assigned'],
+  // assigned -> assigned is a move to another tape: allowed because nothing is on tape yet.
+  assigned: ['assigned', 'unassigned', 'writing'],
+  // back to assigned: end of medium or a retryable failure discarded the tape file.
+  writing: ['archived', 'assigned', 'write_failed'],
+  archived: ['confirmed', 'confirm_failed'],
+  confirmed: ['confirm_failed', 'confirmed'],
+  confirm_failed: ['confirmed', 'confirm_failed'],
+  // after a rescan the operator may assign it again.
+  write_failed: ['assigned', 'unassigned'],
+};
+
+export function canTransitionPlacement(from: Placement, to: Placement): boolean {
+  return PLACEMENT_TRANSITIONS[from].includes(to);
+}
+
+export function assertPlacementTransition(targetId: string, from: Placement, to: Placement): void {
+  if (!canTransitionPlacement(from, to)) {
+    throw new IllegalTransitionError(`target ${targetId} is ${from} and cannot become ${to}.`, { targetId, from, to });
+  }
+}
+
+/** The single word operators see, combining scan and placement. */
+export const TARGET_STATUSES = ['imported', 'scan_failed', 'scanned', 'assigned', 'writing', 'archived', 'confirmed', 'confirm_failed', 'write_failed'] as const;
+export type TargetStatus = (typeof TARGET_STATUSES)[number];
+
+export function targetStatus(t: { scan: ScanState; placement: Placement }): TargetStatus {
+  if (t.placement === 'unassigned') {
+    return t.scan === 'complete' ? 'scanned' : t.scan === 'failed' ? 'scan_failed' : 'imported';
+  }
+  return t.placement;
+}
+
+export interface Target {
+  id: string;
+  host: string;
+  path: string;
+  scan: ScanState;
+  scanId?: string;
+  scanError?: string;
+  placement: Placement;
+  tapeName?: string;
+  fileNumber?: number;
+  fileCount?: number;
+  totalBytes?: number;
+  /** Number of manifest pages of the current scan. */
+  manifestPages?: number;
+  lastError?: string;
+  importedAt: string;
+  updatedAt: string;
+  /** Optimistic lock: every conditional write checks and bumps it. */
+  version: number;
+}
+
+/** Deterministic id, so re-importing the same host:path finds the same target. */
+export function targetId(host: string, path: string): string {
+  return 't-' + createHash('sha256').update(`${host}\0${path}`).digest('hex').slice(0, 16);
+}

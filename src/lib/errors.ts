@@ -1,0 +1,57 @@
+/**
+ * Error classes shared by handlers, CLI and agent. Every error carries a stable `code`
+ * (for scripts and HTTP mapping) and a message that says what is wrong and what to do.
+ */
+export abstract class ArchiveError extends Error {
+  abstract readonly code: string;
+  /** HTTP status a gateway answers with; the CLI maps < 500 user errors to exit 1. */
+  abstract readonly status: number;
+  constructor(message: string, readonly context: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+/** The caller's input is malformed (CLI exit 2, HTTP 400). */
+export class UsageError extends ArchiveError {
+  override readonly name = 'UsageError';
+  readonly code = 'BAD_USAGE';
+  readonly status = 400;
+}
+
+/** The input is well formed but its content is invalid (e.g. bad lines in an import list). */
+export class ValidationError extends ArchiveError {
+  override readonly name = 'ValidationError';
+  readonly code = 'INVALID_INPUT';
+  readonly status = 400;
+}
+
+export class NotFoundError extends ArchiveError {
+  override readonly name = 'NotFoundError';
+  readonly code = 'NOT_FOUND';
+  readonly status = 404;
+}
+
+/** A state machine refused a transition; nothing was changed. */
+export class IllegalTransitionError extends ArchiveError {
+  override readonly name = 'IllegalTransitionError';
+  readonly code = 'ILLEGAL_TRANSITION';
+  readonly status = 409;
+}
+
+/** The request lost a race or conflicts with work in flight; nothing was changed. */
+export class ConflictError extends ArchiveError {
+  override readonly name = 'ConflictError';
+  readonly code = 'CONFLICT';
+  readonly status = 409;
+}
+
+/** Required configuration is missing or malformed. */
+export class ConfigError extends ArchiveError {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG';
+  readonly status = 500;
+}
+
+export function isArchiveError(e: unknown): e is ArchiveError {
+  return e instanceof ArchiveError;
+}

@@ -1,0 +1,72 @@
+/**
+ * Every job by its operator-facing name, with the schema of its input. The Lambda handlers,
+ * the HTTP gateway and the local runner all go through `runJob`, so input validation and
+ * behaviour are the same whichever way a job is started.
+ */
+import { z } from 'zod';
+import { UsageError } from '../errors.ts';
+import type { JobContext } from './context.ts';
+import { listTapes, openTape } from './tapes.ts';
+import { importTargets, listTargets } from './targets.ts';
+import { archive, assign, closeTape, confirm, planCloseTape } from './workflow.ts';
+
+const tapeName = z.string().min(1).max(64);
+
+export const jobInputSchemas = {
+  tapes: z.object({}).strict(),
+  open_tape: z
+    .object({ name: tapeName, capacity: z.union([z.string().max(32), z.number().int().positive()]).optional(), barcode: z.string().max(16).optional(), pool: z.string().max(64).optional() })
+    .strict(),
+  import: z
+    .object({ content: z.string().max(5 * 1024 * 1024), source: z.string().max(256).default('import list'), skipInvalid: z.boolean().default(false) })
+    .strict(),
+  assign: z.object({ tape: tapeName.optional(), targetIds: z.array(z.string().min(1).max(64)).max(10_000).optional() }).strict(),
+  archive: z.object({}).strict(),
+  confirm: z.object({ which: z.string().min(1).max(32).default('next'), tape: tapeName.optional(), retry: z.boolean().default(false), noDbUpdate: z.boolean().default(false) }).strict(),
+  close_tape: z.object({ tape: tapeName.optional(), yes: z.boolean().default(false) }).strict(),
+  targets: z.object({ state: z.string().max(32).optional(), tape: tapeName.optional() }).strict(),
+} as const;
+
+export type JobName = keyof typeof jobInputSchemas;
+export type JobInput<N extends JobName> = z.output<(typeof jobInputSchemas)[N]>;
+export const JOB_NAMES = Object.keys(jobInputSchemas) as JobName[];
+
+async function closeTapeJob(ctx: JobContext, input: JobInput<'close_tape'>) {
+  const plan = await planCloseTape(ctx, input.tape);
+  if (!input.yes && !plan.alreadyClosed) {
+    return {
+      status: 'needs-confirmation' as const,
+      tape: plan.tape.name,
+      warnings: plan.warnings,
+      toRelease: plan.toRelease.map((t) => t.id),
+      message: `closing ${plan.tape.name} needs confirmation; nothing was changed. Repeat with yes (CLI: --yes).`,
+    };
+  }
+  return { status: 'closed' as const, ...(await closeTape(ctx, plan)) };
+}
+
+const runners = {
+  tapes: (ctx: JobContext) => listTapes(ctx),
+  open_tape: (ctx: JobContext, i: JobInput<'open_tape'>) => openTape(ctx, i),
+  import: (ctx: JobContext, i: JobInput<'import'>) => importTargets(ctx, i),
+  assign: (ctx: JobContext, i: JobInput<'assign'>) => assign(ctx, i),
+  archive: (ctx: JobContext) => archive(ctx),
+  confirm: (ctx: JobContext, i: JobInput<'confirm'>) => confirm(ctx, i),
+  close_tape: closeTapeJob,
+  targets: (ctx: JobContext, i: JobInput<'targets'>) => listTargets(ctx, i),
+} satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
+
+export type JobOutput<N extends JobName> = Awaited<ReturnType<(typeof runners)[N]>>;
+
+/** Validates raw input against the job's schema (unknown fields refused) and runs it. */
+export async function runJob<N extends JobName>(ctx: JobContext, name: N, rawInput: unknown): Promise<JobOutput<N>> {
+  const schema = jobInputSchemas[name];
+  if (!schema) throw new UsageError(`unknown job "${String(name)}"; jobs are: ${JOB_NAMES.join(', ')}.`);
+  const parsed = schema.safeParse(rawInput ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ');
+    throw new UsageError(`invalid input for ${name}: ${issues}`);
+  }
+  const run = runners[name] as (ctx: JobContext, input: unknown) => Promise<JobOutput<N>>;
+  return run(ctx, parsed.data);
+}

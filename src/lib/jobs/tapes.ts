@@ -1,0 +1,163 @@
+import { ConditionFailed } from '../catalog/catalog.ts';
+import { BARCODE_RE, validateTapeName, WRITABLE_TAPE_STATES, type Tape } from '../domain/tape.ts';
+import { parseBytes } from '../domain/units.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
+import type { JobContext } from './context.ts';
+
+export interface TapeRow {
+  name: string;
+  barcode: string;
+  pool: string;
+  state: Tape['state'];
+  online: boolean;
+  bytesUsed: number;
+  capacityBytes: number;
+  nextFileNumber: number;
+  filesWritten: number;
+  filesConfirmed: number;
+  targetsAssigned: number;
+  writeInFlight?: Tape['writeInFlight'];
+}
+
+/** `tapes`: every tape with state, online flag, usage and counts. */
+export async function listTapes(ctx: JobContext): Promise<{ tapes: TapeRow[] }> {
+  const tapes = await ctx.catalog.listTapes();
+  const rows = await Promise.all(
+    tapes.map(async (t) => ({
+      name: t.name,
+      barcode: t.barcode,
+      pool: t.pool,
+      state: t.state,
+      online: t.online,
+      bytesUsed: t.bytesUsed,
+      capacityBytes: t.capacityBytes,
+      nextFileNumber: t.nextFileNumber,
+      filesWritten: t.filesWritten,
+      filesConfirmed: t.filesConfirmed,
+      targetsAssigned: await ctx.catalog.countAssigned(t.name),
+      ...(t.writeInFlight ? { writeInFlight: t.writeInFlight } : {}),
+    })),
+  );
+  return { tapes: rows.sort((a, b) => a.name.localeCompare(b.name)) };
+}
+
+export interface OpenTapeInput {
+  name: string;
+  capacity?: string | number;
+  barcode?: string;
+  pool?: string;
+}
+
+export interface OpenTapeResult {
+  tape: Tape;
+  registered: boolean;
+  previousOnline?: string;
+  message: string;
+}
+
+/** LTO-9 native capacity: what a tape holds unless the operator says otherwise. */
+export const DEFAULT_CAPACITY_BYTES = 18e12;
+
+function parseCapacity(c: string | number | undefined): number | undefined {
+  if (c === undefined) return undefined;
+  const n = typeof c === 'number' ? c : parseBytes(c);
+  if (n === undefined || !Number.isSafeInteger(n) || n <= 0) {
+    throw new UsageError(`capacity "${c}" is not a size; write it like 18T, 12TB, 500G or a number of bytes.`);
+  }
+  return n;
+}
+
+/** `open_tape NAME`: registers the tape if new and makes it the online tape. */
+export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<OpenTapeResult> {
+  const nameError = validateTapeName(input.name);
+  if (nameError) throw new UsageError(nameError);
+  const capacity = parseCapacity(input.capacity);
+  const barcode = input.barcode?.toUpperCase();
+  if (barcode !== undefined && !BARCODE_RE.test(barcode)) {
+    throw new UsageError(`barcode "${input.barcode}" is invalid: use six letters or digits, optionally with the LTO media suffix (e.g. ABC123L9).`);
+  }
+  if (input.pool !== undefined && !/^[A-Za-z0-9._-]{1,32}$/.test(input.pool)) {
+    throw new UsageError(`pool "${input.pool}" is invalid: use 1-32 letters, digits, '.', '_' or '-'.`);
+  }
+
+  const existing = await ctx.catalog.getTape(input.name);
+  const previousOnline = await ctx.catalog.getOnlineTapeName();
+  const now = ctx.now().toISOString();
+
+  if (existing) {
+    const mismatches = [
+      capacity !== undefined && capacity !== existing.capacityBytes ? `capacity ${existing.capacityBytes} bytes` : undefined,
+      barcode !== undefined && barcode !== existing.barcode ? `barcode "${existing.barcode}"` : undefined,
+      input.pool !== undefined && input.pool !== existing.pool ? `pool "${existing.pool}"` : undefined,
+    ].filter(Boolean);
+    if (mismatches.length) {
+      throw new UsageError(`tape ${existing.name} is already registered with ${mismatches.join(', ')}; open it without those options, or use another name.`);
+    }
+    if (!['registered', 'labelled', 'full'].includes(existing.state)) {
+      throw new IllegalTransitionError(`tape ${existing.name} is ${existing.state} and cannot be opened${existing.reason ? ` (${existing.reason})` : ''}.`);
+    }
+    if (existing.online && previousOnline === existing.name) {
+      return { tape: existing, registered: false, message: `tape ${existing.name} is already the online tape; nothing changed.` };
+    }
+    try {
+      await ctx.catalog.setOnline(existing.name, previousOnline, now);
+    } catch (e) {
+      if (e instanceof ConditionFailed) throw new ConflictError(`another open_tape or close_tape ran at the same time; nothing was changed. Check with "tapes" and try again.`);
+      throw e;
+    }
+    const tape = { ...existing, online: true, updatedAt: now };
+    return {
+      tape,
+      registered: false,
+      ...(previousOnline && previousOnline !== tape.name ? { previousOnline } : {}),
+      message: `tape ${tape.name} is now online${previousOnline && previousOnline !== tape.name ? ` (${previousOnline} taken offline)` : ''}.`,
+    };
+  }
+
+  const tape: Tape = {
+    name: input.name,
+    barcode: barcode ?? '',
+    pool: input.pool ?? 'default',
+    capacityBytes: capacity ?? DEFAULT_CAPACITY_BYTES,
+    state: 'registered',
+    online: true,
+    bytesUsed: 0,
+    nextFileNumber: 1,
+    filesWritten: 0,
+    filesConfirmed: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  try {
+    await ctx.catalog.setOnline(tape.name, previousOnline, now, tape);
+  } catch (e) {
+    if (e instanceof ConditionFailed) throw new ConflictError(`tape ${tape.name} was registered, or another tape opened, at the same time; nothing was changed. Check with "tapes" and try again.`);
+    throw e;
+  }
+  return {
+    tape,
+    registered: true,
+    ...(previousOnline ? { previousOnline } : {}),
+    message: `tape ${tape.name} registered and online${previousOnline ? ` (${previousOnline} taken offline)` : ''}.`,
+  };
+}
+
+/** The tape a job works on: the named one, or the online tape. */
+export async function resolveTape(ctx: JobContext, name: string | undefined): Promise<Tape> {
+  if (name !== undefined) {
+    const err = validateTapeName(name);
+    if (err) throw new UsageError(err);
+    const tape = await ctx.catalog.getTape(name);
+    if (!tape) throw new NotFoundError(`tape ${name} is not registered; register it with "open_tape ${name}" or check the name with "tapes".`);
+    return tape;
+  }
+  const online = await ctx.catalog.getOnlineTapeName();
+  if (!online) throw new NotFoundError('no tape is online; open one with "open_tape NAME" or name the tape explicitly.');
+  const tape = await ctx.catalog.getTape(online);
+  if (!tape) throw new NotFoundError(`the online tape ${online} is missing from the catalog; open a tape with "open_tape NAME".`);
+  return tape;
+}
+
+export function isWritable(tape: Tape): boolean {
+  return WRITABLE_TAPE_STATES.includes(tape.state);
+}

@@ -1,0 +1,118 @@
+import { parseImportList, type ImportProblem } from '../domain/import-list.ts';
+import { PLACEMENTS, TARGET_STATUSES, targetId, targetStatus, type Placement, type Target, type TargetStatus } from '../domain/target.ts';
+import { UsageError, ValidationError } from '../errors.ts';
+import { PROTOCOL_VERSION, type ScanTask } from '../protocol/tasks.ts';
+import type { JobContext } from './context.ts';
+import { resolveTape } from './tapes.ts';
+
+export interface ImportInput {
+  /** The import list's bytes (the CLI reads FILE, the gateway takes the body). */
+  content: string | Uint8Array;
+  /** Shown in messages, e.g. the file name. */
+  source: string;
+  skipInvalid?: boolean;
+}
+
+export interface ImportResult {
+  imported: { id: string; host: string; path: string; line: number }[];
+  alreadyKnown: { id: string; host: string; path: string; line: number; status: TargetStatus }[];
+  duplicates: { line: number; firstLine: number }[];
+  skipped: ImportProblem[];
+  scansRequested: number;
+}
+
+function describeProblems(source: string, problems: ImportProblem[]): string {
+  const shown = problems.slice(0, 20).map((p) => `  line ${p.line}: ${JSON.stringify(p.text)} ${p.message}`);
+  const more = problems.length > 20 ? [`  ... and ${problems.length - 20} more`] : [];
+  return [`${source} has ${problems.length} invalid line(s); nothing was imported:`, ...shown, ...more, 'Fix these lines, or run again with --skip-invalid to import the valid ones.'].join('\n');
+}
+
+/** `import FILE`: each listed directory becomes a target and a scan of it is requested. */
+export async function importTargets(ctx: JobContext, input: ImportInput): Promise<ImportResult> {
+  const parsed = parseImportList(input.content, ctx.config.defaultHost);
+  if (parsed.errors.length && !input.skipInvalid) {
+    throw new ValidationError(describeProblems(input.source, parsed.errors), { errors: parsed.errors });
+  }
+  if (parsed.entries.length === 0) {
+    throw new ValidationError(`${input.source} lists no target directories (only blank lines, comments or invalid lines); nothing was imported. Write one full directory path per line.`);
+  }
+  const result: ImportResult = { imported: [], alreadyKnown: [], duplicates: parsed.duplicates, skipped: parsed.errors, scansRequested: 0 };
+  for (const entry of parsed.entries) {
+    const id = targetId(entry.host, entry.path);
+    const now = ctx.now().toISOString();
+    const scanId = ctx.newId();
+    const target: Target = {
+      id,
+      host: entry.host,
+      path: entry.path,
+      scan: 'pending',
+      scanId,
+      placement: 'unassigned',
+      importedAt: now,
+      updatedAt: now,
+      version: 1,
+    };
+    if (!(await ctx.catalog.createTarget(target))) {
+      const known = await ctx.catalog.getTarget(id);
+      result.alreadyKnown.push({ id, host: entry.host, path: entry.path, line: entry.line, status: known ? targetStatus(known) : 'imported' });
+      continue;
+    }
+    result.imported.push({ id, host: entry.host, path: entry.path, line: entry.line });
+    // The target is recorded before its scan is requested: if this send is lost, the target
+    // stays "imported" with a pending scan, which reconcile re-requests.
+    const task: ScanTask = { v: PROTOCOL_VERSION, kind: 'scan', taskId: ctx.newId(), issuedAt: now, target: { id, host: entry.host, path: entry.path }, scanId };
+    await ctx.queues.sendTask(task);
+    result.scansRequested++;
+  }
+  return result;
+}
+
+export interface ListTargetsInput {
+  state?: string;
+  tape?: string;
+}
+
+export interface TargetRow {
+  id: string;
+  host: string;
+  path: string;
+  status: TargetStatus;
+  tape?: string;
+  fileNumber?: number;
+  fileCount?: number;
+  totalBytes?: number;
+  error?: string;
+}
+
+export function toTargetRow(t: Target): TargetRow {
+  return {
+    id: t.id,
+    host: t.host,
+    path: t.path,
+    status: targetStatus(t),
+    ...(t.tapeName ? { tape: t.tapeName } : {}),
+    ...(t.fileNumber !== undefined ? { fileNumber: t.fileNumber } : {}),
+    ...(t.fileCount !== undefined ? { fileCount: t.fileCount } : {}),
+    ...(t.totalBytes !== undefined ? { totalBytes: t.totalBytes } : {}),
+    ...(t.lastError || t.scanError ? { error: t.lastError ?? t.scanError } : {}),
+  };
+}
+
+/** `targets [--state S] [--tape T]`: what is where. */
+export async function listTargets(ctx: JobContext, input: ListTargetsInput): Promise<{ targets: TargetRow[] }> {
+  if (input.state !== undefined && !(TARGET_STATUSES as readonly string[]).includes(input.state)) {
+    throw new UsageError(`unknown state "${input.state}"; use one of: ${TARGET_STATUSES.join(', ')}.`);
+  }
+  if (input.tape !== undefined) await resolveTape(ctx, input.tape);
+  const status = input.state as TargetStatus | undefined;
+  let targets: Target[];
+  if (input.tape !== undefined && status && (PLACEMENTS as readonly string[]).includes(status)) {
+    targets = await ctx.catalog.listTargetsByPlacement(status as Placement, input.tape);
+  } else {
+    targets = await ctx.catalog.listAllTargets();
+  }
+  const rows = targets
+    .filter((t) => (input.tape === undefined || t.tapeName === input.tape) && (status === undefined || targetStatus(t) === status))
+    .map(toTargetRow);
+  return { targets: rows };
+}

@@ -1,0 +1,79 @@
+/**
+ * The task protocol shared by the handlers (producers) and the tape agent (consumer):
+ * versioned envelopes validated at both ends. Messages carry references (target id, scan
+ * id, page count), never manifests, so no message approaches the SQS size limit.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+const base = {
+  v: z.literal(PROTOCOL_VERSION),
+  taskId: z.string().uuid(),
+  issuedAt: z.string().datetime(),
+};
+
+const targetRef = z
+  .object({ id: z.string().min(1), host: z.string().min(1), path: z.string().startsWith('/') })
+  .strict();
+
+export const scanTaskSchema = z.object({ ...base, kind: z.literal('scan'), target: targetRef, scanId: z.string().min(1) }).strict();
+
+export const writeTaskSchema = z
+  .object({
+    ...base,
+    kind: z.literal('write'),
+    tapeName: z.string().min(1),
+    fileNumber: z.number().int().min(1),
+    target: targetRef,
+    scanId: z.string().min(1),
+    manifestPages: z.number().int().min(0),
+    fileCount: z.number().int().min(0),
+    totalBytes: z.number().int().min(0),
+  })
+  .strict();
+
+export const verifyTaskSchema = z
+  .object({
+    ...base,
+    kind: z.literal('verify'),
+    tapeName: z.string().min(1),
+    fileNumber: z.number().int().min(1),
+    targetId: z.string().min(1),
+    /** false for `confirm --no-db-update`: verify and report, change nothing. */
+    updateCatalog: z.boolean(),
+  })
+  .strict();
+
+export const taskSchema = z.discriminatedUnion('kind', [scanTaskSchema, writeTaskSchema, verifyTaskSchema]);
+
+export type ScanTask = z.infer<typeof scanTaskSchema>;
+export type WriteTask = z.infer<typeof writeTaskSchema>;
+export type VerifyTask = z.infer<typeof verifyTaskSchema>;
+export type Task = z.infer<typeof taskSchema>;
+export type TaskKind = Task['kind'];
+
+/** Which queue carries each task kind: scans need no drive and run beside tape work. */
+export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = { scan: 'scans', write: 'tasks', verify: 'tasks' };
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Parses a message body; never throws (a poison message is reported, not crashed on). */
+export function parseMessage<T>(schema: z.ZodType<T>, body: string | undefined): ParseResult<T> {
+  if (body === undefined) return { ok: false, error: 'message has no body' };
+  if (body.length > 256 * 1024) return { ok: false, error: `message body is ${body.length} bytes, over the 256 KiB limit` };
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (e) {
+    return { ok: false, error: `message body is not JSON: ${(e as Error).message}` };
+  }
+  if (typeof json === 'object' && json !== null && 'v' in json && json.v !== PROTOCOL_VERSION) {
+    return { ok: false, error: `unsupported protocol version ${String(json.v)} (this build speaks ${PROTOCOL_VERSION})` };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  }
+  return { ok: true, value: parsed.data };
+}
