@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runJob } from '../../src/lib/jobs/registry.ts';
+import { runJob, type JobName } from '../../src/lib/jobs/registry.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError } from '../../src/lib/errors.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { completeScan, snapshotCatalog } from '../support/catalog-helpers.ts';
@@ -10,7 +10,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-const job = (name: Parameters<typeof runJob>[1], input: unknown = {}) => runJob(stack.ctx, name, input);
+const job = <N extends JobName>(name: N, input: unknown = {}) => runJob(stack.ctx, name, input);
 
 describe('the seed workflow on the catalog', () => {
   it('import requests one scan per new target and is idempotent', async () => {

@@ -329,4 +329,103 @@ export class Catalog {
       this.targetUpdateItem(target, writing),
     ]);
   }
+
+  /** The target's side of ending a write: placement `to`, only if it is still writing that file. */
+  private targetAfterWriteItem(tapeName: string, fileNumber: number, targetId: string, to: Placement, now: string, extra: Record<string, unknown> = {}): TransactWriteItem {
+    const sets = Object.keys(extra).map((k, i) => `#x${i} = :x${i}`);
+    const names = Object.fromEntries(Object.keys(extra).map((k, i) => [`#x${i}`, k]));
+    const values = Object.fromEntries(Object.values(extra).map((v, i) => [`:x${i}`, v]));
+    const keepNumber = to === 'archived' || to === 'confirmed' || to === 'confirm_failed';
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: m(keys.target(targetId)),
+        UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${sets.length ? ', ' + sets.join(', ') : ''}${keepNumber ? '' : ' REMOVE fileNumber'}`,
+        ConditionExpression: 'placement = :writing AND tapeName = :t AND fileNumber = :n',
+        ...(sets.length ? { ExpressionAttributeNames: names } : {}),
+        ExpressionAttributeValues: m({
+          ':to': to,
+          ':g': placementIndexKey(to, tapeName),
+          ':now': now,
+          ':one': 1,
+          ':writing': 'writing',
+          ':t': tapeName,
+          ':n': fileNumber,
+          ...values,
+        }),
+      },
+    };
+  }
+
+  /**
+   * Records a completed write (trailer and filemark on tape): tape file archived, target
+   * archived, usage counted, the in-flight mark cleared. Conditional on the task id, so a
+   * duplicate or late report fails its condition and changes nothing.
+   */
+  async finishWrite(
+    tape: Tape,
+    w: { taskId: string; fileNumber: number; targetId: string; bytes: number; fileCount: number; sha256: string },
+    now: string,
+  ): Promise<void> {
+    const labelled = tape.state === 'registered' ? ', #s = :labelled' : '';
+    await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(tape.name)),
+          UpdateExpression: `SET bytesUsed = bytesUsed + :b, filesWritten = filesWritten + :one, updatedAt = :now${labelled} REMOVE writeInFlight`,
+          ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
+          ...(labelled ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
+          ExpressionAttributeValues: m({ ':b': w.bytes, ':one': 1, ':now': now, ':task': w.taskId, ':n': w.fileNumber, ...(labelled ? { ':labelled': 'labelled' } : {}) }),
+        },
+      },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tapeFile(tape.name, w.fileNumber)),
+          UpdateExpression: 'SET #s = :archived, bytes = :b, fileCount = :fc, sha256 = :sha, archivedAt = :now',
+          ConditionExpression: '#s = :writing AND taskId = :task AND targetId = :target',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: m({ ':archived': 'archived', ':b': w.bytes, ':fc': w.fileCount, ':sha': w.sha256, ':now': now, ':writing': 'writing', ':task': w.taskId, ':target': w.targetId }),
+        },
+      },
+      this.targetAfterWriteItem(tape.name, w.fileNumber, w.targetId, 'archived', now),
+    ]);
+  }
+
+  /**
+   * Gives a write up: the tape file record is removed and its number handed back (the next
+   * write overwrites it on tape), the target returns to `targetPlacement`. With `tapeFull`
+   * the tape becomes full and offline for writing. Conditional on the task id, like finishWrite.
+   */
+  async discardWrite(
+    tape: Tape,
+    w: { taskId: string; fileNumber: number; targetId: string },
+    outcome: { targetPlacement: 'assigned' | 'write_failed'; tapeFull: boolean; error?: string },
+    now: string,
+  ): Promise<void> {
+    const full = outcome.tapeFull ? ', #s = :full' : '';
+    await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(tape.name)),
+          UpdateExpression: `SET nextFileNumber = :n, updatedAt = :now${full} REMOVE writeInFlight`,
+          ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
+          ...(full ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
+          ExpressionAttributeValues: m({ ':n': w.fileNumber, ':now': now, ':task': w.taskId, ...(full ? { ':full': 'full' } : {}) }),
+        },
+      },
+      {
+        Delete: {
+          TableName: this.tableName,
+          Key: m(keys.tapeFile(tape.name, w.fileNumber)),
+          ConditionExpression: '#s = :writing AND taskId = :task',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: m({ ':writing': 'writing', ':task': w.taskId }),
+        },
+      },
+      this.targetAfterWriteItem(tape.name, w.fileNumber, w.targetId, outcome.targetPlacement, now, outcome.error ? { lastError: outcome.error } : {}),
+    ]);
+  }
 }

@@ -1,0 +1,52 @@
+/**
+ * What every Lambda handler shares: the job context built once per container from the
+ * environment (the one place that reads it is config.ts), and the middy middleware that turns
+ * errors into answers.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import { createClients } from '../lib/aws/clients.ts';
+import { loadConfig } from '../lib/config.ts';
+import { isArchiveError } from '../lib/errors.ts';
+import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
+
+let cached: JobContext | undefined;
+
+/** Built lazily so a cold start pays for it once and tests can inject their own. */
+export function jobContext(): JobContext {
+  if (!cached) {
+    const config = loadConfig(process.env);
+    cached = createJobContext(config, createClients(config));
+  }
+  return cached;
+}
+
+export function setJobContext(ctx: JobContext | undefined): void {
+  cached = ctx;
+}
+
+export interface HttpResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export function jsonResult(statusCode: number, body: unknown): HttpResult {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+/**
+ * Maps ArchiveError to its HTTP status with a JSON body {error: {code, message}}; anything
+ * else is a 500 whose details go to the log, not to the caller.
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+ */
+export const httpErrors = (): MiddlewareObj<unknown, HttpResult> => ({
+  onError: async (request) => {
+    const e = request.error;
+    if (isArchiveError(e)) {
+      request.response = jsonResult(e.status, { error: { code: e.code, message: e.message } });
+      return;
+    }
+    console.error(JSON.stringify({ level: 'error', msg: 'unhandled error', error: String(e), stack: (e as Error)?.stack }));
+    request.response = jsonResult(500, { error: { code: 'INTERNAL', message: 'internal error; see the function log' } });
+  },
+});

@@ -1,0 +1,641 @@
+/**
+ * TapeDrive on the Linux SCSI tape driver (st), through the non-rewinding device (/dev/nst0).
+ *
+ * - Positioning and status use the mt-st `mt` command: `mt -f DEV status|rewind|asf N|eod|
+ *   weof 1|setblk N`. The file number st reports is kept by the driver, so it is only right
+ *   when every movement of the tape goes through st (which is the case here). After `eod`
+ *   the file number is the number of files on tape (st's `fast-eod` option must be off,
+ *   which is the default; with it st reports file number -1 and seekEndOfData fails).
+ * - Data goes through the device file in fixed-block mode (`mt setblk blockSize` when the
+ *   drive reports another block size): every write(2) is exactly one block (the last one
+ *   zero-padded), reads use a blockSize buffer and a 0-byte read is the filemark.
+ * - The filemark: st writes one filemark when a device fd that was written to is closed,
+ *   and that filemark is written without the immediate bit, i.e. it flushes the drive
+ *   buffer and close(2) returns only when the data is on tape (Documentation/scsi/st.rst:
+ *   "Writing filemark at close() is always flushing the drive buffers"). We rely on that and
+ *   then confirm with `mt status` that the drive is at file N+1, block 0. (A file with no
+ *   blocks gets its filemark from `mt weof 1`, since st writes none when nothing was written.)
+ *   Do not also run `mt weof` after a written file: that would add an empty file.
+ * - abort(): st cannot close a written fd without a filemark, so the aborted data ends with
+ *   one; we then reposition to the start of that file (`mt asf N`) so the next write
+ *   replaces it. Until then it counts as a file for seekEndOfData.
+ *
+ * Everything goes through the `StDeviceIo` seam so tests can record and fake it.
+ */
+import { execFile } from 'node:child_process';
+import { close as fsClose, constants as fsConstants, open as fsOpen, read as fsRead, write as fsWrite } from 'node:fs';
+import {
+  DEFAULT_BLOCK_SIZE,
+  EndOfMediumError,
+  NoTapeError,
+  PositionError,
+  TapeBusyError,
+  TapeError,
+  TapeIOError,
+  WriteProtectedError,
+  assertBlockSize,
+  assertFileNumber,
+  type DriveStatus,
+  type TapeDrive,
+  type TapeErrorContext,
+  type TapeFileWriter,
+} from './drive.ts';
+
+// ---------------------------------------------------------------------------------------------
+// The seam
+
+export interface StRunResult {
+  stdout: string;
+  stderr: string;
+  /** Exit code (mt-st: 0 ok, 1 usage/open failure, 2 operation failed). */
+  code: number;
+}
+
+/** Everything the st drive does to the system. Errors from open/read/write/close carry `code` (errno name). */
+export interface StDeviceIo {
+  run(cmd: string, args: string[]): Promise<StRunResult>;
+  open(path: string, flags: number): Promise<number>;
+  /** One read(2) into buf; resolves with the byte count (0 = filemark). */
+  read(fd: number, buf: Buffer): Promise<number>;
+  /** One write(2) of all of buf; resolves with the byte count the driver accepted. */
+  write(fd: number, buf: Buffer): Promise<number>;
+  close(fd: number): Promise<void>;
+}
+
+export const O_RDONLY = fsConstants.O_RDONLY;
+export const O_WRONLY = fsConstants.O_WRONLY;
+
+/** The real seam: child_process.execFile for mt, node:fs for the device file. */
+export function createNodeStDeviceIo(): StDeviceIo {
+  return {
+    run(cmd, args) {
+      return new Promise((resolve, reject) => {
+        execFile(cmd, args, { encoding: 'utf8', maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
+          if (!err) return resolve({ stdout, stderr, code: 0 });
+          const code = (err as NodeJS.ErrnoException & { code?: unknown }).code;
+          if (typeof code === 'number') return resolve({ stdout, stderr, code });
+          reject(err); // could not run at all (ENOENT: mt not installed)
+        });
+      });
+    },
+    open(path, flags) {
+      return new Promise((resolve, reject) => fsOpen(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))));
+    },
+    read(fd, buf) {
+      return new Promise((resolve, reject) =>
+        fsRead(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))),
+      );
+    },
+    write(fd, buf) {
+      return new Promise((resolve, reject) =>
+        fsWrite(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))),
+      );
+    },
+    close(fd) {
+      return new Promise((resolve, reject) => fsClose(fd, (err) => (err ? reject(err) : resolve())));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// mt status parsing
+
+/** General status bits of the st driver (linux/mtio.h GMT_*), as mt-st prints them. */
+export const GMT_BITS: Record<string, number> = {
+  EOF: 0x80000000,
+  BOT: 0x40000000,
+  EOT: 0x20000000,
+  SM: 0x10000000,
+  EOD: 0x08000000,
+  WR_PROT: 0x04000000,
+  ONLINE: 0x01000000,
+  D_6250: 0x00800000,
+  D_1600: 0x00400000,
+  D_800: 0x00200000,
+  DR_OPEN: 0x00040000,
+  IM_REP_EN: 0x00010000,
+  CLN: 0x00008000,
+};
+
+export interface MtStatus {
+  /** -1 in the output (unknown / no tape) becomes null. */
+  fileNumber: number | null;
+  blockNumber: number | null;
+  partition: number | null;
+  /** "Tape block size N bytes"; 0 = variable block mode. */
+  blockSize: number | null;
+  densityCode: string | null;
+  densityName: string | null;
+  /** Raw general status bits (hex in the output), when printed. */
+  statusBits: number | null;
+  /** Names of the general status bits that are on: "BOT", "ONLINE", "WR_PROT", "EOD", ... */
+  flags: string[];
+  online: boolean;
+  bot: boolean;
+  eod: boolean;
+  eof: boolean;
+  writeProtected: boolean;
+  doorOpen: boolean;
+  /** A tape is in the drive and ready: ONLINE and not DR_OPEN. */
+  loaded: boolean;
+}
+
+export class MtStatusParseError extends Error {
+  override readonly name = 'MtStatusParseError';
+}
+
+function intOrNull(s: string | undefined): number | null {
+  if (s === undefined) return null;
+  const n = Number(s);
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
+/**
+ * Parse the output of mt-st's `mt -f DEV status`, e.g.
+ *
+ *   SCSI 2 tape drive:
+ *   File number=0, block number=0, partition=0.
+ *   Tape block size 262144 bytes. Density code 0x5a (LTO-6).
+ *   Soft error count since last status=0
+ *   General status bits on (41010000):
+ *    BOT ONLINE IM_REP_EN
+ *
+ * Throws MtStatusParseError when the position or the status bits are missing (GNU cpio's mt
+ * prints neither status bits nor their names: install mt-st).
+ */
+export function parseMtStatus(text: string): MtStatus {
+  const file = /file number\s*=\s*(-?\d+)/i.exec(text);
+  const gen = /General status bits on\s*\(([0-9a-f]+)\)\s*:?[ \t]*\r?\n?([^\n]*)/i.exec(text);
+  if (!file || !gen) {
+    throw new MtStatusParseError(
+      `unrecognised \`mt status\` output (need "File number=" and "General status bits on"; is mt-st installed?):\n${text.trim()}`,
+    );
+  }
+  const block = /block number\s*=\s*(-?\d+)/i.exec(text);
+  const partition = /partition\s*=\s*(-?\d+)/i.exec(text);
+  const bs = /Tape block size\s+(\d+)\s+bytes/i.exec(text);
+  const density = /Density code\s+(0x[0-9a-f]+)(?:\s*\(([^)]*)\))?/i.exec(text);
+  const statusBits = parseInt(gen[1]!, 16);
+  const flags = new Set(
+    (gen[2] ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter((w) => /^[A-Z][A-Z0-9_]*$/.test(w)),
+  );
+  // The hex value is authoritative; names are printed from it, but be lenient if they differ.
+  for (const [name, bit] of Object.entries(GMT_BITS)) if ((statusBits & bit) >>> 0 === bit) flags.add(name);
+  const has = (f: string) => flags.has(f);
+  const online = has('ONLINE');
+  const doorOpen = has('DR_OPEN');
+  const loaded = online && !doorOpen;
+  return {
+    fileNumber: intOrNull(file[1]),
+    blockNumber: intOrNull(block?.[1]),
+    partition: intOrNull(partition?.[1]),
+    blockSize: intOrNull(bs?.[1]),
+    densityCode: density?.[1] ?? null,
+    densityName: density?.[2] ?? null,
+    statusBits,
+    flags: [...flags],
+    online,
+    bot: has('BOT'),
+    eod: has('EOD'),
+    eof: has('EOF'),
+    writeProtected: loaded && has('WR_PROT'),
+    doorOpen,
+    loaded,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error mapping
+
+function errnoOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Map an errno from the device file to a tape error. `op` says what was being done. */
+export function mapDeviceError(e: unknown, dev: string, op: 'open-read' | 'open-write' | 'read' | 'write' | 'close', ctx: TapeErrorContext = {}): Error {
+  if (e instanceof TapeError) return e;
+  const errno = errnoOf(e);
+  const context = { ...ctx, drive: dev, errno };
+  const where = ctx.fileNumber !== undefined ? `, file ${ctx.fileNumber}` : '';
+  const cause = { cause: e };
+  switch (errno) {
+    case 'ENOSPC':
+      return new EndOfMediumError(`end of medium on ${dev}${where} (ENOSPC on ${op}): the tape is full; abort this file and continue on another tape.`, context, cause);
+    case 'ENOMEDIUM':
+      return new NoTapeError(`no tape in ${dev} (ENOMEDIUM on ${op}); load a tape and retry.`, context, cause);
+    case 'EROFS':
+      return new WriteProtectedError(`the tape in ${dev} is write protected (EROFS on ${op}); slide the write-protect tab or use another tape.`, context, cause);
+    case 'EACCES':
+      if (op === 'open-write' || op === 'write') {
+        return new WriteProtectedError(
+          `cannot write to ${dev} (EACCES on ${op}): the tape is write protected, or this user may not write the device (check the tab and that the user is in the 'tape' group).`,
+          context,
+          cause,
+        );
+      }
+      return new TapeIOError(`permission denied on ${dev} (EACCES on ${op}): run as a user in the 'tape' group.`, context, cause);
+    case 'EBUSY':
+      return new TapeBusyError(`${dev} is busy (EBUSY on ${op}): another process has it open; wait for it or stop it.`, context, cause);
+    case 'ENOMEM':
+      return new TapeIOError(
+        `a block on the tape in ${dev}${where} is larger than the read buffer (ENOMEM on ${op}): the tape was written with a larger block size; read it with that block size.`,
+        context,
+        cause,
+      );
+    case 'ENOENT':
+    case 'ENXIO':
+    case 'ENODEV':
+      return new TapeIOError(`tape device ${dev} is not available (${errno} on ${op}); check the device path and that the st module sees the drive (lsscsi -g).`, context, cause);
+    case 'EIO':
+      return new TapeIOError(`I/O error on ${dev}${where} (EIO on ${op}); check the drive's kernel log (dmesg), clean the drive or retry with another tape.`, context, cause);
+    default:
+      return new TapeIOError(`${op} on ${dev}${where} failed: ${(e as Error)?.message ?? String(e)}`, context, cause);
+  }
+}
+
+/** Map a failed mt command (non-zero exit) by the text it printed. */
+export function mapMtFailure(dev: string, args: string[], res: StRunResult, ctx: TapeErrorContext = {}): Error {
+  const text = `${res.stderr}\n${res.stdout}`.trim();
+  const cmd = `mt -f ${dev} ${args.join(' ')}`;
+  const context = { ...ctx, drive: dev, mtExitCode: res.code };
+  if (/no medium found/i.test(text)) return new NoTapeError(`no tape in ${dev} (\`${cmd}\`: ${text}); load a tape and retry.`, context);
+  if (/read-only file system|write.protect/i.test(text)) {
+    return new WriteProtectedError(`the tape in ${dev} is write protected (\`${cmd}\`: ${text}); use another tape.`, context);
+  }
+  if (/device or resource busy/i.test(text)) return new TapeBusyError(`${dev} is busy (\`${cmd}\`: ${text}); another process has it open.`, context);
+  if (/no such file or directory|no such device/i.test(text)) {
+    return new TapeIOError(`tape device ${dev} is not available (\`${cmd}\`: ${text}); check the device path.`, context);
+  }
+  return new TapeIOError(`\`${cmd}\` failed with exit code ${res.code}: ${text || '(no output)'}`, context);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The drive
+
+export interface StTapeDriveOptions {
+  /** Fixed block size (default 256 KiB). The tape must be read with the size it was written with. */
+  blockSize?: number;
+  io?: StDeviceIo;
+  /** The mt-st binary (default "mt"; Debian also installs it as "mt-st"). */
+  mtCommand?: string;
+  /** Put st in fixed-block mode with `mt setblk` when status shows another block size (default true). */
+  setBlockSize?: boolean;
+}
+
+export class StTapeDrive implements TapeDrive {
+  readonly blockSize: number;
+  private readonly io: StDeviceIo;
+  private readonly mtCommand: string;
+  private readonly setBlockSize: boolean;
+  private busy: { op: 'writing' | 'reading'; fileNumber: number } | null = null;
+
+  /** `id` is the device path, normally the non-rewinding /dev/nstN. */
+  constructor(
+    readonly id: string,
+    opts: StTapeDriveOptions = {},
+  ) {
+    this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+    assertBlockSize(this.blockSize);
+    this.io = opts.io ?? createNodeStDeviceIo();
+    this.mtCommand = opts.mtCommand ?? 'mt';
+    this.setBlockSize = opts.setBlockSize ?? true;
+  }
+
+  /** Run `mt -f DEV ...args`; throws a mapped tape error on failure. */
+  async mt(args: string[], ctx: TapeErrorContext = {}): Promise<string> {
+    const res = await this.runMt(args);
+    if (res.code !== 0) throw mapMtFailure(this.id, args, res, ctx);
+    return res.stdout;
+  }
+
+  private async runMt(args: string[]): Promise<StRunResult> {
+    try {
+      return await this.io.run(this.mtCommand, ['-f', this.id, ...args]);
+    } catch (e) {
+      const hint = errnoOf(e) === 'ENOENT' ? ` (${this.mtCommand} not found: install mt-st, e.g. apt-get install mt-st)` : '';
+      throw new TapeIOError(`cannot run \`${this.mtCommand} -f ${this.id} ${args.join(' ')}\`${hint}: ${(e as Error).message}`, { drive: this.id }, { cause: e });
+    }
+  }
+
+  /** `mt status`, parsed. */
+  async mtStatus(): Promise<MtStatus> {
+    const out = await this.mt(['status']);
+    try {
+      return parseMtStatus(out);
+    } catch (e) {
+      throw new TapeIOError(`cannot read the status of ${this.id}: ${(e as Error).message}`, { drive: this.id }, { cause: e });
+    }
+  }
+
+  async status(): Promise<DriveStatus> {
+    const s = await this.mtStatus();
+    return { loaded: s.loaded, writeProtected: s.writeProtected, fileNumber: s.loaded ? s.fileNumber : null, blockSize: this.blockSize };
+  }
+
+  async rewind(): Promise<void> {
+    this.assertIdle('rewind');
+    await this.mt(['rewind']);
+  }
+
+  async seekFile(fileNumber: number): Promise<void> {
+    this.assertIdle('seek');
+    assertFileNumber(fileNumber, this.id);
+    const args = ['asf', String(fileNumber)];
+    const res = await this.runMt(args);
+    if (res.code === 0) return;
+    const mapped = mapMtFailure(this.id, args, res, { fileNumber });
+    if (!(mapped instanceof TapeIOError)) throw mapped;
+    // Spacing over filemarks past end of data ends in BLANK CHECK -> EIO.
+    throw new PositionError(
+      `cannot position ${this.id} at file ${fileNumber}: ${mapped.message}. File ${fileNumber} is most likely past end of data (seekEndOfData() tells how many files there are).`,
+      { drive: this.id, fileNumber },
+      { cause: mapped },
+    );
+  }
+
+  async seekEndOfData(): Promise<number> {
+    this.assertIdle('seek to end of data');
+    await this.mt(['eod']);
+    const s = await this.mtStatus();
+    if (s.fileNumber === null) {
+      throw new PositionError(
+        `${this.id} reports an unknown file number after eod; turn st's fast-eod option off (mt -f ${this.id} stclearoptions fast-eod) and retry.`,
+        { drive: this.id },
+      );
+    }
+    return s.fileNumber;
+  }
+
+  readFile(opts: { signal?: AbortSignal } = {}): AsyncIterable<Buffer> {
+    return this.readGen(opts.signal);
+  }
+
+  private async *readGen(signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+    this.assertIdle('read');
+    signal?.throwIfAborted();
+    const s = await this.positionedStatus('read');
+    const n = s.fileNumber!;
+    if (s.eod) throw this.atEndOfData(n);
+    await this.ensureBlockSize(s);
+    this.busy = { op: 'reading', fileNumber: n };
+    let fd: number | undefined;
+    try {
+      try {
+        fd = await this.io.open(this.id, O_RDONLY);
+      } catch (e) {
+        throw mapDeviceError(e, this.id, 'open-read', { fileNumber: n });
+      }
+      let blocks = 0;
+      for (;;) {
+        signal?.throwIfAborted();
+        const buf = Buffer.allocUnsafe(this.blockSize);
+        let got: number;
+        try {
+          got = await this.io.read(fd, buf);
+        } catch (e) {
+          if (blocks === 0 && errnoOf(e) === 'EIO' && (await this.atEodNow())) throw this.atEndOfData(n);
+          throw mapDeviceError(e, this.id, 'read', { fileNumber: n });
+        }
+        if (got === 0) break; // filemark (or end of data: see below)
+        blocks++;
+        yield got === buf.length ? buf : buf.subarray(0, got);
+      }
+      // An empty file and end of data both read as 0 bytes at once; st knows which.
+      if (blocks === 0 && (await this.atEodNow())) throw this.atEndOfData(n);
+    } finally {
+      this.busy = null;
+      if (fd !== undefined) await this.io.close(fd).catch(() => undefined);
+    }
+  }
+
+  async openWriter(): Promise<TapeFileWriter> {
+    this.assertIdle('open a writer');
+    const s = await this.positionedStatus('write');
+    const n = s.fileNumber!;
+    if (s.writeProtected) {
+      throw new WriteProtectedError(`the tape in ${this.id} is write protected (WR_PROT in mt status); slide the write-protect tab or use another tape.`, {
+        drive: this.id,
+        fileNumber: n,
+      });
+    }
+    await this.ensureBlockSize(s);
+    let fd: number;
+    try {
+      fd = await this.io.open(this.id, O_WRONLY);
+    } catch (e) {
+      throw mapDeviceError(e, this.id, 'open-write', { fileNumber: n });
+    }
+    this.busy = { op: 'writing', fileNumber: n };
+    return new StTapeFileWriter(this, this.io, fd, n);
+  }
+
+  /** @internal called by the writer when done. */
+  writerFinished(): void {
+    this.busy = null;
+  }
+
+  /** Status that must show a loaded tape at the start of a file with a known number. */
+  private async positionedStatus(what: 'read' | 'write'): Promise<MtStatus> {
+    const s = await this.mtStatus();
+    if (!s.loaded) {
+      throw new NoTapeError(
+        `no tape in ${this.id} (mt status: ${s.flags.join(' ') || 'no status bits'}); load a tape (e.g. with mtx) and retry.`,
+        { drive: this.id },
+      );
+    }
+    if (s.fileNumber === null) {
+      throw new PositionError(`the position of ${this.id} is unknown (file number -1); rewind, seekFile() or seekEndOfData() before you ${what}.`, {
+        drive: this.id,
+      });
+    }
+    if (s.blockNumber !== 0) {
+      throw new PositionError(
+        `${this.id} is inside file ${s.fileNumber} (block ${s.blockNumber ?? 'unknown'}), not at the start of a file; seekFile() or seekEndOfData() before you ${what}.`,
+        { drive: this.id, fileNumber: s.fileNumber },
+      );
+    }
+    return s;
+  }
+
+  private async ensureBlockSize(s: MtStatus): Promise<void> {
+    if (this.setBlockSize && s.blockSize !== this.blockSize) await this.mt(['setblk', String(this.blockSize)]);
+  }
+
+  private async atEodNow(): Promise<boolean> {
+    try {
+      return (await this.mtStatus()).eod;
+    } catch {
+      return false;
+    }
+  }
+
+  private atEndOfData(n: number): PositionError {
+    return new PositionError(`${this.id} is at end of data (file ${n}); there is no file to read. seekFile() to an earlier file.`, {
+      drive: this.id,
+      fileNumber: n,
+    });
+  }
+
+  private assertIdle(what: string): void {
+    if (this.busy) {
+      throw new TapeBusyError(
+        this.busy.op === 'writing'
+          ? `cannot ${what} on ${this.id}: a writer for file ${this.busy.fileNumber} is open; close() or abort() it first.`
+          : `cannot ${what} on ${this.id}: file ${this.busy.fileNumber} is being read; finish or stop that read first.`,
+        { drive: this.id, fileNumber: this.busy.fileNumber },
+      );
+    }
+  }
+}
+
+class StTapeFileWriter implements TapeFileWriter {
+  readonly blockSize: number;
+  private readonly pending: Buffer;
+  private pendingLen = 0;
+  private blocks = 0;
+  private payload = 0;
+  private fd: number | undefined;
+  private state: 'open' | 'failed' | 'closed' | 'aborted' = 'open';
+  private failure: Error | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly drive: StTapeDrive,
+    private readonly io: StDeviceIo,
+    fd: number,
+    readonly fileNumber: number,
+  ) {
+    this.fd = fd;
+    this.blockSize = drive.blockSize;
+    this.pending = Buffer.alloc(this.blockSize);
+  }
+
+  write(chunk: Buffer): Promise<void> {
+    return this.enqueue(() => this.doWrite(chunk));
+  }
+
+  close(): Promise<{ bytes: number; tapeBytes: number }> {
+    return this.enqueue(() => this.doClose());
+  }
+
+  abort(): Promise<void> {
+    return this.enqueue(() => this.doAbort());
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private assertOpen(op: string): void {
+    if (this.state === 'failed') throw this.failure!;
+    if (this.state !== 'open') {
+      throw new Error(`cannot ${op} tape file ${this.fileNumber} on ${this.drive.id}: the writer is already ${this.state}.`);
+    }
+  }
+
+  private fail(e: unknown): never {
+    this.state = 'failed';
+    this.failure = e as Error;
+    throw e;
+  }
+
+  private async doWrite(chunk: Buffer): Promise<void> {
+    this.assertOpen('write');
+    const bs = this.blockSize;
+    let off = 0;
+    try {
+      if (this.pendingLen > 0) {
+        const n = Math.min(bs - this.pendingLen, chunk.length);
+        chunk.copy(this.pending, this.pendingLen, 0, n);
+        this.pendingLen += n;
+        off = n;
+        if (this.pendingLen === bs) {
+          await this.writeBlock(this.pending);
+          this.pendingLen = 0;
+        }
+      }
+      while (chunk.length - off >= bs) {
+        await this.writeBlock(chunk.subarray(off, off + bs)); // no copy
+        off += bs;
+      }
+      if (off < chunk.length) {
+        chunk.copy(this.pending, 0, off);
+        this.pendingLen = chunk.length - off;
+      }
+      this.payload += chunk.length;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Exactly one write(2) of exactly one block. */
+  private async writeBlock(block: Buffer): Promise<void> {
+    const ctx = { fileNumber: this.fileNumber };
+    let n: number;
+    try {
+      n = await this.io.write(this.fd!, block);
+    } catch (e) {
+      throw mapDeviceError(e, this.drive.id, 'write', ctx);
+    }
+    if (n !== block.length) {
+      throw new EndOfMediumError(
+        `end of medium on ${this.drive.id}, file ${this.fileNumber}: short write (${n} of ${block.length} bytes); abort this file and continue on another tape.`,
+        { ...ctx, drive: this.drive.id },
+      );
+    }
+    this.blocks++;
+  }
+
+  private async doClose(): Promise<{ bytes: number; tapeBytes: number }> {
+    this.assertOpen('close');
+    const dev = this.drive.id;
+    try {
+      if (this.pendingLen > 0) {
+        this.pending.fill(0, this.pendingLen);
+        await this.writeBlock(this.pending);
+        this.pendingLen = 0;
+      }
+      const fd = this.fd!;
+      this.fd = undefined;
+      try {
+        await this.io.close(fd); // st writes the filemark here, flushing the drive buffer
+      } catch (e) {
+        throw mapDeviceError(e, dev, 'close', { fileNumber: this.fileNumber });
+      }
+      if (this.blocks === 0) await this.drive.mt(['weof', '1'], { fileNumber: this.fileNumber });
+      const s = await this.drive.mtStatus();
+      if (s.fileNumber !== this.fileNumber + 1 || s.blockNumber !== 0) {
+        throw new TapeIOError(
+          `after closing file ${this.fileNumber} on ${dev} the drive reports file ${s.fileNumber ?? 'unknown'} block ${s.blockNumber ?? 'unknown'}, expected file ${this.fileNumber + 1} block 0: the filemark is not confirmed; treat the file as not written.`,
+          { drive: dev, fileNumber: this.fileNumber },
+        );
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+    this.state = 'closed';
+    this.drive.writerFinished();
+    return { bytes: this.payload, tapeBytes: this.blocks * this.blockSize };
+  }
+
+  private async doAbort(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'aborted') return;
+    this.state = 'aborted';
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      if (fd !== undefined) await this.io.close(fd).catch(() => undefined);
+      // st wrote a filemark on close if any block was written: go back to the start of the
+      // aborted file so the next write replaces it.
+      if (this.blocks > 0) await this.drive.mt(['asf', String(this.fileNumber)], { fileNumber: this.fileNumber });
+    } finally {
+      this.drive.writerFinished();
+    }
+  }
+}
