@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { assertTapeTransition, canTransitionTape, TAPE_STATES, validateTapeName } from '../../src/lib/domain/tape.ts';
+import { canTransitionPlacement, PLACEMENTS, targetId, targetStatus } from '../../src/lib/domain/target.ts';
+import { formatBytes, parseBytes } from '../../src/lib/domain/units.ts';
+import { IllegalTransitionError } from '../../src/lib/errors.ts';
+
+describe('tape state machine', () => {
+  it('closed is final and every state can be closed or is already', () => {
+    for (const s of TAPE_STATES) expect(canTransitionTape('closed', s)).toBe(false);
+    for (const s of TAPE_STATES.filter((x) => x !== 'closed')) expect(canTransitionTape(s, 'closed')).toBe(true);
+  });
+  it('refuses illegal transitions with a clear error', () => {
+    expect(() => assertTapeTransition('tape1', 'full', 'labelled')).toThrow(IllegalTransitionError);
+    expect(() => assertTapeTransition('tape1', 'full', 'labelled')).toThrow('tape tape1 is full and cannot become labelled.');
+  });
+  it('validates names', () => {
+    expect(validateTapeName('tape1')).toBeUndefined();
+    expect(validateTapeName('-x')).toMatch(/invalid/);
+    expect(validateTapeName('a'.repeat(33))).toMatch(/invalid/);
+  });
+});
+
+describe('target state machine', () => {
+  it('nothing archived can go back to unassigned or assigned', () => {
+    for (const from of ['archived', 'confirmed', 'confirm_failed'] as const) {
+      expect(canTransitionPlacement(from, 'assigned')).toBe(false);
+      expect(canTransitionPlacement(from, 'unassigned')).toBe(false);
+    }
+  });
+  it('a write can only start from assigned', () => {
+    for (const from of PLACEMENTS) expect(canTransitionPlacement(from, 'writing')).toBe(from === 'assigned');
+  });
+  it('status combines scan and placement', () => {
+    expect(targetStatus({ scan: 'pending', placement: 'unassigned' })).toBe('imported');
+    expect(targetStatus({ scan: 'complete', placement: 'unassigned' })).toBe('scanned');
+    expect(targetStatus({ scan: 'failed', placement: 'unassigned' })).toBe('scan_failed');
+    expect(targetStatus({ scan: 'pending', placement: 'assigned' })).toBe('assigned');
+  });
+  it('ids are deterministic per host and path', () => {
+    expect(targetId('h', '/a')).toBe(targetId('h', '/a'));
+    expect(targetId('h', '/a')).not.toBe(targetId('g', '/a'));
+    expect(targetId('h', '/a')).toMatch(/^t-[0-9a-f]{16}$/);
+  });
+});
+
+describe('byte sizes', () => {
+  it('parses operator units', () => {
+    expect(parseBytes('18T')).toBe(18e12);
+    expect(parseBytes('12 TB')).toBe(12e12);
+    expect(parseBytes('1GiB')).toBe(2 ** 30);
+    expect(parseBytes('2.5t')).toBe(2.5e12);
+    expect(parseBytes('100')).toBe(100);
+    expect(parseBytes('0')).toBeUndefined();
+    expect(parseBytes('lots')).toBeUndefined();
+    expect(parseBytes('5 XB')).toBeUndefined();
+  });
+  it('formats', () => {
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(18e12)).toBe('18.0 TB');
+    expect(formatBytes(2.5e12)).toBe('2.50 TB');
+  });
+});
