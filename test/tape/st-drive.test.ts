@@ -273,6 +273,23 @@ describe('StTapeDrive operations', () => {
     await expect(drive.openWriter()).rejects.toThrow(/unknown/);
   });
 
+  it('at EOD the block number is not required to be 0 (st may report -1 after eod)', async () => {
+    const { dev, drive } = setup();
+    dev.files = [[pattern(BS)]];
+    dev.mtOverride = (args) =>
+      args[2] === 'status'
+        ? {
+            code: 0,
+            stderr: '',
+            stdout: 'SCSI 2 tape drive:\nFile number=1, block number=-1, partition=0.\nTape block size 4096 bytes. Density code 0x5c (LTO-8).\nSoft error count since last status=0\nGeneral status bits on (9010000):\n EOD ONLINE IM_REP_EN\n',
+          }
+        : undefined;
+    await drive.seekEndOfData();
+    const w = await drive.openWriter();
+    expect(w.fileNumber).toBe(1);
+    await w.abort();
+  });
+
   it('abort closes the fd (st writes a filemark) and goes back to the start of the file', async () => {
     const { dev, drive } = setup();
     dev.files = [[pattern(BS)]];

@@ -288,7 +288,7 @@ export class Catalog {
    * transaction. It fails (ConditionFailed) if the number was taken, a write is already in
    * flight on the tape, the tape is no longer writable/online, or the target changed.
    */
-  async startWrite(tape: Tape, target: Target, writing: Target, flight: WriteInFlight, now: string): Promise<void> {
+  async startWrite(tape: Tape, target: Target, writing: Target, flight: WriteInFlight, now: string, extra: TransactWriteItem[] = []): Promise<void> {
     const fileNumber = flight.fileNumber;
     await this.transact([
       {
@@ -327,6 +327,7 @@ export class Catalog {
         },
       },
       this.targetUpdateItem(target, writing),
+      ...extra,
     ]);
   }
 
@@ -395,16 +396,16 @@ export class Catalog {
 
   /**
    * Gives a write up: the tape file record is removed and its number handed back (the next
-   * write overwrites it on tape), the target returns to `targetPlacement`. With `tapeFull`
-   * the tape becomes full and offline for writing. Conditional on the task id, like finishWrite.
+   * write overwrites it on tape), the target returns to `targetPlacement`. With `tapeState`
+   * the tape becomes full (end of medium) or disabled (refused or failing, with a reason). Conditional on the task id, like finishWrite.
    */
   async discardWrite(
     tape: Tape,
     w: { taskId: string; fileNumber: number; targetId: string },
-    outcome: { targetPlacement: 'assigned' | 'write_failed'; tapeFull: boolean; error?: string },
+    outcome: { targetPlacement: 'assigned' | 'write_failed'; tapeState?: 'full' | 'disabled'; reason?: string; error?: string },
     now: string,
   ): Promise<void> {
-    const full = outcome.tapeFull ? ', #s = :full' : '';
+    const full = outcome.tapeState ? `, #s = :full${outcome.reason ? ', reason = :reason' : ''}` : '';
     await this.transact([
       {
         Update: {
@@ -413,7 +414,13 @@ export class Catalog {
           UpdateExpression: `SET nextFileNumber = :n, updatedAt = :now${full} REMOVE writeInFlight`,
           ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
           ...(full ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
-          ExpressionAttributeValues: m({ ':n': w.fileNumber, ':now': now, ':task': w.taskId, ...(full ? { ':full': 'full' } : {}) }),
+          ExpressionAttributeValues: m({
+            ':n': w.fileNumber,
+            ':now': now,
+            ':task': w.taskId,
+            ...(outcome.tapeState ? { ':full': outcome.tapeState } : {}),
+            ...(outcome.tapeState && outcome.reason ? { ':reason': outcome.reason } : {}),
+          }),
         },
       },
       {
@@ -427,5 +434,79 @@ export class Catalog {
       },
       this.targetAfterWriteItem(tape.name, w.fileNumber, w.targetId, outcome.targetPlacement, now, outcome.error ? { lastError: outcome.error } : {}),
     ]);
+  }
+
+  /**
+   * Applies a read-back verify to the tape file and its target. Idempotent per verify task:
+   * the file remembers the last verify task applied, and the confirmed count moves only when
+   * the file's state really changes.
+   */
+  async recordVerify(file: TapeFile, v: { taskId: string; ok: boolean; error?: string }, now: string): Promise<void> {
+    const to = v.ok ? 'confirmed' : 'confirm_failed';
+    const delta = (to === 'confirmed' ? 1 : 0) - (file.state === 'confirmed' ? 1 : 0);
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tapeFile(file.tapeName, file.fileNumber)),
+          UpdateExpression: `SET #s = :to, verifiedAt = :now, lastVerifyTaskId = :task${v.error ? ', verifyError = :err' : ''}${v.error ? '' : ' REMOVE verifyError'}`,
+          ConditionExpression: '#s = :from AND targetId = :target AND (attribute_not_exists(lastVerifyTaskId) OR lastVerifyTaskId <> :task)',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: m({ ':to': to, ':now': now, ':task': v.taskId, ':from': file.state, ':target': file.targetId, ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}) }),
+        },
+      },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.target(file.targetId)),
+          UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${v.error ? ', lastError = :err' : ''}${v.error ? '' : ' REMOVE lastError'}`,
+          ConditionExpression: 'tapeName = :t AND fileNumber = :n AND placement IN (:archived, :confirmed, :failed)',
+          ExpressionAttributeValues: m({
+            ':to': to,
+            ':g': placementIndexKey(to, file.tapeName),
+            ':now': now,
+            ':one': 1,
+            ':t': file.tapeName,
+            ':n': file.fileNumber,
+            ':archived': 'archived',
+            ':confirmed': 'confirmed',
+            ':failed': 'confirm_failed',
+            ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
+          }),
+        },
+      },
+    ];
+    if (delta !== 0) {
+      items.push({
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(file.tapeName)),
+          UpdateExpression: 'SET filesConfirmed = filesConfirmed + :d, updatedAt = :now',
+          ExpressionAttributeValues: m({ ':d': delta, ':now': now }),
+        },
+      });
+    }
+    await this.transact(items);
+  }
+
+  /** Sets a tape's state with a reason (operator action or a refused write), if it is still `from`. */
+  async setTapeState(name: string, from: Tape['state'], to: Tape['state'], reason: string | undefined, now: string): Promise<void> {
+    await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: m(keys.tape(name)),
+          UpdateExpression: `SET #s = :to, updatedAt = :now${reason ? ', reason = :r' : ' REMOVE reason'}`,
+          ConditionExpression: '#s = :from',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: m({ ':to': to, ':from': from, ':now': now, ...(reason ? { ':r': reason } : {}) }),
+        },
+      },
+    ]);
+  }
+
+  /** Targets whose scan is still pending (for reconcile). */
+  async listPendingScans(): Promise<Target[]> {
+    return (await this.listAllTargets()).filter((t) => t.scan === 'pending');
   }
 }

@@ -76,6 +76,7 @@ const tapeFileItemSchema = z.object({
   archivedAt: isoDate.optional(),
   verifiedAt: isoDate.optional(),
   verifyError: z.string().optional(),
+  lastVerifyTaskId: z.string().optional(),
 });
 
 function parseItem<T>(schema: z.ZodType<T>, what: string, item: Record<string, unknown>): T {

@@ -21,4 +21,5 @@ export interface TapeFile {
   archivedAt?: string;
   verifiedAt?: string;
   verifyError?: string;
+  lastVerifyTaskId?: string;
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.ts';
+import { ManifestStore } from '../catalog/manifests.ts';
+import { TaskStatusStore } from '../catalog/task-status.ts';
 import type { AwsClients } from '../aws/clients.ts';
 import type { Config } from '../config.ts';
 import { QueueDirectory } from '../protocol/task-queue.ts';
@@ -8,6 +10,8 @@ import { QueueDirectory } from '../protocol/task-queue.ts';
 export interface JobContext {
   config: Config;
   catalog: Catalog;
+  manifests: ManifestStore;
+  tasks: TaskStatusStore;
   queues: QueueDirectory;
   now: () => Date;
   newId: () => string;
@@ -17,6 +21,8 @@ export function createJobContext(config: Config, clients: AwsClients, overrides:
   return {
     config,
     catalog: new Catalog(clients.dynamodb, config.names.catalogTable),
+    manifests: new ManifestStore(clients.dynamodb, config.names.manifestTable),
+    tasks: new TaskStatusStore(clients.dynamodb, config.names.catalogTable),
     queues: new QueueDirectory(clients.sqs, config),
     now: () => new Date(),
     newId: randomUUID,

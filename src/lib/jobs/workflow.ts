@@ -92,7 +92,8 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
     const fileNumber = tape.nextFileNumber;
     const writing: Target = { ...target, placement: 'writing', fileNumber, updatedAt: now, version: target.version + 1 };
     try {
-      await ctx.catalog.startWrite(tape, target, writing, { fileNumber, targetId: target.id, taskId, startedAt: now }, now);
+      const status = ctx.tasks.newItem({ taskId, kind: 'write', tapeName: tape.name, fileNumber, targetId: target.id, bytesTotal: target.totalBytes ?? 0, createdAt: now });
+      await ctx.catalog.startWrite(tape, target, writing, { fileNumber, targetId: target.id, taskId, startedAt: now }, now, [status]);
     } catch (e) {
       if (!(e instanceof ConditionFailed)) throw e;
       // Lost a race (another archive, an open/close, a reassign). Re-read and decide again;
@@ -187,6 +188,7 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
     targetId: file.targetId,
     updateCatalog: !input.noDbUpdate,
   };
+  await ctx.tasks.create({ taskId: task.taskId, kind: 'verify', tapeName: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, bytesTotal: file.bytes ?? 0, createdAt: task.issuedAt });
   await ctx.queues.sendTask(task);
   return { status: 'requested', tape: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, taskId: task.taskId, updateCatalog: task.updateCatalog };
 }

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { freePort } from './free-port.ts';
@@ -36,7 +37,7 @@ export const JAVA_MISSING_HINT =
   'apt-get install -y openjdk-17-jre-headless (or set JAVA_HOME to a Java 17+ installation).';
 
 const STOP_GRACE_MS = 5_000;
-const STDERR_TAIL_LINES = 40;
+const TAIL_LINES = 200;
 
 /** Directory containing DynamoDBLocal.jar and DynamoDBLocal_lib/ inside the npm package. */
 export function dynamoDbLocalJarDir(): string {
@@ -93,6 +94,44 @@ export function findJava(explicit?: string): string {
   throw new Error(`java not found (checked JAVA_HOME and PATH). ${JAVA_MISSING_HINT}`);
 }
 
+/** Resolve if `port` can be listened on at `host` (undefined = wildcard), else reject. */
+function probeListen(port: number, host: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve()));
+  });
+}
+
+/**
+ * DynamoDB Local cannot be told which address to bind (it listens on all
+ * interfaces), and a foreign server already on the port would answer our
+ * readiness probe. So refuse up front when the port is taken.
+ */
+async function assertPortFree(port: number, host: string): Promise<void> {
+  for (const h of [host, undefined]) {
+    try {
+      await probeListen(port, h);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES') {
+        throw new Error(
+          `cannot start DynamoDB Local: port ${port} is ${code === 'EACCES' ? 'not permitted' : 'already in use'}` +
+            (h === undefined ? '' : ` on ${h}`),
+        );
+      }
+      // e.g. EAFNOSUPPORT for the wildcard on an IPv4-only host: not a conflict
+    }
+  }
+}
+
+/** The readable part of a JVM's stderr: exception lines, without stack frames. */
+function summarizeStderr(lines: string[], max = 20): string {
+  const useful = lines.filter((l) => l.trim() !== '' && !/^\s+at /.test(l) && !/^\s+\.\.\. \d+ more$/.test(l));
+  return useful.slice(-max).join('\n');
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -140,6 +179,7 @@ export async function startDynamoDbLocal(opts: StartDynamoDbLocalOptions = {}): 
   const java = findJava(opts.javaPath);
   const jarDir = dynamoDbLocalJarDir();
   const port = opts.port ?? (await freePort(host));
+  await assertPortFree(port, host);
   const timeoutMs = opts.startTimeoutMs ?? 30_000;
 
   const storage: string[] = [];
@@ -173,7 +213,7 @@ export async function startDynamoDbLocal(opts: StartDynamoDbLocalOptions = {}): 
   const outputTail: string[] = [];
   const remember = (tail: string[], line: string) => {
     tail.push(line);
-    if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    if (tail.length > TAIL_LINES) tail.shift();
   };
   forEachLine(child.stdout, (line) => {
     remember(outputTail, line);
@@ -247,14 +287,15 @@ export async function startDynamoDbLocal(opts: StartDynamoDbLocalOptions = {}): 
         // give the stream a moment to flush the last lines
         await sleep(50);
         const how = child.exitCode !== null ? `code ${child.exitCode}` : `signal ${child.signalCode}`;
-        const tail = (stderrTail.length ? stderrTail : outputTail).join('\n');
-        throw new Error(`DynamoDB Local exited early (${how}) on port ${port}.\n${tail}`);
+        const tail = summarizeStderr(stderrTail.length ? stderrTail : outputTail);
+        throw new Error(`DynamoDB Local exited early (${how}) on port ${port}; stderr tail:\n${tail}`);
       }
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }), {
           abortSignal: AbortSignal.timeout(2_000),
         });
-        break;
+        if (!exited(child)) break;
+        continue; // answered, but our JVM is gone: report its exit above
       } catch (err) {
         lastError = err;
       }
@@ -262,7 +303,7 @@ export async function startDynamoDbLocal(opts: StartDynamoDbLocalOptions = {}): 
         const msg = lastError instanceof Error ? lastError.message : String(lastError);
         throw new Error(
           `DynamoDB Local did not become ready on ${endpoint} within ${timeoutMs} ms (last error: ${msg}).\n` +
-            outputTail.join('\n'),
+            summarizeStderr(outputTail),
         );
       }
       await sleep(100);

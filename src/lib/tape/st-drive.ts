@@ -452,7 +452,8 @@ export class StTapeDrive implements TapeDrive {
         drive: this.id,
       });
     }
-    if (s.blockNumber !== 0) {
+    // At end of data the block number does not matter (st may report -1 after `eod`).
+    if (s.blockNumber !== 0 && !s.eod) {
       throw new PositionError(
         `${this.id} is inside file ${s.fileNumber} (block ${s.blockNumber ?? 'unknown'}), not at the start of a file; seekFile() or seekEndOfData() before you ${what}.`,
         { drive: this.id, fileNumber: s.fileNumber },

@@ -1,0 +1,131 @@
+/**
+ * The tape agent: long-polls the task queues, runs one tape task at a time per drive (and a
+ * few scans beside them), reports each outcome on the results queue and deletes the message
+ * only after the report is sent. Visibility is extended while a task runs (hours on real
+ * tape). Shutdown in two stages: the first stop() finishes the current tasks without taking
+ * new ones; stop({ force: true }) aborts them (a partial tape file is overwritten on retry).
+ */
+import type { Message } from '@aws-sdk/client-sqs';
+import { moveToDeadLetter } from '../lib/protocol/dead-letter.ts';
+import { Consumer } from 'sqs-consumer';
+import { parseMessage, scanTaskSchema, taskSchema, type Task } from '../lib/protocol/tasks.ts';
+import type { QueueKey } from '../lib/resources/definitions.ts';
+import type { TapeDrive } from '../lib/tape/drive.ts';
+import { runScan } from './tasks/scan.ts';
+import { runVerify } from './tasks/verify.ts';
+import { runWrite } from './tasks/write.ts';
+import type { AgentDeps, TaskOutcome } from './types.ts';
+
+export interface AgentOptions {
+  drives: TapeDrive[];
+  scanConcurrency: number;
+  /** Seconds a received task stays invisible between heartbeats. */
+  visibilityTimeout: number;
+  heartbeatInterval: number;
+  waitTimeSeconds: number;
+  /** How long a graceful stop waits for running tasks. */
+  drainTimeoutSeconds: number;
+}
+
+export class TapeAgent {
+  private consumers: Consumer[] = [];
+  private readonly abort = new AbortController();
+  private active = 0;
+
+  constructor(
+    private readonly deps: AgentDeps,
+    private readonly opts: AgentOptions,
+  ) {}
+
+  get runningTasks(): number {
+    return this.active;
+  }
+
+  async start(): Promise<void> {
+    const { ctx } = this.deps;
+    const tasksUrl = await ctx.queues.url('tasks');
+    const scansUrl = await ctx.queues.url('scans');
+    for (const drive of this.opts.drives) {
+      this.consumers.push(this.consumer('tasks', tasksUrl, 1, (task, signal) => this.runTapeTask(drive, task, signal)));
+    }
+    for (let i = 0; i < this.opts.scanConcurrency; i++) {
+      this.consumers.push(this.consumer('scans', scansUrl, 1, (task, signal) => runScan(this.deps, scanTaskSchema.parse(task), signal)));
+    }
+    for (const c of this.consumers) c.start();
+    this.deps.log('info', 'agent started', { drives: this.opts.drives.map((d) => d.id), scanConcurrency: this.opts.scanConcurrency, queues: { tasks: tasksUrl, scans: scansUrl } });
+  }
+
+  private runTapeTask(drive: TapeDrive, task: Task, signal: AbortSignal): Promise<TaskOutcome> {
+    const deps = { ...this.deps, drive };
+    switch (task.kind) {
+      case 'write':
+        return runWrite(deps, task, signal);
+      case 'verify':
+        return runVerify(deps, task, signal);
+      case 'scan':
+        return runScan(this.deps, task, signal);
+    }
+  }
+
+  private consumer(queue: QueueKey, queueUrl: string, batchSize: number, run: (task: Task, signal: AbortSignal) => Promise<TaskOutcome>): Consumer {
+    const c = Consumer.create({
+      queueUrl,
+      sqs: this.deps.ctx.queues.sqs,
+      batchSize,
+      waitTimeSeconds: this.opts.waitTimeSeconds,
+      visibilityTimeout: this.opts.visibilityTimeout,
+      heartbeatInterval: this.opts.heartbeatInterval,
+      pollingCompleteWaitTimeMs: this.opts.drainTimeoutSeconds * 1000,
+      messageSystemAttributeNames: ['ApproximateReceiveCount'],
+      handleMessage: async (message) => this.handle(queue, message, run),
+    });
+    c.on('error', (err) => this.deps.log('error', 'queue error', { queue, error: String(err) }));
+    c.on('processing_error', (err) => this.deps.log('error', 'task failed; it will be redelivered', { queue, error: String(err) }));
+    return c;
+  }
+
+  private async handle(queue: QueueKey, message: Message, run: (task: Task, signal: AbortSignal) => Promise<TaskOutcome>): Promise<Message | undefined> {
+    const parsed = parseMessage(taskSchema, message.Body);
+    if (!parsed.ok) {
+      await this.deadLetter(queue, message, parsed.error);
+      return undefined; // already deleted by deadLetter
+    }
+    const task = parsed.value;
+    this.active++;
+    const started = Date.now();
+    this.deps.log('info', 'task received', { queue, kind: task.kind, taskId: task.taskId, receiveCount: message.Attributes?.ApproximateReceiveCount });
+    try {
+      const outcome = await run(task, this.abort.signal);
+      if (outcome.kind === 'report') {
+        await this.deps.reporter.report(outcome.result);
+      } else {
+        this.deps.log('info', 'task dropped', { taskId: task.taskId, reason: outcome.reason });
+      }
+      this.deps.log('info', 'task done', { taskId: task.taskId, kind: task.kind, seconds: (Date.now() - started) / 1000 });
+      return message; // deleted only now, after the report is on the results queue
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async deadLetter(queue: QueueKey, message: Message, error: string): Promise<void> {
+    await moveToDeadLetter(this.deps.ctx.queues, queue, message, error);
+    this.deps.log('error', 'poison message moved to the dead-letter queue', { queue, error, messageId: message.MessageId });
+  }
+
+  /** First call: stop polling and let running tasks finish. With force: abort them now. */
+  async stop(opts: { force?: boolean } = {}): Promise<void> {
+    if (opts.force) this.abort.abort();
+    await Promise.all(
+      this.consumers.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (!c.status.isRunning) return resolve();
+            c.once('stopped', () => resolve());
+            c.stop(opts.force ? { abort: true } : undefined);
+          }),
+      ),
+    );
+    this.deps.log('info', 'agent stopped', { forced: !!opts.force });
+  }
+}

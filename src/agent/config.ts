@@ -1,0 +1,52 @@
+/**
+ * The agent's own configuration: drives, scan concurrency, queue timings. Read from a JSON file
+ * (TAPE_AGENT_CONFIG or --config) with environment overrides, validated at start with
+ * messages that say what to fix. Where the catalog and queues are comes from the shared
+ * config (src/lib/config.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from '../lib/errors.ts';
+
+const driveSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('virtual'), id: z.string().min(1), library: z.string().min(1) }).strict(),
+  z.object({ kind: z.literal('st'), id: z.string().min(1).optional(), device: z.string().startsWith('/dev/') }).strict(),
+]);
+
+export const agentConfigSchema = z
+  .object({
+    drives: z.array(driveSchema).min(1, 'configure at least one drive'),
+    blockSize: z.number().int().min(512).max(16 * 1024 * 1024).refine((n) => n % 512 === 0, 'blockSize must be a multiple of 512').default(256 * 1024),
+    scanConcurrency: z.number().int().min(0).max(32).default(2),
+    /** Host names whose paths the agent reads directly (it runs on the data host or reads a mount). */
+    localHosts: z.array(z.string().min(1)).default(['localhost']),
+    visibilityTimeout: z.number().int().min(2).max(43_200).default(120),
+    heartbeatInterval: z.number().int().min(1).default(30),
+    waitTimeSeconds: z.number().int().min(0).max(20).default(20),
+    drainTimeoutSeconds: z.number().int().min(1).default(6 * 3600),
+    progressIntervalMs: z.number().int().min(50).default(1000),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .strict()
+  .refine((c) => c.heartbeatInterval < c.visibilityTimeout, { message: 'heartbeatInterval must be shorter than visibilityTimeout', path: ['heartbeatInterval'] });
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type DriveConfig = AgentConfig['drives'][number];
+
+export function loadAgentConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const file = path ?? env.TAPE_AGENT_CONFIG;
+  if (!file) throw new ConfigError('no agent configuration: pass --config FILE or set TAPE_AGENT_CONFIG (see docs/operations.md for an example).');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read agent config ${file}: ${(e as Error).message}`);
+  }
+  if (env.TAPE_AGENT_LOG_LEVEL && typeof raw === 'object' && raw) (raw as Record<string, unknown>).logLevel = env.TAPE_AGENT_LOG_LEVEL;
+  const parsed = agentConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ConfigError(`agent config ${file} is invalid: ${issues}`);
+  }
+  return parsed.data;
+}

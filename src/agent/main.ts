@@ -1,0 +1,136 @@
+/**
+ * tape-agent: the on-premise agent (run), a drive self-test for real drives (selftest), and
+ * operator commands for the virtual tape library (vtl).
+ */
+import { Command, CommanderError } from 'commander';
+import { createClients, destroyClients } from '../lib/aws/clients.ts';
+import { loadConfig } from '../lib/config.ts';
+import { isArchiveError } from '../lib/errors.ts';
+import { createJobContext } from '../lib/jobs/context.ts';
+import { parseBytes } from '../lib/domain/units.ts';
+import type { TapeDrive } from '../lib/tape/drive.ts';
+import { runDriveSelfTest } from '../lib/tape/self-test.ts';
+import { StTapeDrive } from '../lib/tape/st-drive.ts';
+import { VirtualTapeLibrary } from '../lib/tape/virtual-library.ts';
+import { TapeAgent } from './agent.ts';
+import { loadAgentConfig, type AgentConfig, type DriveConfig } from './config.ts';
+import { jsonLogger } from './log.ts';
+import { Reporter } from './reporter.ts';
+import { createDataSources } from './sources.ts';
+
+export function openDrive(d: DriveConfig, blockSize: number): TapeDrive {
+  return d.kind === 'virtual' ? new VirtualTapeLibrary(d.library, { blockSize }).drive(d.id) : new StTapeDrive(d.device, { blockSize });
+}
+
+export async function runAgent(agentConfig: AgentConfig, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const log = jsonLogger(undefined, agentConfig.logLevel);
+  const config = loadConfig(env);
+  const clients = createClients(config);
+  const ctx = createJobContext(config, clients);
+  const sources = createDataSources(agentConfig.localHosts);
+  const agent = new TapeAgent(
+    { ctx, sources, reporter: new Reporter(ctx.queues, agentConfig.progressIntervalMs), log, blockSize: agentConfig.blockSize },
+    {
+      drives: agentConfig.drives.map((d) => openDrive(d, agentConfig.blockSize)),
+      scanConcurrency: agentConfig.scanConcurrency,
+      visibilityTimeout: agentConfig.visibilityTimeout,
+      heartbeatInterval: agentConfig.heartbeatInterval,
+      waitTimeSeconds: agentConfig.waitTimeSeconds,
+      drainTimeoutSeconds: agentConfig.drainTimeoutSeconds,
+    },
+  );
+  let signals = 0;
+  const done = new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      signals++;
+      if (signals === 1) {
+        log('info', 'stopping: finishing the running tasks, taking no new ones (signal again to abort them)', { signal: sig, running: agent.runningTasks });
+        void agent.stop().then(resolve);
+      } else {
+        log('warn', 'aborting running tasks now', { signal: sig, running: agent.runningTasks });
+        void agent.stop({ force: true }).then(() => process.exit(1));
+      }
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await agent.start();
+  await done;
+  await sources.closeAll();
+  destroyClients(clients);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('tape-agent').description('On-premise tape agent: takes scan, write and verify tasks from the queues.').exitOverride();
+
+  program
+    .command('run')
+    .description('run the agent until SIGTERM (first: drain, second: abort)')
+    .option('--config <file>', 'agent config file (default: TAPE_AGENT_CONFIG)')
+    .action(async (o: { config?: string }) => {
+      await runAgent(loadAgentConfig(o.config));
+    });
+
+  program
+    .command('selftest')
+    .description('write, position and read back test files on a scratch tape (ERASES the tape), like btape test')
+    .option('--device <dev>', 'st device, e.g. /dev/nst0')
+    .option('--vtl <dir>', 'or a virtual tape library directory')
+    .option('--tape <name>', 'tape to load (virtual library)', 'selftest')
+    .option('--files <n>', 'files to write', '4')
+    .option('--size <bytes>', 'bytes per file', '64MiB')
+    .option('--block-size <bytes>', 'fixed block size', '256KiB')
+    .option('--yes-erase', 'confirm that everything on the tape may be destroyed')
+    .action(async (o: { device?: string; vtl?: string; tape: string; files: string; size: string; blockSize: string; yesErase?: boolean }) => {
+      if (!o.device === !o.vtl) throw new CommanderError(2, 'usage', 'give exactly one of --device or --vtl');
+      if (!o.yesErase) throw new CommanderError(2, 'usage', 'the self-test erases the tape: add --yes-erase to confirm');
+      const blockSize = parseBytes(o.blockSize);
+      const bytesPerFile = parseBytes(o.size);
+      if (!blockSize || !bytesPerFile) throw new CommanderError(2, 'usage', 'sizes look like 64MiB or 262144');
+      let drive: TapeDrive;
+      if (o.vtl) {
+        const lib = new VirtualTapeLibrary(o.vtl, { blockSize });
+        if (!(await lib.listTapes()).some((t) => t.name === o.tape)) await lib.createTape(o.tape, { capacityBytes: 100 * bytesPerFile });
+        const vd = lib.drive('selftest');
+        await vd.load(o.tape);
+        drive = vd;
+      } else {
+        drive = new StTapeDrive(o.device!, { blockSize });
+      }
+      const report = await runDriveSelfTest(drive, { files: Number(o.files), bytesPerFile, log: (l) => console.log(l) });
+      console.log(JSON.stringify(report, null, 2));
+      if (!report.passed) process.exitCode = 1;
+    });
+
+  const vtl = program.command('vtl').description('manage a virtual tape library');
+  vtl
+    .command('create')
+    .argument('<library>', 'library directory')
+    .argument('<tape>', 'tape name')
+    .option('--capacity <size>', 'capacity', '18T')
+    .action(async (library: string, tape: string, o: { capacity: string }) => {
+      const capacityBytes = parseBytes(o.capacity);
+      if (!capacityBytes) throw new CommanderError(2, 'usage', `capacity "${o.capacity}" is not a size`);
+      await new VirtualTapeLibrary(library).createTape(tape, { capacityBytes });
+      console.log(`virtual tape ${tape} created in ${library} (${o.capacity})`);
+    });
+  vtl
+    .command('list')
+    .argument('<library>', 'library directory')
+    .action(async (library: string) => {
+      console.log(JSON.stringify(await new VirtualTapeLibrary(library).listTapes(), null, 2));
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return process.exitCode === 1 ? 1 : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') return 0;
+      if (e.code === 'usage') console.error(`error: ${e.message}`);
+      return 2;
+    }
+    console.error(`error: ${isArchiveError(e) ? e.message : ((e as Error).stack ?? String(e))}`);
+    return 1;
+  }
+}

@@ -1,0 +1,34 @@
+import { summarize, type ManifestEntry } from '../../lib/domain/manifest.ts';
+import type { ScanTask } from '../../lib/protocol/tasks.ts';
+import type { AgentDeps, TaskOutcome } from '../types.ts';
+
+/**
+ * Scans a target on its data host and stores the manifest in pages. The target is marked
+ * scanned only by the results handler, after every page is stored; a scan that fails midway
+ * reports a retryable failure and its pages are never referenced.
+ */
+export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSignal): Promise<TaskOutcome> {
+  const target = await deps.ctx.catalog.getTarget(task.target.id);
+  if (!target || target.scanId !== task.scanId || target.scan !== 'pending') {
+    return { kind: 'dropped', reason: `scan ${task.scanId} of ${task.target.id} is no longer pending` };
+  }
+  const base = { kind: 'scan-result' as const, taskId: task.taskId, targetId: task.target.id, scanId: task.scanId };
+  try {
+    const source = deps.sources.for(task.target.host);
+    const entries: ManifestEntry[] = [];
+    const collect = async function* () {
+      for await (const e of source.scan(task.target.path, { signal })) {
+        entries.push(e);
+        yield e;
+      }
+    };
+    const pages = await deps.ctx.manifests.write(task.target.id, task.scanId, collect());
+    const s = summarize(entries);
+    deps.log('info', 'scan complete', { taskId: task.taskId, target: task.target.id, path: task.target.path, files: s.fileCount, bytes: s.totalBytes, pages });
+    return { kind: 'report', result: { ...base, ok: true, fileCount: s.fileCount, totalBytes: s.totalBytes, manifestPages: pages, manifestDigest: s.digest } };
+  } catch (e) {
+    if (signal.aborted) throw e;
+    deps.log('warn', 'scan failed', { taskId: task.taskId, target: task.target.id, error: String(e) });
+    return { kind: 'report', result: { ...base, ok: false, error: (e as Error).message ?? String(e), retryable: true } };
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Before touching a tape: is it the tape the catalog means, and is the tape where the
+ * catalog thinks it is? (CTA's write session checks, Bareos' label checks.)
+ */
+import { isTapeChanger, type TapeDrive } from '../../lib/tape/drive.ts';
+import { readLabel, type TapeLabel } from '../../lib/tape-format/index.ts';
+
+export class TapeRefusal extends Error {
+  override readonly name = 'TapeRefusal';
+  constructor(
+    readonly reason: 'wrong-tape' | 'position-mismatch' | 'write-protected' | 'no-tape' | 'blank-tape',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Loads the named tape if the library has a changer; otherwise the operator loaded it. */
+export async function mountTape(drive: TapeDrive, tapeName: string): Promise<void> {
+  if (isTapeChanger(drive) && (await drive.loadedTape()) !== tapeName) await drive.load(tapeName);
+  const status = await drive.status();
+  if (!status.loaded) throw new TapeRefusal('no-tape', `no tape in drive ${drive.id}; load tape ${tapeName}`);
+}
+
+/** Reads file 0 and checks it names `tapeName`; undefined for a blank tape. */
+export async function checkLabel(drive: TapeDrive, tapeName: string): Promise<TapeLabel | undefined> {
+  const files = await drive.seekEndOfData();
+  if (files === 0) return undefined;
+  await drive.rewind();
+  let label: TapeLabel;
+  try {
+    label = await readLabel(drive.readFile());
+  } catch (e) {
+    throw new TapeRefusal('wrong-tape', `the tape in drive ${drive.id} has no readable label (${(e as Error).message}); expected ${tapeName}. Load the right tape.`);
+  }
+  if (label.tapeName !== tapeName) {
+    throw new TapeRefusal('wrong-tape', `drive ${drive.id} holds tape "${label.tapeName}", expected "${tapeName}"; load the right tape.`);
+  }
+  return label;
+}

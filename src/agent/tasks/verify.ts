@@ -1,0 +1,44 @@
+/**
+ * The verify path (confirm): read the tape file back, recompute every checksum and compare
+ * with the trailer written and the manifest scanned. A verify that does not re-read the data
+ * is not a verify.
+ */
+import type { VerifyTask } from '../../lib/protocol/tasks.ts';
+import { MAX_LISTED } from '../../lib/protocol/results.ts';
+import { readTargetFile } from '../../lib/tape-format/index.ts';
+import type { DriveDeps, TaskOutcome } from '../types.ts';
+import { checkLabel, mountTape } from './tape-checks.ts';
+
+export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: AbortSignal): Promise<TaskOutcome> {
+  const { drive, ctx, log } = deps;
+  const file = await ctx.catalog.getTapeFile(task.tapeName, task.fileNumber);
+  if (!file || file.targetId !== task.targetId) {
+    return { kind: 'dropped', reason: `tape ${task.tapeName} has no file ${task.fileNumber} for ${task.targetId}` };
+  }
+  const status = await ctx.tasks.get(task.taskId);
+  if (status && (status.state === 'succeeded' || status.state === 'failed')) {
+    return { kind: 'dropped', reason: `verify ${task.taskId} already reported` };
+  }
+  const target = await ctx.catalog.getTarget(task.targetId);
+  const base = { kind: 'verify-result' as const, taskId: task.taskId, tapeName: task.tapeName, fileNumber: task.fileNumber, targetId: task.targetId, updateCatalog: task.updateCatalog };
+  try {
+    await mountTape(drive, task.tapeName);
+    const label = await checkLabel(drive, task.tapeName);
+    if (!label) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
+    const manifest = target?.scanId && target.manifestPages ? await ctx.manifests.readAll(target.id, target.scanId, target.manifestPages) : undefined;
+    const progress = deps.reporter.progress(task.taskId, file.bytes ?? 0, 'verifying');
+    await drive.seekFile(task.fileNumber);
+    const report = await readTargetFile(drive.readFile({ signal }), { targetId: task.targetId, ...(manifest ? { manifest } : {}) }, { onProgress: (n: number) => progress.update(n), signal });
+    await progress.flush();
+    log(report.ok ? 'info' : 'warn', report.ok ? 'verify ok' : 'verify FAILED', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, bad: report.bad.length });
+    return {
+      kind: 'report',
+      result: { ...base, outcome: report.ok ? 'confirmed' : 'failed', bytes: report.dataBytes, fileCount: report.fileCount, bad: report.bad.slice(0, MAX_LISTED), badCount: report.bad.length },
+    };
+  } catch (e) {
+    if (signal.aborted) throw e;
+    const error = (e as Error)?.message ?? String(e);
+    log('warn', 'verify could not read the file', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error });
+    return { kind: 'report', result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error } };
+  }
+}

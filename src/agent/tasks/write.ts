@@ -1,0 +1,109 @@
+/**
+ * The write path: check the tape, position at the catalog's next file number, stream the
+ * target as one tar (header, data, trailer), and report success only after the filemark.
+ */
+import { ConditionFailed } from '../../lib/catalog/catalog.ts';
+import type { ManifestEntry } from '../../lib/domain/manifest.ts';
+import type { WriteTask } from '../../lib/protocol/tasks.ts';
+import { MAX_LISTED } from '../../lib/protocol/results.ts';
+import { EndOfMediumError, isTapeError, WriteProtectedError, type TapeFileWriter } from '../../lib/tape/drive.ts';
+import { readTargetHeader, SourceChangedError, writeLabel, writeTargetFile, FORMAT } from '../../lib/tape-format/index.ts';
+import { SourceUnavailableError } from '../../lib/source/data-source.ts';
+import type { DriveDeps, TaskOutcome } from '../types.ts';
+import { checkLabel, mountTape, TapeRefusal } from './tape-checks.ts';
+
+export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSignal): Promise<TaskOutcome> {
+  const { drive, ctx, log } = deps;
+  const tape = await ctx.catalog.getTape(task.tapeName);
+  if (!tape || tape.writeInFlight?.taskId !== task.taskId) {
+    // Duplicate delivery, or a task whose result was already applied: never a second file.
+    return { kind: 'dropped', reason: `write ${task.taskId} is not in flight on ${task.tapeName}` };
+  }
+  const base = { kind: 'write-result' as const, taskId: task.taskId, tapeName: task.tapeName, fileNumber: task.fileNumber, targetId: task.target.id };
+  let labelWritten = false;
+  let writer: TapeFileWriter | undefined;
+  try {
+    await mountTape(drive, task.tapeName);
+    if ((await drive.status()).writeProtected) throw new TapeRefusal('write-protected', `tape ${task.tapeName} in drive ${drive.id} is write protected; slide the tab or use another tape.`);
+    const label = await checkLabel(drive, task.tapeName);
+    if (!label) {
+      if (task.fileNumber !== 1) {
+        throw new TapeRefusal('blank-tape', `tape ${task.tapeName} is blank but the catalog says ${task.fileNumber - 1} file(s) are on it; is this the right cartridge?`);
+      }
+      await drive.rewind();
+      const lw = await drive.openWriter();
+      await writeLabel(lw, { format: FORMAT, tapeName: task.tapeName, barcode: tape.barcode, createdAt: new Date().toISOString(), blockSize: deps.blockSize });
+      await lw.close();
+      labelWritten = true;
+      log('info', 'label written', { tape: task.tapeName, drive: drive.id });
+    }
+    await checkPosition(deps, task);
+
+    const manifest: ManifestEntry[] = await ctx.manifests.readAll(task.target.id, task.scanId, task.manifestPages);
+    const source = deps.sources.for(task.target.host);
+    const progress = deps.reporter.progress(task.taskId, task.totalBytes, 'writing');
+    await drive.seekFile(task.fileNumber);
+    writer = await drive.openWriter();
+    const { trailer } = await writeTargetFile({
+      writer,
+      header: {
+        format: FORMAT,
+        tapeName: task.tapeName,
+        fileNumber: task.fileNumber,
+        taskId: task.taskId,
+        target: task.target,
+        scanId: task.scanId,
+        writtenAt: new Date().toISOString(),
+        manifest,
+      },
+      source: source.stream(task.target.path, manifest, { signal }),
+      onProgress: (n) => progress.update(n),
+      signal,
+    });
+    // Success only once the trailer is written and the filemark is on tape.
+    const closed = await writer.close();
+    writer = undefined;
+    await progress.flush();
+    log('info', 'write complete', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, bytes: closed.bytes, files: trailer.fileCount });
+    return { kind: 'report', result: { ...base, outcome: 'archived', bytes: closed.tapeBytes, fileCount: trailer.fileCount, digest: trailer.digest, labelWritten } };
+  } catch (e) {
+    if (writer) await writer.abort().catch(() => undefined);
+    if (signal.aborted) throw e;
+    return { kind: 'report', result: classifyWriteFailure(deps, task, e, base) };
+  }
+}
+
+/** The tape must end exactly where the catalog says: files 0..N-1 complete, writing file N. */
+async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<void> {
+  const onTape = await deps.drive.seekEndOfData();
+  if (onTape === task.fileNumber) return;
+  if (onTape === task.fileNumber + 1) {
+    // A previous attempt of this very task completed on tape but its report was lost.
+    await deps.drive.seekFile(task.fileNumber);
+    const header = await readTargetHeader(deps.drive.readFile()).catch(() => undefined);
+    if (header?.taskId === task.taskId) {
+      deps.log('warn', 'rewriting file of an unreported earlier attempt', { taskId: task.taskId, fileNumber: task.fileNumber });
+      return;
+    }
+  }
+  throw new TapeRefusal(
+    'position-mismatch',
+    `tape ${task.tapeName} holds ${onTape} complete file(s) (label included) but the catalog expects ${task.fileNumber}; refusing to write. Check the tape with "tape-agent inspect" before re-enabling it.`,
+  );
+}
+
+type WriteBase = { kind: 'write-result'; taskId: string; tapeName: string; fileNumber: number; targetId: string };
+
+function classifyWriteFailure(deps: DriveDeps, task: WriteTask, e: unknown, base: WriteBase) {
+  const msg = (e as Error)?.message ?? String(e);
+  deps.log('warn', 'write failed', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error: msg, type: (e as Error)?.name });
+  if (e instanceof TapeRefusal) return { ...base, outcome: 'refused' as const, reason: e.reason, error: msg };
+  if (e instanceof WriteProtectedError) return { ...base, outcome: 'refused' as const, reason: 'write-protected' as const, error: msg };
+  if (e instanceof EndOfMediumError) return { ...base, outcome: 'end-of-medium' as const, bytesAtEnd: 0 };
+  if (e instanceof SourceChangedError) {
+    return { ...base, outcome: 'source-changed' as const, changes: e.changes.slice(0, MAX_LISTED), changeCount: e.changes.length };
+  }
+  if (isTapeError(e)) return { ...base, outcome: 'io-error' as const, error: msg };
+  if (e instanceof SourceUnavailableError || e instanceof ConditionFailed) return { ...base, outcome: 'source-error' as const, error: msg };
+  return { ...base, outcome: 'source-error' as const, error: msg };
+}

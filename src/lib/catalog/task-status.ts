@@ -1,0 +1,90 @@
+/**
+ * Where a requested tape task stands (queued, running with progress, done), so operators and
+ * `run-job archive`/`confirm` can watch it. Kept in the catalog table as `TASK#<id>` items with
+ * a TTL; they describe work, not the archive, so `confirm --no-db-update` may still write one.
+ */
+import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { z } from 'zod';
+
+export const TASK_STATES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+const schema = z.object({
+  taskId: z.string(),
+  kind: z.enum(['scan', 'write', 'verify']),
+  state: z.enum(TASK_STATES),
+  tapeName: z.string().optional(),
+  fileNumber: z.number().int().optional(),
+  targetId: z.string().optional(),
+  bytesDone: z.number(),
+  bytesTotal: z.number(),
+  phase: z.string().optional(),
+  outcome: z.string().optional(),
+  message: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type TaskStatus = z.infer<typeof schema>;
+
+const key = (taskId: string) => marshall({ pk: `TASK#${taskId}`, sk: 'TASK' });
+const TTL_SECONDS = 30 * 24 * 3600;
+
+export class TaskStatusStore {
+  constructor(
+    readonly db: DynamoDBClient,
+    readonly tableName: string,
+  ) {}
+
+  newItem(s: Omit<TaskStatus, 'state' | 'bytesDone' | 'updatedAt'> & { bytesTotal: number }): TransactWriteItem {
+    const item = { pk: `TASK#${s.taskId}`, sk: 'TASK', type: 'task', state: 'queued', bytesDone: 0, updatedAt: s.createdAt, expiresAt: Math.floor(Date.parse(s.createdAt) / 1000) + TTL_SECONDS, ...s };
+    return { Put: { TableName: this.tableName, Item: marshall(item, { removeUndefinedValues: true }), ConditionExpression: 'attribute_not_exists(pk)' } };
+  }
+
+  async create(s: Parameters<TaskStatusStore['newItem']>[0]): Promise<void> {
+    await this.db.send(new PutItemCommand(this.newItem(s).Put!));
+  }
+
+  async get(taskId: string): Promise<TaskStatus | undefined> {
+    const out = await this.db.send(new GetItemCommand({ TableName: this.tableName, Key: key(taskId), ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    return schema.parse(unmarshall(out.Item));
+  }
+
+  /** Progress only moves a task that is not finished yet (a late progress report is dropped). */
+  async progress(taskId: string, p: { bytesDone: number; bytesTotal: number; phase: string }, now: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(taskId),
+          UpdateExpression: 'SET #s = :running, bytesDone = :d, bytesTotal = :t, phase = :p, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: marshall({ ':running': 'running', ':queued': 'queued', ':d': p.bytesDone, ':t': p.bytesTotal, ':p': p.phase, ':now': now }),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  async finish(taskId: string, state: 'succeeded' | 'failed', outcome: string, message: string, now: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(taskId),
+          UpdateExpression: 'SET #s = :state, outcome = :o, message = :m, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: marshall({ ':state': state, ':o': outcome, ':m': message.slice(0, 4000), ':now': now }),
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    }
+  }
+}

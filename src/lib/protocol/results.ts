@@ -1,0 +1,59 @@
+/**
+ * What the agent reports back on the results queue. Applied by the results handler; every
+ * application is conditional on the task id, so duplicates and late reports change nothing.
+ */
+import { z } from 'zod';
+import { PROTOCOL_VERSION } from './tasks.ts';
+
+const base = { v: z.literal(PROTOCOL_VERSION), taskId: z.string().uuid(), reportedAt: z.string().datetime() };
+
+const badFile = z.object({ path: z.string(), reason: z.string() }).strict();
+/** Lists in reports are capped so a report never nears the message size limit. */
+export const MAX_LISTED = 50;
+
+export const scanResultSchema = z.discriminatedUnion('ok', [
+  z.object({ ...base, kind: z.literal('scan-result'), ok: z.literal(true), targetId: z.string(), scanId: z.string(), fileCount: z.number().int().min(0), totalBytes: z.number().int().min(0), manifestPages: z.number().int().min(1), manifestDigest: z.string() }).strict(),
+  z.object({ ...base, kind: z.literal('scan-result'), ok: z.literal(false), targetId: z.string(), scanId: z.string(), error: z.string().max(4000), retryable: z.boolean() }).strict(),
+]);
+
+const writeBase = { ...base, kind: z.literal('write-result'), tapeName: z.string(), fileNumber: z.number().int().min(1), targetId: z.string() };
+
+export const WRITE_REFUSALS = ['wrong-tape', 'position-mismatch', 'write-protected', 'no-tape', 'blank-tape'] as const;
+
+export const writeResultSchema = z.discriminatedUnion('outcome', [
+  z.object({ ...writeBase, outcome: z.literal('archived'), bytes: z.number().int().min(0), fileCount: z.number().int().min(0), digest: z.string(), labelWritten: z.boolean() }).strict(),
+  z.object({ ...writeBase, outcome: z.literal('end-of-medium'), bytesAtEnd: z.number().int().min(0) }).strict(),
+  z.object({ ...writeBase, outcome: z.literal('source-changed'), changes: z.array(badFile).max(MAX_LISTED), changeCount: z.number().int() }).strict(),
+  z.object({ ...writeBase, outcome: z.literal('io-error'), error: z.string().max(4000) }).strict(),
+  z.object({ ...writeBase, outcome: z.literal('source-error'), error: z.string().max(4000) }).strict(),
+  z.object({ ...writeBase, outcome: z.literal('refused'), reason: z.enum(WRITE_REFUSALS), error: z.string().max(4000) }).strict(),
+]);
+
+export const verifyResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('verify-result'),
+    tapeName: z.string(),
+    fileNumber: z.number().int().min(1),
+    targetId: z.string(),
+    updateCatalog: z.boolean(),
+    outcome: z.enum(['confirmed', 'failed']),
+    bytes: z.number().int().min(0),
+    fileCount: z.number().int().min(0),
+    bad: z.array(badFile).max(MAX_LISTED),
+    badCount: z.number().int().min(0),
+    error: z.string().max(4000).optional(),
+  })
+  .strict();
+
+export const progressSchema = z
+  .object({ ...base, kind: z.literal('progress'), bytesDone: z.number().min(0), bytesTotal: z.number().min(0), phase: z.string().max(64) })
+  .strict();
+
+export const resultSchema = z.union([scanResultSchema, writeResultSchema, verifyResultSchema, progressSchema]);
+
+export type ScanResult = z.infer<typeof scanResultSchema>;
+export type WriteResult = z.infer<typeof writeResultSchema>;
+export type VerifyResult = z.infer<typeof verifyResultSchema>;
+export type ProgressReport = z.infer<typeof progressSchema>;
+export type Result = z.infer<typeof resultSchema>;

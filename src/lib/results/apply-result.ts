@@ -1,0 +1,123 @@
+/**
+ * Applies an agent's report to the catalog. Runs in the SQS-triggered results handler (AWS)
+ * or the results pump of the local stack. Every change is conditional on the task still
+ * being the one the catalog waits for, so a duplicate, late or out-of-order report is
+ * acknowledged and changes nothing.
+ */
+import { ConditionFailed } from '../catalog/catalog.ts';
+import type { JobContext } from '../jobs/context.ts';
+import type { ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
+
+export interface ApplyOutcome {
+  applied: boolean;
+  note: string;
+}
+
+export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutcome> {
+  switch (r.kind) {
+    case 'scan-result':
+      return applyScan(ctx, r);
+    case 'write-result':
+      return applyWrite(ctx, r);
+    case 'verify-result':
+      return applyVerify(ctx, r);
+    case 'progress':
+      return applyProgress(ctx, r);
+  }
+}
+
+async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> {
+  const t = await ctx.catalog.getTarget(r.targetId);
+  if (!t) return { applied: false, note: `scan result for unknown target ${r.targetId}` };
+  if (t.scanId !== r.scanId || t.scan !== 'pending') {
+    return { applied: false, note: `scan ${r.scanId} of ${t.id} is not the pending one (${t.scanId}, ${t.scan}); ignored` };
+  }
+  const now = ctx.now().toISOString();
+  const next = r.ok
+    ? { ...t, scan: 'complete' as const, fileCount: r.fileCount, totalBytes: r.totalBytes, manifestPages: r.manifestPages, scanError: undefined, updatedAt: now, version: t.version + 1 }
+    : { ...t, scan: 'failed' as const, scanError: `${r.error}${r.retryable ? ' (retryable: import again or wait for reconcile)' : ''}`, updatedAt: now, version: t.version + 1 };
+  const ok = await ctx.catalog.updateTarget(t, next);
+  return ok ? { applied: true, note: `scan of ${t.id} ${r.ok ? 'complete' : 'failed'}` } : { applied: false, note: `target ${t.id} changed meanwhile; scan result dropped` };
+}
+
+function describeWrite(r: WriteResult): string {
+  switch (r.outcome) {
+    case 'archived':
+      return `archived ${r.fileCount} file(s), ${r.bytes} bytes on tape`;
+    case 'end-of-medium':
+      return `end of medium after ${r.bytesAtEnd} bytes: tape ${r.tapeName} is full; the target goes to the next tape`;
+    case 'source-changed':
+      return `source changed since its scan (${r.changeCount} file(s): ${r.changes.map((c) => `${c.path}: ${c.reason}`).join('; ')}); rescan before archiving`;
+    case 'io-error':
+      return `I/O error writing file ${r.fileNumber}: ${r.error}`;
+    case 'source-error':
+      return `could not read the source: ${r.error}`;
+    case 'refused':
+      return `write refused (${r.reason}): ${r.error}`;
+  }
+}
+
+async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome> {
+  const tape = await ctx.catalog.getTape(r.tapeName);
+  const now = ctx.now().toISOString();
+  if (!tape || tape.writeInFlight?.taskId !== r.taskId) {
+    return { applied: false, note: `write ${r.taskId} is not in flight on ${r.tapeName}; duplicate or late report ignored` };
+  }
+  const w = { taskId: r.taskId, fileNumber: r.fileNumber, targetId: r.targetId };
+  const message = describeWrite(r);
+  try {
+    switch (r.outcome) {
+      case 'archived':
+        await ctx.catalog.finishWrite(tape, { ...w, bytes: r.bytes, fileCount: r.fileCount, sha256: r.digest }, now);
+        break;
+      case 'end-of-medium':
+        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'full', reason: `end of medium at file ${r.fileNumber}` }, now);
+        break;
+      case 'source-changed':
+        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'write_failed', error: message }, now);
+        break;
+      case 'source-error':
+        // The data host failed us, not the tape: the target stays assigned and is retried.
+        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', error: message }, now);
+        break;
+      case 'io-error':
+      case 'refused':
+        // The tape or drive is suspect: stop writing to it until an operator looks.
+        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'disabled', reason: message, error: message }, now);
+        break;
+    }
+  } catch (e) {
+    if (e instanceof ConditionFailed) return { applied: false, note: `write ${r.taskId} already applied or superseded; ignored` };
+    throw e;
+  }
+  const ok = r.outcome === 'archived';
+  // End of medium is the normal end of a tape, not a failure of the job.
+  await ctx.tasks.finish(r.taskId, ok || r.outcome === 'end-of-medium' ? 'succeeded' : 'failed', r.outcome, message, now);
+  return { applied: true, note: message };
+}
+
+async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutcome> {
+  const now = ctx.now().toISOString();
+  const message =
+    r.outcome === 'confirmed'
+      ? `file ${r.fileNumber} on ${r.tapeName} confirmed: ${r.fileCount} file(s), ${r.bytes} bytes re-read, every checksum matches`
+      : `file ${r.fileNumber} on ${r.tapeName} FAILED verify (${r.badCount} bad): ${r.error ?? r.bad.map((b) => `${b.path}: ${b.reason}`).join('; ')}`;
+  if (r.updateCatalog) {
+    const file = await ctx.catalog.getTapeFile(r.tapeName, r.fileNumber);
+    if (!file || file.targetId !== r.targetId) return { applied: false, note: `verify of unknown file ${r.tapeName}/${r.fileNumber}; ignored` };
+    if (file.lastVerifyTaskId === r.taskId) return { applied: false, note: `verify ${r.taskId} already applied; ignored` };
+    try {
+      await ctx.catalog.recordVerify(file, { taskId: r.taskId, ok: r.outcome === 'confirmed', ...(r.outcome === 'failed' ? { error: message } : {}) }, now);
+    } catch (e) {
+      if (e instanceof ConditionFailed) return { applied: false, note: `file ${r.tapeName}/${r.fileNumber} changed meanwhile; verify ${r.taskId} ignored` };
+      throw e;
+    }
+  }
+  await ctx.tasks.finish(r.taskId, r.outcome === 'confirmed' ? 'succeeded' : 'failed', r.outcome, message, now);
+  return { applied: true, note: message };
+}
+
+async function applyProgress(ctx: JobContext, r: ProgressReport): Promise<ApplyOutcome> {
+  const moved = await ctx.tasks.progress(r.taskId, r, ctx.now().toISOString());
+  return { applied: moved, note: moved ? 'progress' : 'progress for a finished or unknown task; dropped' };
+}

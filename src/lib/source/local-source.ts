@@ -1,0 +1,31 @@
+import { stat } from 'node:fs/promises';
+import type { ManifestEntry } from '../domain/manifest.ts';
+import { localSource, scanLocalDirectory } from '../tape-format/local-source.ts';
+import { SourceUnavailableError, type DataSource } from './data-source.ts';
+
+async function assertDirectory(path: string): Promise<void> {
+  let s;
+  try {
+    s = await stat(path);
+  } catch (e) {
+    throw new SourceUnavailableError(`cannot read target ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!s.isDirectory()) throw new SourceUnavailableError(`target ${path} is not a directory`);
+}
+
+/** A target directory on this machine (or a mount of the data host). */
+export class LocalDataSource implements DataSource {
+  constructor(readonly host: string) {}
+
+  async *scan(path: string): AsyncIterable<ManifestEntry> {
+    await assertDirectory(path);
+    yield* scanLocalDirectory(path);
+  }
+
+  async *stream(path: string, manifest: readonly ManifestEntry[]) {
+    await assertDirectory(path);
+    yield* localSource(path, manifest);
+  }
+
+  async close(): Promise<void> {}
+}
