@@ -14,6 +14,8 @@ import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName } from '../lib/jobs/registry.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { tapesTable, targetsTable } from './output.ts';
+import { waitForTask } from './progress.ts';
+import type { TaskStatus } from '../lib/catalog/task-status.ts';
 
 export interface CliIo {
   out: (s: string) => void;
@@ -21,6 +23,9 @@ export interface CliIo {
   /** Answers a yes/no question; undefined when no terminal is attached. */
   ask?: (question: string) => Promise<boolean>;
   env?: NodeJS.ProcessEnv;
+  /** Terminal stream for progress bars (stderr when it is a TTY). */
+  progressStream?: NodeJS.WriteStream;
+  pollIntervalMs?: number;
 }
 
 interface Session {
@@ -44,6 +49,8 @@ function connectionHint(e: unknown, config?: Config): string | undefined {
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let session: Session | undefined;
   let json = false;
+  /** A job that ran but whose task failed (a write or verify) ends with 1. */
+  let exitCode = 0;
   const env = io.env ?? process.env;
 
   const open = (opts: { config?: string }): Session => {
@@ -137,12 +144,45 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       });
     });
 
+  /** Waits for a task and turns its end into output and an exit code. */
+  const awaitTask = async (taskId: string): Promise<TaskStatus> => {
+    const s = open(program.opts());
+    return waitForTask({
+      poll: async () => (await s.ctx.tasks.get(taskId)) ?? Promise.reject(new Error(`task ${taskId} vanished`)),
+      ...(!json && io.progressStream ? { stream: io.progressStream } : {}),
+      ...(io.pollIntervalMs ? { intervalMs: io.pollIntervalMs } : {}),
+      hint: (m) => io.err(`note: ${m}`),
+    });
+  };
+
   program
     .command('archive')
     .description('one archiving action: the next assigned target goes to the next file number of the online tape')
-    .action(async () => {
-      const r = await job('archive', {});
-      print(r, () => (r.status === 'started' ? `writing ${r.path} (${r.targetId}) to ${r.tape} file ${r.fileNumber}; task ${r.taskId}` : r.message));
+    .option('--all', 'keep archiving until nothing is assigned or the tape is full')
+    .option('--no-wait', 'only enqueue the write; do not wait for the agent')
+    .action(async (o: { all?: boolean; wait: boolean }) => {
+      const results: unknown[] = [];
+      let failed = false;
+      for (;;) {
+        const r = await job('archive', {});
+        if (r.status === 'idle') {
+          if (!json) io.out(r.message);
+          results.push(r);
+          break;
+        }
+        if (!json) io.out(`writing ${r.path} (${r.targetId}) to ${r.tape} file ${r.fileNumber}; task ${r.taskId}`);
+        if (!o.wait) {
+          results.push(r);
+          break;
+        }
+        const done = await awaitTask(r.taskId);
+        results.push({ ...r, status: done.state, outcome: done.outcome, message: done.message });
+        if (!json) io.out(`${done.state === 'succeeded' ? '' : 'FAILED: '}${r.tape} file ${r.fileNumber}: ${done.message ?? done.outcome}`);
+        if (done.state === 'failed') failed = true;
+        if (!o.all || done.state === 'failed' || done.outcome === 'end-of-medium') break;
+      }
+      if (json) io.out(JSON.stringify(o.all ? { results } : results[0], null, 2));
+      if (failed) exitCode = 1;
     });
 
   program
@@ -152,13 +192,21 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .option('--tape <name>', 'tape (default: the online tape)')
     .option('--retry', 're-run confirm on an already confirmed file')
     .option('--no-db-update', 'verify and report without changing the catalog')
-    .action(async (which: string, o: { tape?: string; retry?: boolean; dbUpdate: boolean }) => {
+    .option('--no-wait', 'only request the verify; do not wait for the agent')
+    .action(async (which: string, o: { tape?: string; retry?: boolean; dbUpdate: boolean; wait: boolean }) => {
       const r = await job('confirm', { which, ...(o.tape ? { tape: o.tape } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate });
-      print(r, () =>
-        r.status === 'requested'
-          ? `verify of ${r.tape} file ${r.fileNumber} (${r.targetId}) requested; task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`
-          : r.message,
-      );
+      if (r.status !== 'requested' || !o.wait) {
+        print(r, () =>
+          r.status === 'requested'
+            ? `verify of ${r.tape} file ${r.fileNumber} (${r.targetId}) requested; task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`
+            : r.message,
+        );
+        return;
+      }
+      if (!json) io.out(`verifying ${r.tape} file ${r.fileNumber} (${r.targetId}); task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`);
+      const done = await awaitTask(r.taskId);
+      print({ ...r, status: done.state, outcome: done.outcome, message: done.message }, () => done.message ?? String(done.outcome));
+      if (done.state === 'failed') exitCode = 1;
     });
 
   program
@@ -198,6 +246,25 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     });
 
   program
+    .command('reconcile')
+    .description('re-send scans, writes and verifies whose tasks were lost or stalled')
+    .option('--older-than <seconds>', 'work untouched this long counts as lost', '900')
+    .action(async (o: { olderThan: string }) => {
+      if (!/^\d+$/.test(o.olderThan)) throw new UsageError(`--older-than "${o.olderThan}" is not a number of seconds.`);
+      const r = await job('reconcile', { olderThanSeconds: Number(o.olderThan) });
+      print(r, () => `re-sent ${r.scansResent.length} scan(s), ${r.writesResent.length} write(s), ${r.verifiesResent.length} verify(s)`);
+    });
+
+  program
+    .command('task')
+    .argument('<id>', 'task id printed by archive or confirm')
+    .description('show where a tape task stands')
+    .action(async (id: string) => {
+      const r = await job('task', { taskId: id });
+      print(r, () => `${r.kind} ${r.taskId}: ${r.state}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${r.message}` : ''}`);
+    });
+
+  program
     .command('bootstrap')
     .description('create the tables and queues on the configured endpoint (idempotent)')
     .action(async () => {
@@ -208,7 +275,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;

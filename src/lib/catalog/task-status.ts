@@ -17,6 +17,7 @@ const schema = z.object({
   tapeName: z.string().optional(),
   fileNumber: z.number().int().optional(),
   targetId: z.string().optional(),
+  updateCatalog: z.boolean().optional(),
   bytesDone: z.number(),
   bytesTotal: z.number(),
   phase: z.string().optional(),

@@ -4,7 +4,8 @@
  * behaviour are the same whichever way a job is started.
  */
 import { z } from 'zod';
-import { UsageError } from '../errors.ts';
+import { NotFoundError, UsageError } from '../errors.ts';
+import { reconcile } from './reconcile.ts';
 import type { JobContext } from './context.ts';
 import { listTapes, openTape } from './tapes.ts';
 import { importTargets, listTargets } from './targets.ts';
@@ -25,6 +26,8 @@ export const jobInputSchemas = {
   confirm: z.object({ which: z.string().min(1).max(32).default('next'), tape: tapeName.optional(), retry: z.boolean().default(false), noDbUpdate: z.boolean().default(false) }).strict(),
   close_tape: z.object({ tape: tapeName.optional(), yes: z.boolean().default(false) }).strict(),
   targets: z.object({ state: z.string().max(32).optional(), tape: tapeName.optional() }).strict(),
+  reconcile: z.object({ olderThanSeconds: z.number().int().min(0).max(30 * 24 * 3600).optional() }).strict(),
+  task: z.object({ taskId: z.string().uuid() }).strict(),
 } as const;
 
 export type JobName = keyof typeof jobInputSchemas;
@@ -54,6 +57,12 @@ const runners = {
   confirm: (ctx: JobContext, i: JobInput<'confirm'>) => confirm(ctx, i),
   close_tape: closeTapeJob,
   targets: (ctx: JobContext, i: JobInput<'targets'>) => listTargets(ctx, i),
+  reconcile: (ctx: JobContext, i: JobInput<'reconcile'>) => reconcile(ctx, i),
+  task: async (ctx: JobContext, i: JobInput<'task'>) => {
+    const status = await ctx.tasks.get(i.taskId);
+    if (!status) throw new NotFoundError(`no task ${i.taskId}; task ids are printed by archive and confirm.`);
+    return status;
+  },
 } satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
 
 export type JobOutput<N extends JobName> = Awaited<ReturnType<(typeof runners)[N]>>;

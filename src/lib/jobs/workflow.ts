@@ -188,7 +188,7 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
     targetId: file.targetId,
     updateCatalog: !input.noDbUpdate,
   };
-  await ctx.tasks.create({ taskId: task.taskId, kind: 'verify', tapeName: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, bytesTotal: file.bytes ?? 0, createdAt: task.issuedAt });
+  await ctx.tasks.create({ taskId: task.taskId, kind: 'verify', tapeName: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, updateCatalog: task.updateCatalog, bytesTotal: file.bytes ?? 0, createdAt: task.issuedAt });
   await ctx.queues.sendTask(task);
   return { status: 'requested', tape: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, taskId: task.taskId, updateCatalog: task.updateCatalog };
 }

@@ -7,7 +7,7 @@ import { PROTOCOL_VERSION } from './tasks.ts';
 
 const base = { v: z.literal(PROTOCOL_VERSION), taskId: z.string().uuid(), reportedAt: z.string().datetime() };
 
-const badFile = z.object({ path: z.string(), reason: z.string() }).strict();
+const badFile = z.object({ path: z.string(), rawPath: z.string().optional(), reason: z.string() }).strict();
 /** Lists in reports are capped so a report never nears the message size limit. */
 export const MAX_LISTED = 50;
 

@@ -56,6 +56,8 @@ const faultSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('read-error'), fileNumber: nonNegInt, afterBytes: nonNegInt, once: z.boolean().optional() }).strict(),
   /** The byte at `offset` of file `fileNumber` reads back XOR 0xff. */
   z.object({ kind: z.literal('flip-byte'), fileNumber: nonNegInt, offset: nonNegInt, once: z.boolean().optional() }).strict(),
+  /** Writes run no faster than this, so tests can act while a write is in progress. */
+  z.object({ kind: z.literal('slow'), bytesPerSecond: z.number().int().positive(), once: z.boolean().optional() }).strict(),
 ]);
 
 /** A fault to inject. `once: true` removes it after it fired, so a retry succeeds. */
@@ -579,6 +581,7 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
       faults.filter((f): f is StoredFault & { kind: 'write-error' } => f.kind === 'write-error' && f.fileNumber === n),
       (f) => f.afterBytes,
     );
+    const slow = faults.find((f): f is StoredFault & { kind: 'slow' } => f.kind === 'slow');
     const partialPath = this.library.partialFilePath(tape, n);
     const fd = await fdOpen(partialPath, 'w');
     this.busy = { op: 'writing', fileNumber: n };
@@ -595,6 +598,7 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
       baseUsed,
       eomFault,
       writeFault,
+      ...(slow ? { slowBytesPerSecond: slow.bytesPerSecond } : {}),
     });
   }
 
@@ -663,6 +667,7 @@ interface WriterInit {
   baseUsed: number;
   eomFault: (StoredFault & { kind: 'end-of-medium' }) | undefined;
   writeFault: (StoredFault & { kind: 'write-error' }) | undefined;
+  slowBytesPerSecond?: number;
 }
 
 class VirtualTapeFileWriter implements TapeFileWriter {
@@ -696,8 +701,19 @@ class VirtualTapeFileWriter implements TapeFileWriter {
     this.maxFileBytes = limit === Infinity ? Infinity : Math.max(0, Math.floor(limit / bs) * bs);
   }
 
+  private slowStart = 0;
+  private slowBytes = 0;
+
   write(chunk: Buffer): Promise<void> {
-    return this.enqueue(() => this.doWrite(chunk));
+    const bps = this.w.slowBytesPerSecond;
+    if (!bps) return this.enqueue(() => this.doWrite(chunk));
+    return this.enqueue(async () => {
+      await this.doWrite(chunk);
+      if (!this.slowStart) this.slowStart = Date.now();
+      this.slowBytes += chunk.length;
+      const due = this.slowStart + (this.slowBytes / bps) * 1000 - Date.now();
+      if (due > 0) await new Promise((r) => setTimeout(r, due));
+    });
   }
 
   close(): Promise<{ bytes: number; tapeBytes: number }> {

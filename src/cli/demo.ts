@@ -1,0 +1,118 @@
+/**
+ * `npm run demo`: the seed's whole workflow on the embedded default. Starts the local system
+ * (emulators, results pump, agent, virtual tape library) in a fresh work dir, makes sample
+ * data, and runs: import, open tape1, assign, archive until tape1 is full, confirm, close
+ * tape1, open tape2, assign the rest, archive, confirm; prints the tapes table; then checks
+ * every tape file with GNU tar against its source. Exit 0 only if everything checks out.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Command } from 'commander';
+import { startLocalSystem } from '../lib/local/local-system.ts';
+import { main as runJob } from './run-job.ts';
+
+const run = promisify(execFile);
+const o = new Command('demo')
+  .option('--work-dir <dir>', 'where the demo keeps its data, catalog and virtual tapes (emptied first)', '.tape-archive/demo')
+  .option('--targets <n>', 'number of sample targets', '8')
+  .option('--verbose', 'show the agent log')
+  .parse()
+  .opts<{ workDir: string; targets: string; verbose?: boolean }>();
+
+const workDir = resolve(o.workDir);
+const say = (s: string) => console.log(s);
+
+async function makeSampleData(root: string, n: number): Promise<string[]> {
+  const paths: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const dir = join(root, `telescope`, `2026-11-${String(i + 1).padStart(2, '0')}`, `obs-${i}`);
+    await mkdir(join(dir, 'raw'), { recursive: true });
+    await writeFile(join(dir, 'raw', 'frame-000.fits'), randomBytes(2_000_000 + i * 150_000));
+    await writeFile(join(dir, 'raw', 'frame-001.fits'), randomBytes(1_000_000));
+    await writeFile(join(dir, 'observation log.txt'), `observation ${i}\n`);
+    await writeFile(join(dir, 'empty.flag'), '');
+    paths.push(dir);
+  }
+  return paths;
+}
+
+async function digestTree(root: string, rel = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of await readdir(join(root, rel))) {
+    const p = join(rel, name);
+    if ((await stat(join(root, p))).isDirectory()) Object.assign(out, await digestTree(root, p));
+    else out[p] = createHash('sha256').update(await readFile(join(root, p))).digest('hex');
+  }
+  return out;
+}
+
+async function job(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
+  say(`\n$ run-job ${args.join(' ')}`);
+  const code = await runJob(args, { out: say, err: (s) => console.error(s), env, pollIntervalMs: 200, ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}) });
+  if (code !== 0) say(`(exit ${code})`);
+  return code;
+}
+
+await rm(workDir, { recursive: true, force: true });
+say(`demo work dir: ${workDir}`);
+const system = await startLocalSystem({ workDir, ...(o.verbose ? { agentLog: (l: string) => console.log(`  agent: ${l}`) } : {}) });
+let failed = false;
+try {
+  const { env, vtl } = system;
+  const targets = await makeSampleData(join(workDir, 'data'), Number(o.targets));
+  const list = join(workDir, 'import-list.txt');
+  await writeFile(list, `# sample targets\n${targets.join('\n')}\n`);
+  // Virtual cartridges: tape1 is small so it fills up, as in the seed's workflow.
+  await vtl.createTape('tape1', { capacityBytes: 12_000_000 });
+  await vtl.createTape('tape2', { capacityBytes: 1_000_000_000 });
+
+  await job(env, ['import', list]);
+  say('(waiting for the agent to scan every target)');
+  for (;;) {
+    const rows = (await system.ctx.catalog.listAllTargets()).filter((t) => t.scan === 'pending');
+    if (rows.length === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await job(env, ['targets']);
+  await job(env, ['open_tape', 'tape1', '--capacity', '12M', '--barcode', 'ACT001L9']);
+  await job(env, ['assign']);
+  await job(env, ['archive', '--all']);
+  for (let i = 0; i < 100 && (await job(env, ['confirm', 'next'])) === 0; i++) {
+    if (!(await system.ctx.catalog.listTapeFiles('tape1')).some((f) => f.state === 'archived')) break;
+  }
+  await job(env, ['close_tape', 'tape1', '--yes']);
+  await job(env, ['open_tape', 'tape2', '--capacity', '1G', '--barcode', 'ACT002L9']);
+  await job(env, ['assign']);
+  await job(env, ['archive', '--all']);
+  for (let i = 0; i < 100 && (await job(env, ['confirm', 'next'])) === 0; i++) {
+    if (!(await system.ctx.catalog.listTapeFiles('tape2')).some((f) => f.state === 'archived')) break;
+  }
+  await job(env, ['tapes']);
+  await job(env, ['targets']);
+
+  say('\nchecking every tape file with GNU tar against its source:');
+  for (const t of await system.ctx.catalog.listAllTargets()) {
+    if (t.placement !== 'confirmed' || !t.tapeName || t.fileNumber === undefined) {
+      say(`  FAIL ${t.path}: ${t.placement}${t.lastError ? ` (${t.lastError})` : ''}`);
+      failed = true;
+      continue;
+    }
+    const file = vtl.tapeFilePath(t.tapeName, t.fileNumber);
+    const dest = await mkdtemp(join(workDir, 'extract-'));
+    await run('tar', ['-xf', file, '-C', dest]);
+    const same = JSON.stringify(await digestTree(join(dest, 'data'))) === JSON.stringify(await digestTree(t.path));
+    say(`  ${same ? 'ok  ' : 'FAIL'} ${t.tapeName} file ${t.fileNumber}: tar -xf ${file} == ${t.path}`);
+    if (!same) failed = true;
+    await rm(dest, { recursive: true, force: true });
+  }
+} catch (e) {
+  failed = true;
+  console.error(`demo failed: ${(e as Error).stack ?? String(e)}`);
+} finally {
+  await system.stop();
+}
+say(failed ? '\ndemo FAILED' : '\ndemo passed: every target archived, confirmed, and identical when read back with GNU tar.');
+process.exit(failed ? 1 : 0);

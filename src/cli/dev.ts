@@ -1,0 +1,36 @@
+/**
+ * `npm run dev`: the local system stays up for interactive use: run-job in another terminal
+ * finds it through .tape-archive/config.json. Virtual tapes: `npx tape-agent vtl create
+ * .tape-archive/dev/vtl tape1 --capacity 18T`.
+ */
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
+import { startLocalSystem } from '../lib/local/local-system.ts';
+
+const o = new Command('dev')
+  .option('--work-dir <dir>', 'catalog data, virtual tapes and agent config', '.tape-archive/dev')
+  .option('--dynamodb-port <port>', 'DynamoDB Local port', '8000')
+  .option('--sqs-port <port>', 'local SQS port', '9324')
+  .parse()
+  .opts<{ workDir: string; dynamodbPort: string; sqsPort: string }>();
+
+const system = await startLocalSystem({
+  workDir: o.workDir,
+  configPath: resolve(DEFAULT_CONFIG_PATH),
+  dynamodbPort: Number(o.dynamodbPort),
+  sqsPort: Number(o.sqsPort),
+  agentLog: (l) => console.log(`agent: ${l}`),
+});
+console.log(`DynamoDB Local ${system.stack.endpoints.dynamodb}, local SQS ${system.stack.endpoints.sqs}`);
+console.log(`virtual tape library: ${resolve(o.workDir, 'vtl')}  (create tapes: npx tape-agent vtl create ${resolve(o.workDir, 'vtl')} tape1 --capacity 18T)`);
+console.log('ready: use "npx run-job ..." in another terminal; Ctrl-C stops.');
+let stopping = false;
+const shutdown = async () => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  await system.stop();
+  process.exit(0);
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

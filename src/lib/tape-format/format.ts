@@ -1,0 +1,332 @@
+/**
+ * The on-tape format "tape-archive/1": types, errors and the JSON members (label, header,
+ * trailer). See docs/tape-format.md for the layout and the version rule.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ArchiveError } from '../errors.ts';
+import type { EntryType, ManifestEntry } from '../domain/manifest.ts';
+
+/** Format identifier written in every label, header and trailer. */
+export const FORMAT = 'tape-archive/1';
+/** Major version this code reads and writes. Readers reject other majors. */
+export const FORMAT_MAJOR = 1;
+
+export const LABEL_MEMBER = 'TAPE-LABEL.json';
+export const HEADER_MEMBER = 'header.json';
+export const TRAILER_MEMBER = 'trailer.json';
+/** Data members live under this directory in the tar. */
+export const DATA_DIR = 'data/';
+
+export interface TapeLabel {
+  format: string;
+  tapeName: string;
+  barcode: string;
+  /** ISO 8601. */
+  createdAt: string;
+  /** Tape block size in bytes (256 KiB by default). */
+  blockSize: number;
+}
+
+export interface TargetRef {
+  id: string;
+  host: string;
+  path: string;
+}
+
+export interface TargetHeader {
+  format: string;
+  tapeName: string;
+  fileNumber: number;
+  taskId: string;
+  target: TargetRef;
+  scanId: string;
+  /** ISO 8601, when the tape file was started. */
+  writtenAt: string;
+  /** Number of manifest entries (files, dirs and symlinks). */
+  entries: number;
+  /** Number of regular files in the manifest. */
+  fileCount: number;
+  /** Sum of the sizes of the regular files in the manifest. */
+  totalBytes: number;
+  /** `summarize(manifest).digest` (domain/manifest.ts). */
+  manifestDigest?: string;
+  /** The entries as scanned; the data members must match them exactly. */
+  manifest: ManifestEntry[];
+}
+
+/** What a caller gives `writeTargetFile`: the derived fields are computed from the manifest. */
+export type TargetHeaderInit = Omit<TargetHeader, 'format' | 'entries' | 'fileCount' | 'totalBytes' | 'manifestDigest'> &
+  Partial<Pick<TargetHeader, 'format' | 'entries' | 'fileCount' | 'totalBytes' | 'manifestDigest'>>;
+
+export interface TrailerFile {
+  path: string;
+  rawPath?: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Trailer {
+  format: string;
+  targetId: string;
+  taskId: string;
+  /** Regular files streamed. */
+  fileCount: number;
+  /** Content bytes of the regular files streamed (not counting tar headers). */
+  dataBytes: number;
+  manifestDigest?: string;
+  /** `filesDigest(files)`: one SHA-256 fingerprint of the data as written. */
+  digest: string;
+  complete: true;
+  /** Regular files in the order they were streamed, with the SHA-256 computed while streaming. */
+  files: TrailerFile[];
+}
+
+/** One problem with one entry (or with the tape file as a whole: header.json, trailer.json, "(tar)"). */
+export interface BadEntry {
+  path: string;
+  /** base64 of the exact name bytes when they are not valid UTF-8. */
+  rawPath?: string;
+  reason: string;
+}
+
+/** Fields a data source reports for an entry (a subset of ManifestEntry). */
+export interface SourceEntryFields {
+  path: string;
+  rawPath?: string;
+  type: EntryType;
+  size: number;
+  mode?: number;
+  mtimeMs?: number;
+  linkTarget?: string;
+}
+
+export interface SourceEntry {
+  entry: SourceEntryFields;
+  /**
+   * Regular files only: the content, in chunks. The writer hashes and copies each chunk
+   * before it asks for the next one, so a producer may reuse a chunk's memory from then on.
+   */
+  content?: AsyncIterable<Buffer> | Iterable<Buffer> | NodeJS.ReadableStream;
+}
+
+export interface VerifyReport {
+  /** True only when every check passed: header, every member, trailer, end of archive. */
+  ok: boolean;
+  /** The header as read, or null when header.json is missing or unreadable. */
+  header: TargetHeader | null;
+  trailer?: Trailer;
+  /** Regular files read. */
+  fileCount: number;
+  /** Content bytes of the regular files read. */
+  dataBytes: number;
+  /** Every problem found, one entry per path (reasons joined with "; "). */
+  bad: BadEntry[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/**
+ * The source does not match the manifest: files changed, appeared or disappeared since the
+ * scan, or a file changed while it was being read. The tape file must be discarded (it has no
+ * trailer, so it is incomplete by definition); scan again and retry.
+ */
+export class SourceChangedError extends ArchiveError {
+  override readonly name = 'SourceChangedError';
+  readonly code = 'SOURCE_CHANGED';
+  readonly status = 409;
+  /** Every difference found, in source order then manifest order (not just the first). */
+  readonly changes: BadEntry[];
+  constructor(changes: BadEntry[]) {
+    super(
+      `the source changed since the scan (${changes.length} ${changes.length === 1 ? 'entry' : 'entries'}): ` +
+        changes
+          .slice(0, 5)
+          .map((p) => `${JSON.stringify(p.path)}: ${p.reason}`)
+          .join('; ') +
+        (changes.length > 5 ? `; and ${changes.length - 5} more` : '') +
+        '. Discard this tape file, scan the target again and retry.',
+      { changeCount: changes.length },
+    );
+    this.changes = changes;
+  }
+}
+
+/** Tape file 0 is not a tape-archive label (blank, foreign or damaged tape). */
+export class NotALabelError extends ArchiveError {
+  override readonly name = 'NotALabelError';
+  readonly code = 'TAPE_NOT_LABELLED';
+  readonly status = 409;
+}
+
+/**
+ * Input that is not in the format: an invalid manifest or header given to the writer (a bug
+ * in the caller), or a tape file that does not begin with a valid header.json.
+ */
+export class TapeFormatError extends ArchiveError {
+  override readonly name = 'TapeFormatError';
+  readonly code = 'TAPE_FORMAT';
+  readonly status = 400;
+}
+
+/**
+ * Fingerprint of a trailer's file list: SHA-256 (hex) over one line per file, in order:
+ * "<base64 of the name bytes> <size> <sha256>\n".
+ */
+export function filesDigest(files: Iterable<Pick<TrailerFile, 'path' | 'rawPath' | 'size' | 'sha256'>>): string {
+  const h = createHash('sha256');
+  for (const f of files) {
+    const key = f.rawPath !== undefined ? Buffer.from(f.rawPath, 'base64') : Buffer.from(f.path, 'utf8');
+    h.update(`${key.toString('base64')} ${f.size} ${f.sha256}\n`);
+  }
+  return h.digest('hex');
+}
+
+/** "tape-archive/1" -> 1; null when it is not a tape-archive format string. */
+export function formatMajor(format: unknown): number | null {
+  if (typeof format !== 'string') return null;
+  const m = /^tape-archive\/(\d+)(?:\.\d+)*$/.exec(format);
+  return m ? Number(m[1]) : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON members. Human-readable: top-level fields one per line, then the big list (manifest or
+// files) last, one entry per line, so header.json/trailer.json of a million files can be read
+// with `less` and parsed line by line when too large for one JSON.parse.
+
+/** Field order of a manifest entry on tape. */
+export function manifestEntryJson(e: ManifestEntry): ManifestEntry {
+  const o: ManifestEntry = { path: e.path } as ManifestEntry;
+  if (e.rawPath !== undefined) o.rawPath = e.rawPath;
+  o.type = e.type;
+  o.size = e.size;
+  o.mtimeMs = e.mtimeMs;
+  o.mode = e.mode;
+  if (e.sha256 !== undefined) o.sha256 = e.sha256;
+  if (e.linkTarget !== undefined) o.linkTarget = e.linkTarget;
+  return o;
+}
+
+const LIST_CHUNK = 1024 * 1024;
+
+/**
+ * Encodes `{...head, [listKey]: list}` as chunks of UTF-8. The list comes last, one item per
+ * line, indented four spaces.
+ */
+export function encodeJsonWithList(head: Record<string, unknown>, listKey: string, list: Iterable<unknown>): Buffer[] {
+  const top = JSON.stringify(head, null, 2);
+  const chunks: Buffer[] = [];
+  let pending = (top === '{}' ? '{\n' : top.slice(0, -2) + ',\n') + `  ${JSON.stringify(listKey)}: [`;
+  let first = true;
+  for (const item of list) {
+    pending += (first ? '\n    ' : ',\n    ') + JSON.stringify(item);
+    first = false;
+    if (pending.length >= LIST_CHUNK) {
+      chunks.push(Buffer.from(pending, 'utf8'));
+      pending = '';
+    }
+  }
+  pending += first ? ']\n}\n' : '\n  ]\n}\n';
+  chunks.push(Buffer.from(pending, 'utf8'));
+  return chunks;
+}
+
+/** Above this size a JSON member is parsed line by line (V8 strings stop at ~512 MB). */
+export const WHOLE_PARSE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Parses a JSON member written by `encodeJsonWithList` (or any JSON when small enough).
+ * Throws a SyntaxError/Error on malformed input.
+ */
+export function decodeJsonMember(data: Buffer, listKey: string, wholeLimit = WHOLE_PARSE_LIMIT): Record<string, unknown> {
+  if (data.length <= wholeLimit) {
+    const v: unknown = JSON.parse(data.toString('utf8'));
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  }
+  const marker = Buffer.from(`\n  ${JSON.stringify(listKey)}: [\n`);
+  const at = data.indexOf(marker);
+  if (at < 0) throw new Error(`too large to parse whole and not in the line layout (no "${listKey}" list line)`);
+  const head = JSON.parse(data.toString('utf8', 0, at).replace(/,\s*$/, '') + '\n}') as Record<string, unknown>;
+  const list: unknown[] = [];
+  let pos = at + marker.length;
+  for (;;) {
+    const nl = data.indexOf(0x0a, pos);
+    if (nl < 0) throw new Error(`unterminated "${listKey}" list`);
+    let line = data.toString('utf8', pos, nl);
+    pos = nl + 1;
+    if (line === '  ]') break;
+    line = line.trim();
+    if (line.endsWith(',')) line = line.slice(0, -1);
+    list.push(JSON.parse(line));
+  }
+  const rest = data.toString('utf8', pos).trim();
+  if (rest !== '}') throw new Error(`unexpected text after the "${listKey}" list`);
+  head[listKey] = list;
+  return head;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation of JSON read back from tape. Objects are loose: a reader of major version 1
+// accepts fields it does not know (additive changes keep the major version).
+
+
+const manifestEntrySchema = z.looseObject({
+  path: z.string(),
+  rawPath: z.string().optional(),
+  type: z.enum(['file', 'dir', 'symlink']),
+  size: z.number().int().nonnegative(),
+  mtimeMs: z.number(),
+  mode: z.number().int().nonnegative(),
+  sha256: z.string().optional(),
+  linkTarget: z.string().optional(),
+});
+
+const formatSchema = z.string().refine((f) => formatMajor(f) === FORMAT_MAJOR, {
+  message: `unsupported format (this reader understands ${FORMAT})`,
+});
+
+export const labelSchema = z.looseObject({
+  format: formatSchema,
+  tapeName: z.string(),
+  barcode: z.string(),
+  createdAt: z.string(),
+  blockSize: z.number().int().positive(),
+});
+
+export const headerSchema = z.looseObject({
+  format: formatSchema,
+  tapeName: z.string(),
+  fileNumber: z.number().int().nonnegative(),
+  taskId: z.string(),
+  target: z.looseObject({ id: z.string(), host: z.string(), path: z.string() }),
+  scanId: z.string(),
+  writtenAt: z.string(),
+  entries: z.number().int().nonnegative(),
+  fileCount: z.number().int().nonnegative(),
+  totalBytes: z.number().int().nonnegative(),
+  manifestDigest: z.string().optional(),
+  manifest: z.array(manifestEntrySchema),
+});
+
+export const trailerSchema = z.looseObject({
+  format: formatSchema,
+  targetId: z.string(),
+  taskId: z.string(),
+  fileCount: z.number().int().nonnegative(),
+  dataBytes: z.number().int().nonnegative(),
+  manifestDigest: z.string().optional(),
+  digest: z.string(),
+  complete: z.literal(true),
+  files: z.array(
+    z.looseObject({ path: z.string(), rawPath: z.string().optional(), size: z.number().int().nonnegative(), sha256: z.string() }),
+  ),
+});
+
+/** First issue of a failed zod parse, as "field: message". */
+export function firstIssue(e: z.ZodError): string {
+  const i = e.issues[0];
+  if (!i) return 'invalid';
+  return `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`;
+}

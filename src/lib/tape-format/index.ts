@@ -1,0 +1,30 @@
+/**
+ * The on-tape format "tape-archive/1" (docs/tape-format.md): file 0 is a label tar, every
+ * other tape file is one POSIX (pax) tar per target: header.json, data/..., trailer.json.
+ */
+export {
+  FORMAT,
+  FORMAT_MAJOR,
+  LABEL_MEMBER,
+  HEADER_MEMBER,
+  TRAILER_MEMBER,
+  DATA_DIR,
+  NotALabelError,
+  SourceChangedError,
+  TapeFormatError,
+  formatMajor,
+  filesDigest,
+  type BadEntry,
+  type SourceEntry,
+  type SourceEntryFields,
+  type TapeLabel,
+  type TargetHeader,
+  type TargetHeaderInit,
+  type TargetRef,
+  type Trailer,
+  type TrailerFile,
+  type VerifyReport,
+} from './format.ts';
+export { writeLabel, writeTargetFile, buildHeader, invalidName, type WriteTargetOptions } from './writer.ts';
+export { readLabel, readTargetFile, readTargetHeader, type ReadTargetOptions } from './reader.ts';
+export { scanLocalDirectory, localSource, fileChunks, type ScanOptions, type ScanWarning, type LocalSourceOptions } from './local-source.ts';

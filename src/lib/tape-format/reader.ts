@@ -1,0 +1,499 @@
+/**
+ * Reading: the label, and the verify of a target's tape file (every checksum recomputed and
+ * compared with the trailer and the manifest). A damaged tar never throws: every problem is
+ * listed in the report. Errors of the block source (tape I/O) and aborts propagate.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { pathFields, summarize, type ManifestEntry } from '../domain/manifest.ts';
+import {
+  DATA_DIR,
+  HEADER_MEMBER,
+  LABEL_MEMBER,
+  NotALabelError,
+  TRAILER_MEMBER,
+  decodeJsonMember,
+  filesDigest,
+  TapeFormatError,
+  firstIssue,
+  headerSchema,
+  labelSchema,
+  trailerSchema,
+  type BadEntry,
+  type TapeLabel,
+  type TargetHeader,
+  type Trailer,
+  type VerifyReport,
+} from './format.ts';
+import { TarParser, type TarMember, type TarSink } from './tar.ts';
+
+const MAX_LABEL_BYTES = 1024 * 1024;
+const MAX_JSON_BYTES = 3 * 1024 * 1024 * 1024;
+const DATA_PREFIX = Buffer.from(DATA_DIR);
+
+function abortCheck(signal: AbortSignal | undefined): void {
+  signal?.throwIfAborted();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Label
+
+/**
+ * Reads tape file 0 and returns its label. Throws NotALabelError when the file is not a
+ * tape-archive label (blank, foreign or damaged tape, or an unknown format version). On
+ * success the whole file is consumed (the drive is then positioned at file 1).
+ */
+export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TapeLabel> {
+  let failure: string | null = null;
+  let members = 0;
+  let done = false;
+  const data: Buffer[] = [];
+  let size = 0;
+  const sink: TarSink = {
+    member(m) {
+      members++;
+      if (members > 1) return;
+      const name = m.name.toString('utf8');
+      if (name !== LABEL_MEMBER || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(name)}, not ${LABEL_MEMBER}`;
+      else if (m.size > MAX_LABEL_BYTES) failure ??= `${LABEL_MEMBER} is implausibly large (${m.size} bytes)`;
+    },
+    data(chunk) {
+      if (members === 1 && !failure) {
+        data.push(chunk);
+        size += chunk.length;
+      }
+    },
+    memberEnd() {
+      if (members === 1) done = true;
+    },
+    problem(_offset, reason) {
+      if (members === 0) failure ??= `it is not a tar archive (${reason})`;
+    },
+    end() {
+      if (members === 0) failure ??= 'it is an empty tar archive';
+    },
+  };
+  const parser = new TarParser(sink);
+  let bytes = 0;
+  const it = blocks[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      abortCheck(opts.signal);
+      const r = await it.next();
+      if (r.done) break;
+      bytes += r.value.length;
+      if (!done && !failure) parser.push(r.value);
+      if (failure) break;
+    }
+  } finally {
+    if (failure) await it.return?.();
+  }
+  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : 'it ends inside its first member';
+  let label: TapeLabel | undefined;
+  if (!failure) {
+    try {
+      const parsed = labelSchema.safeParse(JSON.parse(Buffer.concat(data, size).toString('utf8')));
+      if (parsed.success) label = parsed.data as TapeLabel;
+      else failure = `${LABEL_MEMBER} is not valid: ${firstIssue(parsed.error)}`;
+    } catch (e) {
+      failure = `${LABEL_MEMBER} is not valid JSON (${(e as Error).message})`;
+    }
+  }
+  if (failure || !label) {
+    throw new NotALabelError(
+      `tape file 0 is not a tape-archive label: ${failure}. The tape is blank, foreign or damaged; ` +
+        'label it (this erases it) or use another tape.',
+      { reason: failure },
+    );
+  }
+  return label;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target file
+
+/**
+ * Reads only the header of a target's tape file (its first member) and stops reading (the
+ * drive is then positioned inside the file: seek before using it again). Throws
+ * TapeFormatError when the file does not begin with a valid header.json.
+ */
+export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TargetHeader> {
+  let failure: string | null = null;
+  let members = 0;
+  let done = false;
+  const data: Buffer[] = [];
+  let size = 0;
+  const sink: TarSink = {
+    member(m) {
+      members++;
+      if (members > 1) return;
+      const name = m.name.toString('utf8');
+      if (name !== HEADER_MEMBER || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(name)}, not ${HEADER_MEMBER}`;
+      else if (m.size > MAX_JSON_BYTES) failure ??= `${HEADER_MEMBER} is implausibly large (${m.size} bytes)`;
+    },
+    data(chunk) {
+      if (members === 1 && !failure) {
+        data.push(chunk);
+        size += chunk.length;
+      }
+    },
+    memberEnd() {
+      if (members === 1) done = true;
+    },
+    problem(_offset, reason) {
+      if (members === 0) failure ??= `it is not a tar archive (${reason})`;
+    },
+    end() {
+      if (members === 0) failure ??= 'it is an empty tar archive';
+    },
+  };
+  const parser = new TarParser(sink);
+  let bytes = 0;
+  const it = blocks[Symbol.asyncIterator]();
+  try {
+    while (!done && !failure) {
+      abortCheck(opts.signal);
+      const r = await it.next();
+      if (r.done) break;
+      bytes += r.value.length;
+      parser.push(r.value);
+    }
+  } finally {
+    await it.return?.();
+  }
+  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : `it ends inside ${HEADER_MEMBER}`;
+  if (!failure) {
+    const h = parseJson<TargetHeader>({ chunks: data, size, tooLarge: false }, 'manifest', headerSchema);
+    if (typeof h !== 'string') return h;
+    failure = `${HEADER_MEMBER} is ${h}`;
+  }
+  throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
+}
+
+type Kind = 'file' | 'dir' | 'symlink' | 'other';
+
+interface Streamed {
+  name: Buffer;
+  kind: Kind;
+  typeflag: string;
+  size: number;
+  read: number;
+  mode: number;
+  mtime: number;
+  linkname: Buffer;
+  offset: number;
+  sha256?: string;
+}
+
+interface Collect {
+  chunks: Buffer[];
+  size: number;
+  tooLarge: boolean;
+}
+
+export interface ReadTargetOptions {
+  /** Called with the bytes read so far (per block). */
+  onProgress?: (bytesDone: number) => void;
+  signal?: AbortSignal;
+}
+
+class Verifier implements TarSink {
+  members = 0;
+  headerData: Collect | null = null;
+  headerDone = false;
+  trailerData: Collect | null = null;
+  trailerDone = false;
+  streamed: Streamed[] = [];
+  structural: BadEntry[] = [];
+  endSeen = false;
+  private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash; collect?: Collect } = { kind: 'skip' };
+
+  member(m: TarMember): void {
+    this.members++;
+    const first = this.members === 1;
+    const nameStr = m.name.toString('utf8');
+    if (first && !(nameStr === HEADER_MEMBER && m.typeflag === '0')) {
+      this.structural.push({ path: HEADER_MEMBER, reason: `missing: the tape file begins with ${JSON.stringify(nameStr)}` });
+    }
+    if (this.trailerDone) {
+      this.structural.push({ ...pathFields(m.name), reason: `member after ${TRAILER_MEMBER}` });
+      this.cur = { kind: 'skip' };
+      return;
+    }
+    if (first && nameStr === HEADER_MEMBER && m.typeflag === '0') {
+      this.headerData = { chunks: [], size: 0, tooLarge: m.size > MAX_JSON_BYTES };
+      this.cur = { kind: 'header', collect: this.headerData };
+      return;
+    }
+    if (nameStr === TRAILER_MEMBER && m.typeflag === '0') {
+      this.trailerData = { chunks: [], size: 0, tooLarge: m.size > MAX_JSON_BYTES };
+      this.cur = { kind: 'trailer', collect: this.trailerData };
+      return;
+    }
+    if (nameStr === HEADER_MEMBER) {
+      this.structural.push({ path: HEADER_MEMBER, reason: 'a second header.json' });
+      this.cur = { kind: 'skip' };
+      return;
+    }
+    if (m.name.length >= DATA_PREFIX.length && m.name.subarray(0, DATA_PREFIX.length).equals(DATA_PREFIX)) {
+      let rel = m.name.subarray(DATA_PREFIX.length);
+      while (rel.length && rel[rel.length - 1] === 0x2f) rel = rel.subarray(0, rel.length - 1);
+      const kind: Kind = m.typeflag === '0' || m.typeflag === '7' ? 'file' : m.typeflag === '5' ? 'dir' : m.typeflag === '2' ? 'symlink' : 'other';
+      if (rel.length === 0) {
+        if (kind !== 'dir') this.structural.push({ path: DATA_DIR, reason: 'the data/ member is not a directory' });
+        this.cur = { kind: 'skip' };
+        return;
+      }
+      const rec: Streamed = {
+        name: Buffer.from(rel),
+        kind,
+        typeflag: m.typeflag,
+        size: m.size,
+        read: 0,
+        mode: m.mode,
+        mtime: m.mtime,
+        linkname: m.linkname,
+        offset: m.offset,
+      };
+      this.streamed.push(rec);
+      this.cur = kind === 'file' ? { kind: 'data', rec, hash: createHash('sha256') } : { kind: 'data', rec };
+      return;
+    }
+    this.structural.push({ ...pathFields(m.name), reason: 'unexpected member outside data/' });
+    this.cur = { kind: 'skip' };
+  }
+
+  data(chunk: Buffer): void {
+    const c = this.cur;
+    if (c.kind === 'data') {
+      c.rec!.read += chunk.length;
+      c.hash?.update(chunk);
+    } else if (c.collect) {
+      const col = c.collect;
+      if (!col.tooLarge) col.chunks.push(chunk);
+      col.size += chunk.length;
+    }
+  }
+
+  memberEnd(): void {
+    const c = this.cur;
+    if (c.kind === 'data' && c.hash) c.rec!.sha256 = c.hash.digest('hex');
+    else if (c.kind === 'header') this.headerDone = true;
+    else if (c.kind === 'trailer') this.trailerDone = true;
+    this.cur = { kind: 'skip' };
+  }
+
+  problem(offset: number, reason: string): void {
+    this.structural.push({ path: `(tar at byte ${offset})`, reason });
+  }
+
+  end(): void {
+    this.endSeen = true;
+  }
+
+  /** At end of input inside a member: the member is truncated. */
+  truncated(): void {
+    const c = this.cur;
+    if (c.kind === 'data') {
+      // reported with the entry (read < size)
+    } else if (c.kind === 'header') {
+      this.structural.push({ path: HEADER_MEMBER, reason: 'truncated' });
+    } else if (c.kind === 'trailer') {
+      this.structural.push({ path: TRAILER_MEMBER, reason: 'truncated' });
+    }
+  }
+}
+
+function parseJson<T>(col: Collect, listKey: string, schema: { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } }): T | string {
+  if (col.tooLarge) return `too large to verify (${col.size} bytes)`;
+  let v: unknown;
+  try {
+    v = decodeJsonMember(Buffer.concat(col.chunks, col.size), listKey);
+  } catch (e) {
+    return `not valid JSON (${(e as Error).message})`;
+  }
+  const r = schema.safeParse(v);
+  return r.success ? (r.data as T) : `not valid: ${firstIssue(r.error)}`;
+}
+
+const keyOf = (b: Buffer) => b.toString('base64');
+const keyOfEntry = (e: { path: string; rawPath?: string }) =>
+  e.rawPath !== undefined ? Buffer.from(e.rawPath, 'base64').toString('base64') : Buffer.from(e.path, 'utf8').toString('base64');
+
+/**
+ * Re-reads a target's tape file and checks it completely: the header names the expected
+ * target, every data member matches the manifest (the header's, or `expected.manifest` when
+ * given: type, size, SHA-256 recomputed from the data, link target, mode, mtime), nothing is
+ * missing or extra, the trailer is there and agrees, and the archive ends properly.
+ */
+export async function readTargetFile(
+  blocks: AsyncIterable<Buffer>,
+  expected: { targetId: string; manifest?: Iterable<ManifestEntry> },
+  opts: ReadTargetOptions = {},
+): Promise<VerifyReport> {
+  const v = new Verifier();
+  const parser = new TarParser(v);
+  let total = 0;
+  let internal: string | null = null;
+  for await (const block of blocks) {
+    abortCheck(opts.signal);
+    total += block.length;
+    if (!internal) {
+      try {
+        parser.push(block);
+      } catch (e) {
+        internal = `cannot parse further: ${(e as Error).message}`;
+      }
+    }
+    opts.onProgress?.(total);
+  }
+  abortCheck(opts.signal);
+
+  const bad = new Map<string, BadEntry>();
+  const add = (who: { path: string; rawPath?: string }, reason: string) => {
+    const k = `${who.path}\0${who.rawPath ?? ''}`;
+    const b = bad.get(k);
+    if (b) b.reason += `; ${reason}`;
+    else bad.set(k, { ...(who.rawPath !== undefined ? { path: who.path, rawPath: who.rawPath } : { path: who.path }), reason });
+  };
+  if (internal) add({ path: '(tar)' }, internal);
+  for (const s of v.structural) add(s, s.reason);
+
+  const fin = parser.finish();
+  if (total === 0) add({ path: '(tar)' }, 'the tape file is empty');
+  else if (fin.state === 'truncated') {
+    v.truncated();
+    if (!fin.inMember) add({ path: '(tar)' }, `truncated inside a tar header at byte ${fin.offset}`);
+  }
+
+  // Header
+  let header: TargetHeader | null = null;
+  if (v.headerData && v.headerDone) {
+    const h = parseJson<TargetHeader>(v.headerData, 'manifest', headerSchema);
+    if (typeof h === 'string') add({ path: HEADER_MEMBER }, h);
+    else header = h;
+  }
+  if (header) {
+    if (header.target.id !== expected.targetId) {
+      add({ path: HEADER_MEMBER }, `names target ${JSON.stringify(header.target.id)}, expected ${JSON.stringify(expected.targetId)}`);
+    }
+    const sum = summarize(header.manifest);
+    if (
+      header.entries !== header.manifest.length ||
+      header.fileCount !== sum.fileCount ||
+      header.totalBytes !== sum.totalBytes ||
+      (header.manifestDigest !== undefined && header.manifestDigest !== sum.digest)
+    ) {
+      add({ path: HEADER_MEMBER }, 'inconsistent: its counts or digest do not match its manifest');
+    }
+  }
+
+  // Manifest to check against
+  let manifest: ManifestEntry[] | null = null;
+  if (expected.manifest) {
+    manifest = Array.from(expected.manifest);
+    if (header && summarize(manifest).digest !== summarize(header.manifest).digest) {
+      add({ path: HEADER_MEMBER }, 'its manifest differs from the expected manifest');
+    }
+  } else if (header) {
+    manifest = header.manifest;
+  } else {
+    add({ path: HEADER_MEMBER }, 'no manifest to check the data against');
+  }
+
+  // Data members
+  const index = new Map<string, { e: ManifestEntry; seen: boolean }>();
+  for (const e of manifest ?? []) index.set(keyOfEntry(e), { e, seen: false });
+  const seenNames = new Set<string>();
+  let fileCount = 0;
+  let dataBytes = 0;
+  for (const r of v.streamed) {
+    const who = pathFields(r.name);
+    const k = keyOf(r.name);
+    if (r.kind === 'file') {
+      fileCount++;
+      dataBytes += r.read;
+    }
+    if (r.kind === 'file' && r.read < r.size) add(who, `truncated: only ${r.read} of ${r.size} bytes on tape`);
+    if (seenNames.has(k)) {
+      add(who, 'appears twice in the tape file');
+      continue;
+    }
+    seenNames.add(k);
+    if (r.kind === 'other') add(who, `unexpected member type '${r.typeflag}'`);
+    if (!manifest) continue;
+    const slot = index.get(k);
+    if (!slot) {
+      add(who, 'not in the manifest');
+      continue;
+    }
+    slot.seen = true;
+    const m = slot.e;
+    if (r.kind !== m.type) {
+      add(who, `is a ${r.kind} on tape, a ${m.type} in the manifest`);
+      continue;
+    }
+    if (m.type === 'file') {
+      if (r.size !== m.size) add(who, `size ${r.size} on tape, ${m.size} in the manifest`);
+      else if (r.read === r.size && r.sha256 !== m.sha256) add(who, `checksum mismatch: SHA-256 read ${r.sha256}, manifest ${m.sha256}`);
+    }
+    if (m.type === 'symlink' && r.linkname.toString('utf8') !== m.linkTarget) {
+      add(who, `link target ${JSON.stringify(r.linkname.toString('utf8'))} on tape, ${JSON.stringify(m.linkTarget)} in the manifest`);
+    }
+    if ((m.mode & 0o7777) !== (r.mode & 0o7777)) add(who, `mode ${r.mode.toString(8)} on tape, ${(m.mode & 0o7777).toString(8)} in the manifest`);
+    if (Math.floor(m.mtimeMs / 1000) !== Math.floor(r.mtime)) add(who, `mtime ${Math.floor(r.mtime)} on tape, ${Math.floor(m.mtimeMs / 1000)} in the manifest`);
+  }
+  for (const { e, seen } of index.values()) {
+    if (!seen) add(e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path }, 'missing from the tape file');
+  }
+
+  // Trailer
+  let trailer: Trailer | undefined;
+  if (!v.trailerData || !v.trailerDone) {
+    add({ path: TRAILER_MEMBER }, 'no trailer: the tape file is incomplete (truncated, or its write was interrupted)');
+  } else {
+    const t = parseJson<Trailer>(v.trailerData, 'files', trailerSchema);
+    if (typeof t === 'string') add({ path: TRAILER_MEMBER }, t);
+    else trailer = t;
+  }
+  if (trailer) {
+    if (trailer.targetId !== expected.targetId) {
+      add({ path: TRAILER_MEMBER }, `names target ${JSON.stringify(trailer.targetId)}, expected ${JSON.stringify(expected.targetId)}`);
+    }
+    if (header && trailer.taskId !== header.taskId) add({ path: TRAILER_MEMBER }, `task ${trailer.taskId} differs from the header's ${header.taskId}`);
+    if (header && trailer.manifestDigest !== undefined && header.manifestDigest !== undefined && trailer.manifestDigest !== header.manifestDigest) {
+      add({ path: TRAILER_MEMBER }, 'its manifest digest differs from the header');
+    }
+    const tfiles = new Map<string, { size: number; sha256: string; seen: boolean }>();
+    let tbytes = 0;
+    for (const f of trailer.files) {
+      tfiles.set(keyOfEntry(f), { size: f.size, sha256: f.sha256, seen: false });
+      tbytes += f.size;
+    }
+    if (trailer.fileCount !== trailer.files.length || trailer.dataBytes !== tbytes) {
+      add({ path: TRAILER_MEMBER }, 'inconsistent: fileCount/dataBytes do not match its file list');
+    }
+    for (const r of v.streamed) {
+      if (r.kind !== 'file') continue;
+      const who = pathFields(r.name);
+      const t = tfiles.get(keyOf(r.name));
+      if (!t) {
+        add(who, 'not listed in the trailer');
+        continue;
+      }
+      t.seen = true;
+      if (r.read < r.size) continue;
+      if (t.size !== r.size) add(who, `size ${r.size} on tape, ${t.size} in the trailer`);
+      else if (t.sha256 !== r.sha256) add(who, `checksum mismatch: SHA-256 read ${r.sha256}, trailer ${t.sha256}`);
+    }
+    for (const f of trailer.files) {
+      if (!tfiles.get(keyOfEntry(f))!.seen) add(f.rawPath !== undefined ? { path: f.path, rawPath: f.rawPath } : { path: f.path }, 'listed in the trailer, not on tape');
+    }
+    if (trailer.digest !== filesDigest(trailer.files)) add({ path: TRAILER_MEMBER }, 'inconsistent: its digest does not match its file list');
+    const streamedFiles = v.streamed.filter((r) => r.kind === 'file').map((r) => ({ ...pathFields(r.name), size: r.read, sha256: r.sha256 ?? '' }));
+    if (trailer.digest !== filesDigest(streamedFiles)) add({ path: TRAILER_MEMBER }, 'its digest does not match the files read back');
+    if (!v.endSeen && fin.state !== 'truncated') add({ path: '(tar)' }, 'no end-of-archive marker after the trailer');
+  }
+
+  const list = [...bad.values()];
+  return { ok: list.length === 0, header, ...(trailer ? { trailer } : {}), fileCount, dataBytes, bad: list };
+}
