@@ -195,6 +195,46 @@ describe('faults', () => {
     expect(got!.MessageAttributes?.error?.StringValue).toMatch(/kind/);
   });
 
+  it('scans and writes lost with their queue are driven again from the catalog by reconcile', async () => {
+    expect(await agent.stop('SIGTERM')).toBe(0);
+    const path = await makeTarget(join(h.dir, 'data', 'lost'), [70_000]);
+    await writeFile(join(h.dir, 'lost.txt'), path + '\n');
+    await h.cli(['import', join(h.dir, 'lost.txt')]);
+    expect(await stack.drain('scans')).toHaveLength(1); // the queue loses the scan request
+    agent = await h.startAgent();
+    expect((await h.cli(['reconcile', '--older-than', '0'])).out).toMatch(/re-sent 1 scan/);
+    await waitUntil(async () => (await stack.ctx.catalog.listAllTargets()).some((t) => t.path === path && t.scan === 'complete'), 30_000, 'scan after reconcile');
+
+    expect(await agent.stop('SIGTERM')).toBe(0);
+    await h.vtl.createTape('lost', { capacityBytes: 100_000_000 });
+    await h.cli(['open_tape', 'lost']);
+    await h.cli(['assign']);
+    const taskId = JSON.parse((await h.cli(['--json', 'archive', '--no-wait'])).out).taskId as string;
+    expect(await stack.drain('tasks')).toHaveLength(1); // and the write request
+    expect((await h.cli(['reconcile', '--older-than', '0'])).out).toMatch(/1 write/);
+    agent = await h.startAgent();
+    await waitUntil(async () => (await stack.ctx.tasks.get(taskId))?.state === 'succeeded', 30_000, 'write after reconcile');
+    const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('lost', 1));
+    expect(data).toEqual(await treeDigest(path));
+  });
+
+  it('end of medium in the middle of a file discards it and marks the tape full', async () => {
+    const t = await prepare('eom', [1_500_000]);
+    await h.vtl.injectFault('eom', { kind: 'end-of-medium', afterBytes: 1_000_000 });
+    const r = await h.cli(['archive']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/end of medium/);
+    expect(await tape('eom')).toMatchObject({ state: 'full', nextFileNumber: 1, filesWritten: 0 });
+    expect(await target(t.id)).toMatchObject({ placement: 'assigned', tapeName: 'eom' });
+    expect(await h.vtl.countFiles('eom')).toBe(1);
+    expect((await h.cli(['close_tape', '--yes'])).out).toMatch(/released 1 target/);
+    await h.vtl.createTape('eom2', { capacityBytes: 100_000_000 });
+    await h.cli(['open_tape', 'eom2']);
+    await h.cli(['assign']);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    expect(await target(t.id)).toMatchObject({ placement: 'archived', tapeName: 'eom2', fileNumber: 1 });
+  });
+
   it('SIGTERM mid-write finishes the tape file, reports it, then exits', async () => {
     const t = await prepare('sigterm', [2_000_000]);
     await h.vtl.injectFault('sigterm', { kind: 'slow', bytesPerSecond: 1_500_000 });

@@ -17,8 +17,10 @@ async function srcHash() { for await (const se of localSource(data, manifest)) {
 async function toNull() { await writeTargetFile({ writer: { write: async () => {} }, header: hdr, source: localSource(data, manifest) }); }
 async function toDevNull() { const fh = await open('/dev/null', 'w'); await writeTargetFile({ writer: { write: async (b) => { await fh.write(b); } }, header: hdr, source: localSource(data, manifest) }); await fh.close(); }
 async function toFile() { await rm('/tmp/prof.out', { force: true }); const w = await PlainFileWriter.create('/tmp/prof.out'); await writeTargetFile({ writer: w, header: hdr, source: localSource(data, manifest) }); await w.close(); }
-function base() { spawnSync('bash', ['-c', `rm -f /tmp/prof.out; tar cf - -C "${data}" . | tee /tmp/prof.out | openssl sha256 >/dev/null`]); }
+function base() { spawnSync('bash', ['-c', `rm -f /tmp/prof.out; time tar cf - -C "${data}" . | tee /tmp/prof.out | openssl sha256 >/dev/null`], { stdio: 'inherit' }); }
 function baseNull() { spawnSync('bash', ['-c', `tar cf - -C "${data}" . | tee /dev/null | openssl sha256 >/dev/null`]); }
 for (const [n, f] of [['srcOnly', srcOnly], ['srcHash', srcHash], ['toNull', toNull], ['toDevNull', toDevNull], ['baseNull', baseNull], ['toFile', toFile], ['base', base], ['toFile', toFile], ['base', base]] as const) {
-  t = performance.now(); await (f as any)(); console.log(n, ((performance.now() - t) / 1000).toFixed(2));
+  const c0 = process.cpuUsage(); const r0 = (await import('node:process')).resourceUsage();
+  t = performance.now(); await (f as any)(); const c = process.cpuUsage(c0);
+  console.log(n, 'wall', ((performance.now() - t) / 1000).toFixed(2), 'cpu user', (c.user / 1e6).toFixed(2), 'sys', (c.system / 1e6).toFixed(2));
 }
