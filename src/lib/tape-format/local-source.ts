@@ -3,13 +3,17 @@
  * data host's scan does), `localSource` streams the entries of a manifest from disk for
  * `writeTargetFile`. Names are handled as bytes throughout (readdir with encoding 'buffer'),
  * so names that are not valid UTF-8 survive.
+ *
+ * Per-file system calls run synchronously in a worker thread (fs-worker.ts): for many small
+ * files that is several times cheaper than one thread-pool round trip per call, and it keeps
+ * the main thread free for hashing. Large files stream with 1 MiB asynchronous reads.
  */
-import { createHash } from 'node:crypto';
-import { close, constants, open, read } from 'node:fs';
-import { lstat, open as openHandle, readdir, readlink, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open as openHandle, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathBytes, pathFields, type ManifestEntry } from '../domain/manifest.ts';
 import type { SourceEntry } from './format.ts';
+import { FsWorker, workerError, type WorkerErrorInfo } from './fs-worker.ts';
 import { isUtf8 } from './tar.ts';
 
 const SLASH = Buffer.from('/');
@@ -23,30 +27,29 @@ export interface ScanWarning {
 }
 
 export interface ScanOptions {
-  /** Entries that are skipped (fifos, sockets, devices, unrepresentable symlinks). */
+  /** Entries that are skipped (fifos, sockets, devices, symlinks whose target is not UTF-8). */
   onWarning?: (w: ScanWarning) => void;
   signal?: AbortSignal;
   /** Read size when hashing (default 1 MiB). */
   chunkSize?: number;
 }
 
-function join(a: Buffer, b: Buffer): Buffer {
-  return a.length ? Buffer.concat([a, SLASH, b]) : b;
-}
+const toBuf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-function isMissing(e: unknown): boolean {
-  const c = (e as { code?: string } | null)?.code;
-  return c === 'ENOENT' || c === 'ENOTDIR';
+interface ScanItem {
+  rel: Uint8Array;
+  type: 'dir' | 'file' | 'symlink' | 'other';
+  size: number;
+  mtimeMs: number;
+  mode: number;
+  sha256?: string;
+  link?: Uint8Array;
+  kind?: string;
 }
-
-async function hashFile(path: Buffer, chunkSize: number, buffers: [Buffer, Buffer]): Promise<{ size: number; sha256: string }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of fileChunks(path, chunkSize, buffers)) {
-    h.update(chunk);
-    size += chunk.length;
-  }
-  return { size, sha256: h.digest('hex') };
+interface ScanReply {
+  entries: ScanItem[];
+  done: boolean;
+  error?: WorkerErrorInfo;
 }
 
 /**
@@ -54,58 +57,46 @@ async function hashFile(path: Buffer, chunkSize: number, buffers: [Buffer, Buffe
  * directory listed before its contents. Regular files are hashed (SHA-256); directories and
  * symlinks are recorded; other types are skipped with a warning. The root itself is not an
  * entry. Paths are relative to root; `mode` is the permission bits; `size` is 0 for
- * directories and symlinks.
+ * directories and symlinks. Entries that vanish during the scan are left out.
  */
 export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}): AsyncGenerator<ManifestEntry> {
-  const rootAbs = Buffer.from(resolve(root));
+  const rootAbs = resolve(root);
   const st = await stat(rootAbs);
   if (!st.isDirectory()) throw new Error(`cannot scan ${root}: not a directory`);
-  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
-  const warn = (rel: Buffer, reason: string) => opts.onWarning?.({ ...pathFields(rel), reason });
-  // One pair of read buffers for the whole scan: files are hashed one after another.
-  const buffers: [Buffer, Buffer] = [Buffer.allocUnsafe(chunkSize), Buffer.allocUnsafe(chunkSize)];
-
-  async function* walk(absDir: Buffer, relDir: Buffer): AsyncGenerator<ManifestEntry> {
-    const names = (await readdir(absDir, { encoding: 'buffer' })) as Buffer[];
-    names.sort(Buffer.compare);
-    for (const name of names) {
-      opts.signal?.throwIfAborted();
-      const rel = join(relDir, name);
-      const abs = join(absDir, name);
-      let s;
-      try {
-        s = await lstat(abs);
-      } catch (e) {
-        if (isMissing(e)) continue; // deleted while scanning
-        throw e;
-      }
-      const base = { ...pathFields(rel), mtimeMs: s.mtimeMs, mode: s.mode & 0o7777 };
-      if (s.isDirectory()) {
-        yield { ...base, type: 'dir', size: 0 };
-        yield* walk(abs, rel);
-      } else if (s.isFile()) {
-        let h;
-        try {
-          h = await hashFile(abs, chunkSize, buffers);
-        } catch (e) {
-          if (isMissing(e)) continue;
-          throw e;
+  const worker = new FsWorker<{ maxEntries: number; maxBytes: number }, ScanReply>({
+    mode: 'scan',
+    root: Buffer.from(rootAbs),
+    chunkSize: opts.chunkSize ?? DEFAULT_CHUNK,
+  });
+  const ask = () => worker.request({ maxEntries: 1000, maxBytes: 256 * 1024 * 1024 });
+  try {
+    let next = ask();
+    for (;;) {
+      const reply = await next;
+      if (!reply.done) next = ask(); // the worker scans the next batch while this one is consumed
+      for (const it of reply.entries) {
+        opts.signal?.throwIfAborted();
+        const rel = toBuf(it.rel);
+        const base = { ...pathFields(rel), mtimeMs: it.mtimeMs, mode: it.mode };
+        if (it.type === 'dir') yield { ...base, type: 'dir', size: 0 };
+        else if (it.type === 'file') yield { ...base, type: 'file', size: it.size, sha256: it.sha256! };
+        else if (it.type === 'symlink') {
+          const target = toBuf(it.link!);
+          if (!isUtf8(target)) {
+            opts.onWarning?.({ ...pathFields(rel), reason: 'skipped: symlink target is not valid UTF-8 (the manifest cannot hold it exactly)' });
+            continue;
+          }
+          yield { ...base, type: 'symlink', size: 0, linkTarget: target.toString('utf8') };
+        } else {
+          opts.onWarning?.({ ...pathFields(rel), reason: `skipped: ${it.kind ?? 'special file'}` });
         }
-        yield { ...base, type: 'file', size: h.size, sha256: h.sha256 };
-      } else if (s.isSymbolicLink()) {
-        const target = (await readlink(abs, { encoding: 'buffer' })) as Buffer;
-        if (!isUtf8(target)) {
-          warn(rel, 'skipped: symlink target is not valid UTF-8 (the manifest cannot hold it exactly)');
-          continue;
-        }
-        yield { ...base, type: 'symlink', size: 0, linkTarget: target.toString('utf8') };
-      } else {
-        const kind = s.isFIFO() ? 'fifo' : s.isSocket() ? 'socket' : s.isCharacterDevice() ? 'character device' : s.isBlockDevice() ? 'block device' : 'special file';
-        warn(rel, `skipped: ${kind}`);
       }
+      if (reply.error) throw workerError(reply.error);
+      if (reply.done) return;
     }
+  } finally {
+    await worker.close();
   }
-  yield* walk(rootAbs, Buffer.alloc(0));
 }
 
 /**
@@ -137,48 +128,48 @@ export async function* fileChunks(path: Buffer | string, chunkSize = DEFAULT_CHU
   }
 }
 
-/**
- * Reads a small file whole: up to size + 1 bytes (one more than expected shows growth).
- * Callback fs calls: cheaper than FileHandle for many small files.
- */
-function readSmall(path: Buffer, size: number): Promise<Buffer> {
-  return new Promise((resolvePromise, reject) => {
-    open(path, READ_FLAGS, (err, fd) => {
-      if (err) return reject(err);
-      const buf = Buffer.allocUnsafe(size + 1);
-      let got = 0;
-      const step = () =>
-        read(fd, buf, got, buf.length - got, got, (rerr, n) => {
-          if (rerr) return close(fd, () => reject(rerr));
-          got += n;
-          // Done at EOF, when grown past size, or when exactly size bytes came with a short read.
-          if (n === 0 || got >= size) {
-            close(fd, (cerr) => (cerr ? reject(cerr) : resolvePromise(buf.subarray(0, got))));
-          } else {
-            step();
-          }
-        });
-      step();
-    });
-  });
-}
-
 export interface LocalSourceOptions {
-  /** Entries prepared ahead of the writer (default 64). */
-  readAhead?: number;
-  /** Bytes of small files read ahead (default 32 MiB). */
-  readAheadBytes?: number;
-  /** Files up to this size are read whole, ahead of time (default 1 MiB). */
+  /** Files up to this size are read whole by the worker, ahead of time (default 1 MiB). */
   smallFileMax?: number;
+  /** Small-file bytes per worker batch (default 8 MiB). */
+  batchBytes?: number;
+  /** Entries per worker batch (default 512). */
+  batchEntries?: number;
+  /** Batches requested ahead (default 3). */
+  batchesAhead?: number;
   /** Read size for larger files (default 1 MiB). */
   chunkSize?: number;
+  signal?: AbortSignal;
+}
+
+interface ReadResult {
+  missing?: boolean;
+  error?: WorkerErrorInfo;
+  type?: 'dir' | 'file' | 'symlink' | string;
+  mode?: number;
+  mtimeMs?: number;
+  size?: number;
+  link?: Uint8Array;
+  off?: number;
+  len?: number;
+  large?: boolean;
+}
+interface ReadReply {
+  results: ReadResult[];
+  ab: ArrayBuffer;
+}
+interface Batch {
+  entries: ManifestEntry[];
+  reply: Promise<ReadReply>;
 }
 
 /**
  * Streams the entries of `manifest` from `root`, in manifest order, with their current
- * metadata (lstat) and content from disk. An entry that no longer exists is not yielded (the
- * writer reports it missing). Small files are read ahead, several at a time; larger ones
- * stream in 1 MiB chunks when the writer gets to them.
+ * metadata (lstat) and content from disk. An entry that no longer exists (or is no longer a
+ * file, directory or symlink) is not yielded: the writer reports it missing. Small files are
+ * read ahead in batches by a worker thread; their buffers are reused once the consumer has
+ * moved past them (the writer copies content before asking for the next entry). Larger files
+ * stream in 1 MiB chunks when the consumer gets to them.
  */
 export async function* localSource(
   root: string,
@@ -186,61 +177,77 @@ export async function* localSource(
   opts: LocalSourceOptions = {},
 ): AsyncGenerator<SourceEntry> {
   const rootAbs = Buffer.from(resolve(root));
-  const readAhead = Math.max(1, opts.readAhead ?? 64);
-  const readAheadBytes = opts.readAheadBytes ?? 32 * 1024 * 1024;
   const smallMax = opts.smallFileMax ?? 1024 * 1024;
+  const batchBytes = opts.batchBytes ?? 8 * 1024 * 1024;
+  const batchEntries = opts.batchEntries ?? 512;
+  const ahead = Math.max(1, opts.batchesAhead ?? 3);
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
+  // Fixed capacity so every returned buffer fits any batch: the batch limit plus one file.
+  const capacity = batchBytes + smallMax + 64 * 1024;
 
-  const prepare = async (e: ManifestEntry): Promise<SourceEntry | null> => {
-    const abs = join(rootAbs, pathBytes(e));
-    const who = e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path };
-    let s;
-    try {
-      s = await lstat(abs);
-    } catch (err) {
-      if (isMissing(err)) return null;
-      throw err;
-    }
-    const base = { ...who, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
-    if (s.isDirectory()) return { entry: { ...base, type: 'dir', size: 0 } };
-    if (s.isSymbolicLink()) {
-      const t = (await readlink(abs, { encoding: 'buffer' })) as Buffer;
-      return { entry: { ...base, type: 'symlink', size: 0, linkTarget: t.toString('utf8') } };
-    }
-    if (!s.isFile()) return null;
-    if (s.size <= smallMax) {
-      try {
-        const buf = await readSmall(abs, s.size);
-        return { entry: { ...base, type: 'file', size: s.size }, content: [buf] };
-      } catch (err) {
-        const c = (err as { code?: string }).code;
-        if (isMissing(err) || c === 'ELOOP') return null;
-        throw err;
+  const worker = new FsWorker<{ paths: Uint8Array[]; capacity: number; free: ArrayBuffer[] }, ReadReply>({
+    mode: 'read',
+    root: rootAbs,
+    smallMax,
+  });
+  const free: ArrayBuffer[] = [];
+  const batches: Batch[] = [];
+  const it = (Symbol.asyncIterator in manifest ? manifest[Symbol.asyncIterator]() : (manifest as Iterable<ManifestEntry>)[Symbol.iterator]()) as
+    | AsyncIterator<ManifestEntry>
+    | Iterator<ManifestEntry>;
+  let exhausted = false;
+
+  const fill = async () => {
+    while (!exhausted && batches.length < ahead) {
+      const entries: ManifestEntry[] = [];
+      let bytes = 0;
+      while (entries.length < batchEntries && bytes < batchBytes) {
+        const r = await it.next();
+        if (r.done) {
+          exhausted = true;
+          break;
+        }
+        entries.push(r.value);
+        if (r.value.type === 'file' && r.value.size <= smallMax) bytes += r.value.size + 1;
       }
+      if (!entries.length) break;
+      const reply = worker.request({ paths: entries.map((e) => pathBytes(e)), capacity, free: free.splice(0) }, []);
+      reply.catch(() => undefined);
+      batches.push({ entries, reply });
     }
-    return { entry: { ...base, type: 'file', size: s.size }, content: fileChunks(abs, chunkSize) };
   };
 
-  const queue: { p: Promise<SourceEntry | null>; bytes: number }[] = [];
-  let queuedBytes = 0;
-  const next = async (): Promise<SourceEntry | null> => {
-    const q = queue.shift()!;
-    queuedBytes -= q.bytes;
-    return q.p;
-  };
-  for await (const e of manifest) {
-    const p = prepare(e);
-    p.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
-    const bytes = e.type === 'file' && e.size <= smallMax ? e.size : 0;
-    queue.push({ p, bytes });
-    queuedBytes += bytes;
-    while (queue.length >= readAhead || queuedBytes > readAheadBytes) {
-      const r = await next();
-      if (r) yield r;
+  try {
+    await fill();
+    while (batches.length) {
+      const batch = batches.shift()!;
+      const { results, ab } = await batch.reply;
+      await fill(); // keep the worker busy while this batch is consumed
+      for (let i = 0; i < batch.entries.length; i++) {
+        opts.signal?.throwIfAborted();
+        const e = batch.entries[i]!;
+        const r = results[i]!;
+        if (r.missing) continue;
+        if (r.error) {
+          if (r.error.code === 'ENOENT' || r.error.code === 'ENOTDIR') continue;
+          throw workerError(r.error);
+        }
+        const who = e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path };
+        const base = { ...who, mode: r.mode!, mtimeMs: r.mtimeMs! };
+        if (r.type === 'dir') yield { entry: { ...base, type: 'dir', size: 0 } };
+        else if (r.type === 'symlink') yield { entry: { ...base, type: 'symlink', size: 0, linkTarget: toBuf(r.link!).toString('utf8') } };
+        else if (r.type === 'file' && r.large) {
+          const abs = Buffer.concat([rootAbs, SLASH, pathBytes(e)]);
+          yield { entry: { ...base, type: 'file', size: r.size! }, content: fileChunks(abs, chunkSize) };
+        } else if (r.type === 'file') {
+          yield { entry: { ...base, type: 'file', size: r.size! }, content: [Buffer.from(ab, r.off!, r.len!)] };
+        }
+        // other types (fifo, socket, device): not yielded, reported missing by the writer
+      }
+      free.push(ab); // the consumer has moved past every entry of this batch
     }
-  }
-  while (queue.length) {
-    const r = await next();
-    if (r) yield r;
+  } finally {
+    if (!exhausted) await (it as AsyncIterator<ManifestEntry>).return?.();
+    await worker.close();
   }
 }
