@@ -37,6 +37,8 @@ export interface Config {
   queueUrls: Partial<Record<'tasks' | 'scans' | 'results', string>>;
   /** Host used for import lines that do not name one. */
   defaultHost: string;
+  /** Bearer token the HTTP API accepts where no AWS authorizer runs (serverless-offline). */
+  apiToken?: string;
   /** Whether credentials must be faked (local emulators accept any). */
   localCredentials: boolean;
   configFile?: string;
@@ -105,6 +107,7 @@ export function loadConfig(
       results: env.RESULT_QUEUE_URL,
     },
     defaultHost: overrides.defaultHost ?? env.TAPE_ARCHIVE_DEFAULT_HOST ?? file.defaultHost ?? 'localhost',
+    ...(env.TAPE_ARCHIVE_API_TOKEN ?? file.apiToken ? { apiToken: env.TAPE_ARCHIVE_API_TOKEN ?? file.apiToken } : {}),
     localCredentials: (isLocal(endpoints.dynamodb) || isLocal(endpoints.sqs)) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE,
     ...(configFile ? { configFile } : {}),
   };

@@ -28,8 +28,48 @@ describe('npx osls package', () => {
       expect(r[q]?.Type).toBe('AWS::SQS::Queue');
       expect(r[q]?.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({ 'Fn::GetAtt': [`${q}Dlq`, 'Arn'] });
     }
-    const functions = Object.values(r).filter((x) => x.Type === 'AWS::Lambda::Function');
-    expect(functions.length).toBeGreaterThanOrEqual(8);
-    for (const f of functions) expect(f.Properties.Runtime).toBe('nodejs22.x');
+    const functions = Object.entries(r).filter(([, x]) => x.Type === 'AWS::Lambda::Function');
+    expect(functions.length).toBe(12);
+    for (const [, f] of functions) expect(f.Properties.Runtime).toBe('nodejs22.x');
+
+    // Least privilege: each function's own role holds exactly what its job needs.
+    const actionsOf = (fn: string) => {
+      const role = r[`${fn}IamRoleLambdaExecution`];
+      expect(role, `role of ${fn}`).toBeDefined();
+      const statements = role!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      return new Set<string>(statements.flatMap((s: any) => s.Action).filter((a: string) => !a.startsWith('logs:')));
+    };
+    const read = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan'];
+    const write = [...read, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'];
+    const send = ['sqs:SendMessage', 'sqs:GetQueueUrl'];
+    const expected: Record<string, string[]> = {
+      Tapes: read,
+      Targets: read,
+      Task: read,
+      OpenTape: write,
+      CloseTape: write,
+      Assign: write,
+      ImportTargets: [...write, ...send],
+      Archive: [...write, ...send],
+      Confirm: [...write, ...send],
+      ReconcileNow: [...write, ...send],
+      Reconcile: [...write, ...send],
+      Results: [...write, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
+    };
+    for (const [fn, actions] of Object.entries(expected)) expect([...actionsOf(fn)].sort(), fn).toEqual([...actions].sort());
+    const queueResources = (fn: string) =>
+      r[`${fn}IamRoleLambdaExecution`]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)
+        .filter((s: any) => s.Action.includes('sqs:SendMessage'))
+        .flatMap((s: any) => s.Resource.map((x: any) => x['Fn::GetAtt'][0]));
+    expect(queueResources('ImportTargets')).toEqual(['ScanQueue']);
+    expect(queueResources('Archive')).toEqual(['TaskQueue']);
+    expect(queueResources('Confirm')).toEqual(['TaskQueue']);
+
+    // Every route is authenticated and described by the OpenAPI document, and vice versa.
+    const routes = Object.values(r).filter((x) => x.Type === 'AWS::ApiGatewayV2::Route');
+    for (const route of routes) expect(route.Properties.AuthorizationType, route.Properties.RouteKey).toBe('AWS_IAM');
+    const openapi = JSON.parse(await readFile(join(process.cwd(), 'docs/openapi.json'), 'utf8'));
+    const documented = Object.entries(openapi.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(routes.map((x) => x.Properties.RouteKey).sort()).toEqual(documented.sort());
   }, 180_000);
 });

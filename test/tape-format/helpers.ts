@@ -51,9 +51,9 @@ export class PlainFileWriter implements TapeFileWriter {
 
 /** Reads a file as fixed-size blocks (like TapeDrive.readFile); the last one may be short. */
 export async function* fileBlocks(path: string, blockSize = BLOCK_SIZE): AsyncGenerator<Buffer> {
-  let carry = Buffer.alloc(0);
+  let carry: Buffer = Buffer.alloc(0);
   for await (const chunk of createReadStream(path, { highWaterMark: blockSize })) {
-    let buf = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+    let buf: Buffer = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     while (buf.length >= blockSize) {
       yield Buffer.from(buf.subarray(0, blockSize));
       buf = buf.subarray(blockSize);

@@ -10,7 +10,8 @@
  *   is transferred to the main thread and handed back for reuse.
  *
  * The code is plain CommonJS run with `eval: true`, so it works the same under tsx, vitest
- * and a bundle (no loader needed for a worker file).
+ * and a bundle (no loader needed for a worker file). Names cross the thread boundary as
+ * latin1 strings (one char per byte: exact, and cheap to clone).
  */
 import { Worker } from 'node:worker_threads';
 
@@ -41,7 +42,7 @@ if (workerData.mode === 'scan') {
       const abs = join(absDir, name);
       let st;
       try { st = fs.lstatSync(abs); } catch (e) { if (gone(e)) continue; throw e; }
-      const base = { rel, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 };
+      const base = { rel: rel.toString('latin1'), mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 };
       const kind = kindOf(st);
       if (kind === 'dir') {
         yield { ...base, type: 'dir', size: 0 };
@@ -62,7 +63,7 @@ if (workerData.mode === 'scan') {
         yield { ...base, type: 'file', size, sha256: h.digest('hex') };
       } else if (kind === 'symlink') {
         let link;
-        try { link = fs.readlinkSync(abs, { encoding: 'buffer' }); } catch (e) { if (gone(e)) continue; throw e; }
+        try { link = fs.readlinkSync(abs, { encoding: 'buffer' }).toString('latin1'); } catch (e) { if (gone(e)) continue; throw e; }
         yield { ...base, type: 'symlink', size: 0, link };
       } else {
         yield { ...base, type: 'other', kind };
@@ -99,13 +100,13 @@ if (workerData.mode === 'scan') {
     let off = 0;
     const results = [];
     for (const p of msg.paths) {
-      const abs = join(root, Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+      const abs = join(root, Buffer.from(p, 'latin1'));
       try {
         const st = fs.lstatSync(abs, { throwIfNoEntry: false });
         if (!st) { results.push({ missing: true }); continue; }
         const r = { type: kindOf(st), mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: st.size };
         if (r.type === 'symlink') {
-          r.link = fs.readlinkSync(abs, { encoding: 'buffer' });
+          r.link = fs.readlinkSync(abs, { encoding: 'buffer' }).toString('latin1');
         } else if (r.type === 'file' && st.size <= smallMax && off + st.size + 1 <= buf.length) {
           let fd;
           try { fd = fs.openSync(abs, FLAGS); } catch (e) {

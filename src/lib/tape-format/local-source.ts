@@ -34,16 +34,16 @@ export interface ScanOptions {
   chunkSize?: number;
 }
 
-const toBuf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+const fromLatin1 = (s: string) => Buffer.from(s, 'latin1');
 
 interface ScanItem {
-  rel: Uint8Array;
+  rel: string;
   type: 'dir' | 'file' | 'symlink' | 'other';
   size: number;
   mtimeMs: number;
   mode: number;
   sha256?: string;
-  link?: Uint8Array;
+  link?: string;
   kind?: string;
 }
 interface ScanReply {
@@ -76,12 +76,12 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
       if (!reply.done) next = ask(); // the worker scans the next batch while this one is consumed
       for (const it of reply.entries) {
         opts.signal?.throwIfAborted();
-        const rel = toBuf(it.rel);
+        const rel = fromLatin1(it.rel);
         const base = { ...pathFields(rel), mtimeMs: it.mtimeMs, mode: it.mode };
         if (it.type === 'dir') yield { ...base, type: 'dir', size: 0 };
         else if (it.type === 'file') yield { ...base, type: 'file', size: it.size, sha256: it.sha256! };
         else if (it.type === 'symlink') {
-          const target = toBuf(it.link!);
+          const target = fromLatin1(it.link!);
           if (!isUtf8(target)) {
             opts.onWarning?.({ ...pathFields(rel), reason: 'skipped: symlink target is not valid UTF-8 (the manifest cannot hold it exactly)' });
             continue;
@@ -149,7 +149,7 @@ interface ReadResult {
   mode?: number;
   mtimeMs?: number;
   size?: number;
-  link?: Uint8Array;
+  link?: string;
   off?: number;
   len?: number;
   large?: boolean;
@@ -185,7 +185,7 @@ export async function* localSource(
   // Fixed capacity so every returned buffer fits any batch: the batch limit plus one file.
   const capacity = batchBytes + smallMax + 64 * 1024;
 
-  const worker = new FsWorker<{ paths: Uint8Array[]; capacity: number; free: ArrayBuffer[] }, ReadReply>({
+  const worker = new FsWorker<{ paths: string[]; capacity: number; free: ArrayBuffer[] }, ReadReply>({
     mode: 'read',
     root: rootAbs,
     smallMax,
@@ -211,7 +211,8 @@ export async function* localSource(
         if (r.value.type === 'file' && r.value.size <= smallMax) bytes += r.value.size + 1;
       }
       if (!entries.length) break;
-      const reply = worker.request({ paths: entries.map((e) => pathBytes(e)), capacity, free: free.splice(0) }, []);
+      const recycled = free.splice(0);
+      const reply = worker.request({ paths: entries.map((e) => pathBytes(e).toString('latin1')), capacity, free: recycled }, recycled);
       reply.catch(() => undefined);
       batches.push({ entries, reply });
     }
@@ -235,7 +236,7 @@ export async function* localSource(
         const who = e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path };
         const base = { ...who, mode: r.mode!, mtimeMs: r.mtimeMs! };
         if (r.type === 'dir') yield { entry: { ...base, type: 'dir', size: 0 } };
-        else if (r.type === 'symlink') yield { entry: { ...base, type: 'symlink', size: 0, linkTarget: toBuf(r.link!).toString('utf8') } };
+        else if (r.type === 'symlink') yield { entry: { ...base, type: 'symlink', size: 0, linkTarget: fromLatin1(r.link!).toString('utf8') } };
         else if (r.type === 'file' && r.large) {
           const abs = Buffer.concat([rootAbs, SLASH, pathBytes(e)]);
           yield { entry: { ...base, type: 'file', size: r.size! }, content: fileChunks(abs, chunkSize) };
