@@ -11,7 +11,8 @@ import { createClients, destroyClients, type AwsClients } from '../lib/aws/clien
 import { loadConfig, type Config } from '../lib/config.ts';
 import { isArchiveError, UsageError } from '../lib/errors.ts';
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
-import { runJob, type JobName } from '../lib/jobs/registry.ts';
+import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
+import { createApiClient } from './api-client.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { tapesTable, targetsTable } from './output.ts';
 import { waitForTask } from './progress.ts';
@@ -36,6 +37,7 @@ interface Session {
 
 function connectionHint(e: unknown, config?: Config): string | undefined {
   const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? ''} ${String((e as { code?: string })?.code ?? '')}`;
+  if (/cannot reach the API/.test(text)) return (e as Error).message;
   if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|socket hang up|connect/i.test(text)) {
     const where = config?.endpoints.dynamodb ?? config?.endpoints.sqs ?? 'AWS';
     return `cannot reach the catalog or queues at ${where} (${(e as Error).message}). Start the embedded stack with "npm run stack", or point AWS_ENDPOINT_URL / TAPE_ARCHIVE_CONFIG at a running one.`;
@@ -67,6 +69,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .description('Tape archive jobs: import, assign, archive, confirm, close_tape and friends.')
     .option('--json', 'print results as JSON for scripts')
     .option('--config <file>', 'config file (default: TAPE_ARCHIVE_CONFIG or .tape-archive/config.json)')
+    .option('--api <url>', 'run the job over the HTTP gateway at this URL instead of in-process (token: TAPE_ARCHIVE_API_TOKEN)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError('(run "run-job --help" for usage)');
@@ -74,7 +77,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     json = !!cmd.opts().json;
   });
 
-  const job = async <N extends JobName>(name: N, input: unknown) => runJob(open(program.opts()).ctx, name, input);
+  let api: ReturnType<typeof createApiClient> | undefined;
+  /** Runs a job in-process, or over the gateway with --api; same input, same output. */
+  const job = async <N extends JobName>(name: N, input: unknown): Promise<JobOutput<N>> => {
+    const opts = program.opts<{ api?: string; config?: string }>();
+    if (opts.api) {
+      api ??= createApiClient(opts.api, loadConfig(env, opts.config ? { configFile: opts.config } : {}).apiToken);
+      return api(name, input);
+    }
+    return runJob(open(opts).ctx, name, input);
+  };
 
   program
     .command('tapes')
@@ -146,9 +158,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   /** Waits for a task and turns its end into output and an exit code. */
   const awaitTask = async (taskId: string): Promise<TaskStatus> => {
-    const s = open(program.opts());
     return waitForTask({
-      poll: async () => (await s.ctx.tasks.get(taskId)) ?? Promise.reject(new Error(`task ${taskId} vanished`)),
+      poll: async () => job('task', { taskId }),
       ...(!json && io.progressStream ? { stream: io.progressStream } : {}),
       ...(io.pollIntervalMs ? { intervalMs: io.pollIntervalMs } : {}),
       hint: (m) => io.err(`note: ${m}`),
@@ -268,6 +279,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .command('bootstrap')
     .description('create the tables and queues on the configured endpoint (idempotent)')
     .action(async () => {
+      if (program.opts().api) throw new UsageError('bootstrap talks to DynamoDB and SQS directly; run it without --api.');
       const s = open(program.opts());
       const r = await bootstrap(s.config, s.clients);
       print(r, () => `tables: ${r.tables.join(', ')}\nqueues: ${Object.values(r.queueUrls).join(', ')}\ncreated: ${r.created.join(', ') || 'nothing new'}`);

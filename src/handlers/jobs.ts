@@ -96,7 +96,7 @@ export function jobHandler(name: JobName, toInput: InputMapper, opts: { okStatus
     return opts.mutating ? idempotent(ctx, event, name, run) : run();
   })
     .use(httpErrors())
-    .use(authenticate({ token: () => jobContext().config.apiToken }));
+    .use(authenticate(() => ({ token: jobContext().config.apiToken, trustGatewayAuth: jobContext().config.trustGatewayAuth })));
 }
 
 export const tapes = jobHandler('tapes', fromQuery);

@@ -39,6 +39,11 @@ export interface Config {
   defaultHost: string;
   /** Bearer token the HTTP API accepts where no AWS authorizer runs (serverless-offline). */
   apiToken?: string;
+  /**
+   * Trust API Gateway's authorizer context: only on real Lambda. serverless-offline (which
+   * sets IS_OFFLINE) fills that context without checking anything.
+   */
+  trustGatewayAuth: boolean;
   /** Whether credentials must be faked (local emulators accept any). */
   localCredentials: boolean;
   configFile?: string;
@@ -80,10 +85,12 @@ export function loadConfig(
     file = readConfigFile(configFile);
   }
 
-  const endpointAll = env.AWS_ENDPOINT_URL;
+  // An empty variable counts as unset (serverless.yml passes '' when deploying to AWS).
+  const get = (name: string) => env[name] || undefined;
+  const endpointAll = get('AWS_ENDPOINT_URL');
   const endpoints = {
-    dynamodb: overrides.endpoints?.dynamodb ?? env.AWS_ENDPOINT_URL_DYNAMODB ?? endpointAll ?? file.endpoints?.dynamodb,
-    sqs: overrides.endpoints?.sqs ?? env.AWS_ENDPOINT_URL_SQS ?? endpointAll ?? file.endpoints?.sqs,
+    dynamodb: overrides.endpoints?.dynamodb ?? get('AWS_ENDPOINT_URL_DYNAMODB') ?? endpointAll ?? file.endpoints?.dynamodb,
+    sqs: overrides.endpoints?.sqs ?? get('AWS_ENDPOINT_URL_SQS') ?? endpointAll ?? file.endpoints?.sqs,
   };
   const prefix = overrides.prefix ?? env.TAPE_ARCHIVE_PREFIX ?? file.prefix ?? DEFAULT_PREFIX;
   if (!/^[A-Za-z0-9-]{1,40}$/.test(prefix)) {
@@ -107,7 +114,8 @@ export function loadConfig(
       results: env.RESULT_QUEUE_URL,
     },
     defaultHost: overrides.defaultHost ?? env.TAPE_ARCHIVE_DEFAULT_HOST ?? file.defaultHost ?? 'localhost',
-    ...(env.TAPE_ARCHIVE_API_TOKEN ?? file.apiToken ? { apiToken: env.TAPE_ARCHIVE_API_TOKEN ?? file.apiToken } : {}),
+    ...(get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken ? { apiToken: get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken } : {}),
+    trustGatewayAuth: !!env.AWS_LAMBDA_FUNCTION_NAME && !env.IS_OFFLINE,
     localCredentials: (isLocal(endpoints.dynamodb) || isLocal(endpoints.sqs)) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE,
     ...(configFile ? { configFile } : {}),
   };

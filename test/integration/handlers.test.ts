@@ -8,7 +8,7 @@ const TOKEN = 'handler-test-token-0123456789';
 let stack: TestStack;
 beforeAll(async () => {
   stack = await createTestStack();
-  setJobContext({ ...stack.ctx, config: { ...stack.ctx.config, apiToken: TOKEN } });
+  setJobContext({ ...stack.ctx, config: { ...stack.ctx.config, apiToken: TOKEN, trustGatewayAuth: true } });
 });
 afterAll(async () => {
   setJobContext(undefined);
@@ -33,9 +33,15 @@ describe('Lambda handlers (API Gateway HTTP API events)', () => {
     expect(JSON.parse(t.body).targets).toHaveLength(2);
   });
 
-  it('accept a request the AWS IAM authorizer has checked', async () => {
-    const r = await tapes({ requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::1:user/op' } } } }, lambdaContext);
-    expect(r.statusCode).toBe(200);
+  it('accept a request the AWS IAM authorizer has checked, but only on real Lambda', async () => {
+    const signed = { requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::1:user/op' } } } };
+    expect((await tapes(signed, lambdaContext)).statusCode).toBe(200);
+    setJobContext({ ...stack.ctx, config: { ...stack.ctx.config, apiToken: TOKEN, trustGatewayAuth: false } });
+    try {
+      expect((await tapes(signed, lambdaContext)).statusCode).toBe(401);
+    } finally {
+      setJobContext({ ...stack.ctx, config: { ...stack.ctx.config, apiToken: TOKEN, trustGatewayAuth: true } });
+    }
   });
 
   it('refuse missing or wrong credentials with 401/403, changing nothing', async () => {

@@ -7,14 +7,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 let dir: string | undefined;
+let buildDir: string | undefined;
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
+  if (buildDir) await rm(join(process.cwd(), buildDir), { recursive: true, force: true });
 });
 
 describe('npx osls package', () => {
   it('builds the CloudFormation template with tables and queues, with no AWS credentials', async () => {
     dir = await mkdtemp(join(tmpdir(), 'sls-package-'));
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' };
+    buildDir = `.esbuild-test-${process.pid}-${Date.now()}`;
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', TAPE_ARCHIVE_BUILD_DIR: buildDir };
     await run('npx', ['osls', 'package', '--stage', 'ci', '--package', join(dir, 'out')], { env, cwd: process.cwd(), timeout: 120_000 });
     const template = JSON.parse(await readFile(join(dir, 'out', 'cloudformation-template-update-stack.json'), 'utf8'));
     const r = template.Resources as Record<string, { Type: string; Properties: Record<string, any> }>;

@@ -26,15 +26,16 @@ export interface Harness {
   pump: ResultsPump;
   agents: AgentProcess[];
   startAgent(config?: Record<string, unknown>): Promise<AgentProcess>;
-  cli(args: string[]): Promise<{ code: number; out: string; err: string }>;
+  cli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }>;
   close(): Promise<void>;
 }
 
-export async function createHarness(stack: TestStack): Promise<Harness> {
+export async function createHarness(stack: TestStack, opts: { resultsPump?: boolean } = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'tape-e2e-'));
   const vtlDir = join(dir, 'vtl');
   const vtl = new VirtualTapeLibrary(vtlDir);
-  const pump = await startResultsPump(stack.ctx, { waitTimeSeconds: 1 });
+  // Without the pump, something else applies results (serverless-offline's SQS handler).
+  const pump = opts.resultsPump === false ? { stop: async () => undefined } : await startResultsPump(stack.ctx, { waitTimeSeconds: 1 });
   const agents: AgentProcess[] = [];
 
   const startAgent = async (config: Record<string, unknown> = {}): Promise<AgentProcess> => {
@@ -105,10 +106,10 @@ export async function createHarness(stack: TestStack): Promise<Harness> {
     pump,
     agents,
     startAgent,
-    async cli(args) {
+    async cli(args, env = {}) {
       const out: string[] = [];
       const err: string[] = [];
-      const code = await runJobMain(args, { out: (s) => out.push(s), err: (s) => err.push(s), env: stack.env, pollIntervalMs: 100 });
+      const code = await runJobMain(args, { out: (s) => out.push(s), err: (s) => err.push(s), env: { ...stack.env, ...env }, pollIntervalMs: 100 });
       return { code, out: out.join('\n'), err: err.join('\n') };
     },
     async close() {

@@ -24,9 +24,9 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function createTestStack(): Promise<TestStack> {
+export async function createTestStack(opts: { prefix?: string } = {}): Promise<TestStack> {
   const endpoints = inject('endpoints');
-  const prefix = `t${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+  const prefix = opts.prefix ?? `t${randomUUID().replace(/-/g, '').slice(0, 20)}`;
   const env: NodeJS.ProcessEnv = {
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,

@@ -76,6 +76,8 @@ export const HOSTILE = {
   long: Buffer.from('L'.repeat(150)),
   longBinary: Buffer.concat([Buffer.from('B'.repeat(120)), Buffer.from([0xfe, 0xfd]), Buffer.from('.bin')]),
   utf8: bytes('café-日本.txt'),
+  backslashTab: bytes('back\\slash\tand tab'),
+  glob: bytes('star*?[x]{a,b}~'),
 };
 
 function pathOf(root: string, rel: Buffer): Buffer {

@@ -245,6 +245,13 @@ export function decodeJsonMember(data: Buffer, listKey: string, wholeLimit = WHO
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
     return v as Record<string, unknown>;
   }
+  const empty = Buffer.from(`\n  ${JSON.stringify(listKey)}: []\n}`);
+  const emptyAt = data.indexOf(empty);
+  if (emptyAt >= 0 && data.toString('utf8', emptyAt + empty.length).trim() === '') {
+    const head = JSON.parse(data.toString('utf8', 0, emptyAt).replace(/,\s*$/, '') + '\n}') as Record<string, unknown>;
+    head[listKey] = [];
+    return head;
+  }
   const marker = Buffer.from(`\n  ${JSON.stringify(listKey)}: [\n`);
   const at = data.indexOf(marker);
   if (at < 0) throw new Error(`too large to parse whole and not in the line layout (no "${listKey}" list line)`);

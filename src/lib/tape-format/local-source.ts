@@ -131,7 +131,7 @@ export async function* fileChunks(path: Buffer | string, chunkSize = DEFAULT_CHU
 export interface LocalSourceOptions {
   /** Files up to this size are read whole by the worker, ahead of time (default 1 MiB). */
   smallFileMax?: number;
-  /** Small-file bytes per worker batch (default 8 MiB). */
+  /** Small-file bytes per worker batch (default 4 MiB). */
   batchBytes?: number;
   /** Entries per worker batch (default 512). */
   batchEntries?: number;
@@ -178,7 +178,7 @@ export async function* localSource(
 ): AsyncGenerator<SourceEntry> {
   const rootAbs = Buffer.from(resolve(root));
   const smallMax = opts.smallFileMax ?? 1024 * 1024;
-  const batchBytes = opts.batchBytes ?? 8 * 1024 * 1024;
+  const batchBytes = opts.batchBytes ?? 4 * 1024 * 1024;
   const batchEntries = opts.batchEntries ?? 512;
   const ahead = Math.max(1, opts.batchesAhead ?? 3);
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;

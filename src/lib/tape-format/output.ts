@@ -13,7 +13,7 @@ export interface ChunkWriter {
 export interface OutputOptions {
   /** Size of the aggregation buffers (default 1 MiB). */
   chunkSize?: number;
-  /** Bytes queued for the writer before put() makes the caller wait (default 16 MiB). */
+  /** Bytes queued for the writer before put() makes the caller wait (default 8 MiB). */
   maxQueued?: number;
   onProgress?: (bytesDone: number) => void;
 }
@@ -42,7 +42,7 @@ export class TarOutput {
     private readonly opts: OutputOptions = {},
   ) {
     this.chunkSize = opts.chunkSize ?? 1024 * 1024;
-    this.maxQueued = opts.maxQueued ?? 16 * 1024 * 1024;
+    this.maxQueued = opts.maxQueued ?? 8 * 1024 * 1024;
     this.agg = Buffer.allocUnsafe(this.chunkSize);
     this.maxPooled = Math.ceil(this.maxQueued / this.chunkSize) + 2;
   }
@@ -55,6 +55,11 @@ export class TarOutput {
 
   get discarded(): boolean {
     return this.discarding;
+  }
+
+  /** The writer's error once a write has failed (every later put/flush rejects with it). */
+  get failure(): unknown {
+    return this.failed ? this.error : undefined;
   }
 
   /**

@@ -58,7 +58,7 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
     },
     data(chunk) {
       if (members === 1 && !failure) {
-        data.push(chunk);
+        data.push(Buffer.from(chunk));
         size += chunk.length;
       }
     },
@@ -132,7 +132,7 @@ export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { si
     },
     data(chunk) {
       if (members === 1 && !failure) {
-        data.push(chunk);
+        data.push(Buffer.from(chunk));
         size += chunk.length;
       }
     },
@@ -269,7 +269,7 @@ class Verifier implements TarSink {
       c.hash?.update(chunk);
     } else if (c.collect) {
       const col = c.collect;
-      if (!col.tooLarge) col.chunks.push(chunk);
+      if (!col.tooLarge) col.chunks.push(Buffer.from(chunk)); // a copy: block buffers may be reused by the source
       col.size += chunk.length;
     }
   }
@@ -472,25 +472,37 @@ export async function readTargetFile(
     if (trailer.fileCount !== trailer.files.length || trailer.dataBytes !== tbytes) {
       add({ path: TRAILER_MEMBER }, 'inconsistent: fileCount/dataBytes do not match its file list');
     }
+    let fileMismatch = false;
     for (const r of v.streamed) {
       if (r.kind !== 'file') continue;
       const who = pathFields(r.name);
       const t = tfiles.get(keyOf(r.name));
       if (!t) {
         add(who, 'not listed in the trailer');
+        fileMismatch = true;
         continue;
       }
       t.seen = true;
-      if (r.read < r.size) continue;
+      if (r.read < r.size) {
+        fileMismatch = true;
+        continue;
+      }
       if (t.size !== r.size) add(who, `size ${r.size} on tape, ${t.size} in the trailer`);
       else if (t.sha256 !== r.sha256) add(who, `checksum mismatch: SHA-256 read ${r.sha256}, trailer ${t.sha256}`);
+      else continue;
+      fileMismatch = true;
     }
     for (const f of trailer.files) {
-      if (!tfiles.get(keyOfEntry(f))!.seen) add(f.rawPath !== undefined ? { path: f.path, rawPath: f.rawPath } : { path: f.path }, 'listed in the trailer, not on tape');
+      if (tfiles.get(keyOfEntry(f))!.seen) continue;
+      add(f.rawPath !== undefined ? { path: f.path, rawPath: f.rawPath } : { path: f.path }, 'listed in the trailer, not on tape');
+      fileMismatch = true;
     }
     if (trailer.digest !== filesDigest(trailer.files)) add({ path: TRAILER_MEMBER }, 'inconsistent: its digest does not match its file list');
-    const streamedFiles = v.streamed.filter((r) => r.kind === 'file').map((r) => ({ ...pathFields(r.name), size: r.read, sha256: r.sha256 ?? '' }));
-    if (trailer.digest !== filesDigest(streamedFiles)) add({ path: TRAILER_MEMBER }, 'its digest does not match the files read back');
+    else if (!fileMismatch) {
+      // every file matches one by one: the digest also covers their order
+      const read = v.streamed.filter((r) => r.kind === 'file').map((r) => ({ ...pathFields(r.name), size: r.read, sha256: r.sha256 ?? '' }));
+      if (trailer.digest !== filesDigest(read)) add({ path: TRAILER_MEMBER }, 'its digest does not match the files read back (order differs)');
+    }
     if (!v.endSeen && fin.state !== 'truncated') add({ path: '(tar)' }, 'no end-of-archive marker after the trailer');
   }
 

@@ -281,7 +281,8 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
         }
       } catch (e) {
         const code = errnoCode(e);
-        if (code && CHANGED_CODES.has(code)) {
+        // errno codes of the content stream (not of the writer) that mean the file changed
+        if (e !== out.failure && code && CHANGED_CODES.has(code)) {
           problem(m, `could not be read (${code}): deleted or replaced since the scan`);
           continue;
         }

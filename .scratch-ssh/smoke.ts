@@ -1,0 +1,10 @@
+import { startSshd } from '../test/support/sshd.ts';
+import { execFileSync } from 'node:child_process';
+import { Client } from 'ssh2';
+import { readFileSync } from 'node:fs';
+const s = await startSshd();
+console.log(s.port, s.pid);
+console.log(execFileSync('ssh', ['-p', String(s.port), '-i', s.privateKeyPath, '-o', `UserKnownHostsFile=${s.knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${s.username}@127.0.0.1`, 'echo hello; id -un']).toString());
+const c = new Client();
+await new Promise<void>((res, rej) => { c.on('ready', res).on('error', rej).connect({ host: s.host, port: s.port, username: s.username, privateKey: readFileSync(s.privateKeyPath), hostVerifier: (k: Buffer) => { console.log('hostkey', k.length); return true; } }); });
+c.exec('echo via-ssh2 $0', (err, ch) => { if (err) throw err; ch.on('data', (d: Buffer) => process.stdout.write(d)); ch.on('exit', (code: number) => console.log('exit', code)); ch.on('close', async () => { c.end(); console.log('sessions', s.sessionPids()); await s.stop(); console.log('stopped', s.log()); }); });

@@ -1,0 +1,100 @@
+/**
+ * Runs jobs over the HTTP gateway instead of in-process (`run-job --api URL`). Errors come
+ * back as the same error classes, so output and exit codes are the same either way.
+ */
+import { randomUUID } from 'node:crypto';
+import { ArchiveError, ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError } from '../lib/errors.ts';
+import type { JobName, JobOutput } from '../lib/jobs/registry.ts';
+
+export class ApiError extends ArchiveError {
+  override readonly name = 'ApiError';
+  readonly code: string;
+  readonly status: number;
+  constructor(message: string, code: string, status: number) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+const ERRORS: Record<string, new (m: string) => ArchiveError> = {
+  BAD_USAGE: UsageError,
+  INVALID_INPUT: ValidationError,
+  NOT_FOUND: NotFoundError,
+  ILLEGAL_TRANSITION: IllegalTransitionError,
+  CONFLICT: ConflictError,
+};
+
+interface Route {
+  method: 'GET' | 'POST';
+  path: string;
+  /** Input fields that go into the path, not the body/query. */
+  pathParams?: Record<string, string>;
+}
+
+const ROUTES: Record<JobName, Route> = {
+  tapes: { method: 'GET', path: '/tapes' },
+  open_tape: { method: 'POST', path: '/tapes/{name}/open', pathParams: { name: 'name' } },
+  close_tape: { method: 'POST', path: '/tapes/{name}/close', pathParams: { name: 'tape' } },
+  import: { method: 'POST', path: '/imports' },
+  assign: { method: 'POST', path: '/assignments' },
+  archive: { method: 'POST', path: '/archive' },
+  confirm: { method: 'POST', path: '/confirm' },
+  targets: { method: 'GET', path: '/targets' },
+  reconcile: { method: 'POST', path: '/reconcile' },
+  task: { method: 'GET', path: '/tasks/{id}', pathParams: { id: 'taskId' } },
+};
+
+export function createApiClient(baseUrl: string, token: string | undefined, fetchImpl: typeof fetch = fetch) {
+  let base: URL;
+  try {
+    base = new URL(baseUrl);
+  } catch {
+    throw new UsageError(`--api "${baseUrl}" is not a URL; give the gateway's base URL, e.g. http://localhost:3000.`);
+  }
+
+  async function call<N extends JobName>(name: N, input: unknown): Promise<JobOutput<N>> {
+    const route = ROUTES[name];
+    const fields = { ...((input ?? {}) as Record<string, unknown>) };
+    let path = route.path;
+    for (const [param, field] of Object.entries(route.pathParams ?? {})) {
+      let value = fields[field];
+      delete fields[field];
+      if (value === undefined && name === 'close_tape') {
+        const online = (await call('tapes', {})).tapes.find((t) => t.online);
+        if (!online) throw new NotFoundError('no tape is online; name the tape to close.');
+        value = online.name;
+      }
+      path = path.replace(`{${param}}`, encodeURIComponent(String(value ?? '')));
+    }
+    const url = new URL(base.pathname.replace(/\/$/, '') + path, base);
+    if (route.method === 'GET') for (const [k, v] of Object.entries(fields)) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (route.method === 'POST') {
+      headers['content-type'] = 'application/json';
+      headers['idempotency-key'] = randomUUID(); // the same key on the retry below
+    }
+    const init: RequestInit = { method: route.method, headers, ...(route.method === 'POST' ? { body: JSON.stringify(fields) } : {}) };
+    let res: Response;
+    try {
+      res = await fetchImpl(url, init).catch(() => fetchImpl(url, init));
+    } catch (e) {
+      throw new Error(`cannot reach the API at ${base.origin} (ECONNREFUSED or similar: ${(e as Error).message}); is the gateway running ("npm run dev:api")?`);
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ApiError(`the API answered ${res.status} with something that is not JSON: ${text.slice(0, 200)}`, 'BAD_RESPONSE', 502);
+    }
+    if (res.ok) return body as JobOutput<N>;
+    const err = (body as { error?: { code?: string; message?: string } }).error;
+    const message = err?.message ?? `the API answered ${res.status}`;
+    const Cls = err?.code ? ERRORS[err.code] : undefined;
+    if (Cls) throw new Cls(message);
+    throw new ApiError(res.status === 401 || res.status === 403 ? `${message} (set TAPE_ARCHIVE_API_TOKEN)` : message, err?.code ?? 'HTTP_ERROR', res.status);
+  }
+  return call;
+}

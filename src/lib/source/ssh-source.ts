@@ -1,0 +1,1137 @@
+/**
+ * The data host over SSH (issue 4): the agent scans and streams a target directory on a
+ * remote host through one shared SSH connection (ssh2), running only standard tools there:
+ * GNU find, xargs, sha256sum (coreutils) and GNU tar, under /bin/sh.
+ *
+ * Security:
+ * - Key authentication only (no password, no agent, no keyboard-interactive).
+ * - Host keys are pinned: the server's key must be in the configured OpenSSH known_hosts file
+ *   for `host` (port 22) or `[host]:port` (plain or hashed `|1|salt|hash` entries). An unknown
+ *   or changed key is refused with HostKeyError, never accepted silently.
+ * - No file name ever appears in a command line. The only variable part of a command is the
+ *   target path, single-quoted for the remote shell and passed as "$1" to a fixed /bin/sh
+ *   script; names flow as NUL-terminated bytes (find -printf ... \0, sha256sum --zero, tar
+ *   --null --verbatim-files-from on stdin). See docs/ssh.md.
+ *
+ * Failures: a dropped connection, a remote command that dies, exits non-zero or produces
+ * truncated output makes the operation throw SourceUnavailableError (retryable); a partial
+ * listing is never returned as a complete manifest. New operations reconnect with backoff.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import ssh2 from 'ssh2';
+import type { ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import { pathBytes, pathFields, type ManifestEntry } from '../domain/manifest.ts';
+import { ArchiveError, ConfigError } from '../errors.ts';
+import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
+import { isUtf8, TarParser, type TarMember } from '../tape-format/tar.ts';
+import { SourceUnavailableError, type DataSource } from './data-source.ts';
+
+const { Client, utils: sshUtils } = ssh2;
+type SshClient = InstanceType<typeof Client>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export type HostKeyErrorCode = 'HOST_KEY_UNKNOWN' | 'HOST_KEY_CHANGED' | 'HOST_KEY_REVOKED';
+
+/**
+ * The server's host key is not pinned in known_hosts (unknown), differs from the pinned one
+ * (changed: possible man-in-the-middle, or the host was reinstalled), or is revoked. Not
+ * retryable: an operator must check the fingerprint and update known_hosts.
+ */
+export class HostKeyError extends ArchiveError {
+  override readonly name = 'HostKeyError';
+  readonly status = 502;
+  constructor(
+    readonly code: HostKeyErrorCode,
+    message: string,
+    readonly details: { host: string; port: number; keyType: string; fingerprint: string; knownHostsPath: string },
+  ) {
+    super(message, details);
+  }
+}
+
+/** The server refused our key (wrong user key, or the key is not in authorized_keys). Not retryable. */
+export class SshAuthError extends ArchiveError {
+  override readonly name = 'SshAuthError';
+  readonly code = 'SSH_AUTH_FAILED';
+  readonly status = 502;
+}
+
+/** A remote command failed (non-zero exit, error output, truncated output). Retryable. */
+export class RemoteCommandError extends SourceUnavailableError {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// known_hosts
+
+export interface KnownHostEntry {
+  /** 1-based line number in the file. */
+  line: number;
+  marker?: '@revoked' | '@cert-authority';
+  /** Comma-separated patterns, or a hashed `|1|salt|hash` entry. */
+  hosts: string;
+  keyType: string;
+  key: Buffer;
+}
+
+/** Parses an OpenSSH known_hosts file (comments, blank and malformed lines are ignored). */
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const out: KnownHostEntry[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!.trim();
+    if (!raw || raw.startsWith('#')) continue;
+    const f = raw.split(/\s+/);
+    let marker: KnownHostEntry['marker'];
+    if (f[0] === '@revoked' || f[0] === '@cert-authority') marker = f.shift() as KnownHostEntry['marker'];
+    else if (f[0]!.startsWith('@')) continue; // unknown marker
+    if (f.length < 3) continue;
+    const key = Buffer.from(f[2]!, 'base64');
+    if (!key.length) continue;
+    out.push({ line: i + 1, ...(marker ? { marker } : {}), hosts: f[0]!, keyType: f[1]!, key });
+  }
+  return out;
+}
+
+/** The name OpenSSH looks up in known_hosts: "host" for port 22, "[host]:port" otherwise. */
+export function knownHostsName(host: string, port: number): string {
+  const h = host.toLowerCase();
+  return port === 22 ? h : `[${h}]:${port}`;
+}
+
+function globMatch(pattern: string, s: string): boolean {
+  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 's');
+  return re.test(s);
+}
+
+/** Does a known_hosts host field match `name` (OpenSSH rules: hashed, wildcards, negation)? */
+export function hostFieldMatches(hosts: string, name: string): boolean {
+  if (hosts.startsWith('|1|')) {
+    const [, , salt, hash] = hosts.split('|');
+    if (!salt || !hash) return false;
+    const want = Buffer.from(hash, 'base64');
+    const got = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest();
+    return want.length === got.length && timingSafeEqual(want, got);
+  }
+  let matched = false;
+  for (const p0 of hosts.split(',')) {
+    const neg = p0.startsWith('!');
+    const p = (neg ? p0.slice(1) : p0).toLowerCase();
+    if (!p) continue;
+    if (globMatch(p, name)) {
+      if (neg) return false;
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+/** OpenSSH-style fingerprint of a public key blob: "SHA256:<base64 without padding>". */
+export function fingerprint(keyBlob: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '');
+}
+
+/** The key type named inside an SSH public key blob ("ssh-ed25519", ...). */
+export function keyTypeOf(keyBlob: Buffer): string {
+  if (keyBlob.length < 4) return 'unknown';
+  const n = keyBlob.readUInt32BE(0);
+  return n > 0 && 4 + n <= keyBlob.length ? keyBlob.toString('latin1', 4, 4 + n) : 'unknown';
+}
+
+/** Host key algorithms that can present a key of a known_hosts key type. */
+function algorithmsFor(keyType: string): string[] {
+  if (keyType === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+  return [keyType];
+}
+
+const DEFAULT_HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+
+// ---------------------------------------------------------------------------------------------
+// Remote commands
+
+/** Quotes one argument for a POSIX shell: '...' with every ' written as '\''. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A command for the remote login shell that runs a fixed /bin/sh script with the target path
+ * as "$1". The script text is constant (no variable data); the path is one single-quoted word.
+ */
+export function remoteCommand(script: string, path: string): string {
+  return `LC_ALL=C exec /bin/sh -c ${shellQuote(script)} sh ${shellQuote(path)}`;
+}
+
+/** Enters the target ("$1") or exits 90 with the reason on stderr. */
+const CD_TARGET = [
+  'if ! cd -- "$1" 2>/dev/null; then',
+  "  if [ ! -e \"$1\" ]; then r='does not exist'",
+  "  elif [ ! -d \"$1\" ]; then r='is not a directory'",
+  "  else r='cannot be entered (permission denied)'; fi",
+  '  printf \'the target %s\\n\' "$r" >&2',
+  '  exit 90',
+  'fi',
+].join('\n');
+
+/**
+ * The scan script. Output (stdout), every field NUL-terminated:
+ *   section 1, one record of 6 fields per entry (find -printf):
+ *     type (%y: f d l ...), size (%s), mtime (%T@: seconds.fraction), mode (%m: octal
+ *     permission bits), name (%P: relative to the target, raw bytes), link target (%l, empty
+ *     unless a symlink)
+ *   "="                                    end of section 1 (no %y is "=")
+ *   section 2, one field per regular file (sha256sum --zero: no escaping):
+ *     "<64 hex><space><space|*>./<name>"
+ *   "=", find's exit status, xargs' exit status   (the trailer; absent if the output is cut)
+ * Exit status 90: cannot cd to the target.
+ */
+export const SCAN_SCRIPT = [
+  CD_TARGET,
+  "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'",
+  's=$?',
+  "printf '=\\0'",
+  'find . -ignore_readdir_race -type f -print0 | xargs -0 -r sha256sum --zero --',
+  'h=$?',
+  'printf \'=\\0%s\\0%s\\0\' "$s" "$h"',
+].join('\n');
+
+/**
+ * The stream script: GNU tar of exactly the NUL-terminated names read on stdin, relative to
+ * the target, each taken verbatim (no option parsing, no unquoting, no wildcards, no
+ * recursion), hard links stored as files, GNU format (raw name bytes). Exit 90: cannot cd.
+ */
+export const STREAM_SCRIPT = [
+  CD_TARGET,
+  'exec tar --create --file=- --format=gnu --blocking-factor=256 --hard-dereference --no-recursion --no-unquote ' +
+    '--null --verbatim-files-from --files-from=-',
+].join('\n');
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+export interface ReconnectOptions {
+  /** Connection attempts per operation before giving up with SourceUnavailableError (default 5). */
+  attempts?: number;
+  /** Delay before the second attempt (default 500 ms); doubles each time. */
+  initialDelayMs?: number;
+  /** Upper bound of the delay (default 30 s). */
+  maxDelayMs?: number;
+  /** Growth factor of the delay (default 2). */
+  factor?: number;
+}
+
+export interface SshDataSourceOptions {
+  host: string;
+  /** Default 22. */
+  port?: number;
+  username: string;
+  /** The private key: a path to an OpenSSH/PEM key file, or the key itself (Buffer or PEM text). */
+  privateKey: string | Buffer;
+  /** For an encrypted private key. */
+  passphrase?: string;
+  /** Path of an OpenSSH known_hosts file that must pin the host's key. Read at each connect. */
+  knownHosts: string;
+  /** The name this source reports as `host` (default: `host`). */
+  hostLabel?: string;
+  /** Keepalive probe interval in ms (default 15000; 0 disables). */
+  keepaliveInterval?: number;
+  /** Unanswered keepalives before the connection is considered dead (default 4). */
+  keepaliveCountMax?: number;
+  /** Handshake timeout in ms (default 20000). */
+  readyTimeout?: number;
+  /**
+   * Channels (remote commands) open at once on the shared connection (default 4). Keep it at
+   * or below the server's MaxSessions (OpenSSH default 10).
+   */
+  maxConcurrentChannels?: number;
+  reconnect?: ReconnectOptions;
+  /** Cipher preference (default ssh2's: aes128-gcm@openssh.com first). */
+  ciphers?: string[];
+  /** Stream read-ahead: stdout bytes buffered before the channel is paused (default 8 MiB). */
+  readAheadBytes?: number;
+  /** Instrumentation: called when a channel opens or closes, with the number open now. */
+  onChannel?: (event: 'open' | 'close', open: number) => void;
+}
+
+export interface SshScanOptions {
+  signal?: AbortSignal;
+  /** Entries that are skipped (fifos, sockets, devices, symlinks whose target is not UTF-8). */
+  onWarning?: (w: { path: string; rawPath?: string; reason: string }) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+class Semaphore {
+  private active = 0;
+  private readonly waiters: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async acquire(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.active < this.max) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const go = () => {
+        signal?.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = () => {
+        const i = this.waiters.indexOf(go);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal!.reason);
+      };
+      this.waiters.push(go);
+      signal?.addEventListener('abort', abort, { once: true });
+    });
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next(); // the slot passes to the waiter
+    else this.active--;
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }, ms);
+    const abort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+
+/** How a remote command ended. `lost`: the channel closed without an exit status. */
+interface ExitInfo {
+  code: number | null;
+  signal?: string;
+  lost: boolean;
+}
+
+/**
+ * Reads a channel's stdout chunk by chunk (no copies), pausing the channel when more than
+ * `highWater` bytes wait: ssh2 then stops granting window and the remote command blocks.
+ */
+class ChannelReader {
+  private q: (Buffer | undefined)[] = [];
+  private head = 0;
+  private queued = 0;
+  private ended = false;
+  private paused = false;
+  private wake: (() => void) | null = null;
+  constructor(
+    private readonly ch: ClientChannel,
+    private readonly highWater: number,
+  ) {
+    ch.on('data', (b: Buffer) => {
+      this.q.push(b);
+      this.queued += b.length;
+      if (this.queued >= this.highWater && !this.paused) {
+        this.paused = true;
+        ch.pause();
+      }
+      this.notify();
+    });
+    const end = () => {
+      this.ended = true;
+      this.notify();
+    };
+    ch.on('end', end);
+    ch.on('close', end);
+  }
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+  async read(): Promise<Buffer | null> {
+    for (;;) {
+      if (this.head < this.q.length) {
+        const b = this.q[this.head]!;
+        this.q[this.head++] = undefined;
+        if (this.head > 1024 && this.head * 2 > this.q.length) {
+          this.q = this.q.slice(this.head);
+          this.head = 0;
+        }
+        this.queued -= b.length;
+        if (this.paused && this.queued <= this.highWater / 4) {
+          this.paused = false;
+          this.ch.resume();
+        }
+        return b;
+      }
+      if (this.ended) return null;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+}
+
+/** A remote command on its own channel. */
+interface RemoteProcess {
+  channel: ClientChannel;
+  stdout: ChannelReader;
+  /** stderr text (the first 64 KiB). */
+  stderr(): string;
+  /** Resolves when the channel has closed. */
+  exit: Promise<ExitInfo>;
+}
+
+const STDERR_MAX = 64 * 1024;
+
+function describeExit(x: ExitInfo): string {
+  if (x.lost) return 'the connection was lost (no exit status)';
+  if (x.code !== null) return `exit status ${x.code}`;
+  return `killed by signal ${x.signal ?? '?'}`;
+}
+
+function firstLines(s: string, n = 10): string {
+  const lines = s.trim().split('\n').filter(Boolean);
+  return lines.slice(0, n).join('; ') + (lines.length > n ? `; ... (${lines.length - n} more lines)` : '');
+}
+
+/** Splits a byte stream into NUL-terminated fields (latin1 strings, one char per byte). */
+class NulFields {
+  private carry: Buffer | null = null;
+  constructor(private readonly onField: (f: string) => void) {}
+  push(chunk: Buffer): void {
+    let start = 0;
+    const data = chunk;
+    if (this.carry) {
+      const z = chunk.indexOf(0);
+      if (z < 0) {
+        this.carry = Buffer.concat([this.carry, chunk]);
+        return;
+      }
+      this.onField(this.carry.toString('latin1') + chunk.toString('latin1', 0, z));
+      this.carry = null;
+      start = z + 1;
+    }
+    for (;;) {
+      const z = data.indexOf(0, start);
+      if (z < 0) break;
+      this.onField(data.toString('latin1', start, z));
+      start = z + 1;
+    }
+    if (start < data.length) this.carry = Buffer.from(data.subarray(start));
+  }
+  /** Bytes after the last NUL (a truncated field), if any. */
+  get pending(): number {
+    return this.carry?.length ?? 0;
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** "1700000000.1234567890" -> milliseconds, like Node's stat mtimeMs (sec*1e3 + nsec/1e6). */
+export function parseFindTime(s: string): number {
+  const neg = s.startsWith('-');
+  const [i, f = ''] = (neg ? s.slice(1) : s).split('.');
+  const sec = Number(i);
+  const nsec = Number((f + '000000000').slice(0, 9));
+  if (!Number.isFinite(sec) || !Number.isFinite(nsec)) return NaN;
+  return neg ? -(sec * 1e3 + nsec / 1e6) : sec * 1e3 + nsec / 1e6;
+}
+
+/** Sort key that orders paths like the local scan: depth first, each directory by name bytes. */
+const sortKey = (latin1Name: string) => latin1Name.replaceAll('/', '\0');
+
+interface ScanRecord {
+  key: string;
+  name: string;
+  y: string;
+  size: number;
+  mtimeMs: number;
+  mode: number;
+  link: string;
+}
+
+/**
+ * Incremental parser of the scan script's output. `finish()` returns the entries (sorted)
+ * or throws a RemoteCommandError describing what is wrong with the output.
+ */
+export class ScanOutputParser {
+  private state: 'meta' | 'hash' | 'trailer' | 'done' = 'meta';
+  private rec: string[] = [];
+  private readonly records: ScanRecord[] = [];
+  private readonly hashes = new Map<string, string>();
+  private readonly trailer: string[] = [];
+  private error: string | null = null;
+  private readonly fields = new NulFields((f) => this.field(f));
+
+  push(chunk: Buffer): void {
+    if (this.error) return;
+    this.fields.push(chunk);
+  }
+
+  private fail(why: string): void {
+    this.error ??= why;
+  }
+
+  private field(f: string): void {
+    if (this.error) return;
+    switch (this.state) {
+      case 'meta': {
+        if (this.rec.length === 0 && f === '=') {
+          this.state = 'hash';
+          return;
+        }
+        this.rec.push(f);
+        if (this.rec.length === 6) {
+          const [y, s, t, m, name, link] = this.rec as [string, string, string, string, string, string];
+          this.rec = [];
+          const size = Number(s);
+          const mtimeMs = parseFindTime(t);
+          const mode = parseInt(m, 8);
+          if (y.length !== 1 || !/^\d+$/.test(s) || !Number.isFinite(mtimeMs) || !/^[0-7]+$/.test(m) || !name) {
+            this.fail(`malformed listing record for ${JSON.stringify(name)}`);
+            return;
+          }
+          this.records.push({ key: sortKey(name), name, y, size, mtimeMs, mode, link });
+        }
+        return;
+      }
+      case 'hash': {
+        if (f === '=') {
+          this.state = 'trailer';
+          return;
+        }
+        // "<64 hex><space><space|*>./<name>"
+        const hex = f.slice(0, 64);
+        if (!HEX64.test(hex) || f[64] !== ' ' || (f[65] !== ' ' && f[65] !== '*') || f.slice(66, 68) !== './') {
+          this.fail(`malformed sha256sum line ${JSON.stringify(f.slice(0, 200))}`);
+          return;
+        }
+        this.hashes.set(f.slice(68), hex);
+        return;
+      }
+      case 'trailer':
+        this.trailer.push(f);
+        if (this.trailer.length === 2) this.state = 'done';
+        return;
+      case 'done':
+        this.fail('unexpected output after the trailer');
+    }
+  }
+
+  /**
+   * The manifest, sorted. `stderr` explains missing checksums: files that vanished between the
+   * listing and the hashing ("No such file or directory", one line each) are left out, as the
+   * local scan does; any other gap is an error.
+   */
+  finish(stderr: string, onWarning?: SshScanOptions['onWarning']): ManifestEntry[] {
+    if (this.error) throw new Error(this.error);
+    if (this.state !== 'done' || this.rec.length || this.fields.pending) {
+      throw new Error('the scan output is truncated (no trailer)');
+    }
+    const findStatus = Number(this.trailer[0]);
+    const hashStatus = Number(this.trailer[1]);
+    const errLines = stderr.split('\n').filter(Boolean);
+    if (findStatus !== 0) {
+      throw new Error(
+        `find exited with status ${findStatus} while listing the target: ${firstLines(stderr) || '(no message)'}. ` +
+          'Entries it could not read would be missing, so the scan is refused; make them readable by the SSH user (or move them out of the target) and scan again.',
+      );
+    }
+    const missing = this.records.filter((r) => r.y === 'f' && !this.hashes.has(r.name));
+    const vanishedOnly = errLines.length === missing.length && errLines.every((l) => /: No such file or directory$/.test(l));
+    if (hashStatus !== 0 && !(missing.length > 0 && vanishedOnly)) {
+      throw new Error(
+        `sha256sum failed (xargs exit status ${hashStatus}): ${firstLines(stderr) || '(no message)'}. ` +
+          'Files that cannot be read would have no checksum, so the scan is refused; make them readable by the SSH user and scan again.',
+      );
+    }
+    if (missing.length && !vanishedOnly) {
+      throw new Error(
+        `${missing.length} files were listed but not hashed (e.g. ${JSON.stringify(missing[0]!.name)}): ${firstLines(stderr) || 'no error reported'}`,
+      );
+    }
+    const dropped = new Set(missing.map((r) => r.name));
+    this.records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const out: ManifestEntry[] = [];
+    for (const r of this.records) {
+      const bytes = Buffer.from(r.name, 'latin1');
+      const pf = pathFields(bytes);
+      const base = { ...pf, mtimeMs: r.mtimeMs, mode: r.mode & 0o7777 };
+      if (r.y === 'd') out.push({ ...base, type: 'dir', size: 0 });
+      else if (r.y === 'f') {
+        if (dropped.has(r.name)) continue; // vanished during the scan
+        out.push({ ...base, type: 'file', size: r.size, sha256: this.hashes.get(r.name)! });
+      } else if (r.y === 'l') {
+        const target = Buffer.from(r.link, 'latin1');
+        if (!isUtf8(target)) {
+          onWarning?.({ ...pf, reason: 'skipped: symlink target is not valid UTF-8 (the manifest cannot hold it exactly)' });
+          continue;
+        }
+        out.push({ ...base, type: 'symlink', size: 0, linkTarget: target.toString('utf8') });
+      } else {
+        const kinds: Record<string, string> = { p: 'fifo', s: 'socket', b: 'block device', c: 'character device', D: 'door' };
+        onWarning?.({ ...pf, reason: `skipped: ${kinds[r.y] ?? `special file (${r.y})`}` });
+      }
+    }
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tar stream -> SourceEntry
+
+type TarEvent =
+  | { k: 'member'; m: TarMember }
+  | { k: 'data'; b: Buffer }
+  | { k: 'end' }
+  | { k: 'problem'; offset: number; reason: string }
+  | { k: 'eoa' };
+
+/** Pull interface over the push TarParser: parses one input chunk at a time, on demand. */
+class TarEvents {
+  private evs: TarEvent[] = [];
+  private i = 0;
+  private eof = false;
+  private readonly parser: TarParser;
+  constructor(private readonly read: () => Promise<Buffer | null>) {
+    this.parser = new TarParser({
+      member: (m) => this.evs.push({ k: 'member', m }),
+      data: (b) => this.evs.push({ k: 'data', b }),
+      memberEnd: () => this.evs.push({ k: 'end' }),
+      problem: (offset, reason) => this.evs.push({ k: 'problem', offset, reason }),
+      end: () => this.evs.push({ k: 'eoa' }),
+    });
+  }
+  async next(): Promise<TarEvent | null> {
+    while (this.i >= this.evs.length) {
+      if (this.eof) return null;
+      this.evs = [];
+      this.i = 0;
+      const chunk = await this.read();
+      if (chunk === null) {
+        this.eof = true;
+        return null;
+      }
+      this.parser.push(chunk);
+    }
+    return this.evs[this.i++]!;
+  }
+}
+
+/** tar messages that mean "an entry changed or vanished since the scan" (the writer reports those). */
+const TAR_CHANGE_LINE =
+  /(: Cannot (stat|open|readlink): (No such file or directory|Not a directory)|: [Ff]ile (changed as we read it|removed before we read it)|: File shrank by \d+ bytes; padding with zeros|Exiting with failure status due to previous errors)$/;
+
+// ---------------------------------------------------------------------------------------------
+// The data source
+
+export interface ChannelStats {
+  open: number;
+  peak: number;
+  opened: number;
+  connects: number;
+}
+
+export class SshDataSource implements DataSource {
+  readonly host: string;
+  private readonly port: number;
+  private readonly maxChannels: number;
+  private readonly sem: Semaphore;
+  private readonly readAhead: number;
+  private client: SshClient | null = null;
+  private connecting: Promise<SshClient> | null = null;
+  private closed = false;
+  private key: { data: Buffer; parsed: ParsedKey; source: string } | null = null;
+  private readonly stats: ChannelStats = { open: 0, peak: 0, opened: 0, connects: 0 };
+
+  constructor(private readonly opts: SshDataSourceOptions) {
+    if (!opts.host) throw new ConfigError('SshDataSource: host is required.');
+    if (!opts.username) throw new ConfigError('SshDataSource: username is required.');
+    if (!opts.knownHosts) throw new ConfigError('SshDataSource: knownHosts (path to an OpenSSH known_hosts file) is required; host keys are always pinned.');
+    if (!opts.privateKey || (typeof opts.privateKey === 'string' && !opts.privateKey.length)) {
+      throw new ConfigError('SshDataSource: privateKey (a key file path or the key) is required; only key authentication is supported.');
+    }
+    this.host = opts.hostLabel ?? opts.host;
+    this.port = opts.port ?? 22;
+    this.maxChannels = Math.max(1, Math.floor(opts.maxConcurrentChannels ?? 4));
+    this.sem = new Semaphore(this.maxChannels);
+    this.readAhead = opts.readAheadBytes ?? 8 * 1024 * 1024;
+  }
+
+  /** Channel counters (open now, most open at once, total opened, connections made). */
+  channelStats(): ChannelStats {
+    return { ...this.stats };
+  }
+
+  private get where(): string {
+    return `${this.opts.username}@${this.opts.host}:${this.port}`;
+  }
+
+  // --- connection ---------------------------------------------------------------------------
+
+  private async loadKey(): Promise<{ data: Buffer; parsed: ParsedKey; source: string }> {
+    if (this.key) return this.key;
+    const pk = this.opts.privateKey;
+    let data: Buffer;
+    let source: string;
+    if (Buffer.isBuffer(pk)) {
+      data = pk;
+      source = 'the configured key';
+    } else if (/^-----BEGIN /.test(pk.trimStart())) {
+      data = Buffer.from(pk);
+      source = 'the configured key';
+    } else {
+      try {
+        data = await readFile(pk);
+      } catch (e) {
+        throw new ConfigError(`cannot read the SSH private key ${pk}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      source = pk;
+    }
+    const parsed = sshUtils.parseKey(data, this.opts.passphrase);
+    if (parsed instanceof Error) throw new ConfigError(`the SSH private key ${source} cannot be used: ${parsed.message}`);
+    const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+    if (!key.isPrivateKey()) throw new ConfigError(`${source} is a public key; configure the private key.`);
+    this.key = { data, parsed: key, source };
+    return this.key;
+  }
+
+  private async pinnedKeys(): Promise<KnownHostEntry[]> {
+    let text: string;
+    try {
+      text = await readFile(this.opts.knownHosts, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') text = '';
+      else throw new ConfigError(`cannot read known_hosts ${this.opts.knownHosts}: ${code ?? (e as Error).message}`);
+    }
+    const name = knownHostsName(this.opts.host, this.port);
+    return parseKnownHosts(text).filter((e) => e.marker !== '@cert-authority' && hostFieldMatches(e.hosts, name));
+  }
+
+  private trustAdvice(keyType: string): string {
+    const kh = shellQuote(this.opts.knownHosts);
+    const t = keyType.replace(/^ssh-/, '').replace(/^ecdsa-sha2-nistp\d+$/, 'ecdsa');
+    const port = this.port === 22 ? '' : `-p ${this.port} `;
+    return `ssh-keyscan ${port}-t ${t} ${this.opts.host} >> ${kh}`;
+  }
+
+  private hostKeyError(code: HostKeyErrorCode, blob: Buffer, pinned: KnownHostEntry[]): HostKeyError {
+    const name = knownHostsName(this.opts.host, this.port);
+    const keyType = keyTypeOf(blob);
+    const fp = fingerprint(blob);
+    const kh = this.opts.knownHosts;
+    const details = { host: this.opts.host, port: this.port, keyType, fingerprint: fp, knownHostsPath: kh };
+    const hostKeyFile = `/etc/ssh/ssh_host_${keyType.replace(/^ssh-/, '').replace(/^ecdsa-sha2-nistp\d+$/, 'ecdsa')}_key.pub`;
+    if (code === 'HOST_KEY_UNKNOWN') {
+      return new HostKeyError(
+        code,
+        `The SSH host key of ${name} is not known: ${kh} has no entry for it. The server offered ${keyType} ${fp}. ` +
+          'The connection was refused (host keys are never accepted automatically). To trust this host, check the fingerprint ' +
+          `out of band (on the data host: \`ssh-keygen -lf ${hostKeyFile}\`), and if it matches run: ${this.trustAdvice(keyType)}`,
+        details,
+      );
+    }
+    if (code === 'HOST_KEY_REVOKED') {
+      return new HostKeyError(
+        code,
+        `The SSH host key of ${name} (${keyType} ${fp}) is marked @revoked in ${kh}. The connection was refused.`,
+        details,
+      );
+    }
+    const pins = pinned
+      .filter((e) => e.marker !== '@revoked')
+      .map((e) => `${keyTypeOf(e.key)} ${fingerprint(e.key)} (line ${e.line})`)
+      .join(', ');
+    return new HostKeyError(
+      code,
+      `WARNING: the SSH host key of ${name} has CHANGED. The server offered ${keyType} ${fp}, but ${kh} pins ${pins}. ` +
+        'Someone could be intercepting the connection (man-in-the-middle), or the host was reinstalled or its keys rotated. ' +
+        'The connection was refused. If the change is expected, check the new fingerprint out of band ' +
+        `(on the data host: \`ssh-keygen -lf ${hostKeyFile}\`), remove the old entry with ` +
+        `\`ssh-keygen -R ${shellQuote(name)} -f ${shellQuote(kh)}\`, then run: ${this.trustAdvice(keyType)}`,
+      details,
+    );
+  }
+
+  /** One connection attempt. Rejects with HostKeyError, SshAuthError, ConfigError or a network error. */
+  private async connectOnce(): Promise<SshClient> {
+    const key = await this.loadKey();
+    const pinned = await this.pinnedKeys();
+    const valid = pinned.filter((e) => e.marker !== '@revoked');
+    // Ask first for the key types known_hosts has for this host (as OpenSSH does), so a host
+    // with several keys presents the pinned one; any other key is refused below.
+    const preferred = [...new Set(valid.flatMap((e) => algorithmsFor(e.keyType)))];
+    const hostKeyAlgorithms = [...preferred, ...DEFAULT_HOST_KEY_ALGORITHMS.filter((a) => !preferred.includes(a))];
+    let verdict: HostKeyError | null = null;
+
+    const client = new Client();
+    const config: ConnectConfig = {
+      host: this.opts.host,
+      port: this.port,
+      username: this.opts.username,
+      privateKey: key.data,
+      ...(this.opts.passphrase !== undefined ? { passphrase: this.opts.passphrase } : {}),
+      tryKeyboard: false,
+      agent: undefined,
+      keepaliveInterval: this.opts.keepaliveInterval ?? 15_000,
+      keepaliveCountMax: this.opts.keepaliveCountMax ?? 4,
+      readyTimeout: this.opts.readyTimeout ?? 20_000,
+      algorithms: {
+        serverHostKey: hostKeyAlgorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'],
+        ...(this.opts.ciphers ? { cipher: this.opts.ciphers as NonNullable<ConnectConfig['algorithms']>['cipher'] } : {}),
+      },
+      hostVerifier: (blob: Buffer) => {
+        if (pinned.some((e) => e.marker === '@revoked' && e.key.equals(blob))) verdict = this.hostKeyError('HOST_KEY_REVOKED', blob, pinned);
+        else if (valid.some((e) => e.key.equals(blob))) return true;
+        else verdict = this.hostKeyError(valid.length ? 'HOST_KEY_CHANGED' : 'HOST_KEY_UNKNOWN', blob, pinned);
+        return false;
+      },
+    };
+    return new Promise<SshClient>((resolve, reject) => {
+      let settled = false;
+      client.on('ready', () => {
+        settled = true;
+        resolve(client);
+      });
+      client.on('error', (err: Error & { level?: string }) => {
+        if (settled) return; // after ready: 'close' follows and marks the connection dead
+        settled = true;
+        client.end();
+        if (verdict) reject(verdict);
+        else if (err.level === 'client-authentication') {
+          reject(
+            new SshAuthError(
+              `SSH authentication as ${this.where} failed: the server did not accept the key ${key.source} ` +
+                `(${key.parsed.type} ${fingerprint(key.parsed.getPublicSSH())}). Add its public key (\`ssh-keygen -y -f KEY\`) to ` +
+                `~${this.opts.username}/.ssh/authorized_keys on the data host, or fix username/privateKey in the configuration.`,
+              { host: this.opts.host, port: this.port, username: this.opts.username },
+            ),
+          );
+        } else if (err.level === 'handshake') {
+          reject(new ConfigError(`SSH handshake with ${this.where} failed: ${err.message} (no common algorithm?)`));
+        } else reject(err);
+      });
+      client.on('close', () => {
+        if (this.client === client) this.client = null;
+        if (!settled) {
+          settled = true;
+          reject(verdict ?? new Error('connection closed during the handshake'));
+        }
+      });
+      client.connect(config);
+    });
+  }
+
+  private async connectWithRetry(): Promise<SshClient> {
+    const r = this.opts.reconnect ?? {};
+    const attempts = Math.max(1, r.attempts ?? 5);
+    let delay = r.initialDelayMs ?? 500;
+    const maxDelay = r.maxDelayMs ?? 30_000;
+    const factor = r.factor ?? 2;
+    let last: unknown;
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) {
+        await sleep(delay * (0.8 + Math.random() * 0.4));
+        delay = Math.min(maxDelay, delay * factor);
+      }
+      if (this.closed) throw new SourceUnavailableError(`the SSH data source for ${this.where} is closed`);
+      try {
+        const c = await this.connectOnce();
+        this.stats.connects++;
+        return c;
+      } catch (e) {
+        if (e instanceof HostKeyError || e instanceof SshAuthError || e instanceof ConfigError) throw e;
+        last = e;
+      }
+    }
+    const msg = last instanceof Error ? last.message : String(last);
+    throw new SourceUnavailableError(`cannot connect to ${this.where} (${attempts} attempts): ${msg}`);
+  }
+
+  /** The shared connection; (re)connects with backoff when there is none. */
+  private async connection(): Promise<SshClient> {
+    if (this.closed) throw new SourceUnavailableError(`the SSH data source for ${this.where} is closed`);
+    if (this.client) return this.client;
+    if (!this.connecting) {
+      this.connecting = this.connectWithRetry()
+        .then((c) => {
+          if (this.closed) {
+            c.end();
+            throw new SourceUnavailableError(`the SSH data source for ${this.where} is closed`);
+          }
+          this.client = c;
+          return c;
+        })
+        .finally(() => {
+          this.connecting = null;
+        });
+    }
+    return this.connecting;
+  }
+
+  /** Runs `command` on a new channel, within the channel limit. */
+  private async start(command: string, signal?: AbortSignal): Promise<RemoteProcess> {
+    await this.sem.acquire(signal);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.sem.release();
+    };
+    try {
+      let channel: ClientChannel | undefined;
+      for (let attempt = 0; !channel; attempt++) {
+        signal?.throwIfAborted();
+        const client = await this.connection();
+        try {
+          channel = await new Promise<ClientChannel>((resolve, reject) => {
+            try {
+              client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+            } catch (e) {
+              reject(e as Error);
+            }
+          });
+        } catch (e) {
+          // The connection died before the command started: a new operation, so reconnect once.
+          if (this.client !== client && attempt === 0) continue;
+          throw new SourceUnavailableError(`cannot start a command on ${this.where}: ${(e as Error).message}`);
+        }
+      }
+      const ch = channel;
+      this.stats.open++;
+      this.stats.opened++;
+      this.stats.peak = Math.max(this.stats.peak, this.stats.open);
+      this.opts.onChannel?.('open', this.stats.open);
+      let code: number | null = null;
+      let sig: string | undefined;
+      let gotExit = false;
+      ch.on('exit', (c: number | null, s?: string) => {
+        gotExit = true;
+        code = c ?? null;
+        if (s) sig = s;
+      });
+      ch.on('error', () => undefined); // surfaced through the exit info / truncated output
+      let err = '';
+      ch.stderr.on('data', (b: Buffer) => {
+        if (err.length < STDERR_MAX) err += b.toString('utf8');
+      });
+      const exit = new Promise<ExitInfo>((resolve) => {
+        ch.once('close', () => {
+          this.stats.open--;
+          this.opts.onChannel?.('close', this.stats.open);
+          release();
+          resolve({ code, ...(sig ? { signal: sig } : {}), lost: !gotExit });
+        });
+      });
+      return { channel: ch, stdout: new ChannelReader(ch, this.readAhead), stderr: () => err, exit };
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  // --- scan ---------------------------------------------------------------------------------
+
+  async *scan(path: string, opts: SshScanOptions = {}): AsyncIterable<ManifestEntry> {
+    assertTargetPath(path);
+    const { signal } = opts;
+    const proc = await this.start(remoteCommand(SCAN_SCRIPT, path), signal);
+    const onAbort = () => proc.channel.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const parser = new ScanOutputParser();
+    let entries: ManifestEntry[];
+    try {
+      for (;;) {
+        const b = await proc.stdout.read();
+        if (b === null) break;
+        parser.push(b);
+      }
+      const x = await proc.exit;
+      signal?.throwIfAborted();
+      const stderr = proc.stderr();
+      if (x.lost || x.signal) {
+        throw new RemoteCommandError(
+          `scan of ${this.host}:${path} failed, retryable: ${describeExit(x)} before the listing was complete` +
+            (stderr ? ` (${firstLines(stderr)})` : ''),
+          x.code,
+          stderr,
+        );
+      }
+      if (x.code === 90) {
+        throw new RemoteCommandError(`cannot scan ${this.host}:${path}: ${firstLines(stderr) || 'the target cannot be entered'}`, x.code, stderr);
+      }
+      if (x.code !== 0) {
+        throw new RemoteCommandError(
+          `scan of ${this.host}:${path} failed (${describeExit(x)}): ${firstLines(stderr) || '(no message)'}. ` +
+            'The data host needs /bin/sh, GNU find and GNU coreutils (sha256sum --zero).',
+          x.code,
+          stderr,
+        );
+      }
+      try {
+        entries = parser.finish(stderr, opts.onWarning);
+      } catch (e) {
+        throw new RemoteCommandError(`scan of ${this.host}:${path} failed: ${(e as Error).message}`, x.code, stderr);
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      proc.channel.close();
+    }
+    yield* entries;
+  }
+
+  // --- stream -------------------------------------------------------------------------------
+
+  async *stream(path: string, manifest: readonly ManifestEntry[], opts: { signal?: AbortSignal } = {}): AsyncIterable<SourceEntry> {
+    assertTargetPath(path);
+    const { signal } = opts;
+    const proc = await this.start(remoteCommand(STREAM_SCRIPT, path), signal);
+    const ch = proc.channel;
+    const onAbort = () => ch.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    // Feed the names (NUL-terminated bytes) to tar's stdin, with back-pressure.
+    let feeding = true;
+    const feeder = (async () => {
+      let batch: Buffer[] = [];
+      let bytes = 0;
+      const flush = async () => {
+        if (!batch.length) return;
+        const ok = ch.write(Buffer.concat(batch));
+        batch = [];
+        bytes = 0;
+        if (!ok) await new Promise<void>((r) => ch.once('drain', r).once('close', r));
+      };
+      const NUL = Buffer.alloc(1);
+      for (const e of manifest) {
+        if (!feeding) return;
+        batch.push(pathBytes(e), NUL);
+        bytes += batch[batch.length - 2]!.length + 1;
+        if (bytes >= 256 * 1024) await flush();
+      }
+      await flush();
+      ch.end();
+    })().catch(() => undefined); // a closed channel shows up on the reading side
+
+    const events = new TarEvents(() => proc.stdout.read());
+    const lost = async (what: string): Promise<never> => {
+      const x = await proc.exit;
+      signal?.throwIfAborted();
+      const stderr = proc.stderr();
+      throw new RemoteCommandError(
+        `streaming ${this.host}:${path} failed, retryable: ${what}; ${describeExit(x)}` + (stderr ? ` (${firstLines(stderr)})` : ''),
+        x.code,
+        stderr,
+      );
+    };
+    let current = 0; // generation of the member whose content is being read
+    let yielded = 0;
+    let sawEnd = false;
+    try {
+      for (;;) {
+        const ev = await events.next();
+        if (ev === null) break;
+        if (ev.k === 'problem') await lost(`damaged tar stream at offset ${ev.offset}: ${ev.reason}`);
+        if (ev.k === 'eoa') {
+          sawEnd = true;
+          continue;
+        }
+        if (ev.k !== 'member') continue; // data of a member the consumer did not read
+        const m = ev.m;
+        let nameBytes = m.name;
+        if (m.typeflag === '5' && nameBytes.length > 1 && nameBytes[nameBytes.length - 1] === 0x2f) nameBytes = nameBytes.subarray(0, -1);
+        const who = pathFields(Buffer.from(nameBytes));
+        const base = { ...who, mode: m.mode & 0o7777, mtimeMs: m.mtime * 1000 };
+        let entry: SourceEntryFields;
+        if (m.typeflag === '5') entry = { ...base, type: 'dir', size: 0 };
+        else if (m.typeflag === '2') entry = { ...base, type: 'symlink', size: 0, linkTarget: m.linkname.toString('utf8') };
+        else if (m.typeflag === '0' || m.typeflag === '7') entry = { ...base, type: 'file', size: m.size };
+        else if (m.typeflag === '1') entry = { ...base, type: 'file', size: 0 }; // a hard link (should not happen with --hard-dereference): mismatch
+        else continue; // fifo, device...: not yielded, the writer reports it missing
+        yielded++;
+        if (entry.type !== 'file' || m.size === 0) {
+          yield { entry, content: [] };
+          continue;
+        }
+        const gen = ++current;
+        const label = JSON.stringify(who.path);
+        const content = async function* (): AsyncGenerator<Buffer> {
+          for (;;) {
+            if (gen !== current) throw new Error(`content of ${label} read after the source moved on`);
+            const e = await events.next();
+            if (e === null) await lost(`the tar stream ended inside ${label}`);
+            else if (e.k === 'data') yield e.b;
+            else if (e.k === 'end') return;
+            else if (e.k === 'problem') await lost(`damaged tar stream at offset ${e.offset}: ${e.reason}`);
+          }
+        };
+        yield { entry, content: content() };
+        current++; // the consumer moved on; unread data of this member is skipped above
+      }
+      if (!sawEnd) await lost('the tar stream ended before its end-of-archive marker');
+      const x = await proc.exit;
+      signal?.throwIfAborted();
+      const stderr = proc.stderr();
+      if (x.lost || x.signal) await lost('the connection closed after the archive');
+      if (x.code === 90) {
+        throw new RemoteCommandError(`cannot read ${this.host}:${path}: ${firstLines(stderr) || 'the target cannot be entered'}`, x.code, stderr);
+      }
+      if (x.code === 0 || x.code === 1) return; // 1: "some files differ": the writer's checksums decide
+      // 2: tar could not archive some names. Vanished or replaced entries are not yielded and
+      // the writer reports them missing (SourceChangedError); anything else is a failure.
+      const lines = stderr.split('\n').filter(Boolean);
+      const onlyChanges = lines.length > 0 && lines.every((l) => TAR_CHANGE_LINE.test(l));
+      if (onlyChanges && yielded < manifest.length) return;
+      throw new RemoteCommandError(
+        `remote tar failed on ${this.host}:${path} (${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`,
+        x.code,
+        stderr,
+      );
+    } finally {
+      feeding = false;
+      signal?.removeEventListener('abort', onAbort);
+      ch.close();
+      await feeder;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pending = this.connecting;
+    if (pending) await pending.catch(() => undefined);
+    const c = this.client;
+    this.client = null;
+    if (c) {
+      await new Promise<void>((resolve) => {
+        c.once('close', () => resolve());
+        c.end();
+        setTimeout(resolve, 2000).unref();
+      });
+    }
+  }
+}
+
+function assertTargetPath(path: string): void {
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new ConfigError(`an SSH target path must be absolute on the data host, got ${JSON.stringify(path)}`);
+  }
+  if (path.includes('\0')) throw new ConfigError('an SSH target path cannot contain a NUL byte');
+}

@@ -1,0 +1,135 @@
+/**
+ * The pure parts of the SSH source (no server needed): quoting, known_hosts matching, the
+ * scan output parser (records split at any byte, truncation, vanished files).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  ScanOutputParser,
+  fingerprint,
+  hostFieldMatches,
+  knownHostsName,
+  parseFindTime,
+  parseKnownHosts,
+  remoteCommand,
+  shellQuote,
+} from '../../src/lib/source/ssh-source.ts';
+
+describe('shellQuote / remoteCommand', () => {
+  const nasty = ["plain", "it's", "$(touch X)", '`x`', '"; rm -rf / #', "a\nb", "-rf", "'", "''", "\\'", '', ' ', '*', '!x', '~root', '%s\\n'];
+  it.each(nasty)('the shell gets back exactly %j', (s) => {
+    const out = execFileSync('/bin/sh', ['-c', `printf '%s' ${shellQuote(s)}`]);
+    expect(out.toString()).toBe(s);
+  });
+
+  it('passes the path as one argument to a constant script', () => {
+    const path = "/tmp/x/$(touch CANARY);'; touch CANARY2 #";
+    const out = execFileSync('/bin/sh', ['-c', remoteCommand('printf "%s|%s" "$#" "$1"', path)]);
+    expect(out.toString()).toBe(`1|${path}`);
+  });
+});
+
+describe('known_hosts', () => {
+  const key = Buffer.from('\0\0\0\x0bssh-ed25519\0\0\0\x20' + 'k'.repeat(32), 'latin1');
+  const b64 = key.toString('base64');
+
+  it('parses entries, markers and comments', () => {
+    const e = parseKnownHosts(`# comment\n\nhost1,host2 ssh-ed25519 ${b64} c\n@revoked h ssh-ed25519 ${b64}\n@cert-authority *.x ssh-ed25519 ${b64}\nbroken line\n`);
+    expect(e.map((x) => [x.line, x.marker ?? '', x.hosts])).toEqual([
+      [3, '', 'host1,host2'],
+      [4, '@revoked', 'h'],
+      [5, '@cert-authority', '*.x'],
+    ]);
+  });
+
+  it('names hosts like OpenSSH: bare for port 22, [host]:port otherwise, lower case', () => {
+    expect(knownHostsName('Data.Example', 22)).toBe('data.example');
+    expect(knownHostsName('10.0.0.1', 2222)).toBe('[10.0.0.1]:2222');
+  });
+
+  it('matches plain, wildcard, negated and hashed patterns', () => {
+    expect(hostFieldMatches('a,[10.0.0.1]:2222', '[10.0.0.1]:2222')).toBe(true);
+    expect(hostFieldMatches('[10.0.0.1]:2222', '10.0.0.1')).toBe(false);
+    expect(hostFieldMatches('*.example', 'data.example')).toBe(true);
+    expect(hostFieldMatches('*.example,!bad.example', 'bad.example')).toBe(false);
+    expect(hostFieldMatches('DATA.example', 'data.example')).toBe(true);
+    const salt = randomBytes(20);
+    const hash = createHmac('sha1', salt).update('[h]:2').digest();
+    const hashed = `|1|${salt.toString('base64')}|${hash.toString('base64')}`;
+    expect(hostFieldMatches(hashed, '[h]:2')).toBe(true);
+    expect(hostFieldMatches(hashed, '[h]:3')).toBe(false);
+  });
+
+  it('fingerprints like ssh-keygen -l', () => {
+    const line = `ssh-ed25519 ${b64}`;
+    const out = execFileSync('ssh-keygen', ['-lf', '-'], { input: line + '\n' }).toString();
+    expect(fingerprint(key)).toBe(out.split(/\s+/)[1]);
+  });
+});
+
+describe('scan output parser', () => {
+  const Z = '\0';
+  const h = (c: string) => c.repeat(64);
+  const meta = (y: string, size: number, t: string, mode: string, name: string, link = '') => [y, size, t, mode, name, link].join(Z) + Z;
+  const sample = Buffer.from(
+    meta('d', 4096, '1700000000.5000000000', '755', 'd') +
+      meta('f', 3, '1700000001.0000000010', '644', 'd/a\nb') +
+      meta('f', 0, '1700000002.1234567890', '600', '-rf') +
+      meta('l', 7, '1700000003.0000000000', '777', 'link', 'd/a\nb') +
+      meta('p', 0, '1700000004.0000000000', '644', 'fifo') +
+      meta('f', 1, '1700000005.0000000000', '644', 'd-x') +
+      '=' + Z +
+      `${h('a')}  ./d/a\nb${Z}${h('b')}  ./-rf${Z}${h('c')}  ./d-x${Z}` +
+      `=${Z}0${Z}0${Z}`,
+    'latin1',
+  );
+
+  it('parses records split at every possible byte and sorts like the local scan', () => {
+    let first: unknown;
+    for (let cut = 0; cut <= sample.length; cut++) {
+      const p = new ScanOutputParser();
+      p.push(sample.subarray(0, cut));
+      p.push(sample.subarray(cut));
+      const warnings: string[] = [];
+      const out = p.finish('', (w) => warnings.push(`${w.path}: ${w.reason}`));
+      if (cut === 0) first = out;
+      else expect(out).toEqual(first);
+      expect(warnings).toEqual(['fifo: skipped: fifo']);
+    }
+    expect((first as { path: string }[]).map((e) => e.path)).toEqual(['-rf', 'd', 'd/a\nb', 'd-x', 'link']);
+    expect(first).toContainEqual({ path: 'd/a\nb', type: 'file', size: 3, mtimeMs: 1700000001000.000001, mode: 0o644, sha256: h('a') });
+    expect(first).toContainEqual({ path: 'd', type: 'dir', size: 0, mtimeMs: 1700000000500, mode: 0o755 });
+    expect(first).toContainEqual({ path: 'link', type: 'symlink', size: 0, mtimeMs: 1700000003000, mode: 0o777, linkTarget: 'd/a\nb' });
+  });
+
+  it('refuses truncated output at every cut point', () => {
+    for (let cut = 0; cut < sample.length; cut++) {
+      const p = new ScanOutputParser();
+      p.push(sample.subarray(0, cut));
+      expect(() => p.finish(''), `cut at ${cut}`).toThrow();
+    }
+  });
+
+  it('reports find and sha256sum failures, and leaves out files that vanished before hashing', () => {
+    const fail = (body: string, stderr: string) => {
+      const p = new ScanOutputParser();
+      p.push(Buffer.from(body, 'latin1'));
+      return () => p.finish(stderr);
+    };
+    const m = meta('f', 1, '1.0', '644', 'x') + meta('f', 1, '1.0', '644', 'y');
+    expect(fail(m + `=${Z}${h('a')}  ./x${Z}${h('b')}  ./y${Z}=${Z}1${Z}0${Z}`, "find: './z': Permission denied")).toThrow(/find exited with status 1.*Permission denied/);
+    expect(fail(m + `=${Z}${h('a')}  ./x${Z}=${Z}0${Z}123${Z}`, 'sha256sum: ./y: Permission denied')).toThrow(/sha256sum failed.*Permission denied/);
+    expect(fail(m + `=${Z}${h('a')}  ./x${Z}=${Z}0${Z}0${Z}`, '')).toThrow(/listed but not hashed/);
+    const p = new ScanOutputParser();
+    p.push(Buffer.from(m + `=${Z}${h('a')}  ./x${Z}=${Z}0${Z}123${Z}`, 'latin1'));
+    expect(p.finish('sha256sum: ./y: No such file or directory\n').map((e) => e.path)).toEqual(['x']);
+  });
+
+  it('parses find times like Node stat mtimeMs', () => {
+    expect(parseFindTime('1700000000.1234567890')).toBe(1700000000 * 1e3 + 123456789 / 1e6);
+    expect(parseFindTime('0.0000000000')).toBe(0);
+    expect(parseFindTime('-1.5000000000')).toBe(-1500);
+    expect(Number.isNaN(parseFindTime('x'))).toBe(true);
+  });
+});
