@@ -72,27 +72,31 @@ describe('scan output parser', () => {
   const Z = '\0';
   const h = (c: string) => c.repeat(64);
   const meta = (y: string, size: number, t: string, mode: string, name: string, link = '') => [y, size, t, mode, name, link].join(Z) + Z;
-  const sample = Buffer.from(
+  const ok = { listStatus: 0, listStderr: '', hashStatus: 0, hashStderr: '' };
+  const listing = Buffer.from(
     meta('d', 4096, '1700000000.5000000000', '755', 'd') +
       meta('f', 3, '1700000001.0000000010', '644', 'd/a\nb') +
       meta('f', 0, '1700000002.1234567890', '600', '-rf') +
       meta('l', 7, '1700000003.0000000000', '777', 'link', 'd/a\nb') +
       meta('p', 0, '1700000004.0000000000', '644', 'fifo') +
       meta('f', 1, '1700000005.0000000000', '644', 'd-x') +
-      '=' + Z +
-      `${h('a')}  ./d/a\nb${Z}${h('b')}  ./-rf${Z}${h('c')}  ./d-x${Z}` +
-      `=${Z}0${Z}0${Z}`,
+      '=' + Z,
     'latin1',
   );
+  const hashes = Buffer.from(`${h('a')}  ./d/a\nb${Z}${h('b')}  ./-rf${Z}${h('c')}  ./d-x${Z}=${Z}`, 'latin1');
 
   it('parses records split at every possible byte and sorts like the local scan', () => {
     let first: unknown;
-    for (let cut = 0; cut <= sample.length; cut++) {
+    for (let cut = 0; cut <= Math.max(listing.length, hashes.length); cut++) {
       const p = new ScanOutputParser();
-      p.push(sample.subarray(0, cut));
-      p.push(sample.subarray(cut));
+      const lc = Math.min(cut, listing.length);
+      const hc = Math.min(cut, hashes.length);
+      p.pushHashes(hashes.subarray(0, hc));
+      p.pushListing(listing.subarray(0, lc));
+      p.pushListing(listing.subarray(lc));
+      p.pushHashes(hashes.subarray(hc));
       const warnings: string[] = [];
-      const out = p.finish('', (w) => warnings.push(`${w.path}: ${w.reason}`));
+      const out = p.finish(ok, (w) => warnings.push(`${w.path}: ${w.reason}`));
       if (cut === 0) first = out;
       else expect(out).toEqual(first);
       expect(warnings).toEqual(['fifo: skipped: fifo']);
@@ -103,27 +107,35 @@ describe('scan output parser', () => {
     expect(first).toContainEqual({ path: 'link', type: 'symlink', size: 0, mtimeMs: 1700000003000, mode: 0o777, linkTarget: 'd/a\nb' });
   });
 
-  it('refuses truncated output at every cut point', () => {
-    for (let cut = 0; cut < sample.length; cut++) {
+  it('refuses a listing or checksum list cut at any point (even with exit status 0)', () => {
+    for (let cut = 0; cut < listing.length; cut++) {
       const p = new ScanOutputParser();
-      p.push(sample.subarray(0, cut));
-      expect(() => p.finish(''), `cut at ${cut}`).toThrow();
+      p.pushListing(listing.subarray(0, cut));
+      p.pushHashes(hashes);
+      expect(() => p.finish(ok), `listing cut at ${cut}`).toThrow();
+    }
+    for (let cut = 0; cut < hashes.length; cut++) {
+      const p = new ScanOutputParser();
+      p.pushListing(listing);
+      p.pushHashes(hashes.subarray(0, cut));
+      expect(() => p.finish(ok), `hashes cut at ${cut}`).toThrow();
     }
   });
 
   it('reports find and sha256sum failures, and leaves out files that vanished before hashing', () => {
-    const fail = (body: string, stderr: string) => {
+    const run = (hashText: string, st: Partial<typeof ok>) => {
       const p = new ScanOutputParser();
-      p.push(Buffer.from(body, 'latin1'));
-      return () => p.finish(stderr);
+      p.pushListing(Buffer.from(meta('f', 1, '1.0', '644', 'x') + meta('f', 1, '1.0', '644', 'y') + '=' + Z, 'latin1'));
+      p.pushHashes(Buffer.from(hashText + '=' + Z, 'latin1'));
+      return () => p.finish({ ...ok, ...st });
     };
-    const m = meta('f', 1, '1.0', '644', 'x') + meta('f', 1, '1.0', '644', 'y');
-    expect(fail(m + `=${Z}${h('a')}  ./x${Z}${h('b')}  ./y${Z}=${Z}1${Z}0${Z}`, "find: './z': Permission denied")).toThrow(/find exited with status 1.*Permission denied/);
-    expect(fail(m + `=${Z}${h('a')}  ./x${Z}=${Z}0${Z}123${Z}`, 'sha256sum: ./y: Permission denied')).toThrow(/sha256sum failed.*Permission denied/);
-    expect(fail(m + `=${Z}${h('a')}  ./x${Z}=${Z}0${Z}0${Z}`, '')).toThrow(/listed but not hashed/);
-    const p = new ScanOutputParser();
-    p.push(Buffer.from(m + `=${Z}${h('a')}  ./x${Z}=${Z}0${Z}123${Z}`, 'latin1'));
-    expect(p.finish('sha256sum: ./y: No such file or directory\n').map((e) => e.path)).toEqual(['x']);
+    const both = `${h('a')}  ./x${Z}${h('b')}  ./y${Z}`;
+    const onlyX = `${h('a')}  ./x${Z}`;
+    expect(run(both, { listStatus: 1, listStderr: "find: './z': Permission denied" })).toThrow(/find exited with status 1.*Permission denied/);
+    expect(run(onlyX, { hashStatus: 123, hashStderr: 'sha256sum: ./y: Permission denied' })).toThrow(/sha256sum failed.*Permission denied/);
+    expect(run(onlyX, {})).toThrow(/listed but not hashed/);
+    expect(run(`${h('a')}  x${Z}`, {})).toThrow(/malformed sha256sum line/);
+    expect(run(onlyX, { hashStatus: 123, hashStderr: 'sha256sum: ./y: No such file or directory\n' })().map((e) => e.path)).toEqual(['x']);
   });
 
   it('parses find times like Node stat mtimeMs', () => {

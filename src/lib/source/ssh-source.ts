@@ -191,25 +191,32 @@ const CD_TARGET = [
 ].join('\n');
 
 /**
- * The scan script. Output (stdout), every field NUL-terminated:
- *   section 1, one record of 6 fields per entry (find -printf):
- *     type (%y: f d l ...), size (%s), mtime (%T@: seconds.fraction), mode (%m: octal
- *     permission bits), name (%P: relative to the target, raw bytes), link target (%l, empty
- *     unless a symlink)
- *   "="                                    end of section 1 (no %y is "=")
- *   section 2, one field per regular file (sha256sum --zero: no escaping):
- *     "<64 hex><space><space|*>./<name>"
- *   "=", find's exit status, xargs' exit status   (the trailer; absent if the output is cut)
- * Exit status 90: cannot cd to the target.
+ * The scan runs two commands at once, on two channels (when maxConcurrentChannels allows):
+ *
+ * LIST_SCRIPT writes one record of 6 NUL-terminated fields per entry (find -printf):
+ *   type (%y: f d l ...), size (%s), mtime (%T@: seconds.fraction), mode (%m: octal
+ *   permission bits), name (%P: relative to the target, raw bytes), link target (%l, empty
+ *   unless a symlink). No field can contain a NUL, so any other byte in a name is safe.
+ * HASH_SCRIPT writes one NUL-terminated line per regular file (sha256sum --zero: no escaping):
+ *   "<64 hex><space><space|*>./<name>"
+ * Both end with the field "=" (no record or line starts with it), so output cut at a record
+ * boundary is still detected. Exit status 90: the target cannot be entered (reason on
+ * stderr); otherwise find's (LIST) or xargs' (HASH: 123 when a sha256sum failed).
  */
-export const SCAN_SCRIPT = [
+export const LIST_SCRIPT = [
   CD_TARGET,
   "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'",
   's=$?',
   "printf '=\\0'",
+  'exit $s',
+].join('\n');
+
+export const HASH_SCRIPT = [
+  CD_TARGET,
   'find . -ignore_readdir_race -type f -print0 | xargs -0 -r sha256sum --zero --',
-  'h=$?',
-  'printf \'=\\0%s\\0%s\\0\' "$s" "$h"',
+  's=$?',
+  "printf '=\\0'",
+  'exit $s',
 ].join('\n');
 
 /**
@@ -467,104 +474,107 @@ interface ScanRecord {
   link: string;
 }
 
+/** Exit statuses and error output of the two scan commands. */
+export interface ScanStatus {
+  listStatus: number;
+  listStderr: string;
+  hashStatus: number;
+  hashStderr: string;
+}
+
 /**
- * Incremental parser of the scan script's output. `finish()` returns the entries (sorted)
- * or throws a RemoteCommandError describing what is wrong with the output.
+ * Incremental parser of the two scan outputs (LIST_SCRIPT and HASH_SCRIPT, fed in any
+ * interleaving). `finish()` returns the entries sorted like the local scan, or throws an Error
+ * saying what is wrong.
  */
 export class ScanOutputParser {
-  private state: 'meta' | 'hash' | 'trailer' | 'done' = 'meta';
   private rec: string[] = [];
   private readonly records: ScanRecord[] = [];
   private readonly hashes = new Map<string, string>();
-  private readonly trailer: string[] = [];
   private error: string | null = null;
-  private readonly fields = new NulFields((f) => this.field(f));
+  private readonly listFields = new NulFields((f) => this.listField(f));
+  private readonly hashFields = new NulFields((f) => this.hashField(f));
 
-  push(chunk: Buffer): void {
-    if (this.error) return;
-    this.fields.push(chunk);
+  pushListing(chunk: Buffer): void {
+    if (!this.error) this.listFields.push(chunk);
+  }
+
+  pushHashes(chunk: Buffer): void {
+    if (!this.error) this.hashFields.push(chunk);
   }
 
   private fail(why: string): void {
     this.error ??= why;
   }
 
-  private field(f: string): void {
+  private listEnded = false;
+  private hashEnded = false;
+
+  private listField(f: string): void {
     if (this.error) return;
-    switch (this.state) {
-      case 'meta': {
-        if (this.rec.length === 0 && f === '=') {
-          this.state = 'hash';
-          return;
-        }
-        this.rec.push(f);
-        if (this.rec.length === 6) {
-          const [y, s, t, m, name, link] = this.rec as [string, string, string, string, string, string];
-          this.rec = [];
-          const size = Number(s);
-          const mtimeMs = parseFindTime(t);
-          const mode = parseInt(m, 8);
-          if (y.length !== 1 || !/^\d+$/.test(s) || !Number.isFinite(mtimeMs) || !/^[0-7]+$/.test(m) || !name) {
-            this.fail(`malformed listing record for ${JSON.stringify(name)}`);
-            return;
-          }
-          this.records.push({ key: sortKey(name), name, y, size, mtimeMs, mode, link });
-        }
-        return;
-      }
-      case 'hash': {
-        if (f === '=') {
-          this.state = 'trailer';
-          return;
-        }
-        // "<64 hex><space><space|*>./<name>"
-        const hex = f.slice(0, 64);
-        if (!HEX64.test(hex) || f[64] !== ' ' || (f[65] !== ' ' && f[65] !== '*') || f.slice(66, 68) !== './') {
-          this.fail(`malformed sha256sum line ${JSON.stringify(f.slice(0, 200))}`);
-          return;
-        }
-        this.hashes.set(f.slice(68), hex);
-        return;
-      }
-      case 'trailer':
-        this.trailer.push(f);
-        if (this.trailer.length === 2) this.state = 'done';
-        return;
-      case 'done':
-        this.fail('unexpected output after the trailer');
+    if (this.listEnded) return this.fail('output after the end of the listing');
+    if (this.rec.length === 0 && f === '=') {
+      this.listEnded = true;
+      return;
     }
+    this.rec.push(f);
+    if (this.rec.length < 6) return;
+    const [y, s, t, m, name, link] = this.rec as [string, string, string, string, string, string];
+    this.rec = [];
+    const size = Number(s);
+    const mtimeMs = parseFindTime(t);
+    const mode = parseInt(m, 8);
+    if (y.length !== 1 || !/^\d+$/.test(s) || !Number.isFinite(mtimeMs) || !/^[0-7]+$/.test(m) || !name) {
+      this.fail(`malformed listing record for ${JSON.stringify(name)}`);
+      return;
+    }
+    this.records.push({ key: sortKey(name), name, y, size, mtimeMs, mode, link });
+  }
+
+  private hashField(f: string): void {
+    if (this.error) return;
+    if (this.hashEnded) return this.fail('output after the end of the checksum list');
+    if (f === '=') {
+      this.hashEnded = true;
+      return;
+    }
+    // "<64 hex><space><space|*>./<name>"
+    const hex = f.slice(0, 64);
+    if (!HEX64.test(hex) || f[64] !== ' ' || (f[65] !== ' ' && f[65] !== '*') || f[66] !== '.' || f[67] !== '/') {
+      this.fail(`malformed sha256sum line ${JSON.stringify(f.slice(0, 200))}`);
+      return;
+    }
+    this.hashes.set(f.slice(68), hex);
   }
 
   /**
-   * The manifest, sorted. `stderr` explains missing checksums: files that vanished between the
-   * listing and the hashing ("No such file or directory", one line each) are left out, as the
-   * local scan does; any other gap is an error.
+   * The manifest, sorted. Files that vanished between the listing and the hashing (one
+   * "No such file or directory" line each from sha256sum) are left out, as the local scan
+   * does; any other gap or error is an Error.
    */
-  finish(stderr: string, onWarning?: SshScanOptions['onWarning']): ManifestEntry[] {
+  finish(st: ScanStatus, onWarning?: SshScanOptions['onWarning']): ManifestEntry[] {
     if (this.error) throw new Error(this.error);
-    if (this.state !== 'done' || this.rec.length || this.fields.pending) {
-      throw new Error('the scan output is truncated (no trailer)');
-    }
-    const findStatus = Number(this.trailer[0]);
-    const hashStatus = Number(this.trailer[1]);
-    const errLines = stderr.split('\n').filter(Boolean);
-    if (findStatus !== 0) {
+    if (st.listStatus !== 0) {
       throw new Error(
-        `find exited with status ${findStatus} while listing the target: ${firstLines(stderr) || '(no message)'}. ` +
+        `find exited with status ${st.listStatus} while listing the target: ${firstLines(st.listStderr) || '(no message)'}. ` +
           'Entries it could not read would be missing, so the scan is refused; make them readable by the SSH user (or move them out of the target) and scan again.',
       );
     }
+    if (!this.listEnded || this.rec.length || this.listFields.pending) throw new Error('the listing is truncated (no end marker)');
+    if (!this.hashEnded || this.hashFields.pending) throw new Error('the checksum list is truncated (no end marker)');
+    const errLines = st.hashStderr.split('\n').filter(Boolean);
     const missing = this.records.filter((r) => r.y === 'f' && !this.hashes.has(r.name));
     const vanishedOnly = errLines.length === missing.length && errLines.every((l) => /: No such file or directory$/.test(l));
-    if (hashStatus !== 0 && !(missing.length > 0 && vanishedOnly)) {
+    if (st.hashStatus !== 0 && !(missing.length > 0 && vanishedOnly)) {
       throw new Error(
-        `sha256sum failed (xargs exit status ${hashStatus}): ${firstLines(stderr) || '(no message)'}. ` +
+        `sha256sum failed (xargs exit status ${st.hashStatus}): ${firstLines(st.hashStderr) || '(no message)'}. ` +
           'Files that cannot be read would have no checksum, so the scan is refused; make them readable by the SSH user and scan again.',
       );
     }
     if (missing.length && !vanishedOnly) {
       throw new Error(
-        `${missing.length} files were listed but not hashed (e.g. ${JSON.stringify(missing[0]!.name)}): ${firstLines(stderr) || 'no error reported'}`,
+        `${missing.length} files were listed but not hashed (e.g. ${JSON.stringify(missing[0]!.name)}; created during the scan?): ` +
+          `${firstLines(st.hashStderr) || 'no error reported'}. Scan again.`,
       );
     }
     const dropped = new Set(missing.map((r) => r.name));
@@ -953,47 +963,73 @@ export class SshDataSource implements DataSource {
   async *scan(path: string, opts: SshScanOptions = {}): AsyncIterable<ManifestEntry> {
     assertTargetPath(path);
     const { signal } = opts;
-    const proc = await this.start(remoteCommand(SCAN_SCRIPT, path), signal);
-    const onAbort = () => proc.channel.close();
-    signal?.addEventListener('abort', onAbort, { once: true });
     const parser = new ScanOutputParser();
-    let entries: ManifestEntry[];
-    try {
+    const procs: RemoteProcess[] = [];
+    const onAbort = () => procs.forEach((p) => p.channel.close());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    type Ended = { x: ExitInfo; stderr: string };
+    let cause: Ended | null = null; // the first command that failed for sure; the other is stopped
+    /** Runs one of the two commands to the end; resolves with its exit status and stderr. */
+    const run = async (script: string, push: (b: Buffer) => void, fatal: (x: ExitInfo) => boolean): Promise<Ended> => {
+      const proc = await this.start(remoteCommand(script, path), signal);
+      procs.push(proc);
+      if (signal?.aborted || cause) proc.channel.close();
       for (;;) {
         const b = await proc.stdout.read();
         if (b === null) break;
-        parser.push(b);
+        push(b);
       }
-      const x = await proc.exit;
+      const ended = { x: await proc.exit, stderr: proc.stderr() };
+      if (!cause && (ended.x.lost || ended.x.signal !== undefined || fatal(ended.x))) {
+        cause = ended;
+        for (const p of procs) p.channel.close();
+      }
+      return ended;
+    };
+    let entries: ManifestEntry[];
+    try {
+      // Listing and hashing run at once on two channels (one after the other when the
+      // channel limit is 1). If one fails the other is stopped.
+      const list = run(LIST_SCRIPT, (b) => parser.pushListing(b), (x) => x.code !== 0);
+      const hash = run(HASH_SCRIPT, (b) => parser.pushHashes(b), (x) => x.code === 90 || x.code === 126 || x.code === 127);
+      const settled = await Promise.allSettled([list, hash]);
       signal?.throwIfAborted();
-      const stderr = proc.stderr();
-      if (x.lost || x.signal) {
-        throw new RemoteCommandError(
-          `scan of ${this.host}:${path} failed, retryable: ${describeExit(x)} before the listing was complete` +
-            (stderr ? ` (${firstLines(stderr)})` : ''),
-          x.code,
-          stderr,
-        );
-      }
-      if (x.code === 90) {
-        throw new RemoteCommandError(`cannot scan ${this.host}:${path}: ${firstLines(stderr) || 'the target cannot be entered'}`, x.code, stderr);
-      }
-      if (x.code !== 0) {
-        throw new RemoteCommandError(
-          `scan of ${this.host}:${path} failed (${describeExit(x)}): ${firstLines(stderr) || '(no message)'}. ` +
-            'The data host needs /bin/sh, GNU find and GNU coreutils (sha256sum --zero).',
-          x.code,
-          stderr,
-        );
+      for (const r of settled) if (r.status === 'rejected') throw r.reason;
+      const [l, h] = settled.map((r) => (r as PromiseFulfilledResult<Ended>).value) as [Ended, Ended];
+      const first = cause as Ended | null;
+      // When one command failed for sure, the other was stopped by us: judge by the first only.
+      for (const { x, stderr } of first ? [first] : [l, h]) {
+        if (x.lost || x.signal) {
+          throw new RemoteCommandError(
+            `scan of ${this.host}:${path} failed, retryable: ${describeExit(x)} before the listing was complete` +
+              (stderr ? ` (${firstLines(stderr)})` : ''),
+            x.code,
+            stderr,
+          );
+        }
+        if (x.code === 90) {
+          throw new RemoteCommandError(`cannot scan ${this.host}:${path}: ${firstLines(stderr) || 'the target cannot be entered'}`, x.code, stderr);
+        }
+        if (x.code === 126 || x.code === 127) {
+          throw new RemoteCommandError(
+            `scan of ${this.host}:${path} failed (${describeExit(x)}): ${firstLines(stderr) || '(no message)'}. ` +
+              'The data host needs /bin/sh, GNU find, xargs and GNU coreutils (sha256sum --zero).',
+            x.code,
+            stderr,
+          );
+        }
       }
       try {
-        entries = parser.finish(stderr, opts.onWarning);
+        entries = parser.finish(
+          { listStatus: l.x.code ?? -1, listStderr: l.stderr, hashStatus: h.x.code ?? -1, hashStderr: h.stderr },
+          opts.onWarning,
+        );
       } catch (e) {
-        throw new RemoteCommandError(`scan of ${this.host}:${path} failed: ${(e as Error).message}`, x.code, stderr);
+        throw new RemoteCommandError(`scan of ${this.host}:${path} failed: ${(e as Error).message}`, l.x.code || h.x.code, l.stderr + h.stderr);
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      proc.channel.close();
+      for (const p of procs) p.channel.close();
     }
     yield* entries;
   }

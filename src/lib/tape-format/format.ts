@@ -82,11 +82,13 @@ export interface Trailer {
   files: TrailerFile[];
 }
 
-/** One problem with one entry (or with the tape file as a whole: header.json, trailer.json, "(tar)"). */
+/**
+ * One problem with one entry, or with the tape file as a whole (path "header.json",
+ * "trailer.json", "(tar)" or "(tar at byte N)"). `path` is the entry's manifest `path`: for a
+ * name that is not valid UTF-8, the same Latin-1 stand-in the manifest uses.
+ */
 export interface BadEntry {
   path: string;
-  /** base64 of the exact name bytes when they are not valid UTF-8. */
-  rawPath?: string;
   reason: string;
 }
 

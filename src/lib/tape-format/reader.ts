@@ -215,7 +215,7 @@ class Verifier implements TarSink {
       this.structural.push({ path: HEADER_MEMBER, reason: `missing: the tape file begins with ${JSON.stringify(nameStr)}` });
     }
     if (this.trailerDone) {
-      this.structural.push({ ...pathFields(m.name), reason: `member after ${TRAILER_MEMBER}` });
+      this.structural.push({ path: pathFields(m.name).path, reason: `member after ${TRAILER_MEMBER}` });
       this.cur = { kind: 'skip' };
       return;
     }
@@ -258,7 +258,7 @@ class Verifier implements TarSink {
       this.cur = kind === 'file' ? { kind: 'data', rec, hash: createHash('sha256') } : { kind: 'data', rec };
       return;
     }
-    this.structural.push({ ...pathFields(m.name), reason: 'unexpected member outside data/' });
+    this.structural.push({ path: pathFields(m.name).path, reason: 'unexpected member outside data/' });
     this.cur = { kind: 'skip' };
   }
 
@@ -353,7 +353,7 @@ export async function readTargetFile(
     const k = `${who.path}\0${who.rawPath ?? ''}`;
     const b = bad.get(k);
     if (b) b.reason += `; ${reason}`;
-    else bad.set(k, { ...(who.rawPath !== undefined ? { path: who.path, rawPath: who.rawPath } : { path: who.path }), reason });
+    else bad.set(k, { path: who.path, reason });
   };
   if (internal) add({ path: '(tar)' }, internal);
   for (const s of v.structural) add(s, s.reason);

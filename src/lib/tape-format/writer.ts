@@ -52,8 +52,8 @@ export function invalidName(name: Buffer): string | null {
   return null;
 }
 
-/** Label of an entry for error lists: path plus rawPath when the bytes are not UTF-8. */
-function who(e: Pick<ManifestEntry, 'path' | 'rawPath'>): Pick<BadEntry, 'path' | 'rawPath'> {
+/** Path and rawPath of an entry (for trailer file lists). */
+function who(e: Pick<ManifestEntry, 'path' | 'rawPath'>): Pick<ManifestEntry, 'path' | 'rawPath'> {
   return e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path };
 }
 
@@ -184,8 +184,8 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
 
   const out = new TarOutput(opts.writer, { onProgress: opts.onProgress });
   const problems: BadEntry[] = [];
-  const problem = (e: Pick<ManifestEntry, 'path' | 'rawPath'>, reason: string) => {
-    problems.push({ ...who(e), reason });
+  const problem = (e: Pick<ManifestEntry, 'path'>, reason: string) => {
+    problems.push({ path: e.path, reason });
     out.discard();
   };
   const files: TrailerFile[] = [];
