@@ -8,9 +8,10 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { moveToDeadLetter } from '../lib/protocol/dead-letter.ts';
 import { Consumer } from 'sqs-consumer';
-import { parseMessage, scanTaskSchema, taskSchema, type Task } from '../lib/protocol/tasks.ts';
+import { parseMessage, taskSchema, type Task } from '../lib/protocol/tasks.ts';
 import type { QueueKey } from '../lib/resources/definitions.ts';
 import type { TapeDrive } from '../lib/tape/drive.ts';
+import { runDiscover } from './tasks/discover.ts';
 import { runScan } from './tasks/scan.ts';
 import { runVerify } from './tasks/verify.ts';
 import { runWrite } from './tasks/write.ts';
@@ -49,7 +50,7 @@ export class TapeAgent {
       this.consumers.push(this.consumer('tasks', tasksUrl, 1, (task, signal) => this.runTapeTask(drive, task, signal)));
     }
     for (let i = 0; i < this.opts.scanConcurrency; i++) {
-      this.consumers.push(this.consumer('scans', scansUrl, 1, (task, signal) => runScan(this.deps, scanTaskSchema.parse(task), signal)));
+      this.consumers.push(this.consumer('scans', scansUrl, 1, (task, signal) => this.runHostTask(task, signal)));
     }
     for (const c of this.consumers) c.start();
     this.deps.log('info', 'agent started', { drives: this.opts.drives.map((d) => d.id), scanConcurrency: this.opts.scanConcurrency, queues: { tasks: tasksUrl, scans: scansUrl } });
@@ -62,8 +63,21 @@ export class TapeAgent {
         return runWrite(deps, task, signal);
       case 'verify':
         return runVerify(deps, task, signal);
+      default:
+        return this.runHostTask(task, signal);
+    }
+  }
+
+  /** Tasks that read the data host and need no drive. */
+  private async runHostTask(task: Task, signal: AbortSignal): Promise<TaskOutcome> {
+    switch (task.kind) {
       case 'scan':
         return runScan(this.deps, task, signal);
+      case 'discover':
+        await runDiscover(this.deps, task, signal);
+        return { kind: 'dropped', reason: 'reported' };
+      default:
+        return { kind: 'dropped', reason: `a ${task.kind} task on the scans queue needs a drive; it was sent to the wrong queue` };
     }
   }
 

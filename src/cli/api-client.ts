@@ -43,6 +43,7 @@ const ROUTES: Record<JobName, Route> = {
   targets: { method: 'GET', path: '/targets' },
   reconcile: { method: 'POST', path: '/reconcile' },
   task: { method: 'GET', path: '/tasks/{id}', pathParams: { id: 'taskId' } },
+  discover: { method: 'POST', path: '/imports/scheduled' },
 };
 
 export function createApiClient(baseUrl: string, token: string | undefined, fetchImpl: typeof fetch = fetch) {

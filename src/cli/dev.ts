@@ -12,8 +12,11 @@ const o = new Command('dev')
   .option('--work-dir <dir>', 'catalog data, virtual tapes and agent config', '.tape-archive/dev')
   .option('--dynamodb-port <port>', 'DynamoDB Local port', '8000')
   .option('--sqs-port <port>', 'local SQS port', '9324')
+  .option('--import-root <host:/path...>', 'scheduled import: roots to look under')
+  .option('--import-pattern <glob>', 'scheduled import: target directories below each root, e.g. "2026-*/obs-*"')
+  .option('--import-every <seconds>', 'scheduled import: how often', '3600')
   .parse()
-  .opts<{ workDir: string; dynamodbPort: string; sqsPort: string }>();
+  .opts<{ workDir: string; dynamodbPort: string; sqsPort: string; importRoot?: string[]; importPattern?: string; importEvery: string }>();
 
 const system = await startLocalSystem({
   workDir: o.workDir,
@@ -21,6 +24,7 @@ const system = await startLocalSystem({
   dynamodbPort: Number(o.dynamodbPort),
   sqsPort: Number(o.sqsPort),
   agentLog: (l) => console.log(`agent: ${l}`),
+  ...(o.importRoot && o.importPattern ? { importRoots: o.importRoot, importPattern: o.importPattern, importEverySeconds: Number(o.importEvery) } : {}),
 });
 console.log(`DynamoDB Local ${system.stack.endpoints.dynamodb}, local SQS ${system.stack.endpoints.sqs}`);
 console.log(`virtual tape library: ${resolve(o.workDir, 'vtl')}  (create tapes: npx tape-agent vtl create ${resolve(o.workDir, 'vtl')} tape1 --capacity 18T)`);

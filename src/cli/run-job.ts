@@ -267,6 +267,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     });
 
   program
+    .command('discover')
+    .description('scheduled import on demand: find new target directories under the import roots and import them')
+    .option('--root <host:/path...>', 'roots to look under (default: TAPE_ARCHIVE_IMPORT_ROOTS)')
+    .option('--pattern <glob>', 'target directories below each root, e.g. "2026-*/obs-*" (default: TAPE_ARCHIVE_IMPORT_PATTERN)')
+    .action(async (o: { root?: string[]; pattern?: string }) => {
+      const r = await job('discover', { ...(o.root ? { roots: o.root } : {}), ...(o.pattern ? { pattern: o.pattern } : {}) });
+      print(r, () => r.requested.map((x) => `looking for ${x.pattern} under ${x.host}:${x.root} (task ${x.taskId}); new directories are imported as they are found`).join('\n'));
+    });
+
+  program
     .command('task')
     .argument('<id>', 'task id printed by archive or confirm')
     .description('show where a tape task stands')

@@ -109,3 +109,4 @@ export const confirm = jobHandler('confirm', fromBody, { okStatus: 202, mutating
 export const targets = jobHandler('targets', fromQuery);
 export const reconcile = jobHandler('reconcile', fromBody, { mutating: true });
 export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));
+export const discover = jobHandler('discover', fromBody, { okStatus: 202, mutating: true });

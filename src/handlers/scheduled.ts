@@ -1,10 +1,23 @@
 /** Scheduled handlers (EventBridge rules): work that the catalog says is pending but stalled. */
 import middy from '@middy/core';
+import { discover } from '../lib/jobs/discover.ts';
 import { reconcile as reconcileJob } from '../lib/jobs/reconcile.ts';
 import { jobContext } from './runtime.ts';
 
 export const reconcile = middy(async () => {
   const result = await reconcileJob(jobContext(), { olderThanSeconds: 900 });
   console.log(JSON.stringify({ level: 'info', msg: 'reconcile', scans: result.scansResent.length, writes: result.writesResent.length, verifies: result.verifiesResent.length }));
+  return result;
+});
+
+/** The scheduled import: discover tasks for the configured roots (TAPE_ARCHIVE_IMPORT_ROOTS). */
+export const scheduledImport = middy(async (event: { roots?: string[]; pattern?: string } = {}) => {
+  const ctx = jobContext();
+  if (!event.roots && !ctx.config.importRoots.length) {
+    console.log(JSON.stringify({ level: 'info', msg: 'scheduled import: no roots configured; nothing to do' }));
+    return { requested: [] };
+  }
+  const result = await discover(ctx, { ...(event.roots ? { roots: event.roots } : {}), ...(event.pattern ? { pattern: event.pattern } : {}) });
+  console.log(JSON.stringify({ level: 'info', msg: 'scheduled import requested', roots: result.requested.length }));
   return result;
 });

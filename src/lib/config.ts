@@ -22,6 +22,8 @@ const fileSchema = z
       .optional(),
     defaultHost: z.string().min(1).optional(),
     apiToken: z.string().min(16).optional(),
+    importRoots: z.array(z.string().min(2)).optional(),
+    importPattern: z.string().min(1).optional(),
   })
   .strict();
 
@@ -35,6 +37,9 @@ export interface Config {
   names: ResourceNames;
   /** Queue URLs when known up front (Lambda env); otherwise resolved by name. */
   queueUrls: Partial<Record<'tasks' | 'scans' | 'results', string>>;
+  /** Scheduled import: roots (`host:/path`) and the glob of target directories below them. */
+  importRoots: string[];
+  importPattern?: string;
   /** Host used for import lines that do not name one. */
   defaultHost: string;
   /** Bearer token the HTTP API accepts where no AWS authorizer runs (serverless-offline). */
@@ -116,6 +121,8 @@ export function loadConfig(
     defaultHost: overrides.defaultHost ?? env.TAPE_ARCHIVE_DEFAULT_HOST ?? file.defaultHost ?? 'localhost',
     ...(get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken ? { apiToken: get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken } : {}),
     trustGatewayAuth: !!env.AWS_LAMBDA_FUNCTION_NAME && !env.IS_OFFLINE,
+    importRoots: get('TAPE_ARCHIVE_IMPORT_ROOTS')?.split(',').map((r) => r.trim()).filter(Boolean) ?? file.importRoots ?? [],
+    ...(get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern ? { importPattern: get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern } : {}),
     localCredentials: (isLocal(endpoints.dynamodb) || isLocal(endpoints.sqs)) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE,
     ...(configFile ? { configFile } : {}),
   };

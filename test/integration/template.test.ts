@@ -32,7 +32,7 @@ describe('npx osls package', () => {
       expect(r[q]?.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({ 'Fn::GetAtt': [`${q}Dlq`, 'Arn'] });
     }
     const functions = Object.entries(r).filter(([, x]) => x.Type === 'AWS::Lambda::Function');
-    expect(functions.length).toBe(12);
+    expect(functions.length).toBe(14);
     for (const [, f] of functions) expect(f.Properties.Runtime).toBe('nodejs22.x');
 
     // Least privilege: each function's own role holds exactly what its job needs.
@@ -57,6 +57,8 @@ describe('npx osls package', () => {
       Confirm: [...write, ...send],
       ReconcileNow: [...write, ...send],
       Reconcile: [...write, ...send],
+      DiscoverNow: [...write, ...send],
+      ScheduledImport: send,
       Results: [...write, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
     };
     for (const [fn, actions] of Object.entries(expected)) expect([...actionsOf(fn)].sort(), fn).toEqual([...actions].sort());

@@ -161,6 +161,19 @@ describe('scan and stream over SSH', () => {
     expect(e3).toBeInstanceOf(SourceUnavailableError);
   });
 
+  it('lists the directories at a given depth, like the local source', async () => {
+    const root = join(work, 'tree-of-dirs');
+    for (const d of ['b/x', 'a/z', 'a/y y', 'a/-n', 'c']) await mkdir(join(root, d), { recursive: true });
+    await writeFile(join(root, 'a', 'file'), 'not a dir');
+    const { LocalDataSource } = await import('../../src/lib/source/local-source.ts');
+    const local = new LocalDataSource('here');
+    for (const depth of [1, 2]) {
+      const remote = await collect(src.listDirectories(root, depth));
+      expect(remote).toEqual(await collect(local.listDirectories(root, depth)));
+    }
+    expect(await collect(src.listDirectories(root, 2))).toEqual(['a/-n', 'a/y y', 'a/z', 'b/x']);
+  });
+
   it('relative target paths are refused (the remote working directory is not a target)', async () => {
     await expect(collect(src.scan('relative/path'))).rejects.toThrow(/absolute/);
   });

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { NotFoundError, UsageError } from '../errors.ts';
 import { reconcile } from './reconcile.ts';
+import { discover } from './discover.ts';
 import type { JobContext } from './context.ts';
 import { listTapes, openTape } from './tapes.ts';
 import { importTargets, listTargets } from './targets.ts';
@@ -28,6 +29,7 @@ export const jobInputSchemas = {
   targets: z.object({ state: z.string().max(32).optional(), tape: tapeName.optional() }).strict(),
   reconcile: z.object({ olderThanSeconds: z.number().int().min(0).max(30 * 24 * 3600).optional() }).strict(),
   task: z.object({ taskId: z.string().uuid() }).strict(),
+  discover: z.object({ roots: z.array(z.string().min(2).max(4096)).max(100).optional(), pattern: z.string().min(1).max(256).optional() }).strict(),
 } as const;
 
 export type JobName = keyof typeof jobInputSchemas;
@@ -58,6 +60,7 @@ const runners = {
   close_tape: closeTapeJob,
   targets: (ctx: JobContext, i: JobInput<'targets'>) => listTargets(ctx, i),
   reconcile: (ctx: JobContext, i: JobInput<'reconcile'>) => reconcile(ctx, i),
+  discover: (ctx: JobContext, i: JobInput<'discover'>) => discover(ctx, i),
   task: async (ctx: JobContext, i: JobInput<'task'>) => {
     const status = await ctx.tasks.get(i.taskId);
     if (!status) throw new NotFoundError(`no task ${i.taskId}; task ids are printed by archive and confirm.`);

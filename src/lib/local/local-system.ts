@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createClients, destroyClients } from '../aws/clients.ts';
 import { createJobContext, type JobContext } from '../jobs/context.ts';
 import { reconcile } from '../jobs/reconcile.ts';
+import { discover } from '../jobs/discover.ts';
 import { startResultsPump } from '../results/results-pump.ts';
 import { VirtualTapeLibrary } from '../tape/virtual-library.ts';
 import { startEmbeddedStack, type EmbeddedStack } from './embedded-stack.ts';
@@ -32,6 +33,10 @@ export async function startLocalSystem(opts: {
   dynamodbPort?: number;
   sqsPort?: number;
   reconcileEverySeconds?: number;
+  /** Scheduled import: fire discover for these roots every so many seconds (0 = never). */
+  importRoots?: string[];
+  importPattern?: string;
+  importEverySeconds?: number;
   agentLog?: (line: string) => void;
 }): Promise<LocalSystem> {
   const workDir = resolve(opts.workDir);
@@ -53,6 +58,11 @@ export async function startLocalSystem(opts: {
   const pump = await startResultsPump(ctx, { waitTimeSeconds: 1 });
   const timer = setInterval(() => void reconcile(ctx, { olderThanSeconds: 600 }).catch(() => undefined), (opts.reconcileEverySeconds ?? 60) * 1000);
   timer.unref();
+  const importEvery = opts.importRoots?.length && opts.importPattern ? (opts.importEverySeconds ?? 3600) : 0;
+  const importTimer = importEvery
+    ? setInterval(() => void discover(ctx, { roots: opts.importRoots!, pattern: opts.importPattern! }).catch(() => undefined), importEvery * 1000)
+    : undefined;
+  importTimer?.unref();
 
   const vtlDir = join(workDir, 'vtl');
   const vtl = new VirtualTapeLibrary(vtlDir);
@@ -82,6 +92,7 @@ export async function startLocalSystem(opts: {
   });
   const stop = async () => {
     clearInterval(timer);
+    if (importTimer) clearInterval(importTimer);
     if (agent.exitCode === null) {
       const exited = new Promise((r) => agent.once('exit', r));
       agent.kill('SIGTERM');

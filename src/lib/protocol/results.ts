@@ -50,10 +50,18 @@ export const progressSchema = z
   .object({ ...base, kind: z.literal('progress'), bytesDone: z.number().min(0), bytesTotal: z.number().min(0), phase: z.string().max(64) })
   .strict();
 
-export const resultSchema = z.union([scanResultSchema, writeResultSchema, verifyResultSchema, progressSchema]);
+/** Directories found by a discover task; long lists come in several reports (`part` of `parts`). */
+export const MAX_DISCOVERED_PER_REPORT = 2000;
+export const discoverResultSchema = z.discriminatedUnion('ok', [
+  z.object({ ...base, kind: z.literal('discover-result'), ok: z.literal(true), host: z.string(), root: z.string(), paths: z.array(z.string().startsWith('/')).max(MAX_DISCOVERED_PER_REPORT), part: z.number().int().min(1), parts: z.number().int().min(1) }).strict(),
+  z.object({ ...base, kind: z.literal('discover-result'), ok: z.literal(false), host: z.string(), root: z.string(), error: z.string().max(4000) }).strict(),
+]);
+
+export const resultSchema = z.union([scanResultSchema, writeResultSchema, verifyResultSchema, progressSchema, discoverResultSchema]);
 
 export type ScanResult = z.infer<typeof scanResultSchema>;
 export type WriteResult = z.infer<typeof writeResultSchema>;
 export type VerifyResult = z.infer<typeof verifyResultSchema>;
 export type ProgressReport = z.infer<typeof progressSchema>;
+export type DiscoverResult = z.infer<typeof discoverResultSchema>;
 export type Result = z.infer<typeof resultSchema>;

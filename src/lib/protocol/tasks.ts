@@ -45,16 +45,29 @@ export const verifyTaskSchema = z
   })
   .strict();
 
-export const taskSchema = z.discriminatedUnion('kind', [scanTaskSchema, writeTaskSchema, verifyTaskSchema]);
+/** Scheduled import: list directories under a root on a data host that match a pattern. */
+export const discoverTaskSchema = z
+  .object({
+    ...base,
+    kind: z.literal('discover'),
+    host: z.string().min(1),
+    root: z.string().startsWith('/'),
+    // A glob relative to the root, one segment per level, e.g. "2026-*/obs-*".
+    pattern: z.string().min(1).max(256),
+  })
+  .strict();
+
+export const taskSchema = z.discriminatedUnion('kind', [scanTaskSchema, writeTaskSchema, verifyTaskSchema, discoverTaskSchema]);
 
 export type ScanTask = z.infer<typeof scanTaskSchema>;
 export type WriteTask = z.infer<typeof writeTaskSchema>;
 export type VerifyTask = z.infer<typeof verifyTaskSchema>;
+export type DiscoverTask = z.infer<typeof discoverTaskSchema>;
 export type Task = z.infer<typeof taskSchema>;
 export type TaskKind = Task['kind'];
 
 /** Which queue carries each task kind: scans need no drive and run beside tape work. */
-export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = { scan: 'scans', write: 'tasks', verify: 'tasks' };
+export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = { scan: 'scans', discover: 'scans', write: 'tasks', verify: 'tasks' };
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 

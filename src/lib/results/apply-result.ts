@@ -6,7 +6,8 @@
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
 import type { JobContext } from '../jobs/context.ts';
-import type { ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
+import type { DiscoverResult, ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
+import { importTargets } from '../jobs/targets.ts';
 
 export interface ApplyOutcome {
   applied: boolean;
@@ -23,7 +24,17 @@ export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutc
       return applyVerify(ctx, r);
     case 'progress':
       return applyProgress(ctx, r);
+    case 'discover-result':
+      return applyDiscover(ctx, r);
   }
+}
+
+/** Imports what a scheduled discover found; known targets are left as they are. */
+async function applyDiscover(ctx: JobContext, r: DiscoverResult): Promise<ApplyOutcome> {
+  if (!r.ok) return { applied: false, note: `discover under ${r.host}:${r.root} failed: ${r.error}` };
+  if (r.paths.length === 0) return { applied: false, note: `nothing found under ${r.host}:${r.root}` };
+  const out = await importTargets(ctx, { content: r.paths.map((p) => `${r.host}:${p}`).join('\n'), source: `scheduled import of ${r.host}:${r.root}`, skipInvalid: true });
+  return { applied: out.imported.length > 0, note: `scheduled import under ${r.host}:${r.root} (part ${r.part}/${r.parts}): ${out.imported.length} new, ${out.alreadyKnown.length} known` };
 }
 
 async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> {

@@ -12,6 +12,8 @@ export interface DataSource {
   scan(path: string, opts?: { signal?: AbortSignal }): AsyncIterable<ManifestEntry>;
   /** Streams the target's entries with their content, for writing to tape. */
   stream(path: string, manifest: readonly ManifestEntry[], opts?: { signal?: AbortSignal }): AsyncIterable<SourceEntry>;
+  /** Directories exactly `depth` levels below `root`, as paths relative to it (scheduled import). */
+  listDirectories(root: string, depth: number, opts?: { signal?: AbortSignal }): AsyncIterable<string>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import type { ManifestEntry } from '../domain/manifest.ts';
 import { localSource, scanLocalDirectory } from '../tape-format/local-source.ts';
 import { SourceUnavailableError, type DataSource } from './data-source.ts';
@@ -25,6 +25,20 @@ export class LocalDataSource implements DataSource {
   async *stream(path: string, manifest: readonly ManifestEntry[]) {
     await assertDirectory(path);
     yield* localSource(path, manifest);
+  }
+
+  async *listDirectories(root: string, depth: number): AsyncIterable<string> {
+    await assertDirectory(root);
+    const walk = async function* (rel: string, level: number): AsyncGenerator<string> {
+      const entries = await readdir(rel ? `${root}/${rel}` : root, { withFileTypes: true });
+      for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        if (!e.isDirectory()) continue;
+        const child = rel ? `${rel}/${e.name}` : e.name;
+        if (level + 1 === depth) yield child;
+        else yield* walk(child, level + 1);
+      }
+    };
+    yield* walk('', 0);
   }
 
   async close(): Promise<void> {}

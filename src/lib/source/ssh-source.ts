@@ -175,8 +175,8 @@ export function shellQuote(s: string): string {
  * A command for the remote login shell that runs a fixed /bin/sh script with the target path
  * as "$1". The script text is constant (no variable data); the path is one single-quoted word.
  */
-export function remoteCommand(script: string, path: string): string {
-  return `LC_ALL=C exec /bin/sh -c ${shellQuote(script)} sh ${shellQuote(path)}`;
+export function remoteCommand(script: string, path: string, ...more: string[]): string {
+  return `LC_ALL=C exec /bin/sh -c ${shellQuote(script)} sh ${[path, ...more].map(shellQuote).join(' ')}`;
 }
 
 /** Enters the target ("$1") or exits 90 with the reason on stderr. */
@@ -206,6 +206,15 @@ const CD_TARGET = [
 export const LIST_SCRIPT = [
   CD_TARGET,
   "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'",
+  's=$?',
+  "printf '=\\0'",
+  'exit $s',
+].join('\n');
+
+/** Directories exactly "$2" levels below the target, NUL-terminated, relative (scheduled import). */
+export const LIST_DIRS_SCRIPT = [
+  CD_TARGET,
+  'find . -ignore_readdir_race -mindepth "$2" -maxdepth "$2" -type d -printf \'%P\\0\'',
   's=$?',
   "printf '=\\0'",
   'exit $s',
@@ -1032,6 +1041,61 @@ export class SshDataSource implements DataSource {
       for (const p of procs) p.channel.close();
     }
     yield* entries;
+  }
+
+  // --- directories (scheduled import) -------------------------------------------------------
+
+  /**
+   * Directories exactly `depth` levels below `root` (not following symlinks), as paths
+   * relative to it, in the local source's order. Names that are not valid UTF-8 are left out:
+   * a target path is a string and could not name them exactly.
+   */
+  async *listDirectories(root: string, depth: number, opts: { signal?: AbortSignal } = {}): AsyncIterable<string> {
+    assertTargetPath(root);
+    if (!Number.isInteger(depth) || depth < 1) return;
+    const { signal } = opts;
+    const proc = await this.start(remoteCommand(LIST_DIRS_SCRIPT, root, String(depth)), signal);
+    const onAbort = () => proc.channel.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const names: string[] = [];
+    let ended = false;
+    let junk = false;
+    const fields = new NulFields((f) => {
+      if (ended) junk = true;
+      else if (f === '=') ended = true;
+      else {
+        const b = Buffer.from(f, 'latin1');
+        if (isUtf8(b)) names.push(b.toString('utf8'));
+      }
+    });
+    try {
+      for (;;) {
+        const b = await proc.stdout.read();
+        if (b === null) break;
+        fields.push(b);
+      }
+      const x = await proc.exit;
+      signal?.throwIfAborted();
+      const stderr = proc.stderr();
+      if (x.lost || x.signal) {
+        throw new RemoteCommandError(`listing directories of ${this.host}:${root} failed, retryable: ${describeExit(x)}`, x.code, stderr);
+      }
+      if (x.code === 90) throw new RemoteCommandError(`cannot list ${this.host}:${root}: ${firstLines(stderr)}`, x.code, stderr);
+      if (x.code !== 0) {
+        throw new RemoteCommandError(
+          `listing directories of ${this.host}:${root} failed (find ${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`,
+          x.code,
+          stderr,
+        );
+      }
+      if (!ended || junk || fields.pending) throw new RemoteCommandError(`the directory listing of ${this.host}:${root} is truncated`, x.code, stderr);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      proc.channel.close();
+    }
+    const key = (n: string) => n.replaceAll('/', '\0');
+    names.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    yield* names;
   }
 
   // --- stream -------------------------------------------------------------------------------
