@@ -38,6 +38,8 @@ export async function startLocalSystem(opts: {
   importPattern?: string;
   importEverySeconds?: number;
   agentLog?: (line: string) => void;
+  /** false when serverless-offline's SQS-triggered handler applies results instead. */
+  resultsPump?: boolean;
 }): Promise<LocalSystem> {
   const workDir = resolve(opts.workDir);
   await mkdir(workDir, { recursive: true });
@@ -55,7 +57,7 @@ export async function startLocalSystem(opts: {
   };
   const clients = createClients(stack.config);
   const ctx = createJobContext(stack.config, clients);
-  const pump = await startResultsPump(ctx, { waitTimeSeconds: 1 });
+  const pump = opts.resultsPump === false ? { stop: async () => undefined } : await startResultsPump(ctx, { waitTimeSeconds: 1 });
   const timer = setInterval(() => void reconcile(ctx, { olderThanSeconds: 600 }).catch(() => undefined), (opts.reconcileEverySeconds ?? 60) * 1000);
   timer.unref();
   const importEvery = opts.importRoots?.length && opts.importPattern ? (opts.importEverySeconds ?? 3600) : 0;
