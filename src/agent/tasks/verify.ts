@@ -6,6 +6,7 @@
 import type { VerifyTask } from '../../lib/protocol/tasks.ts';
 import { MAX_LISTED } from '../../lib/protocol/results.ts';
 import { readTargetFile } from '../../lib/tape-format/index.ts';
+import { TapeBusyError } from '../../lib/tape/drive.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { checkLabel, mountTape } from './tape-checks.ts';
 
@@ -36,7 +37,7 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
       result: { ...base, outcome: report.ok ? 'confirmed' : 'failed', bytes: report.dataBytes, fileCount: report.fileCount, bad: report.bad.slice(0, MAX_LISTED), badCount: report.bad.length },
     };
   } catch (e) {
-    if (signal.aborted) throw e;
+    if (signal.aborted || e instanceof TapeBusyError) throw e;
     const error = (e as Error)?.message ?? String(e);
     log('warn', 'verify could not read the file', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error });
     return { kind: 'report', result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error } };

@@ -6,7 +6,7 @@ import { ConditionFailed } from '../../lib/catalog/catalog.ts';
 import type { ManifestEntry } from '../../lib/domain/manifest.ts';
 import type { WriteTask } from '../../lib/protocol/tasks.ts';
 import { MAX_LISTED } from '../../lib/protocol/results.ts';
-import { EndOfMediumError, isTapeError, WriteProtectedError, type TapeFileWriter } from '../../lib/tape/drive.ts';
+import { EndOfMediumError, isTapeError, TapeBusyError, WriteProtectedError, type TapeFileWriter } from '../../lib/tape/drive.ts';
 import { readTargetHeader, SourceChangedError, writeLabel, writeTargetFile, FORMAT } from '../../lib/tape-format/index.ts';
 import { SourceUnavailableError } from '../../lib/source/data-source.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
@@ -68,7 +68,9 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     return { kind: 'report', result: { ...base, outcome: 'archived', bytes: closed.tapeBytes, fileCount: trailer.fileCount, digest: trailer.digest, labelWritten } };
   } catch (e) {
     if (writer) await writer.abort().catch(() => undefined);
-    if (signal.aborted) throw e;
+    // Aborted, or the tape is in another drive: nothing is wrong with the tape or the target;
+    // the task stays on the queue and runs again later.
+    if (signal.aborted || e instanceof TapeBusyError) throw e;
     return { kind: 'report', result: classifyWriteFailure(deps, task, e, base) };
   }
 }

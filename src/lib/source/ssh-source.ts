@@ -839,7 +839,8 @@ export class SshDataSource implements DataSource {
           reject(
             new SshAuthError(
               `SSH authentication as ${this.where} failed: the server did not accept the key ${key.source} ` +
-                `(${key.parsed.type} ${fingerprint(key.parsed.getPublicSSH())}). Add its public key (\`ssh-keygen -y -f KEY\`) to ` +
+                `(${key.parsed.type} ${fingerprint(key.parsed.getPublicSSH())}). Add its public key ` +
+                `(\`ssh-keygen -y -f ${key.source === 'the configured key' ? 'KEY' : shellQuote(key.source)}\`) to ` +
                 `~${this.opts.username}/.ssh/authorized_keys on the data host, or fix username/privateKey in the configuration.`,
               { host: this.opts.host, port: this.port, username: this.opts.username },
             ),
@@ -882,7 +883,7 @@ export class SshDataSource implements DataSource {
       }
     }
     const msg = last instanceof Error ? last.message : String(last);
-    throw new SourceUnavailableError(`cannot connect to ${this.where} (${attempts} attempts): ${msg}`);
+    throw new SourceUnavailableError(`cannot connect to ${this.where} (${attempts} attempt${attempts === 1 ? '' : 's'}): ${msg}`);
   }
 
   /** The shared connection; (re)connects with backoff when there is none. */

@@ -160,8 +160,13 @@ export class FsWorker<Req, Res> {
 
   constructor(workerData: Record<string, unknown>) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+    // Keeps the process alive only while a request is outstanding: an idle worker of an
+    // abandoned iteration must not hold the process open, a pending reply must.
     this.worker.unref();
-    this.worker.on('message', (m: Res) => this.waiting.shift()?.resolve(m));
+    this.worker.on('message', (m: Res) => {
+      this.waiting.shift()?.resolve(m);
+      if (!this.waiting.length) this.worker.unref();
+    });
     const fail = (e: unknown) => {
       this.failure ??= e;
       for (const w of this.waiting.splice(0)) w.reject(e);
@@ -174,6 +179,7 @@ export class FsWorker<Req, Res> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<Res>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
+      this.worker.ref();
       this.worker.postMessage(msg, transfer);
     });
   }

@@ -1,0 +1,53 @@
+/**
+ * Benchmark data: a directory of mixed file sizes, half the bytes in many small files
+ * (4-64 KiB, 200 a directory), half in large ones (1-100 MiB). Deterministic pseudo-random
+ * content (not compressible, like science data).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+export async function generateMixed(dir: string, totalBytes: number): Promise<{ files: number; bytes: number }> {
+  const rand = rng(42);
+  const pool = Buffer.allocUnsafe(128 * 1024 * 1024);
+  for (let i = 0; i < pool.length; i += 4) pool.writeUInt32LE((rand() * 0x100000000) >>> 0, i);
+  let bytes = 0;
+  let files = 0;
+  for (let d = 0; bytes < totalBytes / 2; d++) {
+    const sub = join(dir, 'small', `d${String(d).padStart(4, '0')}`);
+    await mkdir(sub, { recursive: true });
+    for (let i = 0; i < 200 && bytes < totalBytes / 2; i++) {
+      const size = 4096 + Math.floor(rand() * 60 * 1024);
+      const off = Math.floor(rand() * (pool.length - size));
+      await writeFile(join(sub, `f${i}.dat`), pool.subarray(off, off + size));
+      bytes += size;
+      files++;
+    }
+  }
+  await mkdir(join(dir, 'large'), { recursive: true });
+  for (let j = 0; bytes < totalBytes; j++) {
+    const size = Math.min(totalBytes - bytes, (1 + Math.floor(rand() * 99)) * 1024 * 1024 + Math.floor(rand() * 4096));
+    const parts: Buffer[] = [];
+    for (let left = size; left > 0; ) {
+      const n = Math.min(left, 64 * 1024 * 1024);
+      const off = Math.floor(rand() * (pool.length - n));
+      parts.push(pool.subarray(off, off + n));
+      left -= n;
+    }
+    await writeFile(join(dir, 'large', `big${j}.bin`), Buffer.concat(parts));
+    bytes += size;
+    files++;
+  }
+  return { files, bytes };
+}
