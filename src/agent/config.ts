@@ -13,6 +13,19 @@ const driveSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('st'), id: z.string().min(1).optional(), device: z.string().startsWith('/dev/') }).strict(),
 ]);
 
+/** A data host reached over SSH (key authentication, host key pinned in known_hosts). */
+const sshHostSchema = z
+  .object({
+    address: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).default(22),
+    username: z.string().min(1),
+    privateKey: z.string().min(1),
+    knownHosts: z.string().min(1),
+    maxConcurrentChannels: z.number().int().min(1).max(10).default(4),
+    keepaliveInterval: z.number().int().min(0).default(15_000),
+  })
+  .strict();
+
 export const agentConfigSchema = z
   .object({
     drives: z.array(driveSchema).min(1, 'configure at least one drive'),
@@ -20,6 +33,8 @@ export const agentConfigSchema = z
     scanConcurrency: z.number().int().min(0).max(32).default(2),
     /** Host names whose paths the agent reads directly (it runs on the data host or reads a mount). */
     localHosts: z.array(z.string().min(1)).default(['localhost']),
+    /** Data hosts read over SSH, by the host name used in import lists (`host:/path`). */
+    sshHosts: z.record(z.string().min(1), sshHostSchema).default({}),
     visibilityTimeout: z.number().int().min(2).max(43_200).default(120),
     heartbeatInterval: z.number().int().min(1).default(30),
     waitTimeSeconds: z.number().int().min(0).max(20).default(20),

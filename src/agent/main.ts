@@ -27,7 +27,7 @@ export async function runAgent(agentConfig: AgentConfig, env: NodeJS.ProcessEnv 
   const config = loadConfig(env);
   const clients = createClients(config);
   const ctx = createJobContext(config, clients);
-  const sources = createDataSources(agentConfig.localHosts);
+  const sources = createDataSources(agentConfig);
   const agent = new TapeAgent(
     { ctx, sources, reporter: new Reporter(ctx.queues, agentConfig.progressIntervalMs), log, blockSize: agentConfig.blockSize },
     {
