@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
-import { extractWithGnuTar, treeDigest } from '../support/sample-data.ts';
+import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-data.ts';
 import { startSshd, type SshdFixture } from '../support/sshd.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
 import { makeHostileTree } from '../ssh/helpers.ts';
+import { CutProxy } from '../ssh/proxy.ts';
 
 let stack: TestStack;
 let h: Harness;
@@ -61,8 +62,44 @@ describe('archiving from a data host over SSH', () => {
     expect(existsSync('canary')).toBe(false);
   });
 
+  it('a disconnect mid-stream discards the tape file and leaves the target assigned; the retry archives it', async () => {
+    const proxy = await CutProxy.start(sshd.port);
+    try {
+      const known = join(h.dir, 'proxy_known_hosts');
+      await writeFile(known, `[127.0.0.1]:${proxy.port} ${sshd.hostPublicKey}\n`);
+      expect(await h.agents.at(-1)!.stop()).toBe(0);
+      await h.startAgent({
+        sshHosts: { flaky: { address: '127.0.0.1', port: proxy.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: known } },
+      });
+      const src = await makeTarget(join(h.dir, 'remote', 'flaky-run'), [3_000_000, 2_000_000]);
+      await writeFile(join(h.dir, 'flaky.txt'), `flaky:${src}\n`);
+      await h.cli(['import', join(h.dir, 'flaky.txt')]);
+      const id = (await stack.ctx.catalog.listAllTargets()).find((t) => t.host === 'flaky')!.id;
+      await waitUntil(async () => (await stack.ctx.catalog.getTarget(id))?.scan === 'complete', 30_000, 'scan');
+      await h.vtl.createTape('flakytape', { capacityBytes: 100_000_000 });
+      await h.cli(['open_tape', 'flakytape']);
+      await h.cli(['assign']);
+
+      proxy.cutAfter(1_000_000); // the network drops a megabyte into the stream
+      const failed = await h.cli(['archive']);
+      expect(failed.code).toBe(1);
+      expect(failed.out).toMatch(/could not read the source/);
+      expect(await stack.ctx.catalog.getTarget(id)).toMatchObject({ placement: 'assigned', tapeName: 'flakytape' });
+      expect(await stack.ctx.catalog.getTape('flakytape')).toMatchObject({ nextFileNumber: 1, filesWritten: 0 });
+      expect((await stack.ctx.catalog.getTape('flakytape'))?.state).not.toBe('disabled');
+      expect(await h.vtl.countFiles('flakytape')).toBe(1); // the label only
+
+      proxy.reset();
+      expect((await h.cli(['archive'])).code).toBe(0);
+      const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('flakytape', 1));
+      expect(data).toEqual(await treeDigest(src));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('an unknown host key is refused: the scan fails, retryable, with how to trust the host', async () => {
-    expect(await h.agents[0]!.stop()).toBe(0);
+    expect(await h.agents.at(-1)!.stop()).toBe(0);
     await h.startAgent({
       sshHosts: { otherhost: { address: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: join(h.dir, 'empty_known_hosts') } },
     });
