@@ -1,6 +1,6 @@
 /** Shared pieces of the SSH tests. */
 import { execFileSync } from 'node:child_process';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ManifestEntry } from '../../src/lib/domain/manifest.ts';
 import { SshDataSource, type SshDataSourceOptions } from '../../src/lib/source/ssh-source.ts';
@@ -56,6 +56,10 @@ export async function makeHostileTree(root: string): Promise<void> {
   // bytes that are not UTF-8 (0xff 0xfe), in a file name and a directory name
   await writeFile(raw(root, Buffer.from([0x78, 0xff, 0xfe, 0x79])), 'ff fe\n');
   await symlink('../outside/target with space', join(root, 'link with space'));
+  // a symlink target over 100 bytes (GNU tar: a 'K' long-link header) and a hard link (tar
+  // must store both names as files: --hard-dereference)
+  await symlink(`${'t'.repeat(140)}/target`, join(root, 'long-link'));
+  await link(join(root, 'sub', 'file.txt'), join(root, 'hard-link-to-file.txt'));
 }
 
 export function header(path: string, manifest: ManifestEntry[]) {

@@ -50,6 +50,8 @@ describe('scan and stream over SSH', () => {
     expect(remote.find((e) => e.path === 'empty-file')).toMatchObject({ type: 'file', size: 0 });
     expect(remote.find((e) => e.path === 'empty-dir')).toMatchObject({ type: 'dir', size: 0 });
     expect(remote.some((e) => e.rawPath !== undefined)).toBe(true);
+    expect(remote.find((e) => e.path === 'long-link')?.linkTarget).toHaveLength(147);
+    expect(remote.find((e) => e.path === 'hard-link-to-file.txt')).toMatchObject({ type: 'file', size: 6 });
 
     const out = join(work, 'hostile.tar');
     const { trailer } = await archiveTo(out, root, remote, src.stream(root, remote));
@@ -172,6 +174,43 @@ describe('scan and stream over SSH', () => {
       expect(remote).toEqual(await collect(local.listDirectories(root, depth)));
     }
     expect(await collect(src.listDirectories(root, 2))).toEqual(['a/-n', 'a/y y', 'a/z', 'b/x']);
+  });
+
+  it('with maxConcurrentChannels 1 a scan runs its two commands one after the other', async () => {
+    const root = join(work, 'hostile');
+    const one = sourceFor(sshd, { maxConcurrentChannels: 1 });
+    try {
+      const [a, b] = await Promise.all([collect(one.scan(root)), collect(one.scan(root))]);
+      expect(a).toEqual(b);
+      expect(a.length).toBeGreaterThan(20);
+      expect(one.channelStats()).toMatchObject({ peak: 1, opened: 4, open: 0 });
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('an aborted stream rejects with the abort reason and closes its channel', async () => {
+    const root = join(work, 'abort');
+    await mkdir(root);
+    await writeFile(join(root, 'big'), Buffer.alloc(32 * 1024 * 1024, 1));
+    await writeFile(join(root, 'small'), 'x');
+    const manifest = await collect(src.scan(root));
+    const ac = new AbortController();
+    const e = await (async () => {
+      for await (const se of src.stream(root, manifest, { signal: ac.signal })) {
+        if (!se.content) continue;
+        for await (const _c of se.content as AsyncIterable<Buffer>) ac.abort(new Error('stop now'));
+      }
+    })().catch((err: unknown) => err);
+    expect((e as Error).message).toBe('stop now');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(src.channelStats().open).toBe(0);
+    // the connection is still good
+    expect((await collect(src.scan(root))).length).toBe(2);
+  });
+
+  it('the fixture fails (never skips) without sshd, saying how to install it', async () => {
+    await expect(startSshd({ sshdPath: join(work, 'no-sshd-here') })).rejects.toThrow(/apt-get install -y openssh-server/);
   });
 
   it('relative target paths are refused (the remote working directory is not a target)', async () => {

@@ -27,6 +27,8 @@ export const SSHD_PATH = '/usr/sbin/sshd';
 export type HostKeyType = 'ed25519' | 'ecdsa' | 'rsa';
 
 export interface SshdOptions {
+  /** The sshd binary (default /usr/sbin/sshd). */
+  sshdPath?: string;
   /** Host keys to generate and serve, in this order (default ['ed25519']). */
   hostKeyTypes?: HostKeyType[];
   /** Extra sshd_config lines (appended). */
@@ -125,11 +127,12 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
 }
 
 export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
+  const sshdPath = opts.sshdPath ?? SSHD_PATH;
   try {
-    await access(SSHD_PATH, constants.X_OK);
+    await access(sshdPath, constants.X_OK);
   } catch {
     throw new Error(
-      `${SSHD_PATH} not found: the SSH tests need Debian's OpenSSH server. Install it with ` +
+      `${sshdPath} not found: the SSH tests need Debian's OpenSSH server. Install it with ` +
         '`apt-get update && apt-get install -y openssh-server` (CI must install it too; these tests never skip).',
     );
   }
@@ -190,8 +193,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
 
   const sshdArgs = ['-D', '-e', '-f', config];
   const [cmd, args] = opts.dropCapabilities?.length
-    ? ['setpriv', ['--bounding-set', opts.dropCapabilities.map((c) => `-${c}`).join(','), '--', SSHD_PATH, ...sshdArgs]]
-    : [SSHD_PATH, sshdArgs];
+    ? ['setpriv', ['--bounding-set', opts.dropCapabilities.map((c) => `-${c}`).join(','), '--', sshdPath, ...sshdArgs]]
+    : [sshdPath, sshdArgs];
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.setEncoding('utf8');

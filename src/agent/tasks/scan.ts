@@ -28,7 +28,10 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
     return { kind: 'report', result: { ...base, ok: true, fileCount: s.fileCount, totalBytes: s.totalBytes, manifestPages: pages, manifestDigest: s.digest } };
   } catch (e) {
     if (signal.aborted) throw e;
-    deps.log('warn', 'scan failed', { taskId: task.taskId, target: task.target.id, error: String(e) });
-    return { kind: 'report', result: { ...base, ok: false, error: (e as Error).message ?? String(e), retryable: true } };
+    // A refused host key, a refused user key or bad configuration needs an operator, not a retry.
+    const code = (e as { code?: unknown })?.code;
+    const retryable = !(typeof code === 'string' && (code.startsWith('HOST_KEY_') || code === 'SSH_AUTH_FAILED' || code === 'CONFIG'));
+    deps.log('warn', 'scan failed', { taskId: task.taskId, target: task.target.id, error: String(e), retryable });
+    return { kind: 'report', result: { ...base, ok: false, error: (e as Error).message ?? String(e), retryable } };
   }
 }

@@ -7,7 +7,8 @@
  */
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { PROTOCOL_VERSION, type ScanTask, type VerifyTask, type WriteTask } from '../protocol/tasks.ts';
+import { PROTOCOL_VERSION, type ScanTask, type VerifyTask } from '../protocol/tasks.ts';
+import { writeTaskFor } from './workflow.ts';
 import type { JobContext } from './context.ts';
 
 export interface ReconcileInput {
@@ -43,19 +44,7 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
     const target = await ctx.catalog.getTarget(w.targetId);
     if (!target || target.placement !== 'writing') continue;
     // Same task id: whichever copy an agent runs first is the one the catalog accepts.
-    const task: WriteTask = {
-      v: PROTOCOL_VERSION,
-      kind: 'write',
-      taskId: w.taskId,
-      issuedAt: now,
-      tapeName: tape.name,
-      fileNumber: w.fileNumber,
-      target: { id: target.id, host: target.host, path: target.path },
-      scanId: target.scanId ?? '',
-      manifestPages: target.manifestPages ?? 0,
-      fileCount: target.fileCount ?? 0,
-      totalBytes: target.totalBytes ?? 0,
-    };
+    const task = writeTaskFor(target, tape.name, w.fileNumber, w.taskId, now);
     await ctx.queues.sendTask(task);
     result.writesResent.push({ tape: tape.name, fileNumber: w.fileNumber, taskId: w.taskId });
   }

@@ -101,22 +101,27 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
       if (attempt < 3) continue;
       throw new ConflictError(`tape ${tape.name} or target ${target.id} kept changing while archive ran; nothing was started. Run archive again.`);
     }
-    const task: WriteTask = {
-      v: PROTOCOL_VERSION,
-      kind: 'write',
-      taskId,
-      issuedAt: now,
-      tapeName: tape.name,
-      fileNumber,
-      target: { id: target.id, host: target.host, path: target.path },
-      scanId: target.scanId ?? '',
-      manifestPages: target.manifestPages ?? 0,
-      fileCount: target.fileCount ?? 0,
-      totalBytes: target.totalBytes ?? 0,
-    };
+    const task = writeTaskFor(target, tape.name, fileNumber, taskId, now);
     await ctx.queues.sendTask(task);
     return { status: 'started', tape: tape.name, fileNumber, targetId: target.id, path: target.path, taskId, totalBytes: target.totalBytes ?? 0 };
   }
+}
+
+/** The write task for a target at a file number; archive and reconcile send the same. */
+export function writeTaskFor(target: Target, tapeName: string, fileNumber: number, taskId: string, issuedAt: string): WriteTask {
+  return {
+    v: PROTOCOL_VERSION,
+    kind: 'write',
+    taskId,
+    issuedAt,
+    tapeName,
+    fileNumber,
+    target: { id: target.id, host: target.host, path: target.path },
+    scanId: target.scanId ?? '',
+    manifestPages: target.manifestPages ?? 0,
+    fileCount: target.fileCount ?? 0,
+    totalBytes: target.totalBytes ?? 0,
+  };
 }
 
 function writeInFlightError(tape: Tape): ConflictError {

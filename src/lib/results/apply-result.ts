@@ -46,7 +46,13 @@ async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> 
   const now = ctx.now().toISOString();
   const next = r.ok
     ? { ...t, scan: 'complete' as const, fileCount: r.fileCount, totalBytes: r.totalBytes, manifestPages: r.manifestPages, scanError: undefined, updatedAt: now, version: t.version + 1 }
-    : { ...t, scan: 'failed' as const, scanError: `${r.error}${r.retryable ? ' (retryable: import again or wait for reconcile)' : ''}`, updatedAt: now, version: t.version + 1 };
+    : {
+        ...t,
+        scan: 'failed' as const,
+        scanError: `${r.error}${r.retryable ? ' (retryable: run "reconcile" or wait for it)' : ' (fix the agent configuration, then run "reconcile")'}`,
+        updatedAt: now,
+        version: t.version + 1,
+      };
   const ok = await ctx.catalog.updateTarget(t, next);
   return ok ? { applied: true, note: `scan of ${t.id} ${r.ok ? 'complete' : 'failed'}` } : { applied: false, note: `target ${t.id} changed meanwhile; scan result dropped` };
 }
