@@ -44,6 +44,7 @@ const ROUTES: Record<JobName, Route> = {
   reconcile: { method: 'POST', path: '/reconcile' },
   task: { method: 'GET', path: '/tasks/{id}', pathParams: { id: 'taskId' } },
   discover: { method: 'POST', path: '/imports/scheduled' },
+  rescan: { method: 'POST', path: '/rescans' },
 };
 
 export function createApiClient(baseUrl: string, token: string | undefined, fetchImpl: typeof fetch = fetch) {

@@ -267,6 +267,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     });
 
   program
+    .command('rescan')
+    .argument('[ids...]', 'target ids')
+    .description('scan targets again (a failed scan, or a source that changed since its scan)')
+    .option('--failed', 'every target whose scan failed or whose source changed')
+    .action(async (ids: string[], o: { failed?: boolean }) => {
+      const r = await job('rescan', { ...(ids.length ? { targetIds: ids } : {}), failed: !!o.failed });
+      print(r, () => `rescan requested for ${r.rescanned.length} target(s)${r.rescanned.map((t) => `\n  ${t.id} ${t.path}`).join('')}`);
+    });
+
+  program
     .command('discover')
     .description('scheduled import on demand: find new target directories under the import roots and import them')
     .option('--root <host:/path...>', 'roots to look under (default: TAPE_ARCHIVE_IMPORT_ROOTS)')

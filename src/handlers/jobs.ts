@@ -110,3 +110,4 @@ export const targets = jobHandler('targets', fromQuery);
 export const reconcile = jobHandler('reconcile', fromBody, { mutating: true });
 export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));
 export const discover = jobHandler('discover', fromBody, { okStatus: 202, mutating: true });
+export const rescan = jobHandler('rescan', fromBody, { mutating: true });

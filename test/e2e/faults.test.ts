@@ -179,6 +179,14 @@ describe('faults', () => {
     expect(await target(t.id)).toMatchObject({ placement: 'write_failed', lastError: expect.stringMatching(/file-0\.dat/) });
     expect(await tape('changed')).toMatchObject({ nextFileNumber: 1, filesWritten: 0, state: 'registered' });
     expect(await h.vtl.countFiles('changed')).toBe(1); // the label only
+    // Once the source has settled: rescan, assign, archive.
+    expect((await h.cli(['rescan', t.id])).out).toMatch(/rescan requested for 1 target/);
+    await waitUntil(async () => (await target(t.id)).scan === 'complete', 30_000, 'rescan');
+    expect((await target(t.id)).placement).toBe('unassigned');
+    await h.cli(['assign']);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('changed', 1));
+    expect(data).toEqual(await treeDigest(t.path));
   });
 
   it('a poison message ends in the dead-letter queue with its reason', async () => {

@@ -108,6 +108,6 @@ describe('archiving from a data host over SSH', () => {
     await h.cli(['import', join(h.dir, 'list2.txt')]);
     const id = (await stack.ctx.catalog.listAllTargets()).find((t) => t.host === 'otherhost')!.id;
     await waitUntil(async () => (await stack.ctx.catalog.getTarget(id))?.scan === 'failed', 30_000, 'scan refused');
-    expect((await stack.ctx.catalog.getTarget(id))?.scanError).toMatch(/ssh-keyscan[\s\S]*fix the agent configuration/);
+    expect((await stack.ctx.catalog.getTarget(id))?.scanError).toMatch(/ssh-keyscan[\s\S]*fix the agent configuration, then "rescan --failed"/);
   });
 });

@@ -32,7 +32,7 @@ describe('npx osls package', () => {
       expect(r[q]?.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({ 'Fn::GetAtt': [`${q}Dlq`, 'Arn'] });
     }
     const functions = Object.entries(r).filter(([, x]) => x.Type === 'AWS::Lambda::Function');
-    expect(functions.length).toBe(14);
+    expect(functions.length).toBe(15);
     for (const [, f] of functions) expect(f.Properties.Runtime).toBe('nodejs22.x');
 
     // Least privilege: each function's own role holds exactly what its job needs.
@@ -58,6 +58,7 @@ describe('npx osls package', () => {
       ReconcileNow: [...write, ...send],
       Reconcile: [...write, ...send],
       DiscoverNow: [...write, ...send],
+      Rescan: [...write, ...send],
       ScheduledImport: send,
       Results: [...write, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
     };

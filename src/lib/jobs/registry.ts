@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { NotFoundError, UsageError } from '../errors.ts';
 import { reconcile } from './reconcile.ts';
 import { discover } from './discover.ts';
+import { rescan } from './rescan.ts';
 import type { JobContext } from './context.ts';
 import { listTapes, openTape } from './tapes.ts';
 import { importTargets, listTargets } from './targets.ts';
@@ -29,6 +30,7 @@ export const jobInputSchemas = {
   targets: z.object({ state: z.string().max(32).optional(), tape: tapeName.optional() }).strict(),
   reconcile: z.object({ olderThanSeconds: z.number().int().min(0).max(30 * 24 * 3600).optional() }).strict(),
   task: z.object({ taskId: z.string().uuid() }).strict(),
+  rescan: z.object({ targetIds: z.array(z.string().min(1).max(64)).max(10_000).optional(), failed: z.boolean().default(false) }).strict(),
   discover: z.object({ roots: z.array(z.string().min(2).max(4096)).max(100).optional(), pattern: z.string().min(1).max(256).optional() }).strict(),
 } as const;
 
@@ -61,6 +63,7 @@ const runners = {
   targets: (ctx: JobContext, i: JobInput<'targets'>) => listTargets(ctx, i),
   reconcile: (ctx: JobContext, i: JobInput<'reconcile'>) => reconcile(ctx, i),
   discover: (ctx: JobContext, i: JobInput<'discover'>) => discover(ctx, i),
+  rescan: (ctx: JobContext, i: JobInput<'rescan'>) => rescan(ctx, i),
   task: async (ctx: JobContext, i: JobInput<'task'>) => {
     const status = await ctx.tasks.get(i.taskId);
     if (!status) throw new NotFoundError(`no task ${i.taskId}; task ids are printed by archive and confirm.`);

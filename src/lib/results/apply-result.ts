@@ -49,7 +49,7 @@ async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> 
     : {
         ...t,
         scan: 'failed' as const,
-        scanError: `${r.error}${r.retryable ? ' (retryable: run "reconcile" or wait for it)' : ' (fix the agent configuration, then run "reconcile")'}`,
+        scanError: `${r.error}${r.retryable ? ' (retry with "rescan --failed")' : ' (fix the agent configuration, then "rescan --failed")'}`,
         updatedAt: now,
         version: t.version + 1,
       };
@@ -64,7 +64,7 @@ function describeWrite(r: WriteResult): string {
     case 'end-of-medium':
       return `end of medium after ${r.bytesAtEnd} bytes: tape ${r.tapeName} is full; the target goes to the next tape`;
     case 'source-changed':
-      return `source changed since its scan (${r.changeCount} file(s): ${r.changes.map((c) => `${c.path}: ${c.reason}`).join('; ')}); rescan before archiving`;
+      return `source changed since its scan (${r.changeCount} file(s): ${r.changes.map((c) => `${c.path}: ${c.reason}`).join('; ')}); once it has settled, "rescan ${r.targetId}" and assign it again`;
     case 'io-error':
       return `I/O error writing file ${r.fileNumber}: ${r.error}`;
     case 'source-error':

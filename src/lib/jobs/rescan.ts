@@ -1,0 +1,58 @@
+/**
+ * `rescan`: scan targets again, for a scan that failed (host down, key not yet trusted) or a
+ * target whose source changed after its scan (write_failed). The target gets a new scan id;
+ * the old manifest is never used again. Targets with data on tape are refused: their manifest
+ * describes what is on tape.
+ */
+import { targetStatus, type Placement, type Target } from '../domain/target.ts';
+import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
+import { PROTOCOL_VERSION, type ScanTask } from '../protocol/tasks.ts';
+import type { JobContext } from './context.ts';
+
+export interface RescanInput {
+  targetIds?: string[];
+  /** Every target whose scan failed or whose write found the source changed. */
+  failed?: boolean;
+}
+
+const RESCANNABLE: readonly Placement[] = ['unassigned', 'assigned', 'write_failed'];
+
+export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ rescanned: { id: string; path: string }[] }> {
+  let targets: Target[];
+  if (input.targetIds?.length) {
+    targets = [];
+    for (const id of input.targetIds) {
+      const t = await ctx.catalog.getTarget(id);
+      if (!t) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
+      if (!RESCANNABLE.includes(t.placement)) {
+        throw new IllegalTransitionError(`target ${id} is ${targetStatus(t)}; its manifest describes what is on tape and cannot be replaced. Nothing was rescanned.`);
+      }
+      targets.push(t);
+    }
+  } else if (input.failed) {
+    targets = (await ctx.catalog.listAllTargets()).filter((t) => t.scan === 'failed' || t.placement === 'write_failed');
+  } else {
+    throw new UsageError('name the targets to rescan, or use --failed for every failed scan and changed source.');
+  }
+  const out: { id: string; path: string }[] = [];
+  for (const t of targets) {
+    const now = ctx.now().toISOString();
+    const scanId = ctx.newId();
+    const next: Target = {
+      ...t,
+      scan: 'pending',
+      scanId,
+      scanError: undefined,
+      lastError: undefined,
+      placement: t.placement === 'write_failed' ? 'unassigned' : t.placement,
+      ...(t.placement === 'write_failed' ? { tapeName: undefined, fileNumber: undefined } : {}),
+      updatedAt: now,
+      version: t.version + 1,
+    };
+    if (!(await ctx.catalog.updateTarget(t, next))) continue;
+    const task: ScanTask = { v: PROTOCOL_VERSION, kind: 'scan', taskId: ctx.newId(), issuedAt: now, target: { id: t.id, host: t.host, path: t.path }, scanId };
+    await ctx.queues.sendTask(task);
+    out.push({ id: t.id, path: t.path });
+  }
+  return { rescanned: out };
+}
