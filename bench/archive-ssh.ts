@@ -9,7 +9,7 @@
  *
  * Starts its own sshd (test/support/sshd.ts) and makes about 2 GiB of mixed files in a temp
  * dir (half the bytes in 4-64 KiB files, the rest in 1-100 MiB files, like
- * test/tape-format/bench.ts). The scan is done beforehand and not timed. After one warm-up,
+ * bench/data.ts). The scan is done beforehand and not timed. After one warm-up,
  * baseline and ours alternate `--runs` times; the best of each is kept. Both include
  * connecting. Everything generated is removed at the end.
  * Last line: `archive-ssh ratio R (X MB/s vs baseline Y MB/s)`, MB = 10^6 bytes of file content.
@@ -24,6 +24,7 @@ import { SshDataSource, shellQuote } from '../src/lib/source/ssh-source.ts';
 import { writeTargetFile } from '../src/lib/tape-format/index.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
 import { startSshd, type SshdFixture } from '../test/support/sshd.ts';
+import { generateMixed } from './data.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -35,58 +36,6 @@ const RUNS = Number(opt('runs', '2'));
 const CIPHER = opt('cipher', 'aes128-gcm@openssh.com');
 const MiB = 1024 * 1024;
 
-/** Deterministic pseudo-random generator (xorshift32). */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
-
-/** Half the bytes in 4-64 KiB files (200 per directory), the rest in 1-100 MiB files. */
-async function generate(dir: string, totalBytes: number): Promise<{ files: number; bytes: number }> {
-  const rand = rng(42);
-  const pool = Buffer.allocUnsafe(128 * MiB);
-  for (let i = 0; i < pool.length; i += 4) pool.writeUInt32LE((rand() * 0x100000000) >>> 0, i);
-  let bytes = 0;
-  let files = 0;
-  let d = 0;
-  while (bytes < totalBytes / 2) {
-    const sub = join(dir, 'small', `d${String(d++).padStart(4, '0')}`);
-    await mkdir(sub, { recursive: true });
-    const jobs: Promise<void>[] = [];
-    for (let i = 0; i < 200 && bytes < totalBytes / 2; i++) {
-      const size = 4096 + Math.floor(rand() * 60 * 1024);
-      const off = Math.floor(rand() * (pool.length - size));
-      jobs.push(writeFile(join(sub, `f${i}.dat`), pool.subarray(off, off + size)));
-      bytes += size;
-      files++;
-    }
-    await Promise.all(jobs);
-  }
-  await mkdir(join(dir, 'large'));
-  let j = 0;
-  while (bytes < totalBytes) {
-    const size = Math.min(totalBytes - bytes, (1 + Math.floor(rand() * 99)) * MiB + Math.floor(rand() * 4096));
-    const parts: Buffer[] = [];
-    let left = size;
-    while (left > 0) {
-      const n = Math.min(left, 64 * MiB);
-      const off = Math.floor(rand() * (pool.length - n));
-      parts.push(pool.subarray(off, off + n));
-      left -= n;
-    }
-    await writeFile(join(dir, 'large', `big${j++}.bin`), Buffer.concat(parts));
-    bytes += size;
-    files++;
-  }
-  return { files, bytes };
-}
 
 function sh(script: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -162,7 +111,7 @@ async function main() {
   try {
     let t = performance.now();
     await mkdir(data);
-    const g = await generate(data, Math.round(GIB * 1024 * MiB));
+    const g = await generateMixed(data, Math.round(GIB * 1024 * MiB));
     await sh('sync');
     console.log(`data: ${g.files} files, ${(g.bytes / MiB).toFixed(0)} MiB, made in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     console.log(`cipher: ${CIPHER} on both sides; sshd ${sshd.host}:${sshd.port}; each run includes connecting`);

@@ -6,7 +6,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-function rng(seed: number) {
+/** Deterministic pseudo-random numbers in [0, 1) (xorshift32). */
+export function rng(seed: number) {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SshDataSource, shellQuote } from '../src/lib/source/ssh-source.ts';
+import { rng } from './data.ts';
 import { startSshd, type SshdFixture } from '../test/support/sshd.ts';
 
 const args = process.argv.slice(2);
@@ -27,20 +28,9 @@ const RUNS = Number(opt('runs', '2'));
 const CIPHER = opt('cipher', 'aes128-gcm@openssh.com');
 const PER_DIR = 1000;
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
-
 async function generate(dir: string, files: number): Promise<void> {
   const rand = rng(7);
+  // small files (1-4 KiB), PER_DIR a directory
   const pool = Buffer.allocUnsafe(1024 * 1024);
   for (let i = 0; i < pool.length; i += 4) pool.writeUInt32LE((rand() * 0x100000000) >>> 0, i);
   for (let d = 0; d * PER_DIR < files; d++) {
