@@ -47,6 +47,23 @@ const ROUTES: Record<JobName, Route> = {
   rescan: { method: 'POST', path: '/rescans' },
 };
 
+async function retrySameKey(send: () => Promise<Response>, origin: string): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    let res: Response;
+    try {
+      res = await send();
+    } catch (e) {
+      if (attempt >= 2) throw new Error(`cannot reach the API at ${origin} (${(e as Error).message}); is the gateway running ("npm run dev:api")?`);
+      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+      continue;
+    }
+    if (res.status !== 409 || attempt >= 30) return res;
+    const body = await res.clone().text();
+    if (!body.includes('is still running')) return res;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 export function createApiClient(baseUrl: string, token: string | undefined, fetchImpl: typeof fetch = fetch) {
   let base: URL;
   try {
@@ -80,9 +97,11 @@ export function createApiClient(baseUrl: string, token: string | undefined, fetc
     const init: RequestInit = { method: route.method, headers, ...(route.method === 'POST' ? { body: JSON.stringify(fields) } : {}) };
     let res: Response;
     try {
-      res = await fetchImpl(url, init).catch(() => fetchImpl(url, init));
-    } catch (e) {
-      throw new Error(`cannot reach the API at ${base.origin} (ECONNREFUSED or similar: ${(e as Error).message}); is the gateway running ("npm run dev:api")?`);
+      res = await fetchImpl(url, init);
+    } catch {
+      // The request may or may not have reached the server: retry with the same idempotency
+      // key, waiting while the server says the first attempt is still running.
+      res = await retrySameKey(() => fetchImpl(url, init), base.origin);
     }
     const text = await res.text();
     let body: unknown;
