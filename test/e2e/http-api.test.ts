@@ -58,6 +58,12 @@ describe('HTTP API over serverless-offline', () => {
     // The same output in-process and over the API.
     expect(await ok(['targets'])).toBe((await h.cli(['targets'])).out);
     expect(await ok(['close_tape', '--yes'])).toMatch(/apitape closed and offline/);
+    // The jobs beyond the seed's, over the gateway too.
+    expect(await ok(['reconcile', '--older-than', '3600'])).toMatch(/re-sent 0 scan\(s\), 0 write\(s\), 0 verify\(s\)/);
+    expect(await ok(['rescan', '--failed'])).toMatch(/rescan requested for 0 target/);
+    expect(await ok(['discover', '--root', `localhost:${join(h.dir, 'data')}`, '--pattern', 'api-*'])).toMatch(/looking for api-\* under localhost:/);
+    const task = JSON.parse(await ok(['--json', 'task', (await stack.ctx.catalog.getTapeFile('apitape', 1))!.taskId]));
+    expect(task).toMatchObject({ kind: 'write', state: 'succeeded', outcome: 'archived' });
   });
 
   it('refuses missing and wrong credentials with 401 and 403, and bad input with 400, changing nothing', async () => {
