@@ -40,9 +40,12 @@ export async function waitForTask(o: WaitOptions): Promise<TaskStatus> {
           bar.start(Math.max(1, s.bytesTotal), 0, { phase: s.phase ?? '', done: '0 B', all: formatBytes(s.bytesTotal), rate: '-' });
         }
         const now = Date.now();
-        if (now > lastTime) rate = ((s.bytesDone - lastBytes) * 1000) / (now - lastTime);
-        lastBytes = s.bytesDone;
-        lastTime = now;
+        // Reports arrive about once a second: measure between changes, not between polls.
+        if (s.bytesDone !== lastBytes && now > lastTime) {
+          rate = ((s.bytesDone - lastBytes) * 1000) / (now - lastTime);
+          lastBytes = s.bytesDone;
+          lastTime = now;
+        }
         bar.setTotal(Math.max(1, s.bytesTotal));
         bar.update(s.bytesDone, { phase: s.phase ?? '', done: formatBytes(s.bytesDone), all: formatBytes(s.bytesTotal), rate: `${formatBytes(Math.max(0, rate))}/s` });
       }
