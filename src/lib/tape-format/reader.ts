@@ -38,11 +38,16 @@ function abortCheck(signal: AbortSignal | undefined): void {
 // Label
 
 /**
- * Reads tape file 0 and returns its label. Throws NotALabelError when the file is not a
- * tape-archive label (blank, foreign or damaged tape, or an unknown format version). On
- * success the whole file is consumed (the drive is then positioned at file 1).
+ * Reads the first member of a tape file, which must be a regular file named `name`.
+ * `drain`: keep reading to the end of the tape file (so the drive ends at the next file);
+ * otherwise stop as soon as the member is read. Returns its bytes, or why it is not there.
  */
-export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TapeLabel> {
+async function readFirstMember(
+  blocks: AsyncIterable<Buffer>,
+  name: string,
+  maxBytes: number,
+  opts: { signal?: AbortSignal | undefined; drain: boolean },
+): Promise<{ data: Buffer } | { failure: string }> {
   let failure: string | null = null;
   let members = 0;
   let done = false;
@@ -52,9 +57,9 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
     member(m) {
       members++;
       if (members > 1) return;
-      const name = m.name.toString('utf8');
-      if (name !== LABEL_MEMBER || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(name)}, not ${LABEL_MEMBER}`;
-      else if (m.size > MAX_LABEL_BYTES) failure ??= `${LABEL_MEMBER} is implausibly large (${m.size} bytes)`;
+      const found = m.name.toString('utf8');
+      if (found !== name || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(found)}, not ${name}`;
+      else if (m.size > maxBytes) failure ??= `${name} is implausibly large (${m.size} bytes)`;
     },
     data(chunk) {
       if (members === 1 && !failure) {
@@ -76,7 +81,7 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
   let bytes = 0;
   const it = blocks[Symbol.asyncIterator]();
   try {
-    for (;;) {
+    while (opts.drain || (!done && !failure)) {
       abortCheck(opts.signal);
       const r = await it.next();
       if (r.done) break;
@@ -85,13 +90,24 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
       if (failure) break;
     }
   } finally {
-    if (failure) await it.return?.();
+    if (failure || !opts.drain) await it.return?.();
   }
-  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : 'it ends inside its first member';
+  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : `it ends inside ${name}`;
+  return failure ? { failure } : { data: Buffer.concat(data, size) };
+}
+
+/**
+ * Reads tape file 0 and returns its label. Throws NotALabelError when the file is not a
+ * tape-archive label (blank, foreign or damaged tape, or an unknown format version). On
+ * success the whole file is consumed (the drive is then positioned at file 1).
+ */
+export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TapeLabel> {
+  const first = await readFirstMember(blocks, LABEL_MEMBER, MAX_LABEL_BYTES, { signal: opts.signal, drain: true });
+  let failure = 'failure' in first ? first.failure : undefined;
   let label: TapeLabel | undefined;
-  if (!failure) {
+  if ('data' in first) {
     try {
-      const parsed = labelSchema.safeParse(JSON.parse(Buffer.concat(data, size).toString('utf8')));
+      const parsed = labelSchema.safeParse(JSON.parse(first.data.toString('utf8')));
       if (parsed.success) label = parsed.data as TapeLabel;
       else failure = `${LABEL_MEMBER} is not valid: ${firstIssue(parsed.error)}`;
     } catch (e) {
@@ -117,54 +133,14 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
  * TapeFormatError when the file does not begin with a valid header.json.
  */
 export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TargetHeader> {
-  let failure: string | null = null;
-  let members = 0;
-  let done = false;
-  const data: Buffer[] = [];
-  let size = 0;
-  const sink: TarSink = {
-    member(m) {
-      members++;
-      if (members > 1) return;
-      const name = m.name.toString('utf8');
-      if (name !== HEADER_MEMBER || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(name)}, not ${HEADER_MEMBER}`;
-      else if (m.size > MAX_JSON_BYTES) failure ??= `${HEADER_MEMBER} is implausibly large (${m.size} bytes)`;
-    },
-    data(chunk) {
-      if (members === 1 && !failure) {
-        data.push(Buffer.from(chunk));
-        size += chunk.length;
-      }
-    },
-    memberEnd() {
-      if (members === 1) done = true;
-    },
-    problem(_offset, reason) {
-      if (members === 0) failure ??= `it is not a tar archive (${reason})`;
-    },
-    end() {
-      if (members === 0) failure ??= 'it is an empty tar archive';
-    },
-  };
-  const parser = new TarParser(sink);
-  let bytes = 0;
-  const it = blocks[Symbol.asyncIterator]();
-  try {
-    while (!done && !failure) {
-      abortCheck(opts.signal);
-      const r = await it.next();
-      if (r.done) break;
-      bytes += r.value.length;
-      parser.push(r.value);
-    }
-  } finally {
-    await it.return?.();
-  }
-  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : `it ends inside ${HEADER_MEMBER}`;
-  if (!failure) {
-    const h = parseJson<TargetHeader>({ chunks: data, size, tooLarge: false }, 'manifest', headerSchema);
+  const first = await readFirstMember(blocks, HEADER_MEMBER, MAX_JSON_BYTES, { signal: opts.signal, drain: false });
+  let failure: string;
+  if ('data' in first) {
+    const h = parseJson<TargetHeader>({ chunks: [first.data], size: first.data.length, tooLarge: false }, 'manifest', headerSchema);
     if (typeof h !== 'string') return h;
     failure = `${HEADER_MEMBER} is ${h}`;
+  } else {
+    failure = first.failure;
   }
   throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
 }
