@@ -21,6 +21,10 @@ describe('the seed workflow on the catalog', () => {
     expect(scans.map((s) => s.kind)).toEqual(['scan', 'scan', 'scan']);
     expect(scans.map((s) => s.target.path).sort()).toEqual(['/data/a', '/data/b', '/data/c']);
 
+    // Import order is list order, so archive takes targets in the order of the list.
+    const byImport = (await stack.ctx.catalog.listAllTargets()).map((t) => t.path);
+    expect(byImport).toEqual(['/data/a', '/data/b', '/data/c']);
+
     const again = await job('import', { content: '/data/a\n', source: 'list.txt' });
     expect(again.imported).toEqual([]);
     expect(again.alreadyKnown).toHaveLength(1);

@@ -3,6 +3,7 @@ import { PLACEMENTS, TARGET_STATUSES, targetId, targetStatus, type Placement, ty
 import { UsageError, ValidationError } from '../errors.ts';
 import { PROTOCOL_VERSION, type ScanTask } from '../protocol/tasks.ts';
 import type { JobContext } from './context.ts';
+import { mapLimit } from '../concurrency.ts';
 import { resolveTape } from './tapes.ts';
 
 export interface ImportInput {
@@ -37,32 +38,31 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
     throw new ValidationError(`${input.source} lists no target directories (only blank lines, comments or invalid lines); nothing was imported. Write one full directory path per line.`);
   }
   const result: ImportResult = { imported: [], alreadyKnown: [], duplicates: parsed.duplicates, skipped: parsed.errors, scansRequested: 0 };
-  for (const entry of parsed.entries) {
+  // Each target is one conditional put and one message; run them 16 at a time so that a list
+  // of thousands fits in an API call. Import times are spaced by a millisecond per line so
+  // archive takes the targets in the order of the list.
+  const base = ctx.now().getTime();
+  const outcomes = await mapLimit(parsed.entries, 16, async (entry, i) => {
     const id = targetId(entry.host, entry.path);
-    const now = ctx.now().toISOString();
+    const now = new Date(base + i).toISOString();
     const scanId = ctx.newId();
-    const target: Target = {
-      id,
-      host: entry.host,
-      path: entry.path,
-      scan: 'pending',
-      scanId,
-      placement: 'unassigned',
-      importedAt: now,
-      updatedAt: now,
-      version: 1,
-    };
+    const target: Target = { id, host: entry.host, path: entry.path, scan: 'pending', scanId, placement: 'unassigned', importedAt: now, updatedAt: now, version: 1 };
     if (!(await ctx.catalog.createTarget(target))) {
       const known = await ctx.catalog.getTarget(id);
-      result.alreadyKnown.push({ id, host: entry.host, path: entry.path, line: entry.line, status: known ? targetStatus(known) : 'imported' });
-      continue;
+      return { kind: 'known' as const, known: { id, host: entry.host, path: entry.path, line: entry.line, status: known ? targetStatus(known) : ('imported' as const) } };
     }
-    result.imported.push({ id, host: entry.host, path: entry.path, line: entry.line });
     // The target is recorded before its scan is requested: if this send is lost, the target
     // stays "imported" with a pending scan, which reconcile re-requests.
     const task: ScanTask = { v: PROTOCOL_VERSION, kind: 'scan', taskId: ctx.newId(), issuedAt: now, target: { id, host: entry.host, path: entry.path }, scanId };
     await ctx.queues.sendTask(task);
-    result.scansRequested++;
+    return { kind: 'imported' as const, imported: { id, host: entry.host, path: entry.path, line: entry.line } };
+  });
+  for (const o of outcomes) {
+    if (o.kind === 'known') result.alreadyKnown.push(o.known);
+    else {
+      result.imported.push(o.imported);
+      result.scansRequested++;
+    }
   }
   return result;
 }
