@@ -177,7 +177,7 @@ describe('faults', () => {
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/source changed since its scan \(1 file\(s\): file-0\.dat/);
     expect(await target(t.id)).toMatchObject({ placement: 'write_failed', lastError: expect.stringMatching(/file-0\.dat/) });
-    expect(await tape('changed')).toMatchObject({ nextFileNumber: 1, filesWritten: 0, state: 'registered' });
+    expect(await tape('changed')).toMatchObject({ nextFileNumber: 1, filesWritten: 0, state: 'labelled' });
     expect(await h.vtl.countFiles('changed')).toBe(1); // the label only
     // Once the source has settled: rescan, assign, archive.
     expect((await h.cli(['rescan', t.id])).out).toMatch(/rescan requested for 1 target/);

@@ -71,7 +71,7 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     // Aborted, or the tape is in another drive: nothing is wrong with the tape or the target;
     // the task stays on the queue and runs again later.
     if (signal.aborted || e instanceof TapeBusyError) throw e;
-    return { kind: 'report', result: classifyWriteFailure(deps, task, e, base) };
+    return { kind: 'report', result: { ...classifyWriteFailure(deps, task, e, base), labelWritten } };
   }
 }
 

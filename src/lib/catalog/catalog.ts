@@ -402,7 +402,7 @@ export class Catalog {
   async discardWrite(
     tape: Tape,
     w: { taskId: string; fileNumber: number; targetId: string },
-    outcome: { targetPlacement: 'assigned' | 'write_failed'; tapeState?: 'full' | 'disabled'; reason?: string; error?: string },
+    outcome: { targetPlacement: 'assigned' | 'write_failed'; tapeState?: 'full' | 'disabled' | 'labelled'; reason?: string; error?: string },
     now: string,
   ): Promise<void> {
     const full = outcome.tapeState ? `, #s = :full${outcome.reason ? ', reason = :reason' : ''}` : '';

@@ -16,12 +16,20 @@ export const scanResultSchema = z.discriminatedUnion('ok', [
   z.object({ ...base, kind: z.literal('scan-result'), ok: z.literal(false), targetId: z.string(), scanId: z.string(), error: z.string().max(4000), retryable: z.boolean() }).strict(),
 ]);
 
-const writeBase = { ...base, kind: z.literal('write-result'), tapeName: z.string(), fileNumber: z.number().int().min(1), targetId: z.string() };
+const writeBase = {
+  ...base,
+  kind: z.literal('write-result'),
+  tapeName: z.string(),
+  fileNumber: z.number().int().min(1),
+  targetId: z.string(),
+  /** The agent wrote the label (file 0) of a blank tape during this task. */
+  labelWritten: z.boolean().optional(),
+};
 
 export const WRITE_REFUSALS = ['wrong-tape', 'position-mismatch', 'write-protected', 'no-tape', 'blank-tape'] as const;
 
 export const writeResultSchema = z.discriminatedUnion('outcome', [
-  z.object({ ...writeBase, outcome: z.literal('archived'), bytes: z.number().int().min(0), fileCount: z.number().int().min(0), digest: z.string(), labelWritten: z.boolean() }).strict(),
+  z.object({ ...writeBase, outcome: z.literal('archived'), bytes: z.number().int().min(0), fileCount: z.number().int().min(0), digest: z.string() }).strict(),
   z.object({ ...writeBase, outcome: z.literal('end-of-medium'), bytesAtEnd: z.number().int().min(0) }).strict(),
   z.object({ ...writeBase, outcome: z.literal('source-changed'), changes: z.array(badFile).max(MAX_LISTED), changeCount: z.number().int() }).strict(),
   z.object({ ...writeBase, outcome: z.literal('io-error'), error: z.string().max(4000) }).strict(),

@@ -82,6 +82,8 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
   }
   const w = { taskId: r.taskId, fileNumber: r.fileNumber, targetId: r.targetId };
   const message = describeWrite(r);
+  // A discarded write may still have labelled a blank tape: the state says so.
+  const labelled = r.labelWritten && tape.state === 'registered' ? ({ tapeState: 'labelled' } as const) : {};
   try {
     switch (r.outcome) {
       case 'archived':
@@ -91,11 +93,11 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
         await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'full', reason: `end of medium at file ${r.fileNumber}` }, now);
         break;
       case 'source-changed':
-        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'write_failed', error: message }, now);
+        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'write_failed', error: message, ...labelled }, now);
         break;
       case 'source-error':
         // The data host failed us, not the tape: the target stays assigned and is retried.
-        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', error: message }, now);
+        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', error: message, ...labelled }, now);
         break;
       case 'io-error':
       case 'refused':
