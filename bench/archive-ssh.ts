@@ -24,13 +24,9 @@ import { SshDataSource, shellQuote } from '../src/lib/source/ssh-source.ts';
 import { writeTargetFile } from '../src/lib/tape-format/index.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
 import { startSshd, type SshdFixture } from '../test/support/sshd.ts';
-import { generateMixed } from './data.ts';
+import { generateMixed, option } from './data.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : def;
-};
+const opt = option;
 const GIB = Number(opt('gib', '2'));
 const RUNS = Number(opt('runs', '2'));
 const CIPHER = opt('cipher', 'aes128-gcm@openssh.com');

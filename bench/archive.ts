@@ -16,12 +16,10 @@ import { performance } from 'node:perf_hooks';
 import type { ManifestEntry } from '../src/lib/domain/manifest.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
 import { FORMAT, localSource, scanLocalDirectory, writeTargetFile } from '../src/lib/tape-format/index.ts';
-import { generateMixed } from './data.ts';
+import { generateMixed, option } from './data.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: number) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : def);
-const GIB = opt('gib', 2);
-const RUNS = opt('runs', 3);
+const GIB = Number(option('gib', '2'));
+const RUNS = Number(option('runs', '3'));
 const MB = 1e6;
 
 const work = await mkdtemp(join(tmpdir(), 'bench-archive-'));

@@ -6,6 +6,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/** `--name value` from the command line, or the default. */
+export function option(name: string, def: string): string {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
+}
+
 /** Deterministic pseudo-random numbers in [0, 1) (xorshift32). */
 export function rng(seed: number) {
   let x = seed >>> 0 || 1;

@@ -15,14 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SshDataSource, shellQuote } from '../src/lib/source/ssh-source.ts';
-import { rng } from './data.ts';
+import { option, rng } from './data.ts';
 import { startSshd, type SshdFixture } from '../test/support/sshd.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : def;
-};
+const opt = option;
 const FILES = Number(opt('files', '100000'));
 const RUNS = Number(opt('runs', '2'));
 const CIPHER = opt('cipher', 'aes128-gcm@openssh.com');

@@ -74,6 +74,20 @@ export interface TapeFileWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * Runs calls one after another even if the caller does not await each one; a failed call
+ * does not block the ones after it (the writers track their own failed state).
+ */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+}
+
 /** Optional: libraries with a changer (the virtual library) can load a tape by name. */
 export interface TapeChanger {
   load(tapeName: string): Promise<void>;

@@ -39,6 +39,7 @@ import {
   type TapeDrive,
   type TapeErrorContext,
   type TapeFileWriter,
+  SerialQueue,
 } from './drive.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -502,7 +503,7 @@ class StTapeFileWriter implements TapeFileWriter {
   private fd: number | undefined;
   private state: 'open' | 'failed' | 'closed' | 'aborted' = 'open';
   private failure: Error | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(
     private readonly drive: StTapeDrive,
@@ -516,22 +517,17 @@ class StTapeFileWriter implements TapeFileWriter {
   }
 
   write(chunk: Buffer): Promise<void> {
-    return this.enqueue(() => this.doWrite(chunk));
+    return this.queue.run(() => this.doWrite(chunk));
   }
 
   close(): Promise<{ bytes: number; tapeBytes: number }> {
-    return this.enqueue(() => this.doClose());
+    return this.queue.run(() => this.doClose());
   }
 
   abort(): Promise<void> {
-    return this.enqueue(() => this.doAbort());
+    return this.queue.run(() => this.doAbort());
   }
 
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn);
-    this.queue = p.catch(() => undefined);
-    return p;
-  }
 
   private assertOpen(op: string): void {
     if (this.state === 'failed') throw this.failure!;

@@ -40,6 +40,7 @@ import {
   type TapeChanger,
   type TapeDrive,
   type TapeFileWriter,
+  SerialQueue,
 } from './drive.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -686,7 +687,7 @@ class VirtualTapeFileWriter implements TapeFileWriter {
   private readonly capacity: number;
   private state: 'open' | 'failed' | 'closed' | 'aborted' = 'open';
   private failure: Error | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(private readonly w: WriterInit) {
     const bs = w.blockSize;
@@ -706,8 +707,8 @@ class VirtualTapeFileWriter implements TapeFileWriter {
 
   write(chunk: Buffer): Promise<void> {
     const bps = this.w.slowBytesPerSecond;
-    if (!bps) return this.enqueue(() => this.doWrite(chunk));
-    return this.enqueue(async () => {
+    if (!bps) return this.queue.run(() => this.doWrite(chunk));
+    return this.queue.run(async () => {
       await this.doWrite(chunk);
       if (!this.slowStart) this.slowStart = Date.now();
       this.slowBytes += chunk.length;
@@ -717,19 +718,13 @@ class VirtualTapeFileWriter implements TapeFileWriter {
   }
 
   close(): Promise<{ bytes: number; tapeBytes: number }> {
-    return this.enqueue(() => this.doClose());
+    return this.queue.run(() => this.doClose());
   }
 
   abort(): Promise<void> {
-    return this.enqueue(() => this.doAbort());
+    return this.queue.run(() => this.doAbort());
   }
 
-  /** Calls run one after another even if the caller does not await each write. */
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn);
-    this.queue = p.catch(() => undefined);
-    return p;
-  }
 
   private assertOpen(op: string): void {
     if (this.state === 'failed') throw this.failure!;
