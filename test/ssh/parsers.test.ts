@@ -71,7 +71,7 @@ describe('known_hosts', () => {
 describe('scan output parser', () => {
   const Z = '\0';
   const h = (c: string) => c.repeat(64);
-  const meta = (y: string, size: number, t: string, mode: string, name: string, link = '') => [y, size, t, mode, name, link].join(Z) + Z;
+  const meta = (y: string, size: number, t: string, mode: string, name: string, link = '', ids = '1:2049:7') => [y, size, t, mode, name, link, ids].join(Z) + Z;
   const ok = { listStatus: 0, listStderr: '', hashStatus: 0, hashStderr: '' };
   const listing = Buffer.from(
     meta('d', 4096, '1700000000.5000000000', '755', 'd') +
@@ -80,10 +80,12 @@ describe('scan output parser', () => {
       meta('l', 7, '1700000003.0000000000', '777', 'link', 'd/a\nb') +
       meta('p', 0, '1700000004.0000000000', '644', 'fifo') +
       meta('f', 1, '1700000005.0000000000', '644', 'd-x') +
+      meta('f', 1, '1700000005.0000000000', '644', 'd/hard', '', '2:2049:99') +
+      meta('f', 1, '1700000005.0000000000', '644', 'a-hard', '', '2:2049:99') +
       '=' + Z,
     'latin1',
   );
-  const hashes = Buffer.from(`${h('a')}  ./d/a\nb${Z}${h('b')}  ./-rf${Z}${h('c')}  ./d-x${Z}=${Z}`, 'latin1');
+  const hashes = Buffer.from(`${h('a')}  ./d/a\nb${Z}${h('b')}  ./-rf${Z}${h('c')}  ./d-x${Z}${h('c')}  ./d/hard${Z}${h('c')}  ./a-hard${Z}=${Z}`, 'latin1');
 
   it('parses records split at every possible byte and sorts like the local scan', () => {
     let first: unknown;
@@ -99,9 +101,13 @@ describe('scan output parser', () => {
       const out = p.finish(ok, (w) => warnings.push(`${w.path}: ${w.reason}`));
       if (cut === 0) first = out;
       else expect(out).toEqual(first);
-      expect(warnings).toEqual(['fifo: skipped: fifo']);
+      expect(warnings).toEqual([expect.stringMatching(/^fifo: skipped: a fifo \(special files are not archived/)]);
     }
-    expect((first as { path: string }[]).map((e) => e.path)).toEqual(['-rf', 'd', 'd/a\nb', 'd-x', 'link']);
+    expect((first as { path: string }[]).map((e) => e.path)).toEqual(['-rf', 'a-hard', 'd', 'd/a\nb', 'd/hard', 'd-x', 'link']);
+    // two names of one inode: one link group, both with the checksum
+    expect(first).toContainEqual({ path: 'a-hard', type: 'file', size: 1, mtimeMs: 1700000005000, mode: 0o644, sha256: h('c'), linkGroup: 1 });
+    expect(first).toContainEqual({ path: 'd/hard', type: 'file', size: 1, mtimeMs: 1700000005000, mode: 0o644, sha256: h('c'), linkGroup: 1 });
+    expect(first).toContainEqual({ path: 'd-x', type: 'file', size: 1, mtimeMs: 1700000005000, mode: 0o644, sha256: h('c') });
     expect(first).toContainEqual({ path: 'd/a\nb', type: 'file', size: 3, mtimeMs: 1700000001000.000001, mode: 0o644, sha256: h('a') });
     expect(first).toContainEqual({ path: 'd', type: 'dir', size: 0, mtimeMs: 1700000000500, mode: 0o755 });
     expect(first).toContainEqual({ path: 'link', type: 'symlink', size: 0, mtimeMs: 1700000003000, mode: 0o777, linkTarget: 'd/a\nb' });

@@ -39,7 +39,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 describe('local source', () => {
-  it('skips fifos and symlinks with a non-UTF-8 target, with a warning', async () => {
+  it('skips fifos with a warning and keeps symlinks whose target is not UTF-8, byte-exact', async () => {
     const root = join(work, 'special');
     await mkdir(root);
     await writeFile(join(root, 'ok.txt'), 'ok');
@@ -47,11 +47,9 @@ describe('local source', () => {
     await symlink(Buffer.from([0x74, 0xff]), join(root, 'odd-link'));
     const warnings: ScanWarning[] = [];
     const m = await collect(scanLocalDirectory(root, { onWarning: (w) => warnings.push(w) }));
-    expect(m.map((e) => e.path)).toEqual(['ok.txt']);
-    expect(warnings).toEqual([
-      { path: 'a-fifo', reason: 'skipped: fifo' },
-      { path: 'odd-link', reason: expect.stringMatching(/symlink target is not valid UTF-8/) },
-    ]);
+    expect(m.map((e) => e.path)).toEqual(['odd-link', 'ok.txt']);
+    expect(m[0]).toMatchObject({ type: 'symlink', linkTarget: 't\u00ff', rawLinkTarget: Buffer.from([0x74, 0xff]).toString('base64') });
+    expect(warnings).toEqual([{ path: 'a-fifo', reason: expect.stringMatching(/^skipped: a fifo \(special files are not archived/) }]);
   });
 
   it('yields manifest entries in order with current metadata; vanished entries are left out', async () => {
@@ -60,7 +58,8 @@ describe('local source', () => {
     await makeSampleTree(root);
     const m = await collect(scanLocalDirectory(root));
     await unlink(join(root, 'empty-file'));
-    const got = await collect(localSource(root, m, { smallFileMax: 64 * 1024, batchEntries: 3 }));
+    const [rootEntry, ...got] = await collect(localSource(root, m, { smallFileMax: 64 * 1024, batchEntries: 3 }));
+    expect(rootEntry!.entry).toMatchObject({ root: true, type: 'dir', path: '' });
     expect(got.map((s) => s.entry.path)).toEqual(m.filter((e) => e.path !== 'empty-file').map((e) => e.path));
     const big = got.find((s) => s.entry.path === 'big.bin')!;
     expect(big.entry).toMatchObject({ type: 'file', size: 3 * 1024 * 1024 });

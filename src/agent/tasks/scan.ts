@@ -1,5 +1,7 @@
 import { summarize, type ManifestEntry } from '../../lib/domain/manifest.ts';
+import { MAX_LISTED } from '../../lib/protocol/results.ts';
 import type { ScanTask } from '../../lib/protocol/tasks.ts';
+import type { SkippedEntry } from '../../lib/source/data-source.ts';
 import type { AgentDeps, TaskOutcome } from '../types.ts';
 
 /**
@@ -16,16 +18,25 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
   try {
     const source = deps.sources.for(task.target.host);
     const entries: ManifestEntry[] = [];
+    // Special files are not archived (the policy), and never silently: each one is reported.
+    const skipped: SkippedEntry[] = [];
+    let skippedCount = 0;
+    const onSkipped = (s: SkippedEntry) => {
+      skippedCount++;
+      if (skipped.length < MAX_LISTED) skipped.push(s.rawPath !== undefined ? { path: s.path, rawPath: s.rawPath, reason: s.reason } : { path: s.path, reason: s.reason });
+    };
     const collect = async function* () {
-      for await (const e of source.scan(task.target.path, { signal })) {
+      for await (const e of source.scan(task.target.path, { signal, onSkipped })) {
         entries.push(e);
         yield e;
       }
     };
     const pages = await deps.ctx.manifests.write(task.target.id, task.scanId, collect());
     const s = summarize(entries);
-    deps.log('info', 'scan complete', { taskId: task.taskId, target: task.target.id, path: task.target.path, files: s.fileCount, bytes: s.totalBytes, pages });
-    return { kind: 'report', result: { ...base, ok: true, fileCount: s.fileCount, totalBytes: s.totalBytes, manifestPages: pages, manifestDigest: s.digest } };
+    deps.log('info', 'scan complete', { taskId: task.taskId, target: task.target.id, path: task.target.path, files: s.fileCount, bytes: s.totalBytes, pages, skipped: skippedCount });
+    if (skippedCount) deps.log('warn', 'special files not archived', { target: task.target.id, count: skippedCount, first: skipped.slice(0, 5).map((x) => x.path) });
+    const left = skippedCount ? { skipped, skippedCount } : {};
+    return { kind: 'report', result: { ...base, ok: true, fileCount: s.fileCount, totalBytes: s.totalBytes, manifestPages: pages, manifestDigest: s.digest, ...left } };
   } catch (e) {
     if (signal.aborted) throw e;
     // A refused host key, a refused user key or bad configuration needs an operator, not a retry.

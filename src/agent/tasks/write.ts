@@ -40,6 +40,9 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     await checkPosition(deps, task);
 
     const manifest: ManifestEntry[] = await ctx.manifests.readAll(task.target.id, task.scanId, task.manifestPages);
+    // What the scan left out by policy is written into the header: the tape says what it lacks.
+    const record = await ctx.catalog.getTarget(task.target.id);
+    const skipped = record?.scanId === task.scanId && record.skippedCount ? { skipped: record.skipped ?? [], skippedCount: record.skippedCount } : undefined;
     const source = deps.sources.for(task.target.host);
     const progress = deps.reporter.progress(task.taskId, task.totalBytes, 'writing');
     await drive.seekFile(task.fileNumber);
@@ -54,9 +57,12 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
         target: task.target,
         scanId: task.scanId,
         writtenAt: new Date().toISOString(),
+        ...skipped,
         manifest,
       },
       source: source.stream(task.target.path, manifest, { signal }),
+      // Compared with the manifest after the last entry: a file added since the scan fails the write.
+      listing: () => source.list(task.target.path, { signal }),
       onProgress: (n) => progress.update(n),
       signal,
     });
@@ -65,7 +71,8 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     writer = undefined;
     await progress.flush();
     log('info', 'write complete', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, bytes: closed.bytes, files: trailer.fileCount });
-    return { kind: 'report', result: { ...base, outcome: 'archived', bytes: closed.tapeBytes, fileCount: trailer.fileCount, digest: trailer.digest, labelWritten } };
+    const left = skipped ? { skipped: skipped.skipped.slice(0, MAX_LISTED), skippedCount: skipped.skippedCount } : {};
+    return { kind: 'report', result: { ...base, outcome: 'archived', bytes: closed.tapeBytes, fileCount: trailer.fileCount, digest: trailer.digest, labelWritten, ...left } };
   } catch (e) {
     if (writer) await writer.abort().catch(() => undefined);
     // Aborted, or the tape is in another drive: nothing is wrong with the tape or the target;
@@ -103,7 +110,7 @@ function classifyWriteFailure(deps: DriveDeps, task: WriteTask, e: unknown, base
   if (e instanceof WriteProtectedError) return { ...base, outcome: 'refused' as const, reason: 'write-protected' as const, error: msg };
   if (e instanceof EndOfMediumError) return { ...base, outcome: 'end-of-medium' as const, bytesAtEnd: 0 };
   if (e instanceof SourceChangedError) {
-    return { ...base, outcome: 'source-changed' as const, changes: e.changes.slice(0, MAX_LISTED), changeCount: e.changes.length };
+    return { ...base, outcome: 'source-changed' as const, changes: e.changes.slice(0, MAX_LISTED), changeCount: e.changeCount };
   }
   if (isTapeError(e)) return { ...base, outcome: 'io-error' as const, error: msg };
   if (e instanceof SourceUnavailableError || e instanceof ConditionFailed) return { ...base, outcome: 'source-error' as const, error: msg };

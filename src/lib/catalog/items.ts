@@ -57,6 +57,8 @@ const targetItemSchema = z.object({
   fileCount: z.number().int().optional(),
   totalBytes: z.number().optional(),
   manifestPages: z.number().int().optional(),
+  skippedCount: z.number().int().optional(),
+  skipped: z.array(z.object({ path: z.string(), rawPath: z.string().optional(), reason: z.string() })).optional(),
   lastError: z.string().optional(),
   importedAt: isoDate,
   updatedAt: isoDate,

@@ -24,6 +24,8 @@ const entrySchema = z
     mode: z.number(),
     sha256: z.string().optional(),
     linkTarget: z.string().optional(),
+    rawLinkTarget: z.string().optional(),
+    linkGroup: z.number().int().positive().optional(),
   })
   .strict();
 

@@ -2,7 +2,12 @@
  * A target's manifest: every entry under the target directory, as scanned on the data host.
  * Paths are relative to the target root, POSIX, without a leading "./". File names are bytes
  * on Unix; a name that is not valid UTF-8 keeps its exact bytes in `rawPath` (base64) and a
- * readable stand-in in `path`.
+ * readable stand-in in `path`. Symlink targets are bytes too: `rawLinkTarget` likewise.
+ *
+ * Hard links: every name of a regular file that has several names inside the target carries
+ * the same `linkGroup` number (1, 2, ... in manifest order). The first name of a group in
+ * manifest order is its leader and carries the data on tape; the others are tar hard links
+ * to it. Every name of a group has the same size and sha256.
  */
 import { createHash } from 'node:crypto';
 
@@ -18,8 +23,12 @@ export interface ManifestEntry {
   mode: number;
   /** SHA-256 (hex) of the content; files only. */
   sha256?: string;
-  /** Symlinks only. */
+  /** Symlinks only (a Latin-1 stand-in when `rawLinkTarget` is set). */
   linkTarget?: string;
+  /** base64 of the exact symlink target bytes, present only when they are not valid UTF-8. */
+  rawLinkTarget?: string;
+  /** Regular files with several names in the target: the group shared by all its names. */
+  linkGroup?: number;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -38,22 +47,65 @@ export function pathBytes(e: Pick<ManifestEntry, 'path' | 'rawPath'>): Buffer {
   return e.rawPath !== undefined ? Buffer.from(e.rawPath, 'base64') : Buffer.from(e.path, 'utf8');
 }
 
+/** Why an entry of this kind is not archived (the policy: special files are skipped and reported). */
+export function skipReason(kind: string): string {
+  return `skipped: a ${kind} (special files are not archived; recreate it after a restore if it is needed)`;
+}
+
+/** Builds the link target fields of a symlink entry from the target's bytes. */
+export function linkTargetFields(bytes: Buffer): { linkTarget: string; rawLinkTarget?: string } {
+  const f = pathFields(bytes);
+  return f.rawPath !== undefined ? { linkTarget: f.path, rawLinkTarget: f.rawPath } : { linkTarget: f.path };
+}
+
+/** The exact bytes of a symlink's target (empty for other entries). */
+export function linkTargetBytes(e: Pick<ManifestEntry, 'linkTarget' | 'rawLinkTarget'>): Buffer {
+  return e.rawLinkTarget !== undefined ? Buffer.from(e.rawLinkTarget, 'base64') : Buffer.from(e.linkTarget ?? '', 'utf8');
+}
+
+/**
+ * The names that are hard links to an earlier name (followers), keyed by their pathKey, with
+ * the key of their group's leader. Entries without a linkGroup are never followers.
+ */
+export function hardLinkFollowers(entries: Iterable<ManifestEntry>): Map<string, string> {
+  const leaders = new Map<number, string>();
+  const followers = new Map<string, string>();
+  for (const e of entries) {
+    if (e.linkGroup === undefined || e.type !== 'file') continue;
+    const leader = leaders.get(e.linkGroup);
+    if (leader === undefined) leaders.set(e.linkGroup, pathKey(e));
+    else followers.set(pathKey(e), leader);
+  }
+  return followers;
+}
+
 /** A stable key for an entry's name (exact bytes), for lookups across sources. */
 export function pathKey(e: Pick<ManifestEntry, 'path' | 'rawPath'>): string {
   return pathBytes(e).toString('base64');
 }
 
-/** Manifest summary: counts and a digest over all entries, in order. */
+/**
+ * Manifest summary: counts and a digest over all entries, in order. `fileCount` counts every
+ * name of a regular file; `totalBytes` counts content once (a hard link adds no bytes).
+ */
 export function summarize(entries: Iterable<ManifestEntry>): { fileCount: number; totalBytes: number; digest: string } {
   const h = createHash('sha256');
   let fileCount = 0;
   let totalBytes = 0;
+  const groups = new Set<number>();
   for (const e of entries) {
     if (e.type === 'file') {
       fileCount++;
-      totalBytes += e.size;
+      if (e.linkGroup === undefined) totalBytes += e.size;
+      else if (!groups.has(e.linkGroup)) {
+        groups.add(e.linkGroup);
+        totalBytes += e.size;
+      }
     }
-    h.update(`${pathKey(e)}\0${e.type}\0${e.size}\0${e.sha256 ?? ''}\0${e.linkTarget ?? ''}\n`);
+    // Fields added later are appended only when present, so older manifests keep their digest.
+    const raw = e.rawLinkTarget !== undefined ? `\0raw:${e.rawLinkTarget}` : '';
+    const group = e.linkGroup !== undefined ? `\0group:${e.linkGroup}` : '';
+    h.update(`${pathKey(e)}\0${e.type}\0${e.size}\0${e.sha256 ?? ''}\0${e.linkTarget ?? ''}${raw}${group}\n`);
   }
   return { fileCount, totalBytes, digest: h.digest('hex') };
 }

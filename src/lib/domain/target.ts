@@ -61,6 +61,9 @@ export interface Target {
   totalBytes?: number;
   /** Number of manifest pages of the current scan. */
   manifestPages?: number;
+  /** Entries the current scan left out by policy (special files): how many, and the first ones. */
+  skippedCount?: number;
+  skipped?: { path: string; rawPath?: string; reason: string }[];
   lastError?: string;
   importedAt: string;
   updatedAt: string;

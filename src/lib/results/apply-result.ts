@@ -45,7 +45,18 @@ async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> 
   }
   const now = ctx.now().toISOString();
   const next = r.ok
-    ? { ...t, scan: 'complete' as const, fileCount: r.fileCount, totalBytes: r.totalBytes, manifestPages: r.manifestPages, scanError: undefined, updatedAt: now, version: t.version + 1 }
+    ? {
+        ...t,
+        scan: 'complete' as const,
+        fileCount: r.fileCount,
+        totalBytes: r.totalBytes,
+        manifestPages: r.manifestPages,
+        skippedCount: r.skippedCount,
+        skipped: r.skipped,
+        scanError: undefined,
+        updatedAt: now,
+        version: t.version + 1,
+      }
     : {
         ...t,
         scan: 'failed' as const,
@@ -57,10 +68,16 @@ async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> 
   return ok ? { applied: true, note: `scan of ${t.id} ${r.ok ? 'complete' : 'failed'}` } : { applied: false, note: `target ${t.id} changed meanwhile; scan result dropped` };
 }
 
+/** "2 special file(s) not archived (policy: skipped and reported): "fifo" (a fifo), ..." */
+export function describeSkipped(count: number, list: { path: string; reason: string }[]): string {
+  const shown = list.slice(0, 10).map((s) => `${JSON.stringify(s.path)} (${s.reason.replace(/^skipped: /, '').replace(/ \(.*\)$/, '')})`);
+  return `${count} special file(s) not archived (policy: skipped and reported): ${shown.join(', ')}${count > shown.length ? `, and ${count - shown.length} more` : ''}`;
+}
+
 function describeWrite(r: WriteResult): string {
   switch (r.outcome) {
     case 'archived':
-      return `archived ${r.fileCount} file(s), ${r.bytes} bytes on tape`;
+      return `archived ${r.fileCount} file(s), ${r.bytes} bytes on tape${r.skippedCount ? `; ${describeSkipped(r.skippedCount, r.skipped ?? [])}` : ''}`;
     case 'end-of-medium':
       return `end of medium after ${r.bytesAtEnd} bytes: tape ${r.tapeName} is full; the target goes to the next tape`;
     case 'source-changed':

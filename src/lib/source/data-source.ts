@@ -4,14 +4,32 @@
  * reads a mount), the SSH implementation reads the data host remotely.
  */
 import type { ManifestEntry } from '../domain/manifest.ts';
-import type { SourceEntry } from '../tape-format/index.ts';
+import type { SourceEntry, SourceEntryFields } from '../tape-format/index.ts';
+
+/** An entry the scan left out by policy (fifo, socket, device node), with the reason. */
+export interface SkippedEntry {
+  path: string;
+  rawPath?: string;
+  reason: string;
+}
+
+export interface ScanOptions {
+  signal?: AbortSignal;
+  /** Called for every entry left out of the manifest (special files): they must be reported. */
+  onSkipped?: (s: SkippedEntry) => void;
+}
 
 export interface DataSource {
   readonly host: string;
   /** Lists every entry under `path` with sizes, modes, mtimes and file checksums. */
-  scan(path: string, opts?: { signal?: AbortSignal }): AsyncIterable<ManifestEntry>;
-  /** Streams the target's entries with their content, for writing to tape. */
+  scan(path: string, opts?: ScanOptions): AsyncIterable<ManifestEntry>;
+  /**
+   * Streams the target's entries with their content, for writing to tape: first the root
+   * directory itself (`root: true`, its mode and mtime), then the manifest's entries in order.
+   */
   stream(path: string, manifest: readonly ManifestEntry[], opts?: { signal?: AbortSignal }): AsyncIterable<SourceEntry>;
+  /** Names and types of every directory, file and symlink under `path` now (not special files). */
+  list(path: string, opts?: { signal?: AbortSignal }): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>>;
   /** Directories exactly `depth` levels below `root`, as paths relative to it (scheduled import). */
   listDirectories(root: string, depth: number, opts?: { signal?: AbortSignal }): AsyncIterable<string>;
   close(): Promise<void>;

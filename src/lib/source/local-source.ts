@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import type { ManifestEntry } from '../domain/manifest.ts';
-import { localSource, scanLocalDirectory } from '../tape-format/local-source.ts';
-import { SourceUnavailableError, type DataSource } from './data-source.ts';
+import { listLocalDirectory, localSource, scanLocalDirectory } from '../tape-format/local-source.ts';
+import { SourceUnavailableError, type DataSource, type ScanOptions } from './data-source.ts';
 
 async function assertDirectory(path: string): Promise<void> {
   let s;
@@ -17,14 +17,19 @@ async function assertDirectory(path: string): Promise<void> {
 export class LocalDataSource implements DataSource {
   constructor(readonly host: string) {}
 
-  async *scan(path: string): AsyncIterable<ManifestEntry> {
+  async *scan(path: string, opts: ScanOptions = {}): AsyncIterable<ManifestEntry> {
     await assertDirectory(path);
-    yield* scanLocalDirectory(path);
+    yield* scanLocalDirectory(path, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onSkipped ? { onWarning: opts.onSkipped } : {}) });
   }
 
-  async *stream(path: string, manifest: readonly ManifestEntry[]) {
+  async *stream(path: string, manifest: readonly ManifestEntry[], opts: { signal?: AbortSignal } = {}) {
     await assertDirectory(path);
-    yield* localSource(path, manifest);
+    yield* localSource(path, manifest, opts.signal ? { signal: opts.signal } : {});
+  }
+
+  async *list(path: string, opts: { signal?: AbortSignal } = {}) {
+    await assertDirectory(path);
+    yield* listLocalDirectory(path, opts);
   }
 
   async *listDirectories(root: string, depth: number): AsyncIterable<string> {

@@ -21,11 +21,11 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
-import { pathBytes, pathFields, type ManifestEntry } from '../domain/manifest.ts';
+import { linkTargetFields, pathBytes, pathFields, pathKey, skipReason, type ManifestEntry } from '../domain/manifest.ts';
 import { ArchiveError, ConfigError } from '../errors.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
 import { isUtf8, TarParser, type TarMember } from '../tape-format/tar.ts';
-import { SourceUnavailableError, type DataSource } from './data-source.ts';
+import { SourceUnavailableError, type DataSource, type ScanOptions } from './data-source.ts';
 
 const { Client, utils: sshUtils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -193,10 +193,12 @@ const CD_TARGET = [
 /**
  * The scan runs two commands at once, on two channels (when maxConcurrentChannels allows):
  *
- * LIST_SCRIPT writes one record of 6 NUL-terminated fields per entry (find -printf):
+ * LIST_SCRIPT writes one record of 7 NUL-terminated fields per entry (find -printf):
  *   type (%y: f d l ...), size (%s), mtime (%T@: seconds.fraction), mode (%m: octal
  *   permission bits), name (%P: relative to the target, raw bytes), link target (%l, empty
- *   unless a symlink). No field can contain a NUL, so any other byte in a name is safe.
+ *   unless a symlink), links and identity (%n:%D:%i: link count, device, inode; files with
+ *   several names form hard link groups). No field can contain a NUL, so any other byte in a
+ *   name is safe.
  * HASH_SCRIPT writes one NUL-terminated line per regular file (sha256sum --zero: no escaping):
  *   "<64 hex><space><space|*>./<name>"
  * Both end with the field "=" (no record or line starts with it), so output cut at a record
@@ -205,7 +207,20 @@ const CD_TARGET = [
  */
 export const LIST_SCRIPT = [
   CD_TARGET,
-  "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'",
+  "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0%n:%D:%i\\0'",
+  's=$?',
+  "printf '=\\0'",
+  'exit $s',
+].join('\n');
+
+/**
+ * Every directory, file and symlink under the target now, one record of 2 NUL-terminated
+ * fields (type %y, name %P), ending with "=": the writer's check that nothing was added since
+ * the scan.
+ */
+export const NAMES_SCRIPT = [
+  CD_TARGET,
+  "find . -ignore_readdir_race -mindepth 1 \\( -type f -o -type d -o -type l \\) -printf '%y\\0%P\\0'",
   's=$?',
   "printf '=\\0'",
   'exit $s',
@@ -231,11 +246,13 @@ export const HASH_SCRIPT = [
 /**
  * The stream script: GNU tar of exactly the NUL-terminated names read on stdin, relative to
  * the target, each taken verbatim (no option parsing, no unquoting, no wildcards, no
- * recursion), hard links stored as files, GNU format (raw name bytes). Exit 90: cannot cd.
+ * recursion), GNU format (raw name bytes). The first name is "." (the root directory: its
+ * mode and mtime); a second name of a file already streamed comes as a hard link (typeflag
+ * 1) to the first. Exit 90: cannot cd.
  */
 export const STREAM_SCRIPT = [
   CD_TARGET,
-  'exec tar --create --file=- --format=gnu --blocking-factor=256 --hard-dereference --no-recursion --no-unquote ' +
+  'exec tar --create --file=- --format=gnu --blocking-factor=256 --no-recursion --no-unquote ' +
     '--null --verbatim-files-from --files-from=-',
 ].join('\n');
 
@@ -286,11 +303,7 @@ export interface SshDataSourceOptions {
   onChannel?: (event: 'open' | 'close', open: number) => void;
 }
 
-export interface SshScanOptions {
-  signal?: AbortSignal;
-  /** Entries that are skipped (fifos, sockets, devices, symlinks whose target is not UTF-8). */
-  onWarning?: (w: { path: string; rawPath?: string; reason: string }) => void;
-}
+export type SshScanOptions = ScanOptions;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -542,6 +555,8 @@ interface ScanRecord {
   mtimeMs: number;
   mode: number;
   link: string;
+  /** "dev:ino" of a regular file with several names. */
+  inode?: string;
 }
 
 /** Exit statuses and error output of the two scan commands. */
@@ -613,7 +628,10 @@ export class ScanOutputParser {
       i = z5 + 1;
       while (i < n && buf[i] !== 0) i++;
       if (i >= n) break;
-      const z6 = i;
+      const z6 = i++;
+      while (i < n && buf[i] !== 0) i++;
+      if (i >= n) break;
+      const z7 = i;
       const name = buf.toString('latin1', z4 + 1, z5);
       const size = decAt(buf, z1 + 1, z2);
       const mtimeMs = findTimeAt(buf, z2 + 1, z3);
@@ -623,8 +641,15 @@ export class ScanOutputParser {
         return;
       }
       const link = z6 > z5 + 1 ? buf.toString('latin1', z5 + 1, z6) : '';
-      this.records.push({ key: sortKey(name), name, y: buf[pos]!, size, mtimeMs, mode, link });
-      pos = z6 + 1;
+      const colon = buf.indexOf(0x3a, z6 + 1);
+      const nlink = colon > z6 && colon < z7 ? decAt(buf, z6 + 1, colon) : -1;
+      if (nlink < 0) {
+        this.fail(`malformed listing record for ${JSON.stringify(name)} (link count)`);
+        return;
+      }
+      const inode = nlink > 1 && buf[pos] === Y_FILE ? buf.toString('latin1', colon + 1, z7) : undefined;
+      this.records.push({ key: sortKey(name), name, y: buf[pos]!, size, mtimeMs, mode, link, ...(inode ? { inode } : {}) });
+      pos = z7 + 1;
     }
     this.listCarry = pos < n ? Buffer.from(buf.subarray(pos)) : null;
   }
@@ -663,7 +688,7 @@ export class ScanOutputParser {
    * "No such file or directory" line each from sha256sum) are left out, as the local scan
    * does; any other gap or error is an Error.
    */
-  finish(st: ScanStatus, onWarning?: SshScanOptions['onWarning']): ManifestEntry[] {
+  finish(st: ScanStatus, onSkipped?: SshScanOptions['onSkipped']): ManifestEntry[] {
     if (this.error) throw new Error(this.error);
     if (st.listStatus !== 0) {
       throw new Error(
@@ -691,24 +716,25 @@ export class ScanOutputParser {
     const dropped = new Set(missing.map((r) => r.name));
     this.records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const out: ManifestEntry[] = [];
+    const groups = new Map<string, number>(); // "dev:ino" -> link group, numbered in manifest order
     for (const r of this.records) {
       const pf = pathFieldsLatin1(r.name);
       let e: ManifestEntry;
       if (r.y === Y_FILE) {
         if (dropped.has(r.name)) continue; // vanished during the scan
         e = { path: pf.path, mtimeMs: r.mtimeMs, mode: r.mode & 0o7777, type: 'file', size: r.size, sha256: this.hashes.get(r.name)! };
+        if (r.inode !== undefined) {
+          let g = groups.get(r.inode);
+          if (g === undefined) groups.set(r.inode, (g = groups.size + 1));
+          e.linkGroup = g;
+        }
       } else if (r.y === Y_DIR) {
         e = { path: pf.path, mtimeMs: r.mtimeMs, mode: r.mode & 0o7777, type: 'dir', size: 0 };
       } else if (r.y === Y_LINK) {
-        const target = Buffer.from(r.link, 'latin1');
-        if (!isUtf8(target)) {
-          onWarning?.({ ...pf, reason: 'skipped: symlink target is not valid UTF-8 (the manifest cannot hold it exactly)' });
-          continue;
-        }
-        e = { path: pf.path, mtimeMs: r.mtimeMs, mode: r.mode & 0o7777, type: 'symlink', size: 0, linkTarget: target.toString('utf8') };
+        e = { path: pf.path, mtimeMs: r.mtimeMs, mode: r.mode & 0o7777, type: 'symlink', size: 0, ...linkTargetFields(Buffer.from(r.link, 'latin1')) };
       } else {
         const y = String.fromCharCode(r.y);
-        onWarning?.({ ...pf, reason: `skipped: ${SPECIAL_KINDS[y] ?? `special file (${y})`}` });
+        onSkipped?.({ ...pf, reason: skipReason(SPECIAL_KINDS[y] ?? `special file (${y})`) });
         continue;
       }
       if (pf.rawPath !== undefined) {
@@ -1145,7 +1171,7 @@ export class SshDataSource implements DataSource {
       try {
         entries = parser.finish(
           { listStatus: l.x.code ?? -1, listStderr: l.stderr, hashStatus: h.x.code ?? -1, hashStderr: h.stderr },
-          opts.onWarning,
+          opts.onSkipped,
         );
       } catch (e) {
         throw new RemoteCommandError(`scan of ${this.host}:${path} failed: ${(e as Error).message}`, l.x.code || h.x.code, l.stderr + h.stderr);
@@ -1212,6 +1238,52 @@ export class SshDataSource implements DataSource {
     yield* names;
   }
 
+  // --- listing (nothing added since the scan) -------------------------------------------------
+
+  /** Every directory, file and symlink under `path` now (names and types; not special files). */
+  async *list(path: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
+    assertTargetPath(path);
+    const { signal } = opts;
+    const proc = await this.start(remoteCommand(NAMES_SCRIPT, path), signal);
+    const onAbort = () => proc.channel.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const out: Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>[] = [];
+    let type: string | null = null;
+    let ended = false;
+    let junk = false;
+    const fields = new NulFields((f) => {
+      if (ended) junk = true;
+      else if (type === null && f === '=') ended = true;
+      else if (type === null) type = f;
+      else {
+        if (type === 'f' || type === 'd' || type === 'l') {
+          out.push({ ...pathFieldsLatin1(f), type: type === 'f' ? 'file' : type === 'd' ? 'dir' : 'symlink' });
+        }
+        type = null;
+      }
+    });
+    try {
+      for (;;) {
+        const b = await proc.stdout.read();
+        if (b === null) break;
+        fields.push(b);
+      }
+      const x = await proc.exit;
+      signal?.throwIfAborted();
+      const stderr = proc.stderr();
+      if (x.lost || x.signal) throw new RemoteCommandError(`listing ${this.host}:${path} failed, retryable: ${describeExit(x)}`, x.code, stderr);
+      if (x.code === 90) throw new RemoteCommandError(`cannot list ${this.host}:${path}: ${firstLines(stderr)}`, x.code, stderr);
+      if (x.code !== 0) {
+        throw new RemoteCommandError(`listing ${this.host}:${path} failed (find ${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`, x.code, stderr);
+      }
+      if (!ended || junk || fields.pending || type !== null) throw new RemoteCommandError(`the listing of ${this.host}:${path} is truncated`, x.code, stderr);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      proc.channel.close();
+    }
+    yield* out;
+  }
+
   // --- stream -------------------------------------------------------------------------------
 
   async *stream(path: string, manifest: readonly ManifestEntry[], opts: { signal?: AbortSignal } = {}): AsyncIterable<SourceEntry> {
@@ -1235,6 +1307,7 @@ export class SshDataSource implements DataSource {
         if (!ok) await new Promise<void>((r) => ch.once('drain', r).once('close', r));
       };
       const NUL = Buffer.alloc(1);
+      batch.push(Buffer.from('.'), NUL); // the root directory first
       for (const e of manifest) {
         if (!feeding) return;
         batch.push(pathBytes(e), NUL);
@@ -1259,6 +1332,7 @@ export class SshDataSource implements DataSource {
     let current = 0; // generation of the member whose content is being read
     let yielded = 0;
     let sawEnd = false;
+    let sawRoot = false;
     try {
       for (;;) {
         const ev = await events.next();
@@ -1272,13 +1346,19 @@ export class SshDataSource implements DataSource {
         const m = ev.m;
         let nameBytes = m.name;
         if (m.typeflag === '5' && nameBytes.length > 1 && nameBytes[nameBytes.length - 1] === 0x2f) nameBytes = nameBytes.subarray(0, -1);
-        const who = pathFields(Buffer.from(nameBytes));
+        const isRoot: boolean = !sawRoot && nameBytes.length === 1 && nameBytes[0] === 0x2e; // "./", the first member
+        sawRoot ||= isRoot;
+        const who = isRoot ? { path: '' } : pathFields(Buffer.from(nameBytes));
         const base = { ...who, mode: m.mode & 0o7777, mtimeMs: m.mtime * 1000 };
         let entry: SourceEntryFields;
+        if (isRoot) {
+          yield { entry: { ...base, type: m.typeflag === '5' ? 'dir' : 'file', size: 0, root: true } };
+          continue;
+        }
         if (m.typeflag === '5') entry = { ...base, type: 'dir', size: 0 };
-        else if (m.typeflag === '2') entry = { ...base, type: 'symlink', size: 0, linkTarget: m.linkname.toString('utf8') };
+        else if (m.typeflag === '2') entry = { ...base, type: 'symlink', size: 0, ...linkTargetFields(m.linkname) };
         else if (m.typeflag === '0' || m.typeflag === '7') entry = { ...base, type: 'file', size: m.size };
-        else if (m.typeflag === '1') entry = { ...base, type: 'file', size: 0 }; // a hard link (should not happen with --hard-dereference): mismatch
+        else if (m.typeflag === '1') entry = { ...base, type: 'file', size: 0, hardLinkOf: pathKey(pathFields(m.linkname)) };
         else continue; // fifo, device...: not yielded, the writer reports it missing
         yielded++;
         if (entry.type !== 'file' || m.size === 0) {

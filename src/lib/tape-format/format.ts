@@ -51,6 +51,13 @@ export interface TargetHeader {
   totalBytes: number;
   /** `summarize(manifest).digest` (domain/manifest.ts). */
   manifestDigest?: string;
+  /**
+   * Entries of the target that are not in this tape file by policy (fifos, sockets, device
+   * nodes), as the scan reported them; `skippedCount` is the full number when the list is cut.
+   * Optional (added in tape-archive/1; absent when nothing was skipped).
+   */
+  skipped?: BadEntry[];
+  skippedCount?: number;
   /** The entries as scanned; the data members must match them exactly. */
   manifest: ManifestEntry[];
 }
@@ -66,6 +73,12 @@ export interface TrailerFile {
   sha256: string;
 }
 
+/** Metadata of the target's root directory (the `data/` member), as it was when streamed. */
+export interface RootMeta {
+  mode: number;
+  mtimeMs: number;
+}
+
 export interface Trailer {
   format: string;
   targetId: string;
@@ -78,6 +91,8 @@ export interface Trailer {
   /** `filesDigest(files)`: one SHA-256 fingerprint of the data as written. */
   digest: string;
   complete: true;
+  /** The root directory's mode and mtime, also in the `data/` member (optional: older files lack it). */
+  root?: RootMeta;
   /** Regular files in the order they were streamed, with the SHA-256 computed while streaming. */
   files: TrailerFile[];
 }
@@ -101,6 +116,13 @@ export interface SourceEntryFields {
   mode?: number;
   mtimeMs?: number;
   linkTarget?: string;
+  rawLinkTarget?: string;
+  /** Regular files: "device:inode" when the source knows it (hard links are checked with it). */
+  inode?: string;
+  /** A hard link reported by the source (a tar typeflag 1): pathKey of the name it links to. */
+  hardLinkOf?: string;
+  /** The target's root directory (path ""), yielded first by sources that know its metadata. */
+  root?: true;
 }
 
 export interface SourceEntry {
@@ -140,18 +162,22 @@ export class SourceChangedError extends ArchiveError {
   readonly status = 409;
   /** Every difference found, in source order then manifest order (not just the first). */
   readonly changes: BadEntry[];
-  constructor(changes: BadEntry[]) {
+  /** Every difference counted (`changes` may hold only the first ones). */
+  readonly changeCount: number;
+  constructor(changes: BadEntry[], changeCount = changes.length) {
+    const shown = 10;
     super(
-      `the source changed since the scan (${changes.length} ${changes.length === 1 ? 'entry' : 'entries'}): ` +
+      `the source changed since the scan (${changeCount} ${changeCount === 1 ? 'entry' : 'entries'}): ` +
         changes
-          .slice(0, 5)
+          .slice(0, shown)
           .map((p) => `${JSON.stringify(p.path)}: ${p.reason}`)
           .join('; ') +
-        (changes.length > 5 ? `; and ${changes.length - 5} more` : '') +
+        (changeCount > shown ? `; and ${changeCount - shown} more` : '') +
         '. Discard this tape file, scan the target again and retry.',
-      { changeCount: changes.length },
+      { changeCount },
     );
     this.changes = changes;
+    this.changeCount = changeCount;
   }
 }
 
@@ -207,6 +233,8 @@ export function manifestEntryJson(e: ManifestEntry): ManifestEntry {
   o.mode = e.mode;
   if (e.sha256 !== undefined) o.sha256 = e.sha256;
   if (e.linkTarget !== undefined) o.linkTarget = e.linkTarget;
+  if (e.rawLinkTarget !== undefined) o.rawLinkTarget = e.rawLinkTarget;
+  if (e.linkGroup !== undefined) o.linkGroup = e.linkGroup;
   return o;
 }
 
@@ -290,6 +318,8 @@ const manifestEntrySchema = z.looseObject({
   mode: z.number().int().nonnegative(),
   sha256: z.string().optional(),
   linkTarget: z.string().optional(),
+  rawLinkTarget: z.string().optional(),
+  linkGroup: z.number().int().positive().optional(),
 });
 
 const formatSchema = z.string().refine((f) => formatMajor(f) === FORMAT_MAJOR, {
@@ -328,6 +358,7 @@ export const trailerSchema = z.looseObject({
   manifestDigest: z.string().optional(),
   digest: z.string(),
   complete: z.literal(true),
+  root: z.looseObject({ mode: z.number().int().nonnegative(), mtimeMs: z.number() }).optional(),
   files: z.array(
     z.looseObject({ path: z.string(), rawPath: z.string().optional(), size: z.number().int().nonnegative(), sha256: z.string() }),
   ),

@@ -5,7 +5,9 @@
  * The worker does them synchronously, off the main thread, in batches:
  *
  * - mode "scan": walks a directory tree (sorted by name bytes), hashes regular files and
- *   returns entries in batches on request;
+ *   returns entries in batches on request; a file with several names (nlink > 1) gets a link
+ *   group, and its later names reuse the first name's checksum instead of reading it again;
+ * - mode "list": the same walk without reading any file (names and types only);
  * - mode "read": for a batch of names, lstat + read small files whole into one buffer that
  *   is transferred to the main thread and handed back for reuse.
  *
@@ -29,10 +31,12 @@ const kindOf = (st) =>
   st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isCharacterDevice() ? 'character device' :
   st.isBlockDevice() ? 'block device' : 'special file';
 
-if (workerData.mode === 'scan') {
+if (workerData.mode === 'scan' || workerData.mode === 'list') {
   const root = Buffer.from(workerData.root);
-  const chunk = workerData.chunkSize;
+  const listOnly = workerData.mode === 'list';
+  const chunk = workerData.chunkSize || 65536;
   const buf = Buffer.allocUnsafe(chunk);
+  const groups = new Map(); // "dev:ino" -> { group, size, sha256 }
   function* walk(absDir, relDir) {
     let names;
     try { names = fs.readdirSync(absDir, { encoding: 'buffer' }); } catch (e) { if (gone(e)) return; throw e; }
@@ -44,9 +48,18 @@ if (workerData.mode === 'scan') {
       try { st = fs.lstatSync(abs); } catch (e) { if (gone(e)) continue; throw e; }
       const base = { rel: rel.toString('latin1'), mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 };
       const kind = kindOf(st);
+      if (listOnly) {
+        yield { rel: base.rel, type: kind === 'dir' || kind === 'file' || kind === 'symlink' ? kind : 'other', kind };
+        if (kind === 'dir') yield* walk(abs, rel);
+        continue;
+      }
+      const inode = st.nlink > 1 ? st.dev + ':' + st.ino : null;
+      const known = inode !== null ? groups.get(inode) : undefined;
       if (kind === 'dir') {
         yield { ...base, type: 'dir', size: 0 };
         yield* walk(abs, rel);
+      } else if (kind === 'file' && known && known.size === st.size) {
+        yield { ...base, type: 'file', size: known.size, sha256: known.sha256, group: known.group };
       } else if (kind === 'file') {
         let fd;
         try { fd = fs.openSync(abs, FLAGS); } catch (e) { if (gone(e)) continue; throw e; }
@@ -60,7 +73,16 @@ if (workerData.mode === 'scan') {
             size += n;
           }
         } finally { fs.closeSync(fd); }
-        yield { ...base, type: 'file', size, sha256: h.digest('hex') };
+        const sha256 = h.digest('hex');
+        if (inode !== null && known) {
+          yield { ...base, type: 'file', size, sha256, group: known.group };
+        } else if (inode !== null) {
+          const group = groups.size + 1;
+          groups.set(inode, { group, size, sha256 });
+          yield { ...base, type: 'file', size, sha256, group };
+        } else {
+          yield { ...base, type: 'file', size, sha256 };
+        }
       } else if (kind === 'symlink') {
         let link;
         try { link = fs.readlinkSync(abs, { encoding: 'buffer' }).toString('latin1'); } catch (e) { if (gone(e)) continue; throw e; }
@@ -99,13 +121,18 @@ if (workerData.mode === 'scan') {
     const buf = Buffer.from(ab);
     let off = 0;
     const results = [];
-    for (const p of msg.paths) {
+    const noRead = new Set(msg.noRead || []);
+    for (let i = 0; i < msg.paths.length; i++) {
+      const p = msg.paths[i];
       const abs = join(root, Buffer.from(p, 'latin1'));
       try {
         const st = fs.lstatSync(abs, { throwIfNoEntry: false });
         if (!st) { results.push({ missing: true }); continue; }
         const r = { type: kindOf(st), mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: st.size };
-        if (r.type === 'symlink') {
+        if (r.type === 'file') r.inode = st.dev + ':' + st.ino;
+        if (r.type === 'file' && noRead.has(i)) {
+          r.skipped = true; // a hard link of a file already read: metadata only
+        } else if (r.type === 'symlink') {
           r.link = fs.readlinkSync(abs, { encoding: 'buffer' }).toString('latin1');
         } else if (r.type === 'file' && st.size <= smallMax && off + st.size + 1 <= buf.length) {
           let fd;

@@ -15,6 +15,7 @@ export {
   formatMajor,
   filesDigest,
   type BadEntry,
+  type RootMeta,
   type SourceEntry,
   type SourceEntryFields,
   type TapeLabel,
@@ -27,4 +28,4 @@ export {
 } from './format.ts';
 export { writeLabel, writeTargetFile, buildHeader, invalidName, type WriteTargetOptions } from './writer.ts';
 export { readLabel, readTargetFile, readTargetHeader, type ReadTargetOptions } from './reader.ts';
-export { scanLocalDirectory, localSource, fileChunks, type ScanOptions, type ScanWarning, type LocalSourceOptions } from './local-source.ts';
+export { scanLocalDirectory, listLocalDirectory, localSource, fileChunks, type ScanOptions, type ScanWarning, type LocalSourceOptions } from './local-source.ts';

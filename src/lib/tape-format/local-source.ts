@@ -9,12 +9,11 @@
  * the main thread free for hashing. Large files stream with 1 MiB asynchronous reads.
  */
 import { constants } from 'node:fs';
-import { open as openHandle, stat } from 'node:fs/promises';
+import { lstat, open as openHandle, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { pathBytes, pathFields, type ManifestEntry } from '../domain/manifest.ts';
-import type { SourceEntry } from './format.ts';
+import { linkTargetFields, pathBytes, pathFields, skipReason, type ManifestEntry } from '../domain/manifest.ts';
+import type { SourceEntry, SourceEntryFields } from './format.ts';
 import { FsWorker, workerError, type WorkerErrorInfo } from './fs-worker.ts';
-import { isUtf8 } from './tar.ts';
 
 const SLASH = Buffer.from('/');
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
@@ -27,7 +26,7 @@ export interface ScanWarning {
 }
 
 export interface ScanOptions {
-  /** Entries that are skipped (fifos, sockets, devices, symlinks whose target is not UTF-8). */
+  /** Entries that are skipped by policy (fifos, sockets, device nodes). */
   onWarning?: (w: ScanWarning) => void;
   signal?: AbortSignal;
   /** Read size when hashing (default 1 MiB). */
@@ -45,6 +44,7 @@ interface ScanItem {
   sha256?: string;
   link?: string;
   kind?: string;
+  group?: number;
 }
 interface ScanReply {
   entries: ScanItem[];
@@ -79,17 +79,34 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
         const rel = fromLatin1(it.rel);
         const base = { ...pathFields(rel), mtimeMs: it.mtimeMs, mode: it.mode };
         if (it.type === 'dir') yield { ...base, type: 'dir', size: 0 };
-        else if (it.type === 'file') yield { ...base, type: 'file', size: it.size, sha256: it.sha256! };
-        else if (it.type === 'symlink') {
-          const target = fromLatin1(it.link!);
-          if (!isUtf8(target)) {
-            opts.onWarning?.({ ...pathFields(rel), reason: 'skipped: symlink target is not valid UTF-8 (the manifest cannot hold it exactly)' });
-            continue;
-          }
-          yield { ...base, type: 'symlink', size: 0, linkTarget: target.toString('utf8') };
-        } else {
-          opts.onWarning?.({ ...pathFields(rel), reason: `skipped: ${it.kind ?? 'special file'}` });
-        }
+        else if (it.type === 'file') yield { ...base, type: 'file', size: it.size, sha256: it.sha256!, ...(it.group ? { linkGroup: it.group } : {}) };
+        else if (it.type === 'symlink') yield { ...base, type: 'symlink', size: 0, ...linkTargetFields(fromLatin1(it.link!)) };
+        else opts.onWarning?.({ ...pathFields(rel), reason: skipReason(it.kind ?? 'special file') });
+      }
+      if (reply.error) throw workerError(reply.error);
+      if (reply.done) return;
+    }
+  } finally {
+    await worker.close();
+  }
+}
+
+/**
+ * Lists `root` as it is now, without reading any file: every directory, regular file and
+ * symlink (special files are left out, as the scan leaves them out), for the writer's check
+ * that nothing was added since the scan.
+ */
+export async function* listLocalDirectory(root: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
+  const worker = new FsWorker<{ maxEntries: number; maxBytes: number }, ScanReply>({ mode: 'list', root: Buffer.from(resolve(root)) });
+  const ask = () => worker.request({ maxEntries: 5000, maxBytes: Number.MAX_SAFE_INTEGER });
+  try {
+    let next = ask();
+    for (;;) {
+      const reply = await next;
+      if (!reply.done) next = ask();
+      for (const it of reply.entries) {
+        opts.signal?.throwIfAborted();
+        if (it.type !== 'other') yield { ...pathFields(fromLatin1(it.rel)), type: it.type };
       }
       if (reply.error) throw workerError(reply.error);
       if (reply.done) return;
@@ -153,6 +170,9 @@ interface ReadResult {
   off?: number;
   len?: number;
   large?: boolean;
+  inode?: string;
+  /** A hard link follower: metadata only, its content is its leader's. */
+  skipped?: boolean;
 }
 interface ReadReply {
   results: ReadResult[];
@@ -185,7 +205,7 @@ export async function* localSource(
   // Fixed capacity so every returned buffer fits any batch: the batch limit plus one file.
   const capacity = batchBytes + smallMax + 64 * 1024;
 
-  const worker = new FsWorker<{ paths: string[]; capacity: number; free: ArrayBuffer[] }, ReadReply>({
+  const worker = new FsWorker<{ paths: string[]; noRead: number[]; capacity: number; free: ArrayBuffer[] }, ReadReply>({
     mode: 'read',
     root: rootAbs,
     smallMax,
@@ -196,6 +216,14 @@ export async function* localSource(
     | AsyncIterator<ManifestEntry>
     | Iterator<ManifestEntry>;
   let exhausted = false;
+  // Hard link followers are not read: the writer archives them as links to their leader.
+  const leaders = new Set<number>();
+  const isFollower = (e: ManifestEntry) => {
+    if (e.linkGroup === undefined || e.type !== 'file') return false;
+    if (leaders.has(e.linkGroup)) return true;
+    leaders.add(e.linkGroup);
+    return false;
+  };
 
   const fill = async () => {
     while (!exhausted && batches.length < ahead) {
@@ -212,13 +240,17 @@ export async function* localSource(
       }
       if (!entries.length) break;
       const recycled = free.splice(0);
-      const reply = worker.request({ paths: entries.map((e) => pathBytes(e).toString('latin1')), capacity, free: recycled }, recycled);
+      const noRead = entries.flatMap((e, i) => (isFollower(e) ? [i] : []));
+      const reply = worker.request({ paths: entries.map((e) => pathBytes(e).toString('latin1')), noRead, capacity, free: recycled }, recycled);
       reply.catch(() => undefined);
       batches.push({ entries, reply });
     }
   };
 
   try {
+    // The root directory first: its mode and mtime go into the data/ member.
+    const rootStat = await lstat(rootAbs);
+    yield { entry: { path: '', type: rootStat.isDirectory() ? 'dir' : 'file', size: 0, mode: rootStat.mode & 0o7777, mtimeMs: rootStat.mtimeMs, root: true } };
     await fill();
     while (batches.length) {
       const batch = batches.shift()!;
@@ -236,12 +268,14 @@ export async function* localSource(
         const who = e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path };
         const base = { ...who, mode: r.mode!, mtimeMs: r.mtimeMs! };
         if (r.type === 'dir') yield { entry: { ...base, type: 'dir', size: 0 } };
-        else if (r.type === 'symlink') yield { entry: { ...base, type: 'symlink', size: 0, linkTarget: fromLatin1(r.link!).toString('utf8') } };
-        else if (r.type === 'file' && r.large) {
+        else if (r.type === 'symlink') yield { entry: { ...base, type: 'symlink', size: 0, ...linkTargetFields(fromLatin1(r.link!)) } };
+        else if (r.type === 'file' && r.skipped) {
+          yield { entry: { ...base, type: 'file', size: r.size!, inode: r.inode! } };
+        } else if (r.type === 'file' && r.large) {
           const abs = Buffer.concat([rootAbs, SLASH, pathBytes(e)]);
-          yield { entry: { ...base, type: 'file', size: r.size! }, content: fileChunks(abs, chunkSize) };
+          yield { entry: { ...base, type: 'file', size: r.size!, inode: r.inode! }, content: fileChunks(abs, chunkSize) };
         } else if (r.type === 'file') {
-          yield { entry: { ...base, type: 'file', size: r.size! }, content: [Buffer.from(ab, r.off!, r.len!)] };
+          yield { entry: { ...base, type: 'file', size: r.size!, inode: r.inode! }, content: [Buffer.from(ab, r.off!, r.len!)] };
         }
         // other types (fifo, socket, device): not yielded, reported missing by the writer
       }

@@ -4,7 +4,7 @@
  * listed in the report. Errors of the block source (tape I/O) and aborts propagate.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { pathFields, summarize, type ManifestEntry } from '../domain/manifest.ts';
+import { hardLinkFollowers, linkTargetBytes, pathFields, pathKey, summarize, type ManifestEntry } from '../domain/manifest.ts';
 import {
   DATA_DIR,
   HEADER_MEMBER,
@@ -145,7 +145,7 @@ export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { si
   throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
 }
 
-type Kind = 'file' | 'dir' | 'symlink' | 'other';
+type Kind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
 interface Streamed {
   name: Buffer;
@@ -179,6 +179,8 @@ class Verifier implements TarSink {
   trailerData: Collect | null = null;
   trailerDone = false;
   streamed: Streamed[] = [];
+  /** The `data/` member (the target's root directory). */
+  root: { mode: number; mtime: number } | null = null;
   structural: BadEntry[] = [];
   endSeen = false;
   private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash; collect?: Collect } = { kind: 'skip' };
@@ -213,9 +215,11 @@ class Verifier implements TarSink {
     if (m.name.length >= DATA_PREFIX.length && m.name.subarray(0, DATA_PREFIX.length).equals(DATA_PREFIX)) {
       let rel = m.name.subarray(DATA_PREFIX.length);
       while (rel.length && rel[rel.length - 1] === 0x2f) rel = rel.subarray(0, rel.length - 1);
-      const kind: Kind = m.typeflag === '0' || m.typeflag === '7' ? 'file' : m.typeflag === '5' ? 'dir' : m.typeflag === '2' ? 'symlink' : 'other';
+      const kind: Kind =
+        m.typeflag === '0' || m.typeflag === '7' ? 'file' : m.typeflag === '5' ? 'dir' : m.typeflag === '2' ? 'symlink' : m.typeflag === '1' ? 'hardlink' : 'other';
       if (rel.length === 0) {
         if (kind !== 'dir') this.structural.push({ path: DATA_DIR, reason: 'the data/ member is not a directory' });
+        else this.root = { mode: m.mode, mtime: m.mtime };
         this.cur = { kind: 'skip' };
         return;
       }
@@ -379,6 +383,7 @@ export async function readTargetFile(
   // Data members
   const index = new Map<string, { e: ManifestEntry; seen: boolean }>();
   for (const e of manifest ?? []) index.set(keyOfEntry(e), { e, seen: false });
+  const followers = hardLinkFollowers(manifest ?? []);
   const seenNames = new Set<string>();
   let fileCount = 0;
   let dataBytes = 0;
@@ -404,16 +409,23 @@ export async function readTargetFile(
     }
     slot.seen = true;
     const m = slot.e;
-    if (r.kind !== m.type) {
-      add(who, `is a ${r.kind} on tape, a ${m.type} in the manifest`);
+    const leaderKey = followers.get(k);
+    const expectedKind: Kind = leaderKey !== undefined ? 'hardlink' : m.type;
+    if (r.kind !== expectedKind) {
+      add(who, `is a ${r.kind} on tape, a ${expectedKind === 'hardlink' ? 'hard link' : expectedKind} in the manifest`);
       continue;
+    }
+    if (leaderKey !== undefined) {
+      const want = Buffer.concat([DATA_PREFIX, Buffer.from(leaderKey, 'base64')]);
+      if (!r.linkname.equals(want)) add(who, `a hard link to ${JSON.stringify(pathFields(r.linkname).path)} on tape, to ${JSON.stringify(pathFields(want).path)} in the manifest`);
+      else if (!seenNames.has(leaderKey)) add(who, 'a hard link to a file that is not before it on tape');
     }
     if (m.type === 'file') {
       if (r.size !== m.size) add(who, `size ${r.size} on tape, ${m.size} in the manifest`);
       else if (r.read === r.size && r.sha256 !== m.sha256) add(who, `checksum mismatch: SHA-256 read ${r.sha256}, manifest ${m.sha256}`);
     }
-    if (m.type === 'symlink' && r.linkname.toString('utf8') !== m.linkTarget) {
-      add(who, `link target ${JSON.stringify(r.linkname.toString('utf8'))} on tape, ${JSON.stringify(m.linkTarget)} in the manifest`);
+    if (m.type === 'symlink' && !r.linkname.equals(linkTargetBytes(m))) {
+      add(who, `link target ${JSON.stringify(pathFields(r.linkname).path)} on tape, ${JSON.stringify(m.linkTarget)} in the manifest`);
     }
     if ((m.mode & 0o7777) !== (r.mode & 0o7777)) add(who, `mode ${r.mode.toString(8)} on tape, ${(m.mode & 0o7777).toString(8)} in the manifest`);
     if (Math.floor(m.mtimeMs / 1000) !== Math.floor(r.mtime)) add(who, `mtime ${Math.floor(r.mtime)} on tape, ${Math.floor(m.mtimeMs / 1000)} in the manifest`);
@@ -480,7 +492,12 @@ export async function readTargetFile(
       if (trailer.digest !== filesDigest(read)) add({ path: TRAILER_MEMBER }, 'its digest does not match the files read back (order differs)');
     }
     if (!v.endSeen && fin.state !== 'truncated') add({ path: '(tar)' }, 'no end-of-archive marker after the trailer');
+    if (trailer.root && v.root) {
+      if ((v.root.mode & 0o7777) !== (trailer.root.mode & 0o7777)) add({ path: DATA_DIR }, `mode ${v.root.mode.toString(8)} on tape, ${trailer.root.mode.toString(8)} in the trailer`);
+      if (Math.floor(v.root.mtime) !== Math.floor(trailer.root.mtimeMs / 1000)) add({ path: DATA_DIR }, `mtime ${Math.floor(v.root.mtime)} on tape, ${Math.floor(trailer.root.mtimeMs / 1000)} in the trailer`);
+    }
   }
+  if (!v.root && v.members > 0) add({ path: DATA_DIR }, 'missing: no data/ directory member');
 
   const list = [...bad.values()];
   return { ok: list.length === 0, header, ...(trailer ? { trailer } : {}), fileCount, dataBytes, bad: list };

@@ -35,7 +35,8 @@ export function isUtf8(b: Buffer): boolean {
   }
 }
 
-export type TarType = 'file' | 'dir' | 'symlink';
+/** `hardlink`: typeflag 1, a second name of a file archived earlier in the same archive (linkname). */
+export type TarType = 'file' | 'dir' | 'symlink' | 'hardlink';
 
 export interface TarHeaderInit {
   /** Full member name bytes; directories end with '/'. */
@@ -50,7 +51,7 @@ export interface TarHeaderInit {
   linkname?: Buffer;
 }
 
-const TYPEFLAG: Record<TarType, number> = { file: 0x30, dir: 0x35, symlink: 0x32 };
+const TYPEFLAG: Record<TarType, number> = { file: 0x30, dir: 0x35, symlink: 0x32, hardlink: 0x31 };
 
 /** Number of padding bytes after `size` data bytes. */
 export function padding(size: number): number {

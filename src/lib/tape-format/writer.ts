@@ -4,7 +4,7 @@
  * checked against the manifest; any difference fails the whole file with SourceChangedError.
  */
 import { createHash } from 'node:crypto';
-import { pathBytes, summarize, type ManifestEntry } from '../domain/manifest.ts';
+import { hardLinkFollowers, linkTargetBytes, pathBytes, pathKey, summarize, type ManifestEntry } from '../domain/manifest.ts';
 import {
   DATA_DIR,
   FORMAT,
@@ -19,7 +19,9 @@ import {
   FORMAT_MAJOR,
   manifestEntryJson,
   type BadEntry,
+  type RootMeta,
   type SourceEntry,
+  type SourceEntryFields,
   type TapeLabel,
   type TargetHeader,
   type TargetHeaderInit,
@@ -99,6 +101,9 @@ export function buildHeader(init: TargetHeaderInit): TargetHeader {
     if (!Number.isSafeInteger(e.size) || e.size < 0) problems.push(`${label}: invalid size ${e.size}`);
     if (e.type === 'file' && !SHA256_RE.test(e.sha256 ?? '')) problems.push(`${label}: a file without a valid sha256`);
     if (e.type === 'symlink' && typeof e.linkTarget !== 'string') problems.push(`${label}: a symlink without linkTarget`);
+    if (e.linkGroup !== undefined && (e.type !== 'file' || !Number.isSafeInteger(e.linkGroup) || e.linkGroup < 1)) {
+      problems.push(`${label}: linkGroup ${e.linkGroup} on a ${e.type} (hard link groups are positive integers on regular files)`);
+    }
     if (e.type !== 'file' && e.type !== 'dir' && e.type !== 'symlink') problems.push(`${label}: unknown type ${String(e.type)}`);
     if (problems.length >= 20) break;
   }
@@ -125,6 +130,7 @@ export function buildHeader(init: TargetHeaderInit): TargetHeader {
     scanId: init.scanId,
     writtenAt: init.writtenAt,
     ...derived,
+    ...(init.skipped?.length ? { skipped: init.skipped, skippedCount: Math.max(init.skippedCount ?? 0, init.skipped.length) } : {}),
     manifest,
   };
 }
@@ -163,10 +169,19 @@ export interface WriteTargetOptions {
   header: TargetHeaderInit;
   /** What to archive, in the order to write it. */
   source: AsyncIterable<SourceEntry> | Iterable<SourceEntry>;
+  /**
+   * Lists the source as it is once every entry was streamed (files, directories and symlinks;
+   * not special files). Any entry not in the manifest was added since the scan and fails the
+   * write: without this, an added file would be silently missing from the tape file.
+   */
+  listing?: () => AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>>;
   /** Called with the bytes the writer has accepted so far. */
   onProgress?: (bytesDone: number) => void;
   signal?: AbortSignal;
 }
+
+/** At most this many differences are kept (all are counted). */
+const MAX_PROBLEMS = 1000;
 
 /**
  * Streams one target as a tape file: header.json, data/..., trailer.json, end of archive.
@@ -180,12 +195,17 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
   signal?.throwIfAborted();
   const header = buildHeader(opts.header);
   const index = new Map<string, { e: ManifestEntry; seen: boolean }>();
-  for (const e of header.manifest) index.set(pathBytes(e).toString('base64'), { e, seen: false });
+  for (const e of header.manifest) index.set(pathKey(e), { e, seen: false });
+  /** Hard link followers -> their leader's key; leaders written so far -> the source's inode. */
+  const followers = hardLinkFollowers(header.manifest);
+  const leaders = new Map<string, { inode: string | undefined }>();
 
   const out = new TarOutput(opts.writer, { onProgress: opts.onProgress });
   const problems: BadEntry[] = [];
+  let problemCount = 0;
   const problem = (e: Pick<ManifestEntry, 'path'>, reason: string) => {
-    problems.push({ path: e.path, reason });
+    problemCount++;
+    if (problems.length < MAX_PROBLEMS) problems.push({ path: e.path, reason });
     out.discard();
   };
   const files: TrailerFile[] = [];
@@ -195,13 +215,29 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
 
   try {
     await putJsonMember(out, HEADER_MEMBER, encodeJsonWithList(head, 'manifest', manifestJson(manifest)), writtenAt);
-    await putAll(out, [encodeHeader({ name: DATA_PREFIX, type: 'dir', mode: 0o755, mtime: writtenAt, size: 0 })]);
+    // data/ carries the root directory's mode and mtime when the source reports them (its
+    // first entry); otherwise 0755 and the time of writing.
+    let root: RootMeta | undefined;
+    let dataDirWritten = false;
+    const putDataDir = async () => {
+      dataDirWritten = true;
+      const meta = root ? { mode: root.mode, mtime: Math.floor(root.mtimeMs / 1000) } : { mode: 0o755, mtime: writtenAt };
+      await putAll(out, [encodeHeader({ name: DATA_PREFIX, type: 'dir', size: 0, ...meta })]);
+    };
 
     for await (const se of opts.source) {
       signal?.throwIfAborted();
       const f = se.entry;
+      if (f.root) {
+        if (dataDirWritten) problem({ path: '.' }, 'the source reported the root directory after other entries');
+        else if (f.type !== 'dir') problem({ path: '.' }, `the target root is a ${f.type} now, not a directory`);
+        else root = { mode: (f.mode ?? 0o755) & 0o7777, mtimeMs: f.mtimeMs ?? writtenAt * 1000 };
+        continue;
+      }
+      if (!dataDirWritten) await putDataDir();
       const bytes = pathBytes(f);
-      const slot = index.get(bytes.toString('base64'));
+      const key = bytes.toString('base64');
+      const slot = index.get(key);
       if (!slot) {
         problem(f, 'not in the manifest (new since the scan)');
         dropContent(se.content);
@@ -226,17 +262,41 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
         continue;
       }
       if (m.type === 'symlink') {
-        if (f.linkTarget !== m.linkTarget) {
+        const linkname = linkTargetBytes(m);
+        if (!linkTargetBytes(f).equals(linkname)) {
           problem(m, `symlink target changed since the scan: ${JSON.stringify(m.linkTarget)} -> ${JSON.stringify(f.linkTarget)}`);
           continue;
         }
-        const linkname = Buffer.from(m.linkTarget ?? '', 'utf8');
         const p = out.put(encodeHeader({ name: Buffer.concat([DATA_PREFIX, bytes]), type: 'symlink', mode: m.mode, mtime, size: 0, linkname }));
         if (p) await p;
         continue;
       }
-      // Regular file.
+      // Regular file: a hard link to its group's leader, or content.
       const size = m.size;
+      const leaderKey = followers.get(key);
+      if (leaderKey !== undefined) {
+        dropContent(se.content);
+        const leader = leaders.get(leaderKey);
+        const leaderPath = JSON.stringify(index.get(leaderKey)!.e.path);
+        if (!leader) {
+          problem(m, `a hard link of ${leaderPath}, which could not be archived`);
+        } else if (f.hardLinkOf !== undefined ? f.hardLinkOf !== leaderKey : f.inode === undefined || f.inode !== leader.inode) {
+          problem(m, `no longer a hard link of ${leaderPath} (replaced or relinked since the scan)`);
+        } else if (f.hardLinkOf === undefined && f.size !== size) {
+          problem(m, `size changed since the scan: ${size} bytes in the manifest, ${f.size} now`);
+        } else {
+          const linkname = Buffer.concat([DATA_PREFIX, Buffer.from(leaderKey, 'base64')]);
+          const p = out.put(encodeHeader({ name: Buffer.concat([DATA_PREFIX, bytes]), type: 'hardlink', mode: m.mode, mtime, size: 0, linkname }));
+          if (p) await p;
+        }
+        continue;
+      }
+      if (f.hardLinkOf !== undefined) {
+        dropContent(se.content);
+        const other = index.get(f.hardLinkOf)?.e.path ?? Buffer.from(f.hardLinkOf, 'base64').toString('latin1');
+        problem(m, `became a hard link of ${JSON.stringify(other)} since the scan`);
+        continue;
+      }
       if (f.size !== size) {
         problem(m, `size changed since the scan: ${size} bytes in the manifest, ${f.size} now`);
         dropContent(se.content);
@@ -305,10 +365,18 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
       if (zp) await zp;
       files.push({ ...who(m), size, sha256 });
       dataBytes += size;
+      if (m.linkGroup !== undefined) leaders.set(key, { inode: f.inode });
     }
+    if (!dataDirWritten) await putDataDir();
 
     for (const { e, seen } of index.values()) if (!seen) problem(e, 'missing from the source (deleted since the scan?)');
-    if (problems.length) throw new SourceChangedError(problems);
+    if (opts.listing) {
+      for await (const l of opts.listing()) {
+        signal?.throwIfAborted();
+        if (!index.has(pathKey(l))) problem(l, `added since the scan (a new ${l.type === 'dir' ? 'directory' : l.type}): not in the manifest`);
+      }
+    }
+    if (problemCount) throw new SourceChangedError(problems, problemCount);
 
     const trailer: Trailer = {
       format: header.format,
@@ -319,6 +387,7 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
       manifestDigest: header.manifestDigest,
       digest: filesDigest(files),
       complete: true,
+      ...(root ? { root } : {}),
       files,
     };
     const { files: list, ...thead } = trailer;
