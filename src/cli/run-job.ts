@@ -126,15 +126,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         text = new TextDecoder('utf-8', { fatal: true }).decode(content);
       } catch {
         const { parseImportList } = await import('../lib/domain/import-list.ts');
-        const bad = parseImportList(content, 'x').errors.map((p) => `  line ${p.line}: ${p.message}`);
-        throw new UsageError(`${file} is not valid UTF-8; nothing was imported:\n${bad.join('\n')}`);
+        const { describeProblems } = await import('../lib/jobs/targets.ts');
+        throw new UsageError(describeProblems(`${file} is not valid UTF-8 text and`, parseImportList(content, 'x').errors));
       }
       const r = await job('import', { content: text, source: file, skipInvalid: !!o.skipInvalid });
       print(r, () => {
         const lines = [`imported ${r.imported.length} target(s), scans requested: ${r.scansRequested}`];
         for (const k of r.alreadyKnown) lines.push(`  line ${k.line}: ${k.host}:${k.path} is already known (${k.id}, ${k.status}); unchanged`);
         for (const d of r.duplicates) lines.push(`  line ${d.line}: duplicate of line ${d.firstLine}; ignored`);
-        for (const s of r.skipped) lines.push(`  line ${s.line}: skipped: ${s.message}`);
+        for (const s of r.skipped.slice(0, 20)) lines.push(`  line ${s.line}: skipped: ${s.message}`);
+        if (r.skipped.length > 20) lines.push(`  ... and ${r.skipped.length - 20} more invalid line(s) skipped`);
         if (r.imported.length === 0 && r.alreadyKnown.length) lines[0] = `nothing new: all ${r.alreadyKnown.length} target(s) were already imported`;
         return lines.join('\n');
       });
@@ -176,6 +177,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       let failed = false;
       for (;;) {
         const r = await job('archive', {});
+        if (r.released?.length) {
+          failed = true; // a target was left behind: say so, and do not end with success
+          if (!json) for (const x of r.released) io.out(`NOT ARCHIVED: ${x.id} released from ${r.tape}: ${x.reason}`);
+        }
         if (r.status === 'idle') {
           if (!json) io.out(r.message);
           results.push(r);

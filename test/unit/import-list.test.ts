@@ -3,7 +3,7 @@ import { parseImportList } from '../../src/lib/domain/import-list.ts';
 
 describe('parseImportList', () => {
   it('handles blanks, comments, CRLF, BOM, trailing and doubled slashes, hosts and duplicates', () => {
-    const r = parseImportList('\ufeff# header\r\n\r\n  /data/a/  \r\n/data//b\nsrv-1.example:/data/c/\n/data/a\nsrv-1.example:/data/c\n', 'dh');
+    const r = parseImportList('\ufeff# header\r\n\r\n/data/a/\r\n/data//b\nsrv-1.example:/data/c/\n/data/a\nsrv-1.example:/data/c\n  # indented comment\n \t \n', 'dh');
     expect(r.errors).toEqual([]);
     expect(r.entries).toEqual([
       { line: 3, host: 'dh', path: '/data/a' },
@@ -40,5 +40,28 @@ describe('parseImportList', () => {
     const r = parseImportList(bytes, 'dh');
     expect(r.entries).toEqual([]);
     expect(r.errors).toMatchObject([{ line: 2, message: expect.stringMatching(/UTF-8/) }]);
+  });
+
+  it('refuses a line with leading or trailing whitespace instead of archiving another directory', () => {
+    const r = parseImportList('/data/ok\r\n/data/run \n /data/lead\n/data/tab\t\r\n/data/inner space\n', 'dh');
+    expect(r.entries.map((e) => e.path)).toEqual(['/data/ok', '/data/inner space']);
+    expect(r.errors.map((e) => [e.line, e.text, e.message])).toEqual([
+      [2, '/data/run ', expect.stringMatching(/^ends with whitespace; .*another directory than "\/data\/run"/)],
+      [3, ' /data/lead', expect.stringMatching(/^begins with whitespace/)],
+      [4, '/data/tab\t', expect.stringMatching(/^ends with whitespace/)],
+    ]);
+  });
+
+  it('a 5 MB binary file gives a bounded message: the first lines with numbers and a count of the rest', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { describeProblems } = await import('../../src/lib/jobs/targets.ts');
+    const r = parseImportList(randomBytes(5 * 1024 * 1024), 'dh');
+    expect(r.errors.length).toBeGreaterThan(1000);
+    expect(r.errors[0]!.message).toMatch(/binary data/);
+    expect(r.errors.every((e) => e.text.length <= 123)).toBe(true);
+    const msg = describeProblems('data.bin', r.errors);
+    expect(msg.split('\n').length).toBeLessThanOrEqual(13);
+    expect(msg.length).toBeLessThan(4000);
+    expect(msg).toMatch(new RegExp(`and ${r.errors.length - 10} more invalid line`));
   });
 });

@@ -22,6 +22,7 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
   const base = { kind: 'write-result' as const, taskId: task.taskId, tapeName: task.tapeName, fileNumber: task.fileNumber, targetId: task.target.id };
   let labelWritten = false;
   let writer: TapeFileWriter | undefined;
+  let accepted = 0; // bytes the tape file writer took before an end of medium
   try {
     await mountTape(drive, task.tapeName);
     if ((await drive.status()).writeProtected) throw new TapeRefusal('write-protected', `tape ${task.tapeName} in drive ${drive.id} is write protected; slide the tab or use another tape.`);
@@ -63,7 +64,10 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
       source: source.stream(task.target.path, manifest, { signal }),
       // Compared with the manifest after the last entry: a file added since the scan fails the write.
       listing: () => source.list(task.target.path, { signal }),
-      onProgress: (n) => progress.update(n),
+      onProgress: (n) => {
+        accepted = n;
+        progress.update(n);
+      },
       signal,
     });
     // Success only once the trailer is written and the filemark is on tape.
@@ -78,7 +82,7 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     // Aborted, or the tape is in another drive: nothing is wrong with the tape or the target;
     // the task stays on the queue and runs again later.
     if (signal.aborted || e instanceof TapeBusyError) throw e;
-    return { kind: 'report', result: { ...classifyWriteFailure(deps, task, e, base), labelWritten } };
+    return { kind: 'report', result: { ...classifyWriteFailure(deps, task, e, base, accepted), labelWritten } };
   }
 }
 
@@ -103,12 +107,12 @@ async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<void> {
 
 type WriteBase = { kind: 'write-result'; taskId: string; tapeName: string; fileNumber: number; targetId: string };
 
-function classifyWriteFailure(deps: DriveDeps, task: WriteTask, e: unknown, base: WriteBase) {
+function classifyWriteFailure(deps: DriveDeps, task: WriteTask, e: unknown, base: WriteBase, bytesAtEnd: number) {
   const msg = (e as Error)?.message ?? String(e);
   deps.log('warn', 'write failed', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error: msg, type: (e as Error)?.name });
   if (e instanceof TapeRefusal) return { ...base, outcome: 'refused' as const, reason: e.reason, error: msg };
   if (e instanceof WriteProtectedError) return { ...base, outcome: 'refused' as const, reason: 'write-protected' as const, error: msg };
-  if (e instanceof EndOfMediumError) return { ...base, outcome: 'end-of-medium' as const, bytesAtEnd: 0 };
+  if (e instanceof EndOfMediumError) return { ...base, outcome: 'end-of-medium' as const, bytesAtEnd };
   if (e instanceof SourceChangedError) {
     return { ...base, outcome: 'source-changed' as const, changes: e.changes.slice(0, MAX_LISTED), changeCount: e.changeCount };
   }

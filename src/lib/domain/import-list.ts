@@ -2,6 +2,10 @@
  * Parses an import list: one target directory per line, `/abs/path` or `host:/abs/path`.
  * Pure: returns every accepted entry and every problem with its line number, so the caller
  * can refuse the whole file (the default) or import the valid lines (--skip-invalid).
+ *
+ * A line is the path exactly: whitespace at either end is part of a name on Linux, so a line
+ * with leading or trailing whitespace is refused rather than trimmed into another directory.
+ * Line ends may be LF or CRLF. Blank lines and lines starting with `#` are ignored.
  */
 
 export interface ImportEntry {
@@ -12,9 +16,15 @@ export interface ImportEntry {
 
 export interface ImportProblem {
   line: number;
+  /** The line, cut to MAX_SHOWN characters. */
   text: string;
   message: string;
 }
+
+/** Characters of an offending line kept for the message. */
+const MAX_SHOWN = 120;
+const shown = (s: string) => (s.length > MAX_SHOWN ? `${s.slice(0, MAX_SHOWN)}...` : s);
+const WS_RE = /^\s|\s$/;
 
 export interface ParsedImportList {
   entries: ImportEntry[];
@@ -55,12 +65,15 @@ export function parseImportList(content: string | Uint8Array, defaultHost: strin
       text = new TextDecoder('utf-8', { fatal: true }).decode(content);
     } catch {
       // Find the offending line(s) so the message points at them.
-      const lines = Buffer.from(content).toString('latin1').split('\n');
+      const bytes = Buffer.from(content);
+      const binary = bytes.includes(0);
+      const lines = bytes.toString('latin1').split('\n');
       lines.forEach((l, i) => {
         try {
           new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(l, 'latin1'));
         } catch {
-          result.errors.push({ line: i + 1, text: l, message: 'is not valid UTF-8; save the list as UTF-8' });
+          const message = binary ? 'is binary data (NUL bytes): is this an import list? It must be text, one directory per line' : 'is not valid UTF-8; save the list as UTF-8';
+          result.errors.push({ line: i + 1, text: shown(Buffer.from(l, 'latin1').toString('utf8')), message });
         }
       });
       return result;
@@ -74,8 +87,19 @@ export function parseImportList(content: string | Uint8Array, defaultHost: strin
     const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
+    if (WS_RE.test(line)) {
+      const where = /^\s/.test(line) ? (/\s$/.test(line) ? 'begins and ends' : 'begins') : 'ends';
+      result.errors.push({
+        line: lineNo,
+        text: shown(line),
+        message:
+          `${where} with whitespace; whitespace is part of a directory name on Linux, so this line names another directory than ${JSON.stringify(trimmed)}. ` +
+          'Remove the whitespace (a directory whose name really begins or ends with whitespace cannot be listed here: rename it or import its parent)',
+      });
+      return;
+    }
     if (CONTROL_RE.test(trimmed)) {
-      result.errors.push({ line: lineNo, text: trimmed, message: describeControl(trimmed) });
+      result.errors.push({ line: lineNo, text: shown(trimmed), message: describeControl(trimmed) });
       return;
     }
     let host = defaultHost;
@@ -85,13 +109,13 @@ export function parseImportList(content: string | Uint8Array, defaultHost: strin
       host = trimmed.slice(0, colon);
       rawPath = trimmed.slice(colon + 1);
       if (!HOST_RE.test(host)) {
-        result.errors.push({ line: lineNo, text: trimmed, message: `host "${host}" is not a valid host name` });
+        result.errors.push({ line: lineNo, text: shown(trimmed), message: `host "${shown(host)}" is not a valid host name` });
         return;
       }
     }
     const { path, error } = normalizeTargetPath(rawPath);
     if (!path) {
-      result.errors.push({ line: lineNo, text: trimmed, message: error ?? 'invalid path' });
+      result.errors.push({ line: lineNo, text: shown(trimmed), message: error ?? 'invalid path' });
       return;
     }
     const key = `${host}:${path}`;

@@ -22,9 +22,13 @@ export interface ImportResult {
   scansRequested: number;
 }
 
-function describeProblems(source: string, problems: ImportProblem[]): string {
-  const shown = problems.slice(0, 20).map((p) => `  line ${p.line}: ${JSON.stringify(p.text)} ${p.message}`);
-  const more = problems.length > 20 ? [`  ... and ${problems.length - 20} more`] : [];
+/** Offending lines named in a refusal; the rest are counted. */
+const PROBLEMS_SHOWN = 10;
+
+/** A bounded message: the first few offending lines with their numbers, and a count of the rest. */
+export function describeProblems(source: string, problems: ImportProblem[]): string {
+  const shown = problems.slice(0, PROBLEMS_SHOWN).map((p) => `  line ${p.line}: ${JSON.stringify(p.text)} ${p.message}`);
+  const more = problems.length > PROBLEMS_SHOWN ? [`  ... and ${problems.length - PROBLEMS_SHOWN} more invalid line(s)`] : [];
   return [`${source} has ${problems.length} invalid line(s); nothing was imported:`, ...shown, ...more, 'Fix these lines, or run again with --skip-invalid to import the valid ones.'].join('\n');
 }
 
@@ -32,7 +36,7 @@ function describeProblems(source: string, problems: ImportProblem[]): string {
 export async function importTargets(ctx: JobContext, input: ImportInput): Promise<ImportResult> {
   const parsed = parseImportList(input.content, ctx.config.defaultHost);
   if (parsed.errors.length && !input.skipInvalid) {
-    throw new ValidationError(describeProblems(input.source, parsed.errors), { errors: parsed.errors });
+    throw new ValidationError(describeProblems(input.source, parsed.errors), { errors: parsed.errors.slice(0, PROBLEMS_SHOWN), errorCount: parsed.errors.length });
   }
   if (parsed.entries.length === 0) {
     throw new ValidationError(`${input.source} lists no target directories (only blank lines, comments or invalid lines); nothing was imported. Write one full directory path per line.`);

@@ -29,6 +29,15 @@ export interface AssignResult {
 /** Placements from which a target may be (re)assigned: nothing of it is on any tape. */
 const MOVABLE: readonly Placement[] = ['unassigned', 'assigned', 'write_failed'];
 
+/** Why a scanned target can never be written to `tape` (larger than the whole tape), or undefined. */
+export function tooLargeFor(t: Target, tape: Tape): string | undefined {
+  if (t.scan !== 'complete' || t.totalBytes === undefined || t.totalBytes <= tape.capacityBytes) return undefined;
+  return (
+    `too large for the tape: ${t.totalBytes} bytes of data, tape ${tape.name} holds ${tape.capacityBytes} bytes; files never span tapes, ` +
+    'so split the target into smaller directories or assign it to a tape of larger capacity'
+  );
+}
+
 function assignedTo(t: Target, tape: string, now: string): Target {
   return { ...t, placement: 'assigned', tapeName: tape, fileNumber: undefined, lastError: undefined, updatedAt: now, version: t.version + 1 };
 }
@@ -61,6 +70,11 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
   }
   for (const t of candidates) {
     const now = ctx.now().toISOString();
+    const tooLarge = tooLargeFor(t, tape);
+    if (tooLarge) {
+      result.refused.push({ id: t.id, reason: tooLarge });
+      continue;
+    }
     if (await ctx.catalog.updateTarget(t, assignedTo(t, tape.name, now))) {
       result.assigned.push({ id: t.id, path: t.path, ...(t.tapeName ? { from: t.tapeName } : {}), awaitingScan: t.scan !== 'complete' });
     } else {
@@ -72,12 +86,18 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
 
 // ---- archive --------------------------------------------------------------
 
-export type ArchiveResult =
+export type ArchiveResult = (
   | { status: 'started'; tape: string; fileNumber: number; targetId: string; path: string; taskId: string; totalBytes: number }
-  | { status: 'idle'; tape: string; message: string };
+  | { status: 'idle'; tape: string; message: string }
+) & {
+  /** Assigned targets that were released because they cannot fit on the tape at all. */
+  released?: { id: string; reason: string }[];
+};
 
 /** `archive`: the next assigned target of the online tape gets the next file number; a write task is enqueued. */
 export async function archive(ctx: JobContext): Promise<ArchiveResult> {
+  const released: { id: string; reason: string }[] = [];
+  const withReleased = <R extends object>(r: R) => (released.length ? { ...r, released } : r);
   for (let attempt = 0; ; attempt++) {
     const tape = await resolveTape(ctx, undefined);
     if (!isWritable(tape)) {
@@ -85,7 +105,19 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
     }
     if (tape.writeInFlight) throw writeInFlightError(tape);
     const ready = await nextReadyTarget(ctx, tape);
-    if ('idle' in ready) return { status: 'idle', tape: tape.name, message: ready.idle };
+    if ('idle' in ready) return withReleased({ status: 'idle' as const, tape: tape.name, message: ready.idle });
+    const reason = tooLargeFor(ready.target, tape);
+    if (reason) {
+      // Assigned before its scan was known: it can never be written here. Released with the
+      // reason (nothing is written, the tape is not marked full), and the next target is taken.
+      const t = ready.target;
+      const now = ctx.now().toISOString();
+      if (await ctx.catalog.updateTarget(t, { ...t, placement: 'unassigned', tapeName: undefined, lastError: reason, updatedAt: now, version: t.version + 1 })) {
+        released.push({ id: t.id, reason });
+      }
+      attempt--;
+      continue;
+    }
     const target = ready.target;
     const now = ctx.now().toISOString();
     const taskId = ctx.newId();
@@ -103,7 +135,7 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
     }
     const task = writeTaskFor(target, tape.name, fileNumber, taskId, now);
     await ctx.queues.sendTask(task);
-    return { status: 'started', tape: tape.name, fileNumber, targetId: target.id, path: target.path, taskId, totalBytes: target.totalBytes ?? 0 };
+    return withReleased({ status: 'started' as const, tape: tape.name, fileNumber, targetId: target.id, path: target.path, taskId, totalBytes: target.totalBytes ?? 0 });
   }
 }
 

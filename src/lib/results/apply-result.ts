@@ -98,7 +98,12 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
     return { applied: false, note: `write ${r.taskId} is not in flight on ${r.tapeName}; duplicate or late report ignored` };
   }
   const w = { taskId: r.taskId, fileNumber: r.fileNumber, targetId: r.targetId };
-  const message = describeWrite(r);
+  // End of medium in the first file of a tape: the target does not fit on a whole tape.
+  const tooLarge = r.outcome === 'end-of-medium' && r.fileNumber === 1;
+  const message = tooLarge
+    ? `too large for the tape: end of medium after ${r.bytesAtEnd} bytes with nothing else on ${r.tapeName} (capacity ${tape.capacityBytes} bytes); ` +
+      `tape ${r.tapeName} is not marked full. Split the target into smaller directories, or assign it to a tape of larger capacity.`
+    : describeWrite(r);
   // A discarded write may still have labelled a blank tape: the state says so.
   const labelled = r.labelWritten && tape.state === 'registered' ? ({ tapeState: 'labelled' } as const) : {};
   try {
@@ -107,7 +112,12 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
         await ctx.catalog.finishWrite(tape, { ...w, bytes: r.bytes, fileCount: r.fileCount, sha256: r.digest }, now);
         break;
       case 'end-of-medium':
-        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'full', reason: `end of medium at file ${r.fileNumber}` }, now);
+        if (tooLarge) {
+          // Nothing else is on the tape: the tape is not full, the target is larger than a tape.
+          await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'write_failed', error: message, ...labelled }, now);
+        } else {
+          await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'full', reason: `end of medium at file ${r.fileNumber}` }, now);
+        }
         break;
       case 'source-changed':
         await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'write_failed', error: message, ...labelled }, now);
@@ -128,7 +138,7 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
   }
   const ok = r.outcome === 'archived';
   // End of medium is the normal end of a tape, not a failure of the job.
-  await ctx.tasks.finish(r.taskId, ok || r.outcome === 'end-of-medium' ? 'succeeded' : 'failed', r.outcome, message, now);
+  await ctx.tasks.finish(r.taskId, ok || (r.outcome === 'end-of-medium' && !tooLarge) ? 'succeeded' : 'failed', r.outcome, message, now);
   return { applied: true, note: message };
 }
 
