@@ -32,7 +32,7 @@ export function tapesTable(rows: TapeRow[]): string {
 export function targetsTable(rows: TargetRow[]): string {
   if (rows.length === 0) return 'no targets match.';
   return table(
-    ['id', 'host:path', 'status', 'tape', 'file', 'files', 'size', 'error'],
+    ['id', 'host:path', 'status', 'tape', 'file', 'files', 'size', 'skipped', 'error'],
     rows.map((t) => [
       t.id,
       `${t.host}:${t.path}`,
@@ -41,6 +41,7 @@ export function targetsTable(rows: TargetRow[]): string {
       t.fileNumber ?? '',
       t.fileCount ?? '',
       t.totalBytes !== undefined ? formatBytes(t.totalBytes) : '',
+      t.skippedCount ? `${t.skippedCount} special` : '',
       t.error ? t.error.slice(0, 60) : '',
     ]),
   );

@@ -56,8 +56,8 @@ export async function makeHostileTree(root: string): Promise<void> {
   // bytes that are not UTF-8 (0xff 0xfe), in a file name and a directory name
   await writeFile(raw(root, Buffer.from([0x78, 0xff, 0xfe, 0x79])), 'ff fe\n');
   await symlink('../outside/target with space', join(root, 'link with space'));
-  // a symlink target over 100 bytes (GNU tar: a 'K' long-link header) and a hard link (tar
-  // must store both names as files: --hard-dereference)
+  // a symlink target over 100 bytes (GNU tar: a 'K' long-link header) and a hard link (the
+  // second name in manifest order is a tar hard link to the first)
   await symlink(`${'t'.repeat(140)}/target`, join(root, 'long-link'));
   await link(join(root, 'sub', 'file.txt'), join(root, 'hard-link-to-file.txt'));
 }

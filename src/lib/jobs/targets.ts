@@ -85,6 +85,9 @@ export interface TargetRow {
   fileNumber?: number;
   fileCount?: number;
   totalBytes?: number;
+  /** Entries of the target not archived by policy (special files): how many, and the first ones. */
+  skippedCount?: number;
+  skipped?: { path: string; rawPath?: string; reason: string }[];
   error?: string;
 }
 
@@ -98,6 +101,7 @@ export function toTargetRow(t: Target): TargetRow {
     ...(t.fileNumber !== undefined ? { fileNumber: t.fileNumber } : {}),
     ...(t.fileCount !== undefined ? { fileCount: t.fileCount } : {}),
     ...(t.totalBytes !== undefined ? { totalBytes: t.totalBytes } : {}),
+    ...(t.skippedCount ? { skippedCount: t.skippedCount, skipped: t.skipped ?? [] } : {}),
     ...(t.lastError || t.scanError ? { error: t.lastError ?? t.scanError } : {}),
   };
 }
