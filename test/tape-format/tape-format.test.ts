@@ -446,3 +446,66 @@ describe('verify catches damage', () => {
     await expect(readTargetFile(failing(), { targetId: TARGET.id })).rejects.toThrow('EIO reading tape');
   });
 });
+
+describe('hard links and root metadata', () => {
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  const m: ManifestEntry[] = [
+    { path: 'a', type: 'file', size: 2, mtimeMs: 1e12, mode: 0o644, sha256: sha('hi'), linkGroup: 1 },
+    { path: 'b', type: 'file', size: 2, mtimeMs: 1e12, mode: 0o644, sha256: sha('hi'), linkGroup: 1 },
+    { path: 'c', type: 'file', size: 2, mtimeMs: 1e12, mode: 0o644, sha256: sha('hi') },
+  ];
+  const source = (inodeB = '1:10'): SourceEntry[] => [
+    { entry: { path: '', type: 'dir', size: 0, mode: 0o750, mtimeMs: 1.1e12, root: true } },
+    { entry: { path: 'a', type: 'file', size: 2, mode: 0o644, mtimeMs: 1e12, inode: '1:10' }, content: [bytes('hi')] },
+    { entry: { path: 'b', type: 'file', size: 2, mode: 0o644, mtimeMs: 1e12, inode: inodeB } },
+    { entry: { path: 'c', type: 'file', size: 2, mode: 0o644, mtimeMs: 1e12, inode: '1:11' }, content: [bytes('hi')] },
+  ];
+  const write = async (src: SourceEntry[]) => {
+    const out = join(work, `links-${++seq}.tar`);
+    const w = await PlainFileWriter.create(out);
+    await writeTargetFile({ writer: w, header: headerFor(m), source: src });
+    await w.close();
+    return out;
+  };
+
+  it('the second name of a group is a hard link member; data/ has the root mode and mtime; verify agrees', async () => {
+    const file = await write(source());
+    const { stdout } = await execFileP('tar', ['-tvf', file]);
+    expect(stdout).toMatch(/^h.* data\/b link to data\/a$/m);
+    expect(stdout).toMatch(/^drwxr-x--- /m);
+    const report = await readTargetFile(fileBlocks(file), { targetId: TARGET.id, manifest: m });
+    expect(report.bad).toEqual([]);
+    expect(report).toMatchObject({ ok: true, fileCount: 2, trailer: { root: { mode: 0o750, mtimeMs: 1.1e12 } } });
+  });
+
+  it('verify refuses a tape whose links do not match the manifest', async () => {
+    const file = await write(source());
+    // the manifest says b is a plain file: the tape's hard link is wrong
+    const plain = m.map((e) => (e.path === 'b' ? { ...e, linkGroup: undefined } : e));
+    const r1 = await readTargetFile(fileBlocks(file), { targetId: TARGET.id, manifest: plain });
+    expect(r1.ok).toBe(false);
+    expect(r1.bad).toEqual(expect.arrayContaining([{ path: 'b', reason: expect.stringMatching(/is a hardlink on tape, a file in the manifest/) }]));
+    // the manifest says c is a second name of a: the tape holds c as a file
+    const linked = m.map((e) => (e.path === 'c' ? { ...e, linkGroup: 1 } : e));
+    const r2 = await readTargetFile(fileBlocks(file), { targetId: TARGET.id, manifest: linked });
+    expect(r2.bad).toEqual(expect.arrayContaining([{ path: 'c', reason: expect.stringMatching(/is a file on tape, a hard link in the manifest/) }]));
+  });
+
+  it('a second name that is no longer the same inode fails the write', async () => {
+    const e = await write(source('1:99')).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SourceChangedError);
+    expect((e as SourceChangedError).changes).toEqual([{ path: 'b', reason: 'no longer a hard link of "a" (replaced or relinked since the scan)' }]);
+  });
+
+  it('an entry in the final listing that is not in the manifest fails the write', async () => {
+    const out = join(work, `listing-${++seq}.tar`);
+    const w = await PlainFileWriter.create(out);
+    const listing = async function* () {
+      yield* m.map((x) => ({ path: x.path, type: x.type }));
+      yield { path: 'late', type: 'file' as const };
+    };
+    const e = await writeTargetFile({ writer: w, header: headerFor(m), source: source(), listing }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SourceChangedError);
+    expect((e as SourceChangedError).changes).toEqual([{ path: 'late', reason: 'added since the scan (a new file): not in the manifest' }]);
+  });
+});
