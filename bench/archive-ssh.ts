@@ -88,6 +88,7 @@ async function ours(sshd: SshdFixture, data: string, manifest: ManifestEntry[], 
           manifest,
         },
         source: src.stream(data, manifest),
+        listing: () => src.list(data), // as the agent does: nothing added since the scan
       });
       await writer.close();
     } catch (e) {

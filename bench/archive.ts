@@ -1,6 +1,6 @@
 /**
  * npm run bench:archive: the agent's write path (local source -> tar with per-file SHA-256 ->
- * virtual tape, filemark = fsync) on ~2 GiB of mixed file sizes, against the baseline
+ * the listing that finds additions -> virtual tape, filemark = fsync) on ~2 GiB of mixed file sizes, against the baseline
  * `tar cf - DIR | tee FILE | openssl sha256` (+ `sync FILE`, since a tape file is only
  * written once it is on the medium) on the same data in the same run, warm page cache.
  * Runs alternate (ABBA) and the best of each counts. Last line:
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ManifestEntry } from '../src/lib/domain/manifest.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
-import { FORMAT, localSource, scanLocalDirectory, writeTargetFile } from '../src/lib/tape-format/index.ts';
+import { FORMAT, listLocalDirectory, localSource, scanLocalDirectory, writeTargetFile } from '../src/lib/tape-format/index.ts';
 import { generateMixed, option } from './data.ts';
 
 const GIB = Number(option('gib', '2'));
@@ -57,6 +57,7 @@ try {
       writer,
       header: { format: FORMAT, tapeName: 'bench', fileNumber: 1, taskId: 'bench', target: { id: 'bench', host: 'localhost', path: data }, scanId: 'scan', writtenAt: new Date().toISOString(), manifest },
       source: localSource(data, manifest),
+      listing: () => listLocalDirectory(data), // as the agent does: nothing added since the scan
     });
     await writer.close(); // fsync: the filemark
     return (performance.now() - t0) / 1000;
