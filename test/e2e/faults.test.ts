@@ -227,20 +227,30 @@ describe('faults', () => {
   });
 
   it('end of medium in the middle of a file discards it and marks the tape full', async () => {
-    const t = await prepare('eom', [1_500_000]);
+    // A first target fills file 1; the end of medium comes in file 2 (an empty tape is never
+    // marked full: see faithful-archive.test.ts, "too large for the tape").
+    const first = await prepare('eom', [100_000]);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    expect(await target(first.id)).toMatchObject({ placement: 'archived', fileNumber: 1 });
+    const path = await makeTarget(join(h.dir, 'data', 'eom-second'), [1_500_000]);
+    await writeFile(join(h.dir, 'eom-second.txt'), path + '\n');
+    await h.cli(['import', join(h.dir, 'eom-second.txt')]);
+    const id = (await stack.ctx.catalog.listAllTargets()).find((x) => x.path === path)!.id;
+    await waitUntil(async () => (await target(id)).scan === 'complete', 30_000, 'scan of the second target');
+    await h.cli(['assign']);
     await h.vtl.injectFault('eom', { kind: 'end-of-medium', afterBytes: 1_000_000 });
     const r = await h.cli(['archive']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/end of medium/);
-    expect(await tape('eom')).toMatchObject({ state: 'full', nextFileNumber: 1, filesWritten: 0 });
-    expect(await target(t.id)).toMatchObject({ placement: 'assigned', tapeName: 'eom' });
-    expect(await h.vtl.countFiles('eom')).toBe(1);
+    expect(await tape('eom')).toMatchObject({ state: 'full', nextFileNumber: 2, filesWritten: 1 });
+    expect(await target(id)).toMatchObject({ placement: 'assigned', tapeName: 'eom' });
+    expect(await h.vtl.countFiles('eom')).toBe(2);
     expect((await h.cli(['close_tape', '--yes'])).out).toMatch(/released 1 target/);
     await h.vtl.createTape('eom2', { capacityBytes: 100_000_000 });
     await h.cli(['open_tape', 'eom2']);
     await h.cli(['assign']);
     expect((await h.cli(['archive'])).code).toBe(0);
-    expect(await target(t.id)).toMatchObject({ placement: 'archived', tapeName: 'eom2', fileNumber: 1 });
+    expect(await target(id)).toMatchObject({ placement: 'archived', tapeName: 'eom2', fileNumber: 1 });
   });
 
   it('SIGTERM mid-write finishes the tape file, reports it, then exits', async () => {
