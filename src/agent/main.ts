@@ -6,7 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { createClients, destroyClients } from '../lib/aws/clients.ts';
 import { loadConfig } from '../lib/config.ts';
 import { isArchiveError } from '../lib/errors.ts';
-import { createJobContext } from '../lib/jobs/context.ts';
+import { createJobContext, restrict } from '../lib/jobs/context.ts';
+import { AGENT_ACCESS } from '../lib/resources/access.ts';
 import { parseBytes } from '../lib/domain/units.ts';
 import type { TapeDrive } from '../lib/tape/drive.ts';
 import { runDriveSelfTest } from '../lib/tape/self-test.ts';
@@ -26,7 +27,8 @@ export async function runAgent(agentConfig: AgentConfig, env: NodeJS.ProcessEnv 
   const log = jsonLogger(undefined, agentConfig.logLevel);
   const config = loadConfig(env);
   const clients = createClients(config);
-  const ctx = createJobContext(config, clients);
+  // The agent touches only what AGENT_ACCESS declares (the IAM policy in docs/operations.md).
+  const ctx = restrict(createJobContext(config, clients), AGENT_ACCESS, 'the tape agent');
   const sources = createDataSources(agentConfig);
   const agent = new TapeAgent(
     { ctx, sources, reporter: new Reporter(ctx.queues, agentConfig.progressIntervalMs), log, blockSize: agentConfig.blockSize },

@@ -10,6 +10,7 @@ import { IdempotencyStore } from '../lib/catalog/idempotency.ts';
 import { ConflictError, isArchiveError, UsageError } from '../lib/errors.ts';
 import type { JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName } from '../lib/jobs/registry.ts';
+import { FUNCTIONS, type FunctionDecl, type FunctionName } from '../lib/resources/access.ts';
 import { authenticate, type AuthEvent } from './middleware/authenticate.ts';
 import { httpErrors, jobContext, jsonResult, type HttpResult } from './runtime.ts';
 
@@ -89,25 +90,28 @@ async function idempotent(ctx: JobContext, event: HttpEvent, job: JobName, run: 
   return result;
 }
 
-export function jobHandler(name: JobName, toInput: InputMapper, opts: { okStatus?: number; mutating?: boolean } = {}) {
+/** The handler of function `fn` (resources/access.ts says which job it runs and whether it mutates). */
+export function jobHandler(fn: FunctionName, toInput: InputMapper, opts: { okStatus?: number } = {}) {
+  const decl: FunctionDecl = FUNCTIONS[fn];
+  const name = decl.job as JobName;
   return middy<HttpEvent, HttpResult>(async (event: HttpEvent) => {
-    const ctx = jobContext();
+    const ctx = jobContext(fn);
     const run = async () => jsonResult(opts.okStatus ?? 200, await runJob(ctx, name, toInput(event)));
-    return opts.mutating ? idempotent(ctx, event, name, run) : run();
+    return decl.mutating ? idempotent(ctx, event, name, run) : run();
   })
     .use(httpErrors())
-    .use(authenticate(() => ({ token: jobContext().config.apiToken, trustGatewayAuth: jobContext().config.trustGatewayAuth })));
+    .use(authenticate(() => ({ token: jobContext(fn).config.apiToken, trustGatewayAuth: jobContext(fn).config.trustGatewayAuth })));
 }
 
 export const tapes = jobHandler('tapes', fromQuery);
-export const openTape = jobHandler('open_tape', withPath('name', 'name'), { mutating: true });
-export const closeTape = jobHandler('close_tape', withPath('name', 'tape'), { mutating: true });
-export const importTargets = jobHandler('import', fromBody, { mutating: true });
-export const assign = jobHandler('assign', fromBody, { mutating: true });
-export const archive = jobHandler('archive', fromBody, { okStatus: 202, mutating: true });
-export const confirm = jobHandler('confirm', fromBody, { okStatus: 202, mutating: true });
+export const openTape = jobHandler('openTape', withPath('name', 'name'));
+export const closeTape = jobHandler('closeTape', withPath('name', 'tape'));
+export const importTargets = jobHandler('importTargets', fromBody);
+export const assign = jobHandler('assign', fromBody);
+export const archive = jobHandler('archive', fromBody, { okStatus: 202 });
+export const confirm = jobHandler('confirm', fromBody, { okStatus: 202 });
 export const targets = jobHandler('targets', fromQuery);
-export const reconcile = jobHandler('reconcile', fromBody, { mutating: true });
+export const reconcile = jobHandler('reconcileNow', fromBody);
 export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));
-export const discover = jobHandler('discover', fromBody, { okStatus: 202, mutating: true });
-export const rescan = jobHandler('rescan', fromBody, { mutating: true });
+export const discover = jobHandler('discoverNow', fromBody, { okStatus: 202 });
+export const rescan = jobHandler('rescan', fromBody);

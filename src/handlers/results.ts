@@ -20,7 +20,7 @@ export interface SqsBatchResponse {
 }
 
 export const handler = middy<{ Records: SqsRecord[] }, SqsBatchResponse>(async (event: { Records: SqsRecord[] }) => {
-  const ctx = jobContext();
+  const ctx = jobContext('results');
   const batchItemFailures: { itemIdentifier: string }[] = [];
   for (const record of event.Records) {
     const parsed = parseMessage(resultSchema, record.body);

@@ -7,21 +7,33 @@ import type { MiddlewareObj } from '@middy/core';
 import { createClients } from '../lib/aws/clients.ts';
 import { loadConfig } from '../lib/config.ts';
 import { isArchiveError } from '../lib/errors.ts';
-import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
+import { createJobContext, restrict, type JobContext } from '../lib/jobs/context.ts';
+import { FUNCTIONS, type FunctionName } from '../lib/resources/access.ts';
 
 let cached: JobContext | undefined;
+const restricted = new Map<FunctionName, JobContext>();
 
-/** Built lazily so a cold start pays for it once and tests can inject their own. */
-export function jobContext(): JobContext {
+/**
+ * The context of a function: built lazily so a cold start pays for it once (tests inject
+ * their own with setJobContext), restricted to what the function declares
+ * (resources/access.ts), which is also what its IAM role allows.
+ */
+export function jobContext(fn: FunctionName): JobContext {
   if (!cached) {
     const config = loadConfig(process.env);
     cached = createJobContext(config, createClients(config));
   }
-  return cached;
+  let ctx = restricted.get(fn);
+  if (!ctx) {
+    ctx = restrict(cached, FUNCTIONS[fn].access, `function ${fn}`);
+    restricted.set(fn, ctx);
+  }
+  return ctx;
 }
 
 export function setJobContext(ctx: JobContext | undefined): void {
   cached = ctx;
+  restricted.clear();
 }
 
 export interface HttpResult {

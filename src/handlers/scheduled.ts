@@ -5,14 +5,14 @@ import { reconcile as reconcileJob } from '../lib/jobs/reconcile.ts';
 import { jobContext } from './runtime.ts';
 
 export const reconcile = middy(async () => {
-  const result = await reconcileJob(jobContext(), { olderThanSeconds: 900 });
+  const result = await reconcileJob(jobContext('reconcile'), { olderThanSeconds: 900 });
   console.log(JSON.stringify({ level: 'info', msg: 'reconcile', scans: result.scansResent.length, writes: result.writesResent.length, verifies: result.verifiesResent.length }));
   return result;
 });
 
 /** The scheduled import: discover tasks for the configured roots (TAPE_ARCHIVE_IMPORT_ROOTS). */
 export const scheduledImport = middy(async (event: { roots?: string[]; pattern?: string } = {}) => {
-  const ctx = jobContext();
+  const ctx = jobContext('scheduledImport');
   if (!event.roots && !ctx.config.importRoots.length) {
     console.log(JSON.stringify({ level: 'info', msg: 'scheduled import: no roots configured; nothing to do' }));
     return { requested: [] };

@@ -211,17 +211,28 @@ describe('input that would archive the wrong thing, or too much', () => {
     expect(refused.out).toMatch(/not assigned: too large for the tape: 3000000 bytes of data, tape small holds 1000000 bytes/);
     expect(await target(id)).toMatchObject({ placement: 'unassigned' });
 
-    // the catalog thinks it fits, the cartridge is smaller: end of medium on an empty tape
-    await h.vtl.createTape('liar', { capacityBytes: 1_000_000 });
-    expect((await h.cli(['open_tape', 'liar', '--capacity', '10M'])).code).toBe(0);
+    // the catalog's capacity is about the target's size, the cartridge is smaller: too large
+    await h.vtl.createTape('tight', { capacityBytes: 1_000_000 });
+    expect((await h.cli(['open_tape', 'tight', '--capacity', '3100000'])).code).toBe(0);
     expect((await h.cli(['assign', '--target', id])).code).toBe(0);
     const r = await h.cli(['archive', '--all']);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/too large for the tape: end of medium after \d+ bytes with nothing else on liar/);
-    const tape = (await stack.ctx.catalog.getTape('liar'))!;
-    expect(tape.state).not.toBe('full');
-    expect(tape).toMatchObject({ filesWritten: 0, nextFileNumber: 1 });
+    expect(r.out).toMatch(/too large for the tape: 3000000 bytes of data, end of medium after \d+ bytes with nothing else on tight/);
+    expect(await stack.ctx.catalog.getTape('tight')).toMatchObject({ state: 'labelled', filesWritten: 0, nextFileNumber: 1 });
     expect(await target(id)).toMatchObject({ placement: 'write_failed', lastError: expect.stringMatching(/too large for the tape/) });
+
+    // a cartridge far smaller than the catalog says: the tape is set aside (never marked full), the target waits
+    expect((await h.cli(['rescan', id])).code).toBe(0);
+    await waitUntil(async () => (await target(id)).scan === 'complete', 30_000, 'rescan of big');
+    await h.vtl.createTape('short', { capacityBytes: 1_000_000 });
+    expect((await h.cli(['open_tape', 'short', '--capacity', '100M'])).code).toBe(0);
+    expect((await h.cli(['assign', '--target', id])).code).toBe(0);
+    const s2 = await h.cli(['archive']);
+    expect(s2.code).toBe(1);
+    expect(s2.out).toMatch(/end of medium after \d+ bytes with nothing else on short, whose capacity is 100000000 bytes .* the cartridge holds less than the catalog says/);
+    const tape = (await stack.ctx.catalog.getTape('short'))!;
+    expect(tape).toMatchObject({ state: 'disabled', filesWritten: 0, nextFileNumber: 1, reason: expect.stringMatching(/cartridge/) });
+    expect(await target(id)).toMatchObject({ placement: 'assigned', tapeName: 'short' });
     await rm(src, { recursive: true, force: true });
   });
 });

@@ -3,6 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../src/handlers/results.ts';
 import { setJobContext } from '../../src/handlers/runtime.ts';
 import { runJob } from '../../src/lib/jobs/registry.ts';
+import { restrict } from '../../src/lib/jobs/context.ts';
+import { applyResult } from '../../src/lib/results/apply-result.ts';
+import { UndeclaredAccessError } from '../../src/lib/aws/access-guard.ts';
+import { RESULTS_ACCESS } from '../../src/lib/resources/access.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { completeScan } from '../support/catalog-helpers.ts';
 
@@ -48,5 +52,54 @@ describe('results handler (SQS-triggered Lambda)', () => {
     expect(await stack.ctx.catalog.getTape('tapeR')).toMatchObject({ filesWritten: 1, bytesUsed: 262144, state: 'labelled' });
     expect((await stack.ctx.catalog.getTarget(t!.id))?.placement).toBe('archived');
     expect((await stack.ctx.tasks.get(started.taskId))?.state).toBe('succeeded');
+  });
+
+  it('applies a discover result under its declaration: imports the targets and sends their scans', async () => {
+    const discovered = {
+      v: 1,
+      kind: 'discover-result',
+      taskId: randomUUID(),
+      reportedAt: new Date().toISOString(),
+      ok: true,
+      host: 'localhost',
+      root: '/data/incoming',
+      paths: ['/data/incoming/run-7', '/data/incoming/run-8'],
+      part: 1,
+      parts: 1,
+    };
+    await stack.drain('scans');
+    const out = await handler({ Records: [record(discovered)] }, {} as never);
+    expect(out.batchItemFailures).toEqual([]);
+    const paths = (await stack.ctx.catalog.listAllTargets()).map((t) => t.path);
+    expect(paths).toEqual(expect.arrayContaining(['/data/incoming/run-7', '/data/incoming/run-8']));
+    const scans = (await stack.drain('scans')) as { kind: string; target: { path: string } }[];
+    expect(scans.map((m) => m.target.path).sort()).toEqual(['/data/incoming/run-7', '/data/incoming/run-8']);
+  });
+
+  it('the same path without the scan queue in its declaration is refused, naming what is missing', async () => {
+    const narrow = restrict(stack.ctx, { ...RESULTS_ACCESS, send: [] }, 'function results');
+    const discovered = {
+      v: 1 as const,
+      kind: 'discover-result' as const,
+      taskId: randomUUID(),
+      reportedAt: new Date().toISOString(),
+      ok: true as const,
+      host: 'localhost',
+      root: '/data/other',
+      paths: ['/data/other/run-9'],
+      part: 1,
+      parts: 1,
+    };
+    const e = await applyResult(narrow, discovered).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(UndeclaredAccessError);
+    expect((e as Error).message).toMatch(/function results is not declared to (look up|send to) the scans queue/);
+  });
+
+  it('a job reaching an undeclared table or queue throws instead of failing only on AWS', async () => {
+    const readOnly = restrict(stack.ctx, { read: ['catalog'] }, 'job tapes');
+    await expect(readOnly.catalog.listTapes()).resolves.toBeDefined();
+    await expect(readOnly.manifests.readAll('t-x', 's', 0)).rejects.toThrow(/job tapes is not declared to read the manifests table/);
+    await expect(readOnly.catalog.setTapeState('nope', 'labelled', 'full', undefined, new Date().toISOString())).rejects.toThrow(/not declared to write the catalog table/);
+    await expect(readOnly.queues.sendJson('tasks', {})).rejects.toThrow(/not declared to (look up|send to) the tasks queue/);
   });
 });

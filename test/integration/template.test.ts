@@ -4,8 +4,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FUNCTIONS } from '../../src/lib/resources/access.ts';
+import { permissionsFor, type Permissions } from '../../src/lib/resources/iam.ts';
 
 const run = promisify(execFile);
+const capitalize = (s: string) => s[0]!.toUpperCase() + s.slice(1);
+
+/** resource -> sorted actions of a function's role in the template (logs aside). */
+function templatePermissions(r: Record<string, { Properties: Record<string, any> }>, fn: string): Permissions {
+  const role = r[`${capitalize(fn)}IamRoleLambdaExecution`];
+  if (!role) throw new Error(`no role for function ${fn}`);
+  const out = new Map<string, Set<string>>();
+  for (const st of role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)) {
+    const actions = (st.Action as string[]).filter((a) => !a.startsWith('logs:'));
+    if (!actions.length) continue;
+    for (const res of st.Resource as any[]) {
+      const id = res['Fn::GetAtt'] ? res['Fn::GetAtt'][0] : `${res['Fn::Join'][1][0]['Fn::GetAtt'][0]}/${res['Fn::Join'][1][1]}`;
+      const set = out.get(id) ?? new Set<string>();
+      for (const a of actions) set.add(a);
+      out.set(id, set);
+    }
+  }
+  return Object.fromEntries([...out].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, [...v].sort()]));
+}
 let dir: string | undefined;
 let buildDir: string | undefined;
 afterAll(async () => {
@@ -35,41 +56,15 @@ describe('npx osls package', () => {
     expect(functions.length).toBe(15);
     for (const [, f] of functions) expect(f.Properties.Runtime).toBe('nodejs22.x');
 
-    // Least privilege: each function's own role holds exactly what its job needs.
-    const actionsOf = (fn: string) => {
-      const role = r[`${fn}IamRoleLambdaExecution`];
-      expect(role, `role of ${fn}`).toBeDefined();
-      const statements = role!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
-      return new Set<string>(statements.flatMap((s: any) => s.Action).filter((a: string) => !a.startsWith('logs:')));
-    };
-    const read = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan'];
-    const write = [...read, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'];
-    const send = ['sqs:SendMessage', 'sqs:GetQueueUrl'];
-    const expected: Record<string, string[]> = {
-      Tapes: read,
-      Targets: read,
-      Task: read,
-      OpenTape: write,
-      CloseTape: write,
-      Assign: write,
-      ImportTargets: [...write, ...send],
-      Archive: [...write, ...send],
-      Confirm: [...write, ...send],
-      ReconcileNow: [...write, ...send],
-      Reconcile: [...write, ...send],
-      DiscoverNow: [...write, ...send],
-      Rescan: [...write, ...send],
-      ScheduledImport: send,
-      Results: [...write, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
-    };
-    for (const [fn, actions] of Object.entries(expected)) expect([...actionsOf(fn)].sort(), fn).toEqual([...actions].sort());
-    const queueResources = (fn: string) =>
-      r[`${fn}IamRoleLambdaExecution`]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)
-        .filter((s: any) => s.Action.includes('sqs:SendMessage'))
-        .flatMap((s: any) => s.Resource.map((x: any) => x['Fn::GetAtt'][0]));
-    expect(queueResources('ImportTargets')).toEqual(['ScanQueue']);
-    expect(queueResources('Archive')).toEqual(['TaskQueue']);
-    expect(queueResources('Confirm')).toEqual(['TaskQueue']);
+    // Least privilege, derived from the declarations: each function's own role holds exactly
+    // what src/lib/resources/access.ts says its code touches, on exactly those resources.
+    expect(functions.map(([id]) => id.replace(/LambdaFunction$/, '')).sort()).toEqual(Object.keys(FUNCTIONS).map(capitalize).sort());
+    for (const [fn, decl] of Object.entries(FUNCTIONS)) {
+      expect(r[`${capitalize(fn)}LambdaFunction`]!.Properties.Handler, `handler of ${fn}`).toBe(`src/handlers/${decl.handler}`);
+      expect(templatePermissions(r, fn), `IAM statements of ${fn}`).toEqual(permissionsFor(decl.access));
+    }
+    // The defect this pins: applying a discover result imports targets and sends their scans.
+    expect(templatePermissions(r, 'results').ScanQueue).toEqual(['sqs:GetQueueUrl', 'sqs:SendMessage']);
 
     // Every route is authenticated and described by the OpenAPI document, and vice versa.
     const routes = Object.values(r).filter((x) => x.Type === 'AWS::ApiGatewayV2::Route');

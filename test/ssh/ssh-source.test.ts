@@ -65,6 +65,11 @@ describe('scan and stream over SSH', () => {
     gnuExtract(out, x);
     const back = await collect(scanLocalDirectory(join(x, 'data')));
     expect(back.map(strip)).toEqual(local.map(strip));
+
+    // a manifest without link groups (scanned by release 0.1): every name is a file with content
+    const old = remote.map(({ linkGroup: _, ...e }) => e);
+    const { trailer: t2 } = await archiveTo(join(work, 'hostile-old.tar'), root, old, src.stream(root, old));
+    expect(t2.fileCount).toBe(old.filter((e) => e.type === 'file').length);
   });
 
   it('never runs a command from the target path or a file name (canaries)', async () => {

@@ -52,6 +52,18 @@ describe('local source', () => {
     expect(warnings).toEqual([{ path: 'a-fifo', reason: expect.stringMatching(/^skipped: a fifo \(special files are not archived/) }]);
   });
 
+  it('a target path that is a symlink to the directory: the root is that directory', async () => {
+    const real = join(work, 'real-root');
+    await mkdir(real);
+    await writeFile(join(real, 'f'), 'x');
+    const viaLink = join(work, 'root-link');
+    await symlink(real, viaLink);
+    const m = await collect(scanLocalDirectory(viaLink));
+    const [root, ...rest] = await collect(localSource(viaLink, m));
+    expect(root!.entry).toMatchObject({ root: true, type: 'dir' });
+    expect(rest.map((s) => s.entry.path)).toEqual(['f']);
+  });
+
   it('yields manifest entries in order with current metadata; vanished entries are left out', async () => {
     const root = join(work, 'order');
     await mkdir(root);

@@ -497,6 +497,14 @@ describe('hard links and root metadata', () => {
     expect((e as SourceChangedError).changes).toEqual([{ path: 'b', reason: 'no longer a hard link of "a" (replaced or relinked since the scan)' }]);
   });
 
+  it('a hard link group whose names disagree in the manifest fails the write (scanned while changing)', async () => {
+    const bad = m.map((e) => (e.path === 'b' ? { ...e, sha256: sha('other') } : e));
+    const w = await PlainFileWriter.create(join(work, `group-${++seq}.tar`));
+    const e = await writeTargetFile({ writer: w, header: headerFor(bad), source: source() }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SourceChangedError);
+    expect((e as SourceChangedError).changes).toEqual([{ path: 'b', reason: expect.stringMatching(/a hard link of "a" with another size or checksum/) }]);
+  });
+
   it('an entry in the final listing that is not in the manifest fails the write', async () => {
     const out = join(work, `listing-${++seq}.tar`);
     const w = await PlainFileWriter.create(out);

@@ -39,11 +39,11 @@ const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 const MAX_PATH = 4096;
 
 export function normalizeTargetPath(raw: string): { path?: string; error?: string } {
-  if (!raw.startsWith('/')) return { error: `"${raw}" is not an absolute path; write the full path starting with /` };
+  if (!raw.startsWith('/')) return { error: `"${shown(raw)}" is not an absolute path; write the full path starting with /` };
   if (raw.length > MAX_PATH) return { error: `path is longer than ${MAX_PATH} characters` };
   const segments = raw.split('/').filter((s) => s !== '');
   if (segments.some((s) => s === '..' || s === '.')) {
-    return { error: `"${raw}" contains "." or ".." segments; write the plain full path` };
+    return { error: `"${shown(raw)}" contains "." or ".." segments; write the plain full path` };
   }
   if (segments.length === 0) return { error: 'refusing to import / (the whole file system) as one target' };
   return { path: '/' + segments.join('/') };
@@ -93,7 +93,7 @@ export function parseImportList(content: string | Uint8Array, defaultHost: strin
         line: lineNo,
         text: shown(line),
         message:
-          `${where} with whitespace; whitespace is part of a directory name on Linux, so this line names another directory than ${JSON.stringify(trimmed)}. ` +
+          `${where} with whitespace; whitespace is part of a directory name on Linux, so this line names another directory than ${JSON.stringify(shown(trimmed))}. ` +
           'Remove the whitespace (a directory whose name really begins or ends with whitespace cannot be listed here: rename it or import its parent)',
       });
       return;

@@ -4,8 +4,9 @@
  * on Unix; a name that is not valid UTF-8 keeps its exact bytes in `rawPath` (base64) and a
  * readable stand-in in `path`. Symlink targets are bytes too: `rawLinkTarget` likewise.
  *
- * Hard links: every name of a regular file that has several names inside the target carries
- * the same `linkGroup` number (1, 2, ... in manifest order). The first name of a group in
+ * Hard links: every name of a regular file whose link count is above 1 carries its inode's
+ * `linkGroup` number (1, 2, ... in manifest order; a group of one name has its other names
+ * outside the target). The first name of a group in
  * manifest order is its leader and carries the data on tape; the others are tar hard links
  * to it. Every name of a group has the same size and sha256.
  */

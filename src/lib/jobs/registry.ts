@@ -8,7 +8,8 @@ import { NotFoundError, UsageError } from '../errors.ts';
 import { reconcile } from './reconcile.ts';
 import { discover } from './discover.ts';
 import { rescan } from './rescan.ts';
-import type { JobContext } from './context.ts';
+import { JOB_ACCESS } from '../resources/access.ts';
+import { restrict, type JobContext } from './context.ts';
 import { listTapes, openTape } from './tapes.ts';
 import { importTargets, listTargets } from './targets.ts';
 import { archive, assign, closeTape, confirm, planCloseTape } from './workflow.ts';
@@ -83,5 +84,6 @@ export async function runJob<N extends JobName>(ctx: JobContext, name: N, rawInp
     throw new UsageError(`invalid input for ${name}: ${issues}`);
   }
   const run = runners[name] as (ctx: JobContext, input: unknown) => Promise<JobOutput<N>>;
-  return run(ctx, parsed.data);
+  // A job touches only the tables and queues it declares (resources/access.ts).
+  return run(restrict(ctx, JOB_ACCESS[name], `job ${name}`), parsed.data);
 }

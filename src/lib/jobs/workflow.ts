@@ -97,14 +97,16 @@ export type ArchiveResult = (
 /** `archive`: the next assigned target of the online tape gets the next file number; a write task is enqueued. */
 export async function archive(ctx: JobContext): Promise<ArchiveResult> {
   const released: { id: string; reason: string }[] = [];
+  const tried = new Set<string>();
   const withReleased = <R extends object>(r: R) => (released.length ? { ...r, released } : r);
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0, rounds = 0; ; attempt++, rounds++) {
+    if (rounds > 1000) throw new ConflictError('archive kept finding targets that do not fit on the tape and could not release them; run archive again.');
     const tape = await resolveTape(ctx, undefined);
     if (!isWritable(tape)) {
       throw new IllegalTransitionError(`the online tape ${tape.name} is ${tape.state}; nothing more can be written to it. Close it ("close_tape") and open the next tape.`);
     }
     if (tape.writeInFlight) throw writeInFlightError(tape);
-    const ready = await nextReadyTarget(ctx, tape);
+    const ready = await nextReadyTarget(ctx, tape, tried);
     if ('idle' in ready) return withReleased({ status: 'idle' as const, tape: tape.name, message: ready.idle });
     const reason = tooLargeFor(ready.target, tape);
     if (reason) {
@@ -112,6 +114,7 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
       // reason (nothing is written, the tape is not marked full), and the next target is taken.
       const t = ready.target;
       const now = ctx.now().toISOString();
+      tried.add(t.id); // the placement index may still list it for a moment
       if (await ctx.catalog.updateTarget(t, { ...t, placement: 'unassigned', tapeName: undefined, lastError: reason, updatedAt: now, version: t.version + 1 })) {
         released.push({ id: t.id, reason });
       }
@@ -164,8 +167,8 @@ function writeInFlightError(tape: Tape): ConflictError {
   );
 }
 
-async function nextReadyTarget(ctx: JobContext, tape: Tape): Promise<{ target: Target } | { idle: string }> {
-  const assigned = await ctx.catalog.listTargetsByPlacement('assigned', tape.name);
+async function nextReadyTarget(ctx: JobContext, tape: Tape, skip: ReadonlySet<string> = new Set()): Promise<{ target: Target } | { idle: string }> {
+  const assigned = (await ctx.catalog.listTargetsByPlacement('assigned', tape.name)).filter((t) => !skip.has(t.id));
   const ready = assigned.find((t) => t.scan === 'complete');
   if (ready) return { target: ready };
   if (assigned.length === 0) return { idle: `no targets are assigned to ${tape.name}; nothing to archive. Assign targets with "assign".` };

@@ -5,12 +5,16 @@ import { QUEUE_OF_TASK, type Task } from './tasks.ts';
 
 /** Resolves queue URLs by name once (or takes them from configuration) and sends tasks. */
 export class QueueDirectory {
-  private readonly urls = new Map<QueueKey, Promise<string>>();
-
   constructor(
     readonly sqs: SQSClient,
     readonly config: Pick<Config, 'names' | 'queueUrls'>,
+    private readonly urls = new Map<QueueKey, Promise<string>>(),
   ) {}
+
+  /** The same directory (and its resolved URLs) sending through another client. */
+  withClient(sqs: SQSClient): QueueDirectory {
+    return new QueueDirectory(sqs, this.config, this.urls);
+  }
 
   url(key: QueueKey): Promise<string> {
     let p = this.urls.get(key);

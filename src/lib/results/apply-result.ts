@@ -9,6 +9,9 @@ import type { JobContext } from '../jobs/context.ts';
 import type { DiscoverResult, ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
 import { importTargets } from '../jobs/targets.ts';
 
+/** A target at least this share of a tape's capacity that meets the end of medium on an empty tape is too large for it. */
+const TOO_LARGE_SHARE = 0.9;
+
 export interface ApplyOutcome {
   applied: boolean;
   note: string;
@@ -98,12 +101,20 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
     return { applied: false, note: `write ${r.taskId} is not in flight on ${r.tapeName}; duplicate or late report ignored` };
   }
   const w = { taskId: r.taskId, fileNumber: r.fileNumber, targetId: r.targetId };
-  // End of medium in the first file of a tape: the target does not fit on a whole tape.
-  const tooLarge = r.outcome === 'end-of-medium' && r.fileNumber === 1;
+  // End of medium in the first file of a tape: the tape is not full (nothing is on it). Either
+  // the target is about as large as a whole tape, or the cartridge holds less than the
+  // catalog says (damaged, or a wrong capacity): the tape is then set aside, not the target.
+  const emptyTapeEnd = r.outcome === 'end-of-medium' && r.fileNumber === 1;
+  const targetBytes = emptyTapeEnd ? ((await ctx.catalog.getTarget(r.targetId))?.totalBytes ?? 0) : 0;
+  const tooLarge = emptyTapeEnd && targetBytes >= TOO_LARGE_SHARE * tape.capacityBytes;
+  const shortTape = emptyTapeEnd && !tooLarge;
   const message = tooLarge
-    ? `too large for the tape: end of medium after ${r.bytesAtEnd} bytes with nothing else on ${r.tapeName} (capacity ${tape.capacityBytes} bytes); ` +
+    ? `too large for the tape: ${targetBytes} bytes of data, end of medium after ${r.bytesAtEnd} bytes with nothing else on ${r.tapeName} (capacity ${tape.capacityBytes} bytes); ` +
       `tape ${r.tapeName} is not marked full. Split the target into smaller directories, or assign it to a tape of larger capacity.`
-    : describeWrite(r);
+    : shortTape
+      ? `end of medium after ${r.bytesAtEnd} bytes with nothing else on ${r.tapeName}, whose capacity is ${tape.capacityBytes} bytes (the target has ${targetBytes}): ` +
+        `the cartridge holds less than the catalog says, or is damaged. Tape ${r.tapeName} is disabled (not full); check the cartridge, then close it ("close_tape", the target is released) and use another tape.`
+      : describeWrite(r);
   // A discarded write may still have labelled a blank tape: the state says so.
   const labelled = r.labelWritten && tape.state === 'registered' ? ({ tapeState: 'labelled' } as const) : {};
   try {
@@ -113,8 +124,9 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
         break;
       case 'end-of-medium':
         if (tooLarge) {
-          // Nothing else is on the tape: the tape is not full, the target is larger than a tape.
           await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'write_failed', error: message, ...labelled }, now);
+        } else if (shortTape) {
+          await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'disabled', reason: message, error: message }, now);
         } else {
           await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'full', reason: `end of medium at file ${r.fileNumber}` }, now);
         }
@@ -138,7 +150,7 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
   }
   const ok = r.outcome === 'archived';
   // End of medium is the normal end of a tape, not a failure of the job.
-  await ctx.tasks.finish(r.taskId, ok || (r.outcome === 'end-of-medium' && !tooLarge) ? 'succeeded' : 'failed', r.outcome, message, now);
+  await ctx.tasks.finish(r.taskId, ok || (r.outcome === 'end-of-medium' && !emptyTapeEnd) ? 'succeeded' : 'failed', r.outcome, message, now);
   return { applied: true, note: message };
 }
 

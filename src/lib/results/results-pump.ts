@@ -4,7 +4,8 @@
  */
 import type { Message } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
-import type { JobContext } from '../jobs/context.ts';
+import { restrict, type JobContext } from '../jobs/context.ts';
+import { RESULTS_ACCESS } from '../resources/access.ts';
 import { moveToDeadLetter } from '../protocol/dead-letter.ts';
 import { resultSchema } from '../protocol/results.ts';
 import { parseMessage } from '../protocol/tasks.ts';
@@ -14,8 +15,13 @@ export interface ResultsPump {
   stop(): Promise<void>;
 }
 
-export async function startResultsPump(ctx: JobContext, opts: { waitTimeSeconds?: number; log?: (msg: string, fields?: Record<string, unknown>) => void } = {}): Promise<ResultsPump> {
+export async function startResultsPump(
+  full: JobContext,
+  opts: { waitTimeSeconds?: number; log?: (msg: string, fields?: Record<string, unknown>) => void } = {},
+): Promise<ResultsPump> {
   const log = opts.log ?? (() => undefined);
+  // The same declaration as the results Lambda (plus moving poison to the dead-letter queue).
+  const ctx = restrict(full, { ...RESULTS_ACCESS, deadLetter: ['results'] }, 'the results pump');
   const consumer = Consumer.create({
     queueUrl: await ctx.queues.url('results'),
     sqs: ctx.queues.sqs,

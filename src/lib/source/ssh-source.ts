@@ -256,6 +256,9 @@ export const STREAM_SCRIPT = [
     '--null --verbatim-files-from --files-from=-',
 ].join('\n');
 
+/** The same, every hard-linked name stored as a file with its content (manifests without link groups). */
+export const STREAM_SCRIPT_DEREFERENCE = STREAM_SCRIPT.replace('--no-recursion', '--hard-dereference --no-recursion');
+
 // ---------------------------------------------------------------------------------------------
 // Options
 
@@ -1289,7 +1292,10 @@ export class SshDataSource implements DataSource {
   async *stream(path: string, manifest: readonly ManifestEntry[], opts: { signal?: AbortSignal } = {}): AsyncIterable<SourceEntry> {
     assertTargetPath(path);
     const { signal } = opts;
-    const proc = await this.start(remoteCommand(STREAM_SCRIPT, path), signal);
+    // A manifest without link groups (scanned by release 0.1, or with no hard links at scan
+    // time) stores every name as a file with its content, as that manifest describes it.
+    const dereference = !manifest.some((e) => e.linkGroup !== undefined);
+    const proc = await this.start(remoteCommand(dereference ? STREAM_SCRIPT_DEREFERENCE : STREAM_SCRIPT, path), signal);
     const ch = proc.channel;
     const onAbort = () => ch.close();
     signal?.addEventListener('abort', onAbort, { once: true });

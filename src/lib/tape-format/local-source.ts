@@ -9,7 +9,7 @@
  * the main thread free for hashing. Large files stream with 1 MiB asynchronous reads.
  */
 import { constants } from 'node:fs';
-import { lstat, open as openHandle, stat } from 'node:fs/promises';
+import { open as openHandle, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { linkTargetFields, pathBytes, pathFields, skipReason, type ManifestEntry } from '../domain/manifest.ts';
 import type { SourceEntry, SourceEntryFields } from './format.ts';
@@ -68,7 +68,11 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
     root: Buffer.from(rootAbs),
     chunkSize: opts.chunkSize ?? DEFAULT_CHUNK,
   });
-  const ask = () => worker.request({ maxEntries: 1000, maxBytes: 256 * 1024 * 1024 });
+  const ask = () => {
+    const p = worker.request({ maxEntries: 1000, maxBytes: 256 * 1024 * 1024 });
+    p.catch(() => undefined); // a prefetch left pending when the consumer stops early
+    return p;
+  };
   try {
     let next = ask();
     for (;;) {
@@ -98,7 +102,11 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
  */
 export async function* listLocalDirectory(root: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
   const worker = new FsWorker<{ maxEntries: number; maxBytes: number }, ScanReply>({ mode: 'list', root: Buffer.from(resolve(root)) });
-  const ask = () => worker.request({ maxEntries: 5000, maxBytes: Number.MAX_SAFE_INTEGER });
+  const ask = () => {
+    const p = worker.request({ maxEntries: 5000, maxBytes: Number.MAX_SAFE_INTEGER });
+    p.catch(() => undefined); // a prefetch left pending when the consumer stops early
+    return p;
+  };
   try {
     let next = ask();
     for (;;) {
@@ -249,7 +257,8 @@ export async function* localSource(
 
   try {
     // The root directory first: its mode and mtime go into the data/ member.
-    const rootStat = await lstat(rootAbs);
+    // stat, not lstat: a target path may be a symlink to the directory (the scan follows it too)
+    const rootStat = await stat(rootAbs);
     yield { entry: { path: '', type: rootStat.isDirectory() ? 'dir' : 'file', size: 0, mode: rootStat.mode & 0o7777, mtimeMs: rootStat.mtimeMs, root: true } };
     await fill();
     while (batches.length) {

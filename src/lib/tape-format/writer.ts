@@ -199,6 +199,17 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
   /** Hard link followers -> their leader's key; leaders written so far -> the source's inode. */
   const followers = hardLinkFollowers(header.manifest);
   const leaders = new Map<string, { inode: string | undefined }>();
+  // Every name of a hard link group is one file: a group whose names disagree in size or
+  // checksum was scanned while it changed.
+  const inconsistent: BadEntry[] = [];
+  for (const [key, leaderKey] of followers) {
+    const m = index.get(key)!.e;
+    const l = index.get(leaderKey)!.e;
+    if (m.size !== l.size || m.sha256 !== l.sha256) {
+      inconsistent.push({ path: m.path, reason: `a hard link of ${JSON.stringify(l.path)} with another size or checksum in the manifest (changed during the scan)` });
+    }
+  }
+  if (inconsistent.length) throw new SourceChangedError(inconsistent);
 
   const out = new TarOutput(opts.writer, { onProgress: opts.onProgress });
   const problems: BadEntry[] = [];
@@ -371,9 +382,14 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
 
     for (const { e, seen } of index.values()) if (!seen) problem(e, 'missing from the source (deleted since the scan?)');
     if (opts.listing) {
-      for await (const l of opts.listing()) {
-        signal?.throwIfAborted();
-        if (!index.has(pathKey(l))) problem(l, `added since the scan (a new ${l.type === 'dir' ? 'directory' : l.type}): not in the manifest`);
+      try {
+        for await (const l of opts.listing()) {
+          signal?.throwIfAborted();
+          if (!index.has(pathKey(l))) problem(l, `added since the scan (a new ${l.type === 'dir' ? 'directory' : l.type}): not in the manifest`);
+        }
+      } catch (e) {
+        // With changes already found, those are the answer (and the file is discarded either way).
+        if (!problemCount || signal?.aborted) throw e;
       }
     }
     if (problemCount) throw new SourceChangedError(problems, problemCount);
