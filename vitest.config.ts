@@ -1,14 +1,34 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three projects: `unit` needs nothing but Node and GNU tar (seconds: `npm run test:unit`);
+ * `integration` and `e2e` start DynamoDB Local and a local SQS once per project (global
+ * setup) and use OpenSSH's server, GNU tar and osls. `npm test` runs all three.
+ */
+const EMULATORS = ['test/support/global-setup.ts'];
+const UNIT = ['test/unit/**/*.test.ts', 'test/tape-format/**/*.test.ts', 'test/tape/**/*.test.ts', 'test/ssh/parsers.test.ts'];
+const SLOW_UNIT = ['test/**/*.property.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     // The SDK's notice that it will need Node 22 from 2027 (see the notes) would repeat in
     // every worker and child process; it is said once in the README instead.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW_UNIT } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/ssh/**/*.test.ts', ...SLOW_UNIT],
+          exclude: ['test/ssh/parsers.test.ts'],
+          globalSetup: EMULATORS,
+        },
+      },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: EMULATORS } },
+    ],
   },
 });

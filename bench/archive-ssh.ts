@@ -15,7 +15,7 @@
  * Last line: `archive-ssh ratio R (X MB/s vs baseline Y MB/s)`, MB = 10^6 bytes of file content.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';

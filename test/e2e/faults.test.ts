@@ -140,7 +140,7 @@ describe('faults', () => {
     expect(await h.vtl.countFiles('wrongtape')).toBe(1);
     await h.cli(['close_tape', '--yes']);
 
-    const p = await prepare('position', [1000, 2000]);
+    await prepare('position', [1000, 2000]);
     expect((await h.cli(['archive'])).code).toBe(0);
     const p2path = await makeTarget(join(h.dir, 'data', 'position-2'), [1000]);
     await writeFile(join(h.dir, 'p2.txt'), p2path + '\n');

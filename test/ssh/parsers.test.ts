@@ -108,7 +108,7 @@ describe('scan output parser', () => {
     expect(first).toContainEqual({ path: 'a-hard', type: 'file', size: 1, mtimeMs: 1700000005000, mode: 0o644, sha256: h('c'), linkGroup: 1 });
     expect(first).toContainEqual({ path: 'd/hard', type: 'file', size: 1, mtimeMs: 1700000005000, mode: 0o644, sha256: h('c'), linkGroup: 1 });
     expect(first).toContainEqual({ path: 'd-x', type: 'file', size: 1, mtimeMs: 1700000005000, mode: 0o644, sha256: h('c') });
-    expect(first).toContainEqual({ path: 'd/a\nb', type: 'file', size: 3, mtimeMs: 1700000001000.000001, mode: 0o644, sha256: h('a') });
+    expect(first).toContainEqual({ path: 'd/a\nb', type: 'file', size: 3, mtimeMs: 1700000001000 + 0.000001, mode: 0o644, sha256: h('a') });
     expect(first).toContainEqual({ path: 'd', type: 'dir', size: 0, mtimeMs: 1700000000500, mode: 0o755 });
     expect(first).toContainEqual({ path: 'link', type: 'symlink', size: 0, mtimeMs: 1700000003000, mode: 0o777, linkTarget: 'd/a\nb' });
   });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pathBytes, type ManifestEntry } from '../../src/lib/domain/manifest.ts';
 import { SourceUnavailableError } from '../../src/lib/source/data-source.ts';
-import { RemoteCommandError, SshDataSource } from '../../src/lib/source/ssh-source.ts';
+import { RemoteCommandError, type SshDataSource } from '../../src/lib/source/ssh-source.ts';
 import { SourceChangedError, scanLocalDirectory } from '../../src/lib/tape-format/index.ts';
 import { startSshd, type SshdFixture } from '../support/sshd.ts';
 import { archiveTo, collect, gnuExtract, makeHostileTree, sourceFor, strip } from './helpers.ts';

@@ -73,7 +73,11 @@ export async function createHarness(stack: TestStack, opts: { resultsPump?: bool
           entry = { msg: line };
         }
         logs.push(entry);
-        for (const w of [...waiters]) if (w.pred(entry)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(entry));
+        for (const w of [...waiters]) {
+          if (!w.pred(entry)) continue;
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(entry);
+        }
       }
     });
     let stderr = '';
@@ -87,7 +91,13 @@ export async function createHarness(stack: TestStack, opts: { resultsPump?: bool
         if (found) return Promise.resolve(found);
         return new Promise((resolve, reject) => {
           const t = setTimeout(() => reject(new Error(`agent log not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
-          waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+          waiters.push({
+            pred,
+            resolve: (l) => {
+              clearTimeout(t);
+              resolve(l);
+            },
+          });
         });
       },
       async stop(signal = 'SIGTERM') {

@@ -72,6 +72,8 @@ export class FakeStDevice implements StDeviceIo {
           return `write ${o.len}`;
         case 'close':
           return 'close';
+        default:
+          throw new Error(`unknown op ${JSON.stringify(o)}`);
       }
     });
   }
@@ -186,7 +188,7 @@ export class FakeStDevice implements StDeviceIo {
     const inj = this.injected('read');
     if (inj?.returns !== undefined) return inj.returns;
     const h = this.openFds.get(fd);
-    if (!h || h.mode !== 'r') throw errnoError('EBADF');
+    if (h?.mode !== 'r') throw errnoError('EBADF');
     const p = this.pos!;
     if (p.file >= this.files.length) {
       this.eodKnown = true;
@@ -210,7 +212,7 @@ export class FakeStDevice implements StDeviceIo {
     this.ops.push({ op: 'write', fd, len: buf.length, buf });
     const inj = this.injected('write');
     const h = this.openFds.get(fd);
-    if (!h || h.mode !== 'w') throw errnoError('EBADF');
+    if (h?.mode !== 'w') throw errnoError('EBADF');
     if (this.stBlockSize > 0 && buf.length % this.stBlockSize !== 0) throw errnoError('EINVAL');
     const p = this.pos!;
     if (!h.wrote) {

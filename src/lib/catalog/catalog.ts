@@ -11,7 +11,6 @@ import {
   ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
-  UpdateItemCommand,
   type DynamoDBClient,
   type QueryCommandInput,
   type TransactWriteItem,
@@ -333,7 +332,7 @@ export class Catalog {
 
   /** The target's side of ending a write: placement `to`, only if it is still writing that file. */
   private targetAfterWriteItem(tapeName: string, fileNumber: number, targetId: string, to: Placement, now: string, extra: Record<string, unknown> = {}): TransactWriteItem {
-    const sets = Object.keys(extra).map((k, i) => `#x${i} = :x${i}`);
+    const sets = Object.keys(extra).map((_k, i) => `#x${i} = :x${i}`);
     const names = Object.fromEntries(Object.keys(extra).map((k, i) => [`#x${i}`, k]));
     const values = Object.fromEntries(Object.values(extra).map((v, i) => [`:x${i}`, v]));
     const keepNumber = to === 'archived' || to === 'confirmed' || to === 'confirm_failed';

@@ -42,7 +42,7 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
     const status = await ctx.tasks.get(w.taskId);
     if (!stale(status?.updatedAt ?? w.startedAt)) continue;
     const target = await ctx.catalog.getTarget(w.targetId);
-    if (!target || target.placement !== 'writing') continue;
+    if (target?.placement !== 'writing') continue;
     // Same task id: whichever copy an agent runs first is the one the catalog accepts.
     const task = writeTaskFor(target, tape.name, w.fileNumber, w.taskId, now);
     await ctx.queues.sendTask(task);

@@ -1117,7 +1117,9 @@ export class SshDataSource implements DataSource {
     const { signal } = opts;
     const parser = new ScanOutputParser();
     const procs: RemoteProcess[] = [];
-    const onAbort = () => procs.forEach((p) => p.channel.close());
+    const onAbort = () => {
+      for (const p of procs) p.channel.close();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     type Ended = { x: ExitInfo; stderr: string };
     let cause: Ended | null = null; // the first command that failed for sure; the other is stopped

@@ -17,7 +17,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
-const WORKER_SOURCE = String.raw`
+const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');

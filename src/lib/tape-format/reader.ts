@@ -4,7 +4,7 @@
  * listed in the report. Errors of the block source (tape I/O) and aborts propagate.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { hardLinkFollowers, linkTargetBytes, pathFields, pathKey, summarize, type ManifestEntry } from '../domain/manifest.ts';
+import { hardLinkFollowers, linkTargetBytes, pathFields, summarize, type ManifestEntry } from '../domain/manifest.ts';
 import {
   DATA_DIR,
   HEADER_MEMBER,

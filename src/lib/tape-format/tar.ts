@@ -171,7 +171,7 @@ export type TarFinish =
   | { state: 'truncated'; inMember: boolean; offset: number }
   | { state: 'no-end-marker'; offset: number };
 
-const enum S {
+enum S {
   Header,
   Data,
   Pad,
