@@ -32,7 +32,6 @@ const RUNS = Number(opt('runs', '2'));
 const CIPHER = opt('cipher', 'aes128-gcm@openssh.com');
 const MiB = 1024 * 1024;
 
-
 function sh(script: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -112,9 +111,17 @@ async function main() {
     await sh('sync');
     console.log(`data: ${g.files} files, ${(g.bytes / MiB).toFixed(0)} MiB, made in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     console.log(`cipher: ${CIPHER} on both sides; sshd ${sshd.host}:${sshd.port}; each run includes connecting`);
-    console.log('baseline: ssh HOST tar cf - -C DIR . | tee FILE | openssl sha256, then sync FILE (our tape writer fsyncs at close, so the baseline persists its file too)');
+    console.log(
+      'baseline: ssh HOST tar cf - -C DIR . | tee FILE | openssl sha256, then sync FILE (our tape writer fsyncs at close, so the baseline persists its file too)',
+    );
 
-    const src = new SshDataSource({ host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath });
+    const src = new SshDataSource({
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.privateKeyPath,
+      knownHosts: sshd.knownHostsPath,
+    });
     t = performance.now();
     const manifest: ManifestEntry[] = [];
     for await (const e of src.scan(data)) manifest.push(e);

@@ -55,7 +55,16 @@ try {
     const writer = await drive.openWriter();
     await writeTargetFile({
       writer,
-      header: { format: FORMAT, tapeName: 'bench', fileNumber: 1, taskId: 'bench', target: { id: 'bench', host: 'localhost', path: data }, scanId: 'scan', writtenAt: new Date().toISOString(), manifest },
+      header: {
+        format: FORMAT,
+        tapeName: 'bench',
+        fileNumber: 1,
+        taskId: 'bench',
+        target: { id: 'bench', host: 'localhost', path: data },
+        scanId: 'scan',
+        writtenAt: new Date().toISOString(),
+        manifest,
+      },
       source: localSource(data, manifest),
       listing: () => listLocalDirectory(data), // as the agent does: nothing added since the scan
     });

@@ -55,13 +55,20 @@ function run(cmd: string, argv: string[]): Promise<void> {
 async function baseline(sshd: SshdFixture, dir: string): Promise<number> {
   const t = performance.now();
   await run('ssh', [
-    '-p', String(sshd.port),
-    '-i', sshd.privateKeyPath,
-    '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-c', CIPHER,
+    '-p',
+    String(sshd.port),
+    '-i',
+    sshd.privateKeyPath,
+    '-o',
+    `UserKnownHostsFile=${sshd.knownHostsPath}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-c',
+    CIPHER,
     `${sshd.username}@${sshd.host}`,
     `find ${shellQuote(dir)} -type f -print0 | xargs -0 sha256sum`,
   ]);
@@ -108,7 +115,9 @@ async function main() {
       const o = await ours(sshd, data);
       if (o.files !== FILES) throw new Error(`scan found ${o.files} files, expected ${FILES}`);
       mine.push(o.s);
-      console.log(`run ${r + 1}: baseline ${b.toFixed(2)} s (${(FILES / b).toFixed(0)} files/s), SshDataSource.scan ${o.s.toFixed(2)} s (${(FILES / o.s).toFixed(0)} files/s)`);
+      console.log(
+        `run ${r + 1}: baseline ${b.toFixed(2)} s (${(FILES / b).toFixed(0)} files/s), SshDataSource.scan ${o.s.toFixed(2)} s (${(FILES / o.s).toFixed(0)} files/s)`,
+      );
     }
     const y = FILES / Math.min(...base);
     const x = FILES / Math.min(...mine);

@@ -53,7 +53,11 @@ export class TapeAgent {
       this.consumers.push(this.consumer('scans', scansUrl, 1, (task, signal) => this.runHostTask(task, signal)));
     }
     for (const c of this.consumers) c.start();
-    this.deps.log('info', 'agent started', { drives: this.opts.drives.map((d) => d.id), scanConcurrency: this.opts.scanConcurrency, queues: { tasks: tasksUrl, scans: scansUrl } });
+    this.deps.log('info', 'agent started', {
+      drives: this.opts.drives.map((d) => d.id),
+      scanConcurrency: this.opts.scanConcurrency,
+      queues: { tasks: tasksUrl, scans: scansUrl },
+    });
   }
 
   private runTapeTask(drive: TapeDrive, task: Task, signal: AbortSignal): Promise<TaskOutcome> {

@@ -29,7 +29,13 @@ const sshHostSchema = z
 export const agentConfigSchema = z
   .object({
     drives: z.array(driveSchema).min(1, 'configure at least one drive'),
-    blockSize: z.number().int().min(512).max(16 * 1024 * 1024).refine((n) => n % 512 === 0, 'blockSize must be a multiple of 512').default(256 * 1024),
+    blockSize: z
+      .number()
+      .int()
+      .min(512)
+      .max(16 * 1024 * 1024)
+      .refine((n) => n % 512 === 0, 'blockSize must be a multiple of 512')
+      .default(256 * 1024),
     scanConcurrency: z.number().int().min(0).max(32).default(2),
     /** Host names whose paths the agent reads directly (it runs on the data host or reads a mount). */
     localHosts: z.array(z.string().min(1)).default(['localhost']),
@@ -38,12 +44,19 @@ export const agentConfigSchema = z
     visibilityTimeout: z.number().int().min(2).max(43_200).default(120),
     heartbeatInterval: z.number().int().min(1).default(30),
     waitTimeSeconds: z.number().int().min(0).max(20).default(20),
-    drainTimeoutSeconds: z.number().int().min(1).default(6 * 3600),
+    drainTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(6 * 3600),
     progressIntervalMs: z.number().int().min(50).default(1000),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .strict()
-  .refine((c) => c.heartbeatInterval < c.visibilityTimeout, { message: 'heartbeatInterval must be shorter than visibilityTimeout', path: ['heartbeatInterval'] });
+  .refine((c) => c.heartbeatInterval < c.visibilityTimeout, {
+    message: 'heartbeatInterval must be shorter than visibilityTimeout',
+    path: ['heartbeatInterval'],
+  });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 export type DriveConfig = AgentConfig['drives'][number];

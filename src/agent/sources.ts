@@ -31,7 +31,9 @@ export function createDataSources(config: Pick<AgentConfig, 'localHosts' | 'sshH
         });
       } else {
         const known = [...config.localHosts, ...Object.keys(config.sshHosts)];
-        throw new SourceUnavailableError(`no data source for host "${host}": the agent knows ${known.join(', ') || 'no hosts'}; add it to localHosts or sshHosts in the agent config.`);
+        throw new SourceUnavailableError(
+          `no data source for host "${host}": the agent knows ${known.join(', ') || 'no hosts'}; add it to localHosts or sshHosts in the agent config.`,
+        );
       }
       sources.set(host, s);
       return s;

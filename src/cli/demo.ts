@@ -44,14 +44,23 @@ async function digestTree(root: string, rel = ''): Promise<Record<string, string
   for (const name of await readdir(join(root, rel))) {
     const p = join(rel, name);
     if ((await stat(join(root, p))).isDirectory()) Object.assign(out, await digestTree(root, p));
-    else out[p] = createHash('sha256').update(await readFile(join(root, p))).digest('hex');
+    else
+      out[p] = createHash('sha256')
+        .update(await readFile(join(root, p)))
+        .digest('hex');
   }
   return out;
 }
 
 async function job(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
   say(`\n$ run-job ${args.join(' ')}`);
-  const code = await runJob(args, { out: say, err: (s) => console.error(s), env, pollIntervalMs: 200, ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}) });
+  const code = await runJob(args, {
+    out: say,
+    err: (s) => console.error(s),
+    env,
+    pollIntervalMs: 200,
+    ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
+  });
   if (code !== 0) say(`(exit ${code})`);
   return code;
 }

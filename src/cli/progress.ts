@@ -47,7 +47,12 @@ export async function waitForTask(o: WaitOptions): Promise<TaskStatus> {
           lastTime = now;
         }
         bar.setTotal(Math.max(1, s.bytesTotal));
-        bar.update(s.bytesDone, { phase: s.phase ?? '', done: formatBytes(s.bytesDone), all: formatBytes(s.bytesTotal), rate: `${formatBytes(Math.max(0, rate))}/s` });
+        bar.update(s.bytesDone, {
+          phase: s.phase ?? '',
+          done: formatBytes(s.bytesDone),
+          all: formatBytes(s.bytesTotal),
+          rate: `${formatBytes(Math.max(0, rate))}/s`,
+        });
       }
       if (!hinted && s.state === 'queued' && Date.now() - started > (o.idleHintMs ?? 30_000)) {
         hinted = true;

@@ -118,7 +118,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       try {
         content = await readFile(file);
       } catch (e) {
-        throw new UsageError(`cannot read import list ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Give the path of a file listing one directory per line.`);
+        throw new UsageError(
+          `cannot read import list ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Give the path of a file listing one directory per line.`,
+        );
       }
       // Decode strictly here so invalid UTF-8 is reported by line, not replaced silently.
       let text: string;
@@ -288,7 +290,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .option('--pattern <glob>', 'target directories below each root, e.g. "2026-*/obs-*" (default: TAPE_ARCHIVE_IMPORT_PATTERN)')
     .action(async (o: { root?: string[]; pattern?: string }) => {
       const r = await job('discover', { ...(o.root ? { roots: o.root } : {}), ...(o.pattern ? { pattern: o.pattern } : {}) });
-      print(r, () => r.requested.map((x) => `looking for ${x.pattern} under ${x.host}:${x.root} (task ${x.taskId}); new directories are imported as they are found`).join('\n'));
+      print(r, () =>
+        r.requested
+          .map((x) => `looking for ${x.pattern} under ${x.host}:${x.root} (task ${x.taskId}); new directories are imported as they are found`)
+          .join('\n'),
+      );
     });
 
   program
@@ -297,7 +303,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .description('show where a tape task stands')
     .action(async (id: string) => {
       const r = await job('task', { taskId: id });
-      print(r, () => `${r.kind} ${r.taskId}: ${r.state}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${r.message}` : ''}`);
+      print(
+        r,
+        () => `${r.kind} ${r.taskId}: ${r.state}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${r.message}` : ''}`,
+      );
     });
 
   program

@@ -75,7 +75,8 @@ async function idempotent(ctx: JobContext, event: HttpEvent, job: JobName, run: 
   const claim = await store.claim(key, requestHash, ctx.now());
   if (claim.kind === 'mismatch') throw new ConflictError(`Idempotency-Key ${key} was already used with a different request; use a new key for a new request.`);
   if (claim.kind === 'in-progress') throw new ConflictError(`a request with Idempotency-Key ${key} is still running; retry in a moment to get its answer.`);
-  if (claim.kind === 'replay') return { ...jsonResult(claim.statusCode, null), body: claim.body, headers: { 'content-type': 'application/json', 'idempotent-replayed': 'true' } };
+  if (claim.kind === 'replay')
+    return { ...jsonResult(claim.statusCode, null), body: claim.body, headers: { 'content-type': 'application/json', 'idempotent-replayed': 'true' } };
   let result: HttpResult;
   try {
     result = await run();

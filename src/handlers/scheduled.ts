@@ -6,7 +6,15 @@ import { jobContext } from './runtime.ts';
 
 export const reconcile = middy(async () => {
   const result = await reconcileJob(jobContext('reconcile'), { olderThanSeconds: 900 });
-  console.log(JSON.stringify({ level: 'info', msg: 'reconcile', scans: result.scansResent.length, writes: result.writesResent.length, verifies: result.verifiesResent.length }));
+  console.log(
+    JSON.stringify({
+      level: 'info',
+      msg: 'reconcile',
+      scans: result.scansResent.length,
+      writes: result.writesResent.length,
+      verifies: result.verifiesResent.length,
+    }),
+  );
   return result;
 });
 

@@ -15,11 +15,11 @@ import { resourceNames, type ResourceNames } from './resources/definitions.ts';
 const fileSchema = z
   .object({
     region: z.string().min(1).optional(),
-    prefix: z.string().regex(/^[A-Za-z0-9-]{1,40}$/).optional(),
-    endpoints: z
-      .object({ dynamodb: z.string().url().optional(), sqs: z.string().url().optional() })
-      .strict()
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,40}$/)
       .optional(),
+    endpoints: z.object({ dynamodb: z.string().url().optional(), sqs: z.string().url().optional() }).strict().optional(),
     defaultHost: z.string().min(1).optional(),
     apiToken: z.string().min(16).optional(),
     importRoots: z.array(z.string().min(2)).optional(),
@@ -72,10 +72,7 @@ export function readConfigFile(path: string): ConfigFile {
   return parsed.data;
 }
 
-export function loadConfig(
-  env: NodeJS.ProcessEnv = process.env,
-  overrides: Partial<ConfigFile> & { configFile?: string } = {},
-): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ConfigFile> & { configFile?: string } = {}): Config {
   const explicitPath = overrides.configFile ?? env.TAPE_ARCHIVE_CONFIG;
   let file: ConfigFile = {};
   let configFile: string | undefined;
@@ -119,10 +116,16 @@ export function loadConfig(
       results: env.RESULT_QUEUE_URL,
     },
     defaultHost: overrides.defaultHost ?? env.TAPE_ARCHIVE_DEFAULT_HOST ?? file.defaultHost ?? 'localhost',
-    ...(get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken ? { apiToken: get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken } : {}),
+    ...((get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken) ? { apiToken: get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken } : {}),
     trustGatewayAuth: !!env.AWS_LAMBDA_FUNCTION_NAME && !env.IS_OFFLINE,
-    importRoots: get('TAPE_ARCHIVE_IMPORT_ROOTS')?.split(',').map((r) => r.trim()).filter(Boolean) ?? file.importRoots ?? [],
-    ...(get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern ? { importPattern: get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern } : {}),
+    importRoots:
+      get('TAPE_ARCHIVE_IMPORT_ROOTS')
+        ?.split(',')
+        .map((r) => r.trim())
+        .filter(Boolean) ??
+      file.importRoots ??
+      [],
+    ...((get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern) ? { importPattern: get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern } : {}),
     localCredentials: (isLocal(endpoints.dynamodb) || isLocal(endpoints.sqs)) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE,
     ...(configFile ? { configFile } : {}),
   };

@@ -6,7 +6,10 @@ export abstract class ArchiveError extends Error {
   abstract readonly code: string;
   /** HTTP status a gateway answers with; the CLI maps < 500 user errors to exit 1. */
   abstract readonly status: number;
-  constructor(message: string, readonly context: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    readonly context: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }

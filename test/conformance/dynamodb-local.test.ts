@@ -233,9 +233,7 @@ describe('DynamoDB Local conformance (in memory)', () => {
   it('conditional Put attribute_not_exists(pk) fails with ConditionalCheckFailedException; ALL_OLD returns the existing item', async () => {
     const k = key(`cond-${randomUUID()}`, 'x');
     const original: Item = { ...k, owner: { S: 'first' }, n: { N: '1' } };
-    await db.send(
-      new PutItemCommand({ TableName: table, Item: original, ConditionExpression: 'attribute_not_exists(pk)' }),
-    );
+    await db.send(new PutItemCommand({ TableName: table, Item: original, ConditionExpression: 'attribute_not_exists(pk)' }));
 
     const plain = await rejectionOf(
       db.send(
@@ -341,10 +339,7 @@ describe('DynamoDB Local conformance (in memory)', () => {
         ConsistentRead: true,
       }),
     );
-    expect(q.Items).toEqual([
-      { ...key(pk, 'counter'), n: { N: '10' } },
-      existing,
-    ]);
+    expect(q.Items).toEqual([{ ...key(pk, 'counter'), n: { N: '10' } }, existing]);
   });
 
   it('TransactWriteItems rejects two operations on the same item (ValidationException)', async () => {
@@ -372,9 +367,7 @@ describe('DynamoDB Local conformance (in memory)', () => {
       }),
     );
     expect(q.Count).toBe(100);
-    const err = await rejectionOf(
-      db.send(new TransactWriteItemsCommand({ TransactItems: Array.from({ length: 101 }, (_, i) => put(100 + i)) })),
-    );
+    const err = await rejectionOf(db.send(new TransactWriteItemsCommand({ TransactItems: Array.from({ length: 101 }, (_, i) => put(100 + i)) })));
     expect(err.name).toBe('ValidationException');
   });
 
@@ -552,9 +545,7 @@ describe('DynamoDB Local conformance (in memory)', () => {
   it('UpdateTimeToLive is accepted and described back', async () => {
     const name = tableName('ttl');
     await createTable(db, name);
-    const out = await db.send(
-      new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }),
-    );
+    const out = await db.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }));
     expect(out.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
     const d = await db.send(new DescribeTimeToLiveCommand({ TableName: name }));
     expect(d.TimeToLiveDescription?.AttributeName).toBe('expiresAt');

@@ -117,8 +117,7 @@ describe('local SQS emulator conformance', () => {
   const changeVisibility = (QueueUrl: string, ReceiptHandle: string, VisibilityTimeout: number) =>
     client.send(new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle, VisibilityTimeout }));
 
-  const deleteMessage = (QueueUrl: string, ReceiptHandle: string) =>
-    client.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle }));
+  const deleteMessage = (QueueUrl: string, ReceiptHandle: string) => client.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle }));
 
   describe('send / receive / delete', () => {
     it('round-trips body and message attributes byte-exact (unicode), then deletes', async () => {
@@ -436,12 +435,10 @@ describe('startLocalSqs().stop()', () => {
     const client = makeClient(server.endpoint);
     try {
       const out = await client.send(new CreateQueueCommand({ QueueName: `conf-${randomUUID()}` }));
-      const poll = client
-        .send(new ReceiveMessageCommand({ QueueUrl: out.QueueUrl, WaitTimeSeconds: 20 }))
-        .then(
-          () => 'resolved',
-          () => 'rejected',
-        );
+      const poll = client.send(new ReceiveMessageCommand({ QueueUrl: out.QueueUrl, WaitTimeSeconds: 20 })).then(
+        () => 'resolved',
+        () => 'rejected',
+      );
       await sleep(200);
       const t0 = performance.now();
       await server.stop();

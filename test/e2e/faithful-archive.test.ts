@@ -99,7 +99,11 @@ for (const kind of ['local', 'ssh'] as const) {
       const { id, tape } = await prepare('awkward', src);
 
       // the scan reports every special file: in targets (count) and by name
-      const rows = JSON.parse((await h.cli(['--json', 'targets'])).out).targets as { id: string; skippedCount?: number; skipped?: { path: string; reason: string }[] }[];
+      const rows = JSON.parse((await h.cli(['--json', 'targets'])).out).targets as {
+        id: string;
+        skippedCount?: number;
+        skipped?: { path: string; reason: string }[];
+      }[];
       const row = rows.find((r) => r.id === id)!;
       expect(row.skippedCount).toBe(3);
       expect(row.skipped!.map((s) => s.path).sort()).toEqual(['a-chardev', 'a-fifo', 'sub/a-socket']);
@@ -229,7 +233,9 @@ describe('input that would archive the wrong thing, or too much', () => {
     expect((await h.cli(['assign', '--target', id])).code).toBe(0);
     const s2 = await h.cli(['archive']);
     expect(s2.code).toBe(1);
-    expect(s2.out).toMatch(/end of medium after \d+ bytes with nothing else on short, whose capacity is 100000000 bytes .* the cartridge holds less than the catalog says/);
+    expect(s2.out).toMatch(
+      /end of medium after \d+ bytes with nothing else on short, whose capacity is 100000000 bytes .* the cartridge holds less than the catalog says/,
+    );
     const tape = (await stack.ctx.catalog.getTape('short'))!;
     expect(tape).toMatchObject({ state: 'disabled', filesWritten: 0, nextFileNumber: 1, reason: expect.stringMatching(/cartridge/) });
     expect(await target(id)).toMatchObject({ placement: 'assigned', tapeName: 'short' });

@@ -56,7 +56,16 @@ describe('faults', () => {
     expect(await tape('dup')).toMatchObject({ filesWritten: 1, nextFileNumber: 2 });
 
     const c = JSON.parse((await h.cli(['--json', 'confirm', '1', '--no-wait'])).out);
-    await stack.ctx.queues.sendTask({ v: 1, kind: 'verify', taskId: c.taskId, issuedAt: new Date().toISOString(), tapeName: 'dup', fileNumber: 1, targetId: t.id, updateCatalog: true });
+    await stack.ctx.queues.sendTask({
+      v: 1,
+      kind: 'verify',
+      taskId: c.taskId,
+      issuedAt: new Date().toISOString(),
+      tapeName: 'dup',
+      fileNumber: 1,
+      targetId: t.id,
+      updateCatalog: true,
+    });
     await waitUntil(async () => agent.logs.filter((l) => l.taskId === c.taskId && l.msg === 'task done').length === 2, 30_000, 'both verifies handled');
     await waitUntil(async () => (await target(t.id)).placement === 'confirmed', 10_000, 'confirmed');
     expect((await tape('dup')).filesConfirmed).toBe(1);
@@ -194,11 +203,15 @@ describe('faults', () => {
     await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '{"v":1,"kind":"erase-everything"}' }));
     const dlq = (await stack.clients.sqs.send(new GetQueueUrlCommand({ QueueName: stack.config.names.queues.tasks.dlqName }))).QueueUrl!;
     let got: { Body?: string; MessageAttributes?: Record<string, { StringValue?: string }> } | undefined;
-    await waitUntil(async () => {
-      const out = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
-      got = out.Messages?.[0];
-      return !!got;
-    }, 30_000, 'message in the DLQ');
+    await waitUntil(
+      async () => {
+        const out = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
+        got = out.Messages?.[0];
+        return !!got;
+      },
+      30_000,
+      'message in the DLQ',
+    );
     expect(got!.Body).toBe('{"v":1,"kind":"erase-everything"}');
     expect(got!.MessageAttributes?.error?.StringValue).toMatch(/kind/);
   });
@@ -211,7 +224,11 @@ describe('faults', () => {
     expect(await stack.drain('scans')).toHaveLength(1); // the queue loses the scan request
     agent = await h.startAgent();
     expect((await h.cli(['reconcile', '--older-than', '0'])).out).toMatch(/re-sent 1 scan/);
-    await waitUntil(async () => (await stack.ctx.catalog.listAllTargets()).some((t) => t.path === path && t.scan === 'complete'), 30_000, 'scan after reconcile');
+    await waitUntil(
+      async () => (await stack.ctx.catalog.listAllTargets()).some((t) => t.path === path && t.scan === 'complete'),
+      30_000,
+      'scan after reconcile',
+    );
 
     expect(await agent.stop('SIGTERM')).toBe(0);
     await h.vtl.createTape('lost', { capacityBytes: 100_000_000 });

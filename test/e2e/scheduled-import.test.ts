@@ -22,7 +22,8 @@ const paths = async () => (await stack.ctx.catalog.listAllTargets()).map((t) => 
 describe('scheduled import', () => {
   it('imports new directories under a root that match the pattern, idempotently', async () => {
     const root = join(h.dir, 'telescope');
-    for (const d of ['2026-11-01/obs-1', '2026-11-01/obs-2', '2026-11-02/obs-3', '2026-11-02/calib', 'notes/obs-9']) await mkdir(join(root, d), { recursive: true });
+    for (const d of ['2026-11-01/obs-1', '2026-11-01/obs-2', '2026-11-02/obs-3', '2026-11-02/calib', 'notes/obs-9'])
+      await mkdir(join(root, d), { recursive: true });
     const args = ['discover', '--root', `localhost:${root}`, '--pattern', '2026-*/obs-*'];
     expect((await h.cli(args)).code).toBe(0);
     const expected = ['2026-11-01/obs-1', '2026-11-01/obs-2', '2026-11-02/obs-3'].map((d) => join(root, d));

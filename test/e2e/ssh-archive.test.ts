@@ -101,7 +101,15 @@ describe('archiving from a data host over SSH', () => {
   it('an unknown host key is refused: the scan fails, not retried, with how to trust the host', async () => {
     expect(await h.agents.at(-1)!.stop()).toBe(0);
     await h.startAgent({
-      sshHosts: { otherhost: { address: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: join(h.dir, 'empty_known_hosts') } },
+      sshHosts: {
+        otherhost: {
+          address: sshd.host,
+          port: sshd.port,
+          username: sshd.username,
+          privateKey: sshd.privateKeyPath,
+          knownHosts: join(h.dir, 'empty_known_hosts'),
+        },
+      },
     });
     await writeFile(join(h.dir, 'empty_known_hosts'), '');
     await writeFile(join(h.dir, 'list2.txt'), `otherhost:/srv/data/x\n`);

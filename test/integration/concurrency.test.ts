@@ -31,7 +31,11 @@ describe('parallel archive calls', () => {
       // Complete the write as the results handler does, then the next round may start.
       const tape = (await stack.ctx.catalog.getTape('tapeC'))!;
       expect(tape.writeInFlight?.taskId).toBe(win.taskId);
-      await stack.ctx.catalog.finishWrite(tape, { taskId: win.taskId, fileNumber: win.fileNumber, targetId: win.targetId, bytes: 100, fileCount: 1, sha256: 'x' }, new Date().toISOString());
+      await stack.ctx.catalog.finishWrite(
+        tape,
+        { taskId: win.taskId, fileNumber: win.fileNumber, targetId: win.targetId, bytes: 100, fileCount: 1, sha256: 'x' },
+        new Date().toISOString(),
+      );
     }
     expect(started).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     const files = await stack.ctx.catalog.listTapeFiles('tapeC');
@@ -47,7 +51,11 @@ describe('parallel archive calls', () => {
     const tape = (await stack.ctx.catalog.getTape('tapeC'))!;
     const file = (await stack.ctx.catalog.getTapeFile('tapeC', 3))!;
     await expect(
-      stack.ctx.catalog.finishWrite(tape, { taskId: file.taskId, fileNumber: 3, targetId: file.targetId, bytes: 100, fileCount: 1, sha256: 'x' }, new Date().toISOString()),
+      stack.ctx.catalog.finishWrite(
+        tape,
+        { taskId: file.taskId, fileNumber: 3, targetId: file.targetId, bytes: 100, fileCount: 1, sha256: 'x' },
+        new Date().toISOString(),
+      ),
     ).rejects.toThrow(/condition failed/);
     expect((await stack.ctx.catalog.getTape('tapeC'))?.filesWritten).toBe(8);
   });

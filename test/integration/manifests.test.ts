@@ -10,12 +10,19 @@ afterAll(async () => stack?.close());
 
 function* entries(n: number): Generator<ManifestEntry> {
   for (let i = 0; i < n; i++) {
-    yield { path: `night-${Math.floor(i / 1000)}/frame-${String(i).padStart(7, '0')}.fits`, type: 'file', size: 4096 + i, mtimeMs: 1_790_000_000_000 + i, mode: 0o644, sha256: i.toString(16).padStart(64, '0') };
+    yield {
+      path: `night-${Math.floor(i / 1000)}/frame-${String(i).padStart(7, '0')}.fits`,
+      type: 'file',
+      size: 4096 + i,
+      mtimeMs: 1_790_000_000_000 + i,
+      mode: 0o644,
+      sha256: i.toString(16).padStart(64, '0'),
+    };
   }
 }
 
 describe('manifest pages', () => {
-  it("store a manifest of a million files in pages under the item limit and read it back in order", async () => {
+  it('store a manifest of a million files in pages under the item limit and read it back in order', async () => {
     const n = 1_000_000;
     const pages = await stack.ctx.manifests.write('t-big', 'scan-1', entries(n));
     expect(pages).toBeGreaterThan(150); // many pages, many BatchWriteItem batches

@@ -99,7 +99,9 @@ describe('results handler (SQS-triggered Lambda)', () => {
     const readOnly = restrict(stack.ctx, { read: ['catalog'] }, 'job tapes');
     await expect(readOnly.catalog.listTapes()).resolves.toBeDefined();
     await expect(readOnly.manifests.readAll('t-x', 's', 0)).rejects.toThrow(/job tapes is not declared to read the manifests table/);
-    await expect(readOnly.catalog.setTapeState('nope', 'labelled', 'full', undefined, new Date().toISOString())).rejects.toThrow(/not declared to write the catalog table/);
+    await expect(readOnly.catalog.setTapeState('nope', 'labelled', 'full', undefined, new Date().toISOString())).rejects.toThrow(
+      /not declared to write the catalog table/,
+    );
     await expect(readOnly.queues.sendJson('tasks', {})).rejects.toThrow(/not declared to (look up|send to) the tasks queue/);
   });
 });

@@ -39,10 +39,10 @@ describe('run-job', () => {
     const env = { ...process.env, ...stack.env };
     const ok = await run(process.execPath, [bin, '--json', 'tapes'], { env });
     expect(JSON.parse(ok.stdout)).toEqual({ tapes: [] });
-    const usage = (await run(process.execPath, [bin, "no_such_job"], { env }).then(
-      () => ({ code: 0, stderr: "" }),
+    const usage = await run(process.execPath, [bin, 'no_such_job'], { env }).then(
+      () => ({ code: 0, stderr: '' }),
       (e: { code: number; stderr: string }) => e,
-    ));
+    );
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/unknown command 'no_such_job'/);
   });

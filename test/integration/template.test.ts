@@ -38,7 +38,13 @@ describe('npx osls package', () => {
   it('builds the CloudFormation template with tables and queues, with no AWS credentials', async () => {
     dir = await mkdtemp(join(tmpdir(), 'sls-package-'));
     buildDir = `.esbuild-test-${process.pid}-${Date.now()}`;
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', TAPE_ARCHIVE_BUILD_DIR: buildDir };
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      SLS_TELEMETRY_DISABLED: '1',
+      SLS_NOTIFICATIONS_MODE: 'off',
+      TAPE_ARCHIVE_BUILD_DIR: buildDir,
+    };
     await run('npx', ['osls', 'package', '--stage', 'ci', '--package', join(dir, 'out')], { env, cwd: process.cwd(), timeout: 120_000 });
     const template = JSON.parse(await readFile(join(dir, 'out', 'cloudformation-template-update-stack.json'), 'utf8'));
     const r = template.Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
@@ -70,7 +76,9 @@ describe('npx osls package', () => {
     const routes = Object.values(r).filter((x) => x.Type === 'AWS::ApiGatewayV2::Route');
     for (const route of routes) expect(route.Properties.AuthorizationType, route.Properties.RouteKey).toBe('AWS_IAM');
     const openapi = JSON.parse(await readFile(join(process.cwd(), 'docs/openapi.json'), 'utf8'));
-    const documented = Object.entries(openapi.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    const documented = Object.entries(openapi.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+    );
     expect(routes.map((x) => x.Properties.RouteKey).sort()).toEqual(documented.sort());
   }, 180_000);
 });

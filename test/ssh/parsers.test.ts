@@ -17,7 +17,7 @@ import {
 } from '../../src/lib/source/ssh-source.ts';
 
 describe('shellQuote / remoteCommand', () => {
-  const nasty = ["plain", "it's", "$(touch X)", '`x`', '"; rm -rf / #', "a\nb", "-rf", "'", "''", "\\'", '', ' ', '*', '!x', '~root', '%s\\n'];
+  const nasty = ['plain', "it's", '$(touch X)', '`x`', '"; rm -rf / #', 'a\nb', '-rf', "'", "''", "\\'", '', ' ', '*', '!x', '~root', '%s\\n'];
   it.each(nasty)('the shell gets back exactly %j', (s) => {
     const out = execFileSync('/bin/sh', ['-c', `printf '%s' ${shellQuote(s)}`]);
     expect(out.toString()).toBe(s);
@@ -35,7 +35,9 @@ describe('known_hosts', () => {
   const b64 = key.toString('base64');
 
   it('parses entries, markers and comments', () => {
-    const e = parseKnownHosts(`# comment\n\nhost1,host2 ssh-ed25519 ${b64} c\n@revoked h ssh-ed25519 ${b64}\n@cert-authority *.x ssh-ed25519 ${b64}\nbroken line\n`);
+    const e = parseKnownHosts(
+      `# comment\n\nhost1,host2 ssh-ed25519 ${b64} c\n@revoked h ssh-ed25519 ${b64}\n@cert-authority *.x ssh-ed25519 ${b64}\nbroken line\n`,
+    );
     expect(e.map((x) => [x.line, x.marker ?? '', x.hosts])).toEqual([
       [3, '', 'host1,host2'],
       [4, '@revoked', 'h'],
@@ -82,7 +84,8 @@ describe('scan output parser', () => {
       meta('f', 1, '1700000005.0000000000', '644', 'd-x') +
       meta('f', 1, '1700000005.0000000000', '644', 'd/hard', '', '2:2049:99') +
       meta('f', 1, '1700000005.0000000000', '644', 'a-hard', '', '2:2049:99') +
-      '=' + Z,
+      '=' +
+      Z,
     'latin1',
   );
   const hashes = Buffer.from(`${h('a')}  ./d/a\nb${Z}${h('b')}  ./-rf${Z}${h('c')}  ./d-x${Z}${h('c')}  ./d/hard${Z}${h('c')}  ./a-hard${Z}=${Z}`, 'latin1');

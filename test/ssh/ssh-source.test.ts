@@ -76,7 +76,17 @@ describe('scan and stream over SSH', () => {
     const base = join(work, 'canary');
     const hostilePath = join(base, `x/$(touch CANARY);'; touch CANARY2 #`, `\`touch CANARY3\`" && touch ${base}/CANARY4; echo '`);
     await mkdir(hostilePath, { recursive: true });
-    const names = ['-rf', '--version', '$(touch CANARY5)', '`touch CANARY6`', "'; touch CANARY7; '", '"; touch CANARY8; "', ';touch CANARY9', '-exec touch CANARY10 ;', 'x\n$(touch CANARY11)\n'];
+    const names = [
+      '-rf',
+      '--version',
+      '$(touch CANARY5)',
+      '`touch CANARY6`',
+      "'; touch CANARY7; '",
+      '"; touch CANARY8; "',
+      ';touch CANARY9',
+      '-exec touch CANARY10 ;',
+      'x\n$(touch CANARY11)\n',
+    ];
     for (const n of names) await writeFile(join(hostilePath, n), n);
     await mkdir(join(hostilePath, '--files-from=-'));
     await writeFile(join(hostilePath, '--files-from=-', '-T'), 'x');
@@ -90,7 +100,11 @@ describe('scan and stream over SSH', () => {
     const dirs = [homedir(), tmpdir(), process.cwd(), work, base, hostilePath, join(base, 'x')];
     const walk = (d: string): string[] =>
       readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : canary.test(e.name) ? [join(d, e.name)] : []));
-    for (const d of dirs) expect(readdirSync(d).filter((n) => canary.test(n)), d).toEqual([]);
+    for (const d of dirs)
+      expect(
+        readdirSync(d).filter((n) => canary.test(n)),
+        d,
+      ).toEqual([]);
     expect(walk(base)).toEqual([]);
     expect(existsSync(join(base, 'CANARY4'))).toBe(false);
   });

@@ -90,7 +90,10 @@ export async function createHarness(stack: TestStack, opts: { resultsPump?: bool
         const found = logs.find(pred);
         if (found) return Promise.resolve(found);
         return new Promise((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error(`agent log not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
+          const t = setTimeout(
+            () => reject(new Error(`agent log not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`)),
+            timeoutMs,
+          );
           waiters.push({
             pred,
             resolve: (l) => {

@@ -7,7 +7,9 @@ export async function snapshotCatalog(stack: TestStack): Promise<Record<string, 
   const items: Record<string, unknown>[] = [];
   let start: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
   do {
-    const out = await stack.clients.dynamodb.send(new ScanCommand({ TableName: stack.config.names.catalogTable, ExclusiveStartKey: start, ConsistentRead: true }));
+    const out = await stack.clients.dynamodb.send(
+      new ScanCommand({ TableName: stack.config.names.catalogTable, ExclusiveStartKey: start, ConsistentRead: true }),
+    );
     items.push(...(out.Items ?? []).map((i) => unmarshall(i)));
     start = out.LastEvaluatedKey;
   } while (start);

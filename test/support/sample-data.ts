@@ -27,7 +27,13 @@ export async function treeDigest(root: string): Promise<Map<string, string>> {
       const st = await lstat(full);
       if (st.isDirectory()) await walk(full, relName);
       else if (st.isSymbolicLink()) out.set(relName.toString('base64'), 'link:' + (await readlink(full)));
-      else if (st.isFile()) out.set(relName.toString('base64'), createHash('sha256').update(await readFile(full)).digest('hex'));
+      else if (st.isFile())
+        out.set(
+          relName.toString('base64'),
+          createHash('sha256')
+            .update(await readFile(full))
+            .digest('hex'),
+        );
     }
   };
   await walk(Buffer.from(root), null);

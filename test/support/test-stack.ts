@@ -47,9 +47,7 @@ export async function createTestStack(opts: { prefix?: string } = {}): Promise<T
     async drain(queue) {
       const bodies: unknown[] = [];
       for (;;) {
-        const out = await clients.sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: resources.queueUrls[queue], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-        );
+        const out = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.queueUrls[queue], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
         if (!out.Messages?.length) return bodies;
         for (const msg of out.Messages) {
           bodies.push(JSON.parse(msg.Body ?? 'null'));

@@ -55,7 +55,13 @@ export async function snapshotTree(root: string): Promise<TreeSnapshot> {
       } else if (st.isSymbolicLink()) {
         entries.set(key, { type: 'symlink', link: (await readlink(full, { encoding: 'buffer' })).toString('base64') });
       } else if (st.isFile()) {
-        entries.set(key, { type: 'file', ...meta, sha256: createHash('sha256').update(await readFile(full)).digest('hex') });
+        entries.set(key, {
+          type: 'file',
+          ...meta,
+          sha256: createHash('sha256')
+            .update(await readFile(full))
+            .digest('hex'),
+        });
         if (st.nlink > 1) {
           const id = `${st.dev}:${st.ino}`;
           inodes.set(id, [...(inodes.get(id) ?? []), key]);

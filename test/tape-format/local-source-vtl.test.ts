@@ -87,7 +87,15 @@ describe('local source', () => {
       const chunks: Buffer[] = [];
       await writeTargetFile({
         writer: { write: async (b) => void chunks.push(Buffer.from(b)) },
-        header: { tapeName: 'T', fileNumber: 1, taskId: 'k', target: { id: 't', host: 'h', path: root }, scanId: 's', writtenAt: '2024-01-01T00:00:00Z', manifest: m },
+        header: {
+          tapeName: 'T',
+          fileNumber: 1,
+          taskId: 'k',
+          target: { id: 't', host: 'h', path: root },
+          scanId: 's',
+          writtenAt: '2024-01-01T00:00:00Z',
+          manifest: m,
+        },
         source: localSource(root, m, opts),
       });
       // the trailer member's mtime is the time of writing: compare everything before it
@@ -138,7 +146,15 @@ describe('through the virtual tape library', () => {
       w = await drive.openWriter();
       const { trailer } = await writeTargetFile({
         writer: w,
-        header: { tapeName: 'TA0001', fileNumber, taskId: `task-${t}`, target: { id: t, host: 'h', path: root }, scanId: 's', writtenAt: new Date().toISOString(), manifest: m },
+        header: {
+          tapeName: 'TA0001',
+          fileNumber,
+          taskId: `task-${t}`,
+          target: { id: t, host: 'h', path: root },
+          scanId: 's',
+          writtenAt: new Date().toISOString(),
+          manifest: m,
+        },
         source: localSource(root, m),
       });
       const closed = await w.close();

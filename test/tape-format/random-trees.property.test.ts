@@ -32,11 +32,21 @@ const fileModeArb = fc.constantFrom(0o644, 0o640, 0o600, 0o444, 0o755, 0o700, 0o
 // whole seconds from 1971 to 2100 (tar keeps whole seconds)
 const mtimeArb = fc.integer({ min: 31_536_000, max: 4_102_444_800 });
 const linkTargetArb = fc
-  .oneof(fc.uint8Array({ minLength: 1, maxLength: 20 }), fc.uint8Array({ minLength: 95, maxLength: 150 })).map((b) => Buffer.from(b.map((x) => (x === 0 ? 0x61 : x))));
+  .oneof(fc.uint8Array({ minLength: 1, maxLength: 20 }), fc.uint8Array({ minLength: 95, maxLength: 150 }))
+  .map((b) => Buffer.from(b.map((x) => (x === 0 ? 0x61 : x))));
 
 const nodeArb = fc.letrec<{ node: Node; dir: Node }>((tie) => ({
   node: fc.oneof(
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant('file' as const), name: nameArb, content: fc.uint8Array({ maxLength: 3000 }), mode: fileModeArb, mtime: mtimeArb }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant('file' as const),
+        name: nameArb,
+        content: fc.uint8Array({ maxLength: 3000 }),
+        mode: fileModeArb,
+        mtime: mtimeArb,
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('symlink' as const), name: nameArb, target: linkTargetArb }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('hardlink' as const), name: nameArb, of: fc.nat() }) },
     { weight: 2, arbitrary: tie('dir') },
@@ -143,7 +153,15 @@ describe('random directory trees', () => {
           w = await drive.openWriter();
           await writeTargetFile({
             writer: w,
-            header: { tapeName: 'P1', fileNumber: 1, taskId: `t${n}`, target: { id: 'x', host: 'h', path: root }, scanId: 's', writtenAt: new Date().toISOString(), manifest },
+            header: {
+              tapeName: 'P1',
+              fileNumber: 1,
+              taskId: `t${n}`,
+              target: { id: 'x', host: 'h', path: root },
+              scanId: 's',
+              writtenAt: new Date().toISOString(),
+              manifest,
+            },
             source: localSource(root, manifest),
             listing: () => listLocalDirectory(root),
           });

@@ -182,7 +182,10 @@ describe('target file written from a directory with hostile names', () => {
   });
 
   it('GNU tar lists every member', async () => {
-    const listed = execFileSync('tar', ['-tf', archive, '--quoting-style=escape'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n');
+    const listed = execFileSync('tar', ['-tf', archive, '--quoting-style=escape'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim()
+      .split('\n');
     expect(listed[0]).toBe('header.json');
     expect(listed[1]).toBe('data/');
     expect(listed.at(-1)).toBe('trailer.json');
@@ -292,7 +295,9 @@ describe('source changed since the scan', () => {
       yield { entry: { ...fileEntry }, content: [readFileSync(join(src, 'sub/file.txt'))] };
     }
     const chunks: Buffer[] = [];
-    const err = await writeTargetFile({ writer: { write: async (b) => void chunks.push(Buffer.from(b)) }, header: headerFor(m), source: source() }).catch((x: unknown) => x);
+    const err = await writeTargetFile({ writer: { write: async (b) => void chunks.push(Buffer.from(b)) }, header: headerFor(m), source: source() }).catch(
+      (x: unknown) => x,
+    );
     expect(err).toBeInstanceOf(SourceChangedError);
     expect((err as SourceChangedError).changes).toEqual([
       { path: 'sub', reason: expect.stringMatching(/type changed/) },
@@ -340,13 +345,19 @@ describe('source changed since the scan', () => {
         ac.abort(new Error('operator abort'));
       },
     };
-    await expect(writeTargetFile({ writer, header: headerFor(manifest), source: localSource(src, manifest), signal: ac.signal })).rejects.toThrow(/operator abort/);
+    await expect(writeTargetFile({ writer, header: headerFor(manifest), source: localSource(src, manifest), signal: ac.signal })).rejects.toThrow(
+      /operator abort/,
+    );
   });
 
   it('refuses a manifest that cannot be archived', async () => {
-    const bad = [{ path: '../escape', type: 'file', size: 0, mtimeMs: 0, mode: 0o644, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }] as ManifestEntry[];
+    const bad = [
+      { path: '../escape', type: 'file', size: 0, mtimeMs: 0, mode: 0o644, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' },
+    ] as ManifestEntry[];
     await expect(writeTargetFile({ writer: { write: async () => {} }, header: headerFor(bad), source: [] })).rejects.toThrow(TapeFormatError);
-    await expect(writeTargetFile({ writer: { write: async () => {} }, header: headerFor([...manifest, manifest[0]!]), source: [] })).rejects.toThrow(/listed twice/);
+    await expect(writeTargetFile({ writer: { write: async () => {} }, header: headerFor([...manifest, manifest[0]!]), source: [] })).rejects.toThrow(
+      /listed twice/,
+    );
   });
 });
 
@@ -360,7 +371,10 @@ describe('verify catches damage', () => {
     const report = await readTargetFile(fileBlocks(path), { targetId: TARGET.id });
     expect(report.ok).toBe(false);
     expect(report.bad).toEqual([
-      { path: HOSTILE.dollar.toString(), reason: expect.stringMatching(/^checksum mismatch: SHA-256 read [0-9a-f]{64}, manifest [0-9a-f]{64}; checksum mismatch: .* trailer/) },
+      {
+        path: HOSTILE.dollar.toString(),
+        reason: expect.stringMatching(/^checksum mismatch: SHA-256 read [0-9a-f]{64}, manifest [0-9a-f]{64}; checksum mismatch: .* trailer/),
+      },
     ]);
   });
 
@@ -405,7 +419,10 @@ describe('verify catches damage', () => {
     // a file cut on disk (the virtual library's .partial of an interrupted write)
     const path = await copyArchive(archive);
     await truncate(path, trailerAt - 512);
-    expect((await readTargetFile(fileBlocks(path), { targetId: TARGET.id })).bad).toContainEqual({ path: 'trailer.json', reason: expect.stringMatching(/no trailer/) });
+    expect((await readTargetFile(fileBlocks(path), { targetId: TARGET.id })).bad).toContainEqual({
+      path: 'trailer.json',
+      reason: expect.stringMatching(/no trailer/),
+    });
   });
 
   it('a header naming another target: ok false', async () => {

@@ -44,7 +44,14 @@ function parse(buf: Buffer, sizes: number[] = [buf.length || 1]): { events: Even
     },
     memberEnd() {
       const m = cur!;
-      events.push({ kind: 'member', name: m.name.toString('latin1'), size: m.size, data: Buffer.concat(data).toString('latin1'), link: m.linkname.toString('latin1'), mtime: m.mtime });
+      events.push({
+        kind: 'member',
+        name: m.name.toString('latin1'),
+        size: m.size,
+        data: Buffer.concat(data).toString('latin1'),
+        link: m.linkname.toString('latin1'),
+        mtime: m.mtime,
+      });
     },
     problem(_o, reason) {
       events.push({ kind: 'problem', reason });
@@ -65,7 +72,14 @@ function parse(buf: Buffer, sizes: number[] = [buf.length || 1]): { events: Even
 
 function member(name: Buffer | string, data: string, extra: Partial<Parameters<typeof encodeHeader>[0]> = {}): Buffer {
   const d = Buffer.from(data);
-  const h = encodeHeader({ name: typeof name === 'string' ? Buffer.from(name) : name, type: 'file', mode: 0o644, mtime: 1_700_000_000, size: d.length, ...extra });
+  const h = encodeHeader({
+    name: typeof name === 'string' ? Buffer.from(name) : name,
+    type: 'file',
+    mode: 0o644,
+    mtime: 1_700_000_000,
+    size: d.length,
+    ...extra,
+  });
   return Buffer.concat([h, d, Buffer.alloc(padding(d.length))]);
 }
 
@@ -94,14 +108,21 @@ describe('ustar/pax encoding', () => {
 
   it('puts link targets over 100 bytes in pax linkpath; GNU tar restores them', async () => {
     const target = 't/'.repeat(80) + 'end';
-    const tar = Buffer.concat([encodeHeader({ name: Buffer.from('lnk'), type: 'symlink', mode: 0o777, mtime: 1_700_000_000, size: 0, linkname: Buffer.from(target) }), END_OF_ARCHIVE]);
+    const tar = Buffer.concat([
+      encodeHeader({ name: Buffer.from('lnk'), type: 'symlink', mode: 0o777, mtime: 1_700_000_000, size: 0, linkname: Buffer.from(target) }),
+      END_OF_ARCHIVE,
+    ]);
     expect(parse(tar).events[0]).toMatchObject({ name: 'lnk', link: target });
     const path = join(work, 'link.tar');
     const dest = join(work, 'link-out');
     await mkdir(dest);
     execFileSync('dd', [`of=${path}`, 'status=none'], { input: tar });
     execFileSync('tar', ['-xf', path, '-C', dest]);
-    expect(execFileSync('readlink', [join(dest, 'lnk')]).toString().trim()).toBe(target);
+    expect(
+      execFileSync('readlink', [join(dest, 'lnk')])
+        .toString()
+        .trim(),
+    ).toBe(target);
   });
 
   it('uses pax size for files of 8 GiB and more, and pax mtime outside the octal range', () => {

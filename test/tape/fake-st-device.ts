@@ -55,7 +55,12 @@ export class FakeStDevice implements StDeviceIo {
 
   /** Make the next `op` call (after skipping `skip` of them) fail with errno, or return `returns`. */
   inject(op: Injection['op'], how: { errno?: string; returns?: number; skip?: number }): void {
-    this.injections.push({ op, skip: how.skip ?? 0, ...(how.errno ? { errno: how.errno } : {}), ...(how.returns !== undefined ? { returns: how.returns } : {}) });
+    this.injections.push({
+      op,
+      skip: how.skip ?? 0,
+      ...(how.errno ? { errno: how.errno } : {}),
+      ...(how.returns !== undefined ? { returns: how.returns } : {}),
+    });
   }
 
   /** Ops without the data buffers, in a compact form for exact assertions. */

@@ -36,7 +36,17 @@ describe('runDriveSelfTest on the virtual library', () => {
     expect(report.passed).toBe(true);
     expect(report.error).toBeUndefined();
     const names = report.checks.map((c) => c.name);
-    for (const n of ['status', 'rewind', 'write file 0', 'write file 3', 'end of data', 'seek+read file 2', 'sequential read file 1', 'seek past end of data', 'truncate on overwrite']) {
+    for (const n of [
+      'status',
+      'rewind',
+      'write file 0',
+      'write file 3',
+      'end of data',
+      'seek+read file 2',
+      'sequential read file 1',
+      'seek past end of data',
+      'truncate on overwrite',
+    ]) {
       expect(names).toContain(n);
     }
     expect(report.bytesWritten).toBeGreaterThan(4 * 3 * BS);

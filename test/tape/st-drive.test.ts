@@ -1,21 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  EndOfMediumError,
-  NoTapeError,
-  PositionError,
-  TapeBusyError,
-  TapeIOError,
-  WriteProtectedError,
-  isTapeError,
-} from '../../src/lib/tape/drive.ts';
+import { EndOfMediumError, NoTapeError, PositionError, TapeBusyError, TapeIOError, WriteProtectedError, isTapeError } from '../../src/lib/tape/drive.ts';
 import { runDriveSelfTest } from '../../src/lib/tape/self-test.ts';
-import {
-  MtStatusParseError,
-  StTapeDrive,
-  mapDeviceError,
-  parseMtStatus,
-  type StDeviceIo,
-} from '../../src/lib/tape/st-drive.ts';
+import { MtStatusParseError, StTapeDrive, mapDeviceError, parseMtStatus, type StDeviceIo } from '../../src/lib/tape/st-drive.ts';
 import { FakeStDevice, errnoError } from './fake-st-device.ts';
 
 const BS = 4096;
@@ -137,9 +123,9 @@ describe('parseMtStatus', () => {
   });
 
   it('rejects output without position or status bits (e.g. GNU cpio mt)', () => {
-    expect(() => parseMtStatus('drive type = 114\ndrive status = 1627389952\nsense key error = 0\nresidue count = 0\nfile number = 0\nblock number = 0\n')).toThrow(
-      MtStatusParseError,
-    );
+    expect(() =>
+      parseMtStatus('drive type = 114\ndrive status = 1627389952\nsense key error = 0\nresidue count = 0\nfile number = 0\nblock number = 0\n'),
+    ).toThrow(MtStatusParseError);
     expect(() => parseMtStatus('')).toThrow(/mt-st/);
   });
 });
@@ -281,7 +267,8 @@ describe('StTapeDrive operations', () => {
         ? {
             code: 0,
             stderr: '',
-            stdout: 'SCSI 2 tape drive:\nFile number=1, block number=-1, partition=0.\nTape block size 4096 bytes. Density code 0x5c (LTO-8).\nSoft error count since last status=0\nGeneral status bits on (9010000):\n EOD ONLINE IM_REP_EN\n',
+            stdout:
+              'SCSI 2 tape drive:\nFile number=1, block number=-1, partition=0.\nTape block size 4096 bytes. Density code 0x5c (LTO-8).\nSoft error count since last status=0\nGeneral status bits on (9010000):\n EOD ONLINE IM_REP_EN\n',
           }
         : undefined;
     await drive.seekEndOfData();
@@ -435,7 +422,8 @@ describe('StTapeDrive error mapping', () => {
       return {
         code: 0,
         stderr: '',
-        stdout: 'SCSI 2 tape drive:\nFile number=0, block number=1, partition=0.\nTape block size 4096 bytes. Density code 0x5c (LTO-8).\nSoft error count since last status=0\nGeneral status bits on (1010000):\n ONLINE IM_REP_EN\n',
+        stdout:
+          'SCSI 2 tape drive:\nFile number=0, block number=1, partition=0.\nTape block size 4096 bytes. Density code 0x5c (LTO-8).\nSoft error count since last status=0\nGeneral status bits on (1010000):\n ONLINE IM_REP_EN\n',
       };
     };
     await expect(w.close()).rejects.toThrow(/filemark is not confirmed/);

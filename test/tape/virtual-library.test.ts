@@ -578,7 +578,7 @@ describe('GNU tar compatibility', () => {
       'a.txt': Buffer.from('hello tape\n'),
       'sub/b.bin': randomBytes(700_000),
       'sub/deeper/c.bin': randomBytes(3 * 256 * 1024 + 1),
-      'empty': Buffer.alloc(0),
+      empty: Buffer.alloc(0),
     };
     for (const [rel, content] of Object.entries(files)) await writeFile(join(src, rel), content);
 
@@ -596,7 +596,11 @@ describe('GNU tar compatibility', () => {
 
     const tapeFile = big.tapeFilePath('TAR001', 1);
     const { stdout: list } = await execFileP('tar', ['-tf', tapeFile]);
-    const names = list.split('\n').filter(Boolean).map((n) => n.replace(/^\.\//, '')).filter((n) => n && !n.endsWith('/'));
+    const names = list
+      .split('\n')
+      .filter(Boolean)
+      .map((n) => n.replace(/^\.\//, ''))
+      .filter((n) => n && !n.endsWith('/'));
     expect(names.sort()).toEqual(Object.keys(files).sort());
 
     const out = join(root, 'out');

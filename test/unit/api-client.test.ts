@@ -8,7 +8,12 @@ describe('run-job --api client', () => {
   it('maps routes, path parameters, query strings, the token and idempotency keys', async () => {
     const seen: { url: string; method: string; headers: Record<string, string>; body?: string }[] = [];
     const call = createApiClient('http://gw.example/base/', 'tok', async (url, init) => {
-      seen.push({ url: String(url), method: init!.method!, headers: init!.headers as Record<string, string>, ...(init!.body ? { body: String(init!.body) } : {}) });
+      seen.push({
+        url: String(url),
+        method: init!.method!,
+        headers: init!.headers as Record<string, string>,
+        ...(init!.body ? { body: String(init!.body) } : {}),
+      });
       return json(200, { ok: true });
     });
     await call('open_tape', { name: 'tape 1', capacity: '18T' });
@@ -26,7 +31,11 @@ describe('run-job --api client', () => {
   });
 
   it('turns error answers back into the same error classes', async () => {
-    const answers = [json(400, { error: { code: 'BAD_USAGE', message: 'bad' } }), json(404, { error: { code: 'NOT_FOUND', message: 'gone' } }), json(409, { error: { code: 'CONFLICT', message: 'busy' } })];
+    const answers = [
+      json(400, { error: { code: 'BAD_USAGE', message: 'bad' } }),
+      json(404, { error: { code: 'NOT_FOUND', message: 'gone' } }),
+      json(409, { error: { code: 'CONFLICT', message: 'busy' } }),
+    ];
     const call = createApiClient('http://gw', undefined, async () => answers.shift()!);
     await expect(call('tapes', {})).rejects.toThrow(UsageError);
     await expect(call('tapes', {})).rejects.toThrow(NotFoundError);

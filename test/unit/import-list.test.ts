@@ -3,7 +3,10 @@ import { parseImportList } from '../../src/lib/domain/import-list.ts';
 
 describe('parseImportList', () => {
   it('handles blanks, comments, CRLF, BOM, trailing and doubled slashes, hosts and duplicates', () => {
-    const r = parseImportList('\ufeff# header\r\n\r\n/data/a/\r\n/data//b\nsrv-1.example:/data/c/\n/data/a\nsrv-1.example:/data/c\n  # indented comment\n \t \n', 'dh');
+    const r = parseImportList(
+      '\ufeff# header\r\n\r\n/data/a/\r\n/data//b\nsrv-1.example:/data/c/\n/data/a\nsrv-1.example:/data/c\n  # indented comment\n \t \n',
+      'dh',
+    );
     expect(r.errors).toEqual([]);
     expect(r.entries).toEqual([
       { line: 3, host: 'dh', path: '/data/a' },

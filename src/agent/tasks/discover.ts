@@ -24,7 +24,13 @@ export async function runDiscover(deps: AgentDeps, task: DiscoverTask, signal: A
   }
   const parts = Math.max(1, Math.ceil(found.length / MAX_DISCOVERED_PER_REPORT));
   for (let i = 0; i < parts; i++) {
-    await deps.reporter.report({ ...base, ok: true, paths: found.slice(i * MAX_DISCOVERED_PER_REPORT, (i + 1) * MAX_DISCOVERED_PER_REPORT), part: i + 1, parts });
+    await deps.reporter.report({
+      ...base,
+      ok: true,
+      paths: found.slice(i * MAX_DISCOVERED_PER_REPORT, (i + 1) * MAX_DISCOVERED_PER_REPORT),
+      part: i + 1,
+      parts,
+    });
   }
   deps.log('info', 'discover complete', { taskId: task.taskId, host: task.host, root: task.root, pattern: task.pattern, found: found.length });
 }

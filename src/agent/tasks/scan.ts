@@ -23,7 +23,8 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
     let skippedCount = 0;
     const onSkipped = (s: SkippedEntry) => {
       skippedCount++;
-      if (skipped.length < MAX_LISTED) skipped.push(s.rawPath !== undefined ? { path: s.path, rawPath: s.rawPath, reason: s.reason } : { path: s.path, reason: s.reason });
+      if (skipped.length < MAX_LISTED)
+        skipped.push(s.rawPath !== undefined ? { path: s.path, rawPath: s.rawPath, reason: s.reason } : { path: s.path, reason: s.reason });
     };
     const collect = async function* () {
       for await (const e of source.scan(task.target.path, { signal, onSkipped })) {
@@ -33,10 +34,22 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
     };
     const pages = await deps.ctx.manifests.write(task.target.id, task.scanId, collect());
     const s = summarize(entries);
-    deps.log('info', 'scan complete', { taskId: task.taskId, target: task.target.id, path: task.target.path, files: s.fileCount, bytes: s.totalBytes, pages, skipped: skippedCount });
-    if (skippedCount) deps.log('warn', 'special files not archived', { target: task.target.id, count: skippedCount, first: skipped.slice(0, 5).map((x) => x.path) });
+    deps.log('info', 'scan complete', {
+      taskId: task.taskId,
+      target: task.target.id,
+      path: task.target.path,
+      files: s.fileCount,
+      bytes: s.totalBytes,
+      pages,
+      skipped: skippedCount,
+    });
+    if (skippedCount)
+      deps.log('warn', 'special files not archived', { target: task.target.id, count: skippedCount, first: skipped.slice(0, 5).map((x) => x.path) });
     const left = skippedCount ? { skipped, skippedCount } : {};
-    return { kind: 'report', result: { ...base, ok: true, fileCount: s.fileCount, totalBytes: s.totalBytes, manifestPages: pages, manifestDigest: s.digest, ...left } };
+    return {
+      kind: 'report',
+      result: { ...base, ok: true, fileCount: s.fileCount, totalBytes: s.totalBytes, manifestPages: pages, manifestDigest: s.digest, ...left },
+    };
   } catch (e) {
     if (signal.aborted) throw e;
     // A refused host key, a refused user key or bad configuration needs an operator, not a retry.

@@ -21,7 +21,14 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     return { kind: 'dropped', reason: `verify ${task.taskId} already reported` };
   }
   const target = await ctx.catalog.getTarget(task.targetId);
-  const base = { kind: 'verify-result' as const, taskId: task.taskId, tapeName: task.tapeName, fileNumber: task.fileNumber, targetId: task.targetId, updateCatalog: task.updateCatalog };
+  const base = {
+    kind: 'verify-result' as const,
+    taskId: task.taskId,
+    tapeName: task.tapeName,
+    fileNumber: task.fileNumber,
+    targetId: task.targetId,
+    updateCatalog: task.updateCatalog,
+  };
   try {
     await mountTape(drive, task.tapeName);
     const label = await checkLabel(drive, task.tapeName);
@@ -29,12 +36,28 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     const manifest = target?.scanId && target.manifestPages ? await ctx.manifests.readAll(target.id, target.scanId, target.manifestPages) : undefined;
     const progress = deps.reporter.progress(task.taskId, file.bytes ?? 0, 'verifying');
     await drive.seekFile(task.fileNumber);
-    const report = await readTargetFile(drive.readFile({ signal }), { targetId: task.targetId, ...(manifest ? { manifest } : {}) }, { onProgress: (n: number) => progress.update(n), signal });
+    const report = await readTargetFile(
+      drive.readFile({ signal }),
+      { targetId: task.targetId, ...(manifest ? { manifest } : {}) },
+      { onProgress: (n: number) => progress.update(n), signal },
+    );
     await progress.flush();
-    log(report.ok ? 'info' : 'warn', report.ok ? 'verify ok' : 'verify FAILED', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, bad: report.bad.length });
+    log(report.ok ? 'info' : 'warn', report.ok ? 'verify ok' : 'verify FAILED', {
+      taskId: task.taskId,
+      tape: task.tapeName,
+      fileNumber: task.fileNumber,
+      bad: report.bad.length,
+    });
     return {
       kind: 'report',
-      result: { ...base, outcome: report.ok ? 'confirmed' : 'failed', bytes: report.dataBytes, fileCount: report.fileCount, bad: report.bad.slice(0, MAX_LISTED), badCount: report.bad.length },
+      result: {
+        ...base,
+        outcome: report.ok ? 'confirmed' : 'failed',
+        bytes: report.dataBytes,
+        fileCount: report.fileCount,
+        bad: report.bad.slice(0, MAX_LISTED),
+        badCount: report.bad.length,
+      },
     };
   } catch (e) {
     if (signal.aborted || e instanceof TapeBusyError) throw e;

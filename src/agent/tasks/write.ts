@@ -25,11 +25,15 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
   let accepted = 0; // bytes the tape file writer took before an end of medium
   try {
     await mountTape(drive, task.tapeName);
-    if ((await drive.status()).writeProtected) throw new TapeRefusal('write-protected', `tape ${task.tapeName} in drive ${drive.id} is write protected; slide the tab or use another tape.`);
+    if ((await drive.status()).writeProtected)
+      throw new TapeRefusal('write-protected', `tape ${task.tapeName} in drive ${drive.id} is write protected; slide the tab or use another tape.`);
     const label = await checkLabel(drive, task.tapeName);
     if (!label) {
       if (task.fileNumber !== 1) {
-        throw new TapeRefusal('blank-tape', `tape ${task.tapeName} is blank but the catalog says ${task.fileNumber - 1} file(s) are on it; is this the right cartridge?`);
+        throw new TapeRefusal(
+          'blank-tape',
+          `tape ${task.tapeName} is blank but the catalog says ${task.fileNumber - 1} file(s) are on it; is this the right cartridge?`,
+        );
       }
       await drive.rewind();
       const lw = await drive.openWriter();
@@ -76,7 +80,10 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     await progress.flush();
     log('info', 'write complete', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, bytes: closed.bytes, files: trailer.fileCount });
     const left = skipped ? { skipped: skipped.skipped.slice(0, MAX_LISTED), skippedCount: skipped.skippedCount } : {};
-    return { kind: 'report', result: { ...base, outcome: 'archived', bytes: closed.tapeBytes, fileCount: trailer.fileCount, digest: trailer.digest, labelWritten, ...left } };
+    return {
+      kind: 'report',
+      result: { ...base, outcome: 'archived', bytes: closed.tapeBytes, fileCount: trailer.fileCount, digest: trailer.digest, labelWritten, ...left },
+    };
   } catch (e) {
     if (writer) await writer.abort().catch(() => undefined);
     // Aborted, or the tape is in another drive: nothing is wrong with the tape or the target;

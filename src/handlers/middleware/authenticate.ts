@@ -34,7 +34,10 @@ export function checkCredentials(event: AuthEvent, opts: { token: string | undef
   if (opts.trustGatewayAuth && authorizer && (authorizer.iam || authorizer.jwt)) return;
   const token = opts.token;
   const header = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
-  if (!header) throw new UnauthenticatedError('missing credentials: send "Authorization: Bearer <token>" (the API token from configuration) or sign the request with AWS SigV4.');
+  if (!header)
+    throw new UnauthenticatedError(
+      'missing credentials: send "Authorization: Bearer <token>" (the API token from configuration) or sign the request with AWS SigV4.',
+    );
   const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
   if (!m) throw new UnauthenticatedError('malformed Authorization header: use "Authorization: Bearer <token>".');
   // Compare digests so the comparison takes the same time whatever the token's length.

@@ -21,7 +21,14 @@ export class UndeclaredAccessError extends ArchiveError {
 const DYNAMO_READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand', 'TransactGetItemsCommand']);
 const DYNAMO_WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand', 'TransactWriteItemsCommand']);
 const SQS_SENDS = new Set(['SendMessageCommand', 'SendMessageBatchCommand']);
-const SQS_RECEIVES = new Set(['ReceiveMessageCommand', 'DeleteMessageCommand', 'DeleteMessageBatchCommand', 'ChangeMessageVisibilityCommand', 'ChangeMessageVisibilityBatchCommand', 'GetQueueAttributesCommand']);
+const SQS_RECEIVES = new Set([
+  'ReceiveMessageCommand',
+  'DeleteMessageCommand',
+  'DeleteMessageBatchCommand',
+  'ChangeMessageVisibilityCommand',
+  'ChangeMessageVisibilityBatchCommand',
+  'GetQueueAttributesCommand',
+]);
 
 type Command = { constructor: { name: string }; input?: Record<string, unknown> };
 
@@ -65,7 +72,10 @@ function guard<T extends { send: (...a: never[]) => unknown }>(client: T, check:
 export function guardClients(clients: AwsClients, names: ResourceNames, access: Access, who: string): AwsClients {
   const tableKey = (name: string): TableKey | undefined => (name === names.catalogTable ? 'catalog' : name === names.manifestTable ? 'manifests' : undefined);
   const refuse = (what: string): never => {
-    throw new UndeclaredAccessError(`${who} is not declared to ${what}; add it to its declaration in src/lib/resources/access.ts (and its IAM role) if that is intended.`, { who });
+    throw new UndeclaredAccessError(
+      `${who} is not declared to ${what}; add it to its declaration in src/lib/resources/access.ts (and its IAM role) if that is intended.`,
+      { who },
+    );
   };
   const dynamodb = guard(clients.dynamodb as DynamoDBClient, (c) => {
     const op = opOf(c);

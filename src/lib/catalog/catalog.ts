@@ -63,7 +63,8 @@ export class Catalog {
       if (e instanceof TransactionCanceledException) {
         const reasons = (e.CancellationReasons ?? []).map((r) => r.Code);
         if (reasons.some((r) => r === 'ConditionalCheckFailed')) throw new ConditionFailed(reasons);
-        if (reasons.some((r) => r === 'TransactionConflict')) throw new ConflictError('another change to the same items ran at the same moment; nothing was changed. Run the job again.');
+        if (reasons.some((r) => r === 'TransactionConflict'))
+          throw new ConflictError('another change to the same items ran at the same moment; nothing was changed. Run the job again.');
       }
       throw e;
     }
@@ -175,9 +176,7 @@ export class Catalog {
   /** Creates the target unless it exists; returns false (and changes nothing) if it does. */
   async createTarget(t: Target): Promise<boolean> {
     try {
-      await this.db.send(
-        new PutItemCommand({ TableName: this.tableName, Item: m(targetCodec.toItem(t)), ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
+      await this.db.send(new PutItemCommand({ TableName: this.tableName, Item: m(targetCodec.toItem(t)), ConditionExpression: 'attribute_not_exists(pk)' }));
       return true;
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) return false;
@@ -295,8 +294,7 @@ export class Catalog {
           TableName: this.tableName,
           Key: m(keys.tape(tape.name)),
           UpdateExpression: 'SET nextFileNumber = :next, writeInFlight = :w, updatedAt = :now',
-          ConditionExpression:
-            'nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND #s IN (:r, :l)',
+          ConditionExpression: 'nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND #s IN (:r, :l)',
           ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
           ExpressionAttributeValues: m({
             ':next': fileNumber + 1,
@@ -331,7 +329,14 @@ export class Catalog {
   }
 
   /** The target's side of ending a write: placement `to`, only if it is still writing that file. */
-  private targetAfterWriteItem(tapeName: string, fileNumber: number, targetId: string, to: Placement, now: string, extra: Record<string, unknown> = {}): TransactWriteItem {
+  private targetAfterWriteItem(
+    tapeName: string,
+    fileNumber: number,
+    targetId: string,
+    to: Placement,
+    now: string,
+    extra: Record<string, unknown> = {},
+  ): TransactWriteItem {
     const sets = Object.keys(extra).map((_k, i) => `#x${i} = :x${i}`);
     const names = Object.fromEntries(Object.keys(extra).map((k, i) => [`#x${i}`, k]));
     const values = Object.fromEntries(Object.values(extra).map((v, i) => [`:x${i}`, v]));
@@ -376,7 +381,14 @@ export class Catalog {
           UpdateExpression: `SET bytesUsed = bytesUsed + :b, filesWritten = filesWritten + :one, updatedAt = :now${labelled} REMOVE writeInFlight`,
           ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
           ...(labelled ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
-          ExpressionAttributeValues: m({ ':b': w.bytes, ':one': 1, ':now': now, ':task': w.taskId, ':n': w.fileNumber, ...(labelled ? { ':labelled': 'labelled' } : {}) }),
+          ExpressionAttributeValues: m({
+            ':b': w.bytes,
+            ':one': 1,
+            ':now': now,
+            ':task': w.taskId,
+            ':n': w.fileNumber,
+            ...(labelled ? { ':labelled': 'labelled' } : {}),
+          }),
         },
       },
       {
@@ -386,7 +398,16 @@ export class Catalog {
           UpdateExpression: 'SET #s = :archived, bytes = :b, fileCount = :fc, sha256 = :sha, archivedAt = :now',
           ConditionExpression: '#s = :writing AND taskId = :task AND targetId = :target',
           ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: m({ ':archived': 'archived', ':b': w.bytes, ':fc': w.fileCount, ':sha': w.sha256, ':now': now, ':writing': 'writing', ':task': w.taskId, ':target': w.targetId }),
+          ExpressionAttributeValues: m({
+            ':archived': 'archived',
+            ':b': w.bytes,
+            ':fc': w.fileCount,
+            ':sha': w.sha256,
+            ':now': now,
+            ':writing': 'writing',
+            ':task': w.taskId,
+            ':target': w.targetId,
+          }),
         },
       },
       this.targetAfterWriteItem(tape.name, w.fileNumber, w.targetId, 'archived', now),
@@ -451,7 +472,14 @@ export class Catalog {
           UpdateExpression: `SET #s = :to, verifiedAt = :now, lastVerifyTaskId = :task${v.error ? ', verifyError = :err' : ''}${v.error ? '' : ' REMOVE verifyError'}`,
           ConditionExpression: '#s = :from AND targetId = :target AND (attribute_not_exists(lastVerifyTaskId) OR lastVerifyTaskId <> :task)',
           ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: m({ ':to': to, ':now': now, ':task': v.taskId, ':from': file.state, ':target': file.targetId, ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}) }),
+          ExpressionAttributeValues: m({
+            ':to': to,
+            ':now': now,
+            ':task': v.taskId,
+            ':from': file.state,
+            ':target': file.targetId,
+            ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
+          }),
         },
       },
       {

@@ -4,7 +4,14 @@
  * without running again; the same key with a different request is refused. Items live in the
  * catalog table (`IDEMP#<key>`) with a TTL.
  */
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
 
@@ -16,11 +23,7 @@ const itemSchema = z.object({
   body: z.string().optional(),
 });
 
-export type Claim =
-  | { kind: 'claimed' }
-  | { kind: 'replay'; statusCode: number; body: string }
-  | { kind: 'mismatch' }
-  | { kind: 'in-progress' };
+export type Claim = { kind: 'claimed' } | { kind: 'replay'; statusCode: number; body: string } | { kind: 'mismatch' } | { kind: 'in-progress' };
 
 export class IdempotencyStore {
   constructor(
@@ -37,7 +40,15 @@ export class IdempotencyStore {
       await this.db.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall({ pk: `IDEMP#${key}`, sk: 'IDEMP', type: 'idempotency', requestHash, state: 'pending', createdAt: now.toISOString(), expiresAt: Math.floor(now.getTime() / 1000) + TTL_SECONDS }),
+          Item: marshall({
+            pk: `IDEMP#${key}`,
+            sk: 'IDEMP',
+            type: 'idempotency',
+            requestHash,
+            state: 'pending',
+            createdAt: now.toISOString(),
+            expiresAt: Math.floor(now.getTime() / 1000) + TTL_SECONDS,
+          }),
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );

@@ -36,9 +36,7 @@ const tapeItemSchema = z.object({
   nextFileNumber: z.number().int(),
   filesWritten: z.number().int(),
   filesConfirmed: z.number().int(),
-  writeInFlight: z
-    .object({ fileNumber: z.number().int(), targetId: z.string(), taskId: z.string(), startedAt: isoDate })
-    .optional(),
+  writeInFlight: z.object({ fileNumber: z.number().int(), targetId: z.string(), taskId: z.string(), startedAt: isoDate }).optional(),
   reason: z.string().optional(),
   createdAt: isoDate,
   updatedAt: isoDate,

@@ -3,7 +3,14 @@
  * `run-job archive`/`confirm` can watch it. Kept in the catalog table as `TASK#<id>` items with
  * a TTL; they describe work, not the archive, so `confirm --no-db-update` may still write one.
  */
-import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type DynamoDBClient,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
 
@@ -38,7 +45,16 @@ export class TaskStatusStore {
   ) {}
 
   newItem(s: Omit<TaskStatus, 'state' | 'bytesDone' | 'updatedAt'> & { bytesTotal: number }): TransactWriteItem {
-    const item = { pk: `TASK#${s.taskId}`, sk: 'TASK', type: 'task', state: 'queued', bytesDone: 0, updatedAt: s.createdAt, expiresAt: Math.floor(Date.parse(s.createdAt) / 1000) + TTL_SECONDS, ...s };
+    const item = {
+      pk: `TASK#${s.taskId}`,
+      sk: 'TASK',
+      type: 'task',
+      state: 'queued',
+      bytesDone: 0,
+      updatedAt: s.createdAt,
+      expiresAt: Math.floor(Date.parse(s.createdAt) / 1000) + TTL_SECONDS,
+      ...s,
+    };
     return { Put: { TableName: this.tableName, Item: marshall(item, { removeUndefinedValues: true }), ConditionExpression: 'attribute_not_exists(pk)' } };
   }
 
@@ -62,7 +78,14 @@ export class TaskStatusStore {
           UpdateExpression: 'SET #s = :running, bytesDone = :d, bytesTotal = :t, phase = :p, updatedAt = :now',
           ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
           ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: marshall({ ':running': 'running', ':queued': 'queued', ':d': p.bytesDone, ':t': p.bytesTotal, ':p': p.phase, ':now': now }),
+          ExpressionAttributeValues: marshall({
+            ':running': 'running',
+            ':queued': 'queued',
+            ':d': p.bytesDone,
+            ':t': p.bytesTotal,
+            ':p': p.phase,
+            ':now': now,
+          }),
         }),
       );
       return true;

@@ -72,7 +72,9 @@ export function parseImportList(content: string | Uint8Array, defaultHost: strin
         try {
           new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(l, 'latin1'));
         } catch {
-          const message = binary ? 'is binary data (NUL bytes): is this an import list? It must be text, one directory per line' : 'is not valid UTF-8; save the list as UTF-8';
+          const message = binary
+            ? 'is binary data (NUL bytes): is this an import list? It must be text, one directory per line'
+            : 'is not valid UTF-8; save the list as UTF-8';
           result.errors.push({ line: i + 1, text: shown(Buffer.from(l, 'latin1').toString('utf8')), message });
         }
       });

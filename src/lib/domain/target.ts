@@ -37,7 +37,17 @@ export function assertPlacementTransition(targetId: string, from: Placement, to:
 }
 
 /** The single word operators see, combining scan and placement. */
-export const TARGET_STATUSES = ['imported', 'scan_failed', 'scanned', 'assigned', 'writing', 'archived', 'confirmed', 'confirm_failed', 'write_failed'] as const;
+export const TARGET_STATUSES = [
+  'imported',
+  'scan_failed',
+  'scanned',
+  'assigned',
+  'writing',
+  'archived',
+  'confirmed',
+  'confirm_failed',
+  'write_failed',
+] as const;
 export type TargetStatus = (typeof TARGET_STATUSES)[number];
 
 export function targetStatus(t: { scan: ScanState; placement: Placement }): TargetStatus {

@@ -31,7 +31,14 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
 
   for (const t of await ctx.catalog.listPendingScans()) {
     if (!t.scanId || !stale(t.updatedAt)) continue;
-    const task: ScanTask = { v: PROTOCOL_VERSION, kind: 'scan', taskId: ctx.newId(), issuedAt: now, target: { id: t.id, host: t.host, path: t.path }, scanId: t.scanId };
+    const task: ScanTask = {
+      v: PROTOCOL_VERSION,
+      kind: 'scan',
+      taskId: ctx.newId(),
+      issuedAt: now,
+      target: { id: t.id, host: t.host, path: t.path },
+      scanId: t.scanId,
+    };
     await ctx.queues.sendTask(task);
     result.scansResent.push(t.id);
   }

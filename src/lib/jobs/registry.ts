@@ -19,17 +19,38 @@ const tapeName = z.string().min(1).max(64);
 export const jobInputSchemas = {
   tapes: z.object({}).strict(),
   open_tape: z
-    .object({ name: tapeName, capacity: z.union([z.string().max(32), z.number().int().positive()]).optional(), barcode: z.string().max(16).optional(), pool: z.string().max(64).optional() })
+    .object({
+      name: tapeName,
+      capacity: z.union([z.string().max(32), z.number().int().positive()]).optional(),
+      barcode: z.string().max(16).optional(),
+      pool: z.string().max(64).optional(),
+    })
     .strict(),
   import: z
     .object({ content: z.string().max(5 * 1024 * 1024), source: z.string().max(256).default('import list'), skipInvalid: z.boolean().default(false) })
     .strict(),
   assign: z.object({ tape: tapeName.optional(), targetIds: z.array(z.string().min(1).max(64)).max(10_000).optional() }).strict(),
   archive: z.object({}).strict(),
-  confirm: z.object({ which: z.string().min(1).max(32).default('next'), tape: tapeName.optional(), retry: z.boolean().default(false), noDbUpdate: z.boolean().default(false) }).strict(),
+  confirm: z
+    .object({
+      which: z.string().min(1).max(32).default('next'),
+      tape: tapeName.optional(),
+      retry: z.boolean().default(false),
+      noDbUpdate: z.boolean().default(false),
+    })
+    .strict(),
   close_tape: z.object({ tape: tapeName.optional(), yes: z.boolean().default(false) }).strict(),
   targets: z.object({ state: z.string().max(32).optional(), tape: tapeName.optional() }).strict(),
-  reconcile: z.object({ olderThanSeconds: z.number().int().min(0).max(30 * 24 * 3600).optional() }).strict(),
+  reconcile: z
+    .object({
+      olderThanSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(30 * 24 * 3600)
+        .optional(),
+    })
+    .strict(),
   task: z.object({ taskId: z.string().uuid() }).strict(),
   rescan: z.object({ targetIds: z.array(z.string().min(1).max(64)).max(10_000).optional(), failed: z.boolean().default(false) }).strict(),
   discover: z.object({ roots: z.array(z.string().min(2).max(4096)).max(100).optional(), pattern: z.string().min(1).max(256).optional() }).strict(),

@@ -25,7 +25,9 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
       const t = await ctx.catalog.getTarget(id);
       if (!t) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
       if (!RESCANNABLE.includes(t.placement)) {
-        throw new IllegalTransitionError(`target ${id} is ${targetStatus(t)}; its manifest describes what is on tape and cannot be replaced. Nothing was rescanned.`);
+        throw new IllegalTransitionError(
+          `target ${id} is ${targetStatus(t)}; its manifest describes what is on tape and cannot be replaced. Nothing was rescanned.`,
+        );
       }
       targets.push(t);
     }

@@ -102,7 +102,8 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
     try {
       await ctx.catalog.setOnline(existing.name, previousOnline, now);
     } catch (e) {
-      if (e instanceof ConditionFailed) throw new ConflictError(`another open_tape or close_tape ran at the same time; nothing was changed. Check with "tapes" and try again.`);
+      if (e instanceof ConditionFailed)
+        throw new ConflictError(`another open_tape or close_tape ran at the same time; nothing was changed. Check with "tapes" and try again.`);
       throw e;
     }
     const tape = { ...existing, online: true, updatedAt: now };
@@ -131,7 +132,10 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
   try {
     await ctx.catalog.setOnline(tape.name, previousOnline, now, tape);
   } catch (e) {
-    if (e instanceof ConditionFailed) throw new ConflictError(`tape ${tape.name} was registered, or another tape opened, at the same time; nothing was changed. Check with "tapes" and try again.`);
+    if (e instanceof ConditionFailed)
+      throw new ConflictError(
+        `tape ${tape.name} was registered, or another tape opened, at the same time; nothing was changed. Check with "tapes" and try again.`,
+      );
     throw e;
   }
   return {

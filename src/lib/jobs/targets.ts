@@ -29,17 +29,27 @@ const PROBLEMS_SHOWN = 10;
 export function describeProblems(source: string, problems: ImportProblem[]): string {
   const shown = problems.slice(0, PROBLEMS_SHOWN).map((p) => `  line ${p.line}: ${JSON.stringify(p.text)} ${p.message}`);
   const more = problems.length > PROBLEMS_SHOWN ? [`  ... and ${problems.length - PROBLEMS_SHOWN} more invalid line(s)`] : [];
-  return [`${source} has ${problems.length} invalid line(s); nothing was imported:`, ...shown, ...more, 'Fix these lines, or run again with --skip-invalid to import the valid ones.'].join('\n');
+  return [
+    `${source} has ${problems.length} invalid line(s); nothing was imported:`,
+    ...shown,
+    ...more,
+    'Fix these lines, or run again with --skip-invalid to import the valid ones.',
+  ].join('\n');
 }
 
 /** `import FILE`: each listed directory becomes a target and a scan of it is requested. */
 export async function importTargets(ctx: JobContext, input: ImportInput): Promise<ImportResult> {
   const parsed = parseImportList(input.content, ctx.config.defaultHost);
   if (parsed.errors.length && !input.skipInvalid) {
-    throw new ValidationError(describeProblems(input.source, parsed.errors), { errors: parsed.errors.slice(0, PROBLEMS_SHOWN), errorCount: parsed.errors.length });
+    throw new ValidationError(describeProblems(input.source, parsed.errors), {
+      errors: parsed.errors.slice(0, PROBLEMS_SHOWN),
+      errorCount: parsed.errors.length,
+    });
   }
   if (parsed.entries.length === 0) {
-    throw new ValidationError(`${input.source} lists no target directories (only blank lines, comments or invalid lines); nothing was imported. Write one full directory path per line.`);
+    throw new ValidationError(
+      `${input.source} lists no target directories (only blank lines, comments or invalid lines); nothing was imported. Write one full directory path per line.`,
+    );
   }
   const result: ImportResult = { imported: [], alreadyKnown: [], duplicates: parsed.duplicates, skipped: parsed.errors, scansRequested: 0 };
   // Each target is one conditional put and one message; run them 16 at a time so that a list
@@ -50,14 +60,34 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
     const id = targetId(entry.host, entry.path);
     const now = new Date(base + i).toISOString();
     const scanId = ctx.newId();
-    const target: Target = { id, host: entry.host, path: entry.path, scan: 'pending', scanId, placement: 'unassigned', importedAt: now, updatedAt: now, version: 1 };
+    const target: Target = {
+      id,
+      host: entry.host,
+      path: entry.path,
+      scan: 'pending',
+      scanId,
+      placement: 'unassigned',
+      importedAt: now,
+      updatedAt: now,
+      version: 1,
+    };
     if (!(await ctx.catalog.createTarget(target))) {
       const known = await ctx.catalog.getTarget(id);
-      return { kind: 'known' as const, known: { id, host: entry.host, path: entry.path, line: entry.line, status: known ? targetStatus(known) : ('imported' as const) } };
+      return {
+        kind: 'known' as const,
+        known: { id, host: entry.host, path: entry.path, line: entry.line, status: known ? targetStatus(known) : ('imported' as const) },
+      };
     }
     // The target is recorded before its scan is requested: if this send is lost, the target
     // stays "imported" with a pending scan, which reconcile re-requests.
-    const task: ScanTask = { v: PROTOCOL_VERSION, kind: 'scan', taskId: ctx.newId(), issuedAt: now, target: { id, host: entry.host, path: entry.path }, scanId };
+    const task: ScanTask = {
+      v: PROTOCOL_VERSION,
+      kind: 'scan',
+      taskId: ctx.newId(),
+      issuedAt: now,
+      target: { id, host: entry.host, path: entry.path },
+      scanId,
+    };
     await ctx.queues.sendTask(task);
     return { kind: 'imported' as const, imported: { id, host: entry.host, path: entry.path, line: entry.line } };
   });

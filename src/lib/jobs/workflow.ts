@@ -46,7 +46,9 @@ function assignedTo(t: Target, tape: string, now: string): Target {
 export async function assign(ctx: JobContext, input: AssignInput): Promise<AssignResult> {
   const tape = await resolveTape(ctx, input.tape);
   if (!isWritable(tape)) {
-    throw new IllegalTransitionError(`tape ${tape.name} is ${tape.state}; targets can only be assigned to a tape that is registered or labelled. Open a new tape with "open_tape NAME".`);
+    throw new IllegalTransitionError(
+      `tape ${tape.name} is ${tape.state}; targets can only be assigned to a tape that is registered or labelled. Open a new tape with "open_tape NAME".`,
+    );
   }
   const result: AssignResult = { tape: tape.name, assigned: [], refused: [] };
   let candidates: Target[];
@@ -103,7 +105,9 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
     if (rounds > 1000) throw new ConflictError('archive kept finding targets that do not fit on the tape and could not release them; run archive again.');
     const tape = await resolveTape(ctx, undefined);
     if (!isWritable(tape)) {
-      throw new IllegalTransitionError(`the online tape ${tape.name} is ${tape.state}; nothing more can be written to it. Close it ("close_tape") and open the next tape.`);
+      throw new IllegalTransitionError(
+        `the online tape ${tape.name} is ${tape.state}; nothing more can be written to it. Close it ("close_tape") and open the next tape.`,
+      );
     }
     if (tape.writeInFlight) throw writeInFlightError(tape);
     const ready = await nextReadyTarget(ctx, tape, tried);
@@ -115,7 +119,9 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
       const t = ready.target;
       const now = ctx.now().toISOString();
       tried.add(t.id); // the placement index may still list it for a moment
-      if (await ctx.catalog.updateTarget(t, { ...t, placement: 'unassigned', tapeName: undefined, lastError: reason, updatedAt: now, version: t.version + 1 })) {
+      if (
+        await ctx.catalog.updateTarget(t, { ...t, placement: 'unassigned', tapeName: undefined, lastError: reason, updatedAt: now, version: t.version + 1 })
+      ) {
         released.push({ id: t.id, reason });
       }
       attempt--;
@@ -127,7 +133,15 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
     const fileNumber = tape.nextFileNumber;
     const writing: Target = { ...target, placement: 'writing', fileNumber, updatedAt: now, version: target.version + 1 };
     try {
-      const status = ctx.tasks.newItem({ taskId, kind: 'write', tapeName: tape.name, fileNumber, targetId: target.id, bytesTotal: target.totalBytes ?? 0, createdAt: now });
+      const status = ctx.tasks.newItem({
+        taskId,
+        kind: 'write',
+        tapeName: tape.name,
+        fileNumber,
+        targetId: target.id,
+        bytesTotal: target.totalBytes ?? 0,
+        createdAt: now,
+      });
       await ctx.catalog.startWrite(tape, target, writing, { fileNumber, targetId: target.id, taskId, startedAt: now }, now, [status]);
     } catch (e) {
       if (!(e instanceof ConditionFailed)) throw e;
@@ -138,7 +152,15 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
     }
     const task = writeTaskFor(target, tape.name, fileNumber, taskId, now);
     await ctx.queues.sendTask(task);
-    return withReleased({ status: 'started' as const, tape: tape.name, fileNumber, targetId: target.id, path: target.path, taskId, totalBytes: target.totalBytes ?? 0 });
+    return withReleased({
+      status: 'started' as const,
+      tape: tape.name,
+      fileNumber,
+      targetId: target.id,
+      path: target.path,
+      taskId,
+      totalBytes: target.totalBytes ?? 0,
+    });
   }
 }
 
@@ -203,12 +225,18 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
   if (which === 'next') {
     const files = await ctx.catalog.listTapeFiles(tape.name);
     file = files.find((f) => f.state === 'archived');
-    if (!file) return { status: 'idle', tape: tape.name, message: `every archived file on ${tape.name} is confirmed or failed; nothing to confirm. Use "confirm N --retry" to verify a file again.` };
+    if (!file)
+      return {
+        status: 'idle',
+        tape: tape.name,
+        message: `every archived file on ${tape.name} is confirmed or failed; nothing to confirm. Use "confirm N --retry" to verify a file again.`,
+      };
   } else {
     const n = Number(which);
     if (n < 1) throw new UsageError('file 0 is the tape label; targets start at file 1.');
     file = await ctx.catalog.getTapeFile(tape.name, n);
-    if (!file) throw new NotFoundError(`tape ${tape.name} has no file ${n} (next file number is ${tape.nextFileNumber}); list with "targets --tape ${tape.name}".`);
+    if (!file)
+      throw new NotFoundError(`tape ${tape.name} has no file ${n} (next file number is ${tape.nextFileNumber}); list with "targets --tape ${tape.name}".`);
   }
   if (file.state === 'writing') {
     throw new IllegalTransitionError(`file ${file.fileNumber} on ${tape.name} is still being written; confirm it after the write finishes.`);
@@ -228,7 +256,16 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
     targetId: file.targetId,
     updateCatalog: !input.noDbUpdate,
   };
-  await ctx.tasks.create({ taskId: task.taskId, kind: 'verify', tapeName: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, updateCatalog: task.updateCatalog, bytesTotal: file.bytes ?? 0, createdAt: task.issuedAt });
+  await ctx.tasks.create({
+    taskId: task.taskId,
+    kind: 'verify',
+    tapeName: tape.name,
+    fileNumber: file.fileNumber,
+    targetId: file.targetId,
+    updateCatalog: task.updateCatalog,
+    bytesTotal: file.bytes ?? 0,
+    createdAt: task.issuedAt,
+  });
   await ctx.queues.sendTask(task);
   return { status: 'requested', tape: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, taskId: task.taskId, updateCatalog: task.updateCatalog };
 }
@@ -288,7 +325,9 @@ export async function closeTape(ctx: JobContext, plan: ClosePlan): Promise<Close
       await ctx.catalog.closeTape(tape, ctx.now().toISOString());
     } catch (e) {
       if (e instanceof ConditionFailed) {
-        throw new ConflictError(`tape ${tape.name} changed while closing (a write started, or another close ran); nothing was changed. Check "tapes" and try again.`);
+        throw new ConflictError(
+          `tape ${tape.name} changed while closing (a write started, or another close ran); nothing was changed. Check "tapes" and try again.`,
+        );
       }
       throw e;
     }
@@ -297,7 +336,14 @@ export async function closeTape(ctx: JobContext, plan: ClosePlan): Promise<Close
   // is safe to repeat: close_tape on a closed tape releases whatever is still assigned.
   const released: string[] = [];
   for (const t of plan.toRelease) {
-    const next: Target = { ...t, placement: 'unassigned', tapeName: undefined, fileNumber: undefined, updatedAt: ctx.now().toISOString(), version: t.version + 1 };
+    const next: Target = {
+      ...t,
+      placement: 'unassigned',
+      tapeName: undefined,
+      fileNumber: undefined,
+      updatedAt: ctx.now().toISOString(),
+      version: t.version + 1,
+    };
     if (await ctx.catalog.updateTarget(t, next)) released.push(t.id);
   }
   const message = plan.alreadyClosed

@@ -117,8 +117,7 @@ async function assertPortFree(port: number, host: string): Promise<void> {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE' || code === 'EACCES') {
         throw new Error(
-          `cannot start DynamoDB Local: port ${port} is ${code === 'EACCES' ? 'not permitted' : 'already in use'}` +
-            (h === undefined ? '' : ` on ${h}`),
+          `cannot start DynamoDB Local: port ${port} is ${code === 'EACCES' ? 'not permitted' : 'already in use'}` + (h === undefined ? '' : ` on ${h}`),
         );
       }
       // e.g. EAFNOSUPPORT for the wildcard on an IPv4-only host: not a conflict
@@ -301,10 +300,7 @@ export async function startDynamoDbLocal(opts: StartDynamoDbLocalOptions = {}): 
       }
       if (Date.now() > deadline) {
         const msg = lastError instanceof Error ? lastError.message : String(lastError);
-        throw new Error(
-          `DynamoDB Local did not become ready on ${endpoint} within ${timeoutMs} ms (last error: ${msg}).\n` +
-            summarizeStderr(outputTail),
-        );
+        throw new Error(`DynamoDB Local did not become ready on ${endpoint} within ${timeoutMs} ms (last error: ${msg}).\n` + summarizeStderr(outputTail));
       }
       await sleep(100);
     }

@@ -71,7 +71,18 @@ export async function startLocalSystem(opts: {
   const agentConfig = join(workDir, 'agent.json');
   await writeFile(
     agentConfig,
-    JSON.stringify({ drives: [{ kind: 'virtual', id: 'vtl0', library: vtlDir }], scanConcurrency: 2, visibilityTimeout: 60, heartbeatInterval: 10, waitTimeSeconds: 2, progressIntervalMs: 250 }, null, 2),
+    JSON.stringify(
+      {
+        drives: [{ kind: 'virtual', id: 'vtl0', library: vtlDir }],
+        scanConcurrency: 2,
+        visibilityTimeout: 60,
+        heartbeatInterval: 10,
+        waitTimeSeconds: 2,
+        progressIntervalMs: 250,
+      },
+      null,
+      2,
+    ),
   );
   const agent = spawn(process.execPath, [join(repoRoot, 'bin/tape-agent.js'), 'run', '--config', agentConfig], {
     env: { ...process.env, ...env },

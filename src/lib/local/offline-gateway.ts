@@ -34,7 +34,15 @@ export async function startOfflineGateway(opts: {
     [osls, 'offline', 'start', '--noAuth', '--stage', opts.stage, '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort), '--host', '127.0.0.1'],
     {
       cwd: repoRoot,
-      env: { ...process.env, ...opts.env, TAPE_ARCHIVE_BUILD_DIR: buildDir, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' },
+      env: {
+        ...process.env,
+        ...opts.env,
+        TAPE_ARCHIVE_BUILD_DIR: buildDir,
+        SLS_TELEMETRY_DISABLED: '1',
+        SLS_NOTIFICATIONS_MODE: 'off',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -52,7 +60,10 @@ export async function startOfflineGateway(opts: {
   };
   try {
     await new Promise<void>((resolveReady, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serverless-offline not ready after ${opts.readyTimeoutMs ?? 60_000} ms:\n${output.slice(-3000)}`)), opts.readyTimeoutMs ?? 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`serverless-offline not ready after ${opts.readyTimeoutMs ?? 60_000} ms:\n${output.slice(-3000)}`)),
+        opts.readyTimeoutMs ?? 60_000,
+      );
       const onData = (d: Buffer) => {
         const text = d.toString();
         output += text;

@@ -12,21 +12,33 @@ const badFile = z.object({ path: z.string(), rawPath: z.string().optional(), rea
 export const MAX_LISTED = 50;
 
 export const scanResultSchema = z.discriminatedUnion('ok', [
-  z.object({
-    ...base,
-    kind: z.literal('scan-result'),
-    ok: z.literal(true),
-    targetId: z.string(),
-    scanId: z.string(),
-    fileCount: z.number().int().min(0),
-    totalBytes: z.number().int().min(0),
-    manifestPages: z.number().int().min(1),
-    manifestDigest: z.string(),
-    /** Entries left out by policy (special files), the first MAX_LISTED, and how many in all. */
-    skipped: z.array(badFile).max(MAX_LISTED).optional(),
-    skippedCount: z.number().int().min(0).optional(),
-  }).strict(),
-  z.object({ ...base, kind: z.literal('scan-result'), ok: z.literal(false), targetId: z.string(), scanId: z.string(), error: z.string().max(4000), retryable: z.boolean() }).strict(),
+  z
+    .object({
+      ...base,
+      kind: z.literal('scan-result'),
+      ok: z.literal(true),
+      targetId: z.string(),
+      scanId: z.string(),
+      fileCount: z.number().int().min(0),
+      totalBytes: z.number().int().min(0),
+      manifestPages: z.number().int().min(1),
+      manifestDigest: z.string(),
+      /** Entries left out by policy (special files), the first MAX_LISTED, and how many in all. */
+      skipped: z.array(badFile).max(MAX_LISTED).optional(),
+      skippedCount: z.number().int().min(0).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      ...base,
+      kind: z.literal('scan-result'),
+      ok: z.literal(false),
+      targetId: z.string(),
+      scanId: z.string(),
+      error: z.string().max(4000),
+      retryable: z.boolean(),
+    })
+    .strict(),
 ]);
 
 const writeBase = {
@@ -42,16 +54,18 @@ const writeBase = {
 export const WRITE_REFUSALS = ['wrong-tape', 'position-mismatch', 'write-protected', 'no-tape', 'blank-tape'] as const;
 
 export const writeResultSchema = z.discriminatedUnion('outcome', [
-  z.object({
-    ...writeBase,
-    outcome: z.literal('archived'),
-    bytes: z.number().int().min(0),
-    fileCount: z.number().int().min(0),
-    digest: z.string(),
-    /** Entries of the target not in the tape file by policy (as its scan reported them). */
-    skipped: z.array(badFile).max(MAX_LISTED).optional(),
-    skippedCount: z.number().int().min(0).optional(),
-  }).strict(),
+  z
+    .object({
+      ...writeBase,
+      outcome: z.literal('archived'),
+      bytes: z.number().int().min(0),
+      fileCount: z.number().int().min(0),
+      digest: z.string(),
+      /** Entries of the target not in the tape file by policy (as its scan reported them). */
+      skipped: z.array(badFile).max(MAX_LISTED).optional(),
+      skippedCount: z.number().int().min(0).optional(),
+    })
+    .strict(),
   z.object({ ...writeBase, outcome: z.literal('end-of-medium'), bytesAtEnd: z.number().int().min(0) }).strict(),
   z.object({ ...writeBase, outcome: z.literal('source-changed'), changes: z.array(badFile).max(MAX_LISTED), changeCount: z.number().int() }).strict(),
   z.object({ ...writeBase, outcome: z.literal('io-error'), error: z.string().max(4000) }).strict(),
@@ -83,7 +97,18 @@ export const progressSchema = z
 /** Directories found by a discover task; long lists come in several reports (`part` of `parts`). */
 export const MAX_DISCOVERED_PER_REPORT = 2000;
 export const discoverResultSchema = z.discriminatedUnion('ok', [
-  z.object({ ...base, kind: z.literal('discover-result'), ok: z.literal(true), host: z.string(), root: z.string(), paths: z.array(z.string().startsWith('/')).max(MAX_DISCOVERED_PER_REPORT), part: z.number().int().min(1), parts: z.number().int().min(1) }).strict(),
+  z
+    .object({
+      ...base,
+      kind: z.literal('discover-result'),
+      ok: z.literal(true),
+      host: z.string(),
+      root: z.string(),
+      paths: z.array(z.string().startsWith('/')).max(MAX_DISCOVERED_PER_REPORT),
+      part: z.number().int().min(1),
+      parts: z.number().int().min(1),
+    })
+    .strict(),
   z.object({ ...base, kind: z.literal('discover-result'), ok: z.literal(false), host: z.string(), root: z.string(), error: z.string().max(4000) }).strict(),
 ]);
 

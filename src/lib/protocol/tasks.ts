@@ -13,9 +13,7 @@ const base = {
   issuedAt: z.string().datetime(),
 };
 
-const targetRef = z
-  .object({ id: z.string().min(1), host: z.string().min(1), path: z.string().startsWith('/') })
-  .strict();
+const targetRef = z.object({ id: z.string().min(1), host: z.string().min(1), path: z.string().startsWith('/') }).strict();
 
 export const scanTaskSchema = z.object({ ...base, kind: z.literal('scan'), target: targetRef, scanId: z.string().min(1) }).strict();
 

@@ -36,8 +36,15 @@ export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutc
 async function applyDiscover(ctx: JobContext, r: DiscoverResult): Promise<ApplyOutcome> {
   if (!r.ok) return { applied: false, note: `discover under ${r.host}:${r.root} failed: ${r.error}` };
   if (r.paths.length === 0) return { applied: false, note: `nothing found under ${r.host}:${r.root}` };
-  const out = await importTargets(ctx, { content: r.paths.map((p) => `${r.host}:${p}`).join('\n'), source: `scheduled import of ${r.host}:${r.root}`, skipInvalid: true });
-  return { applied: out.imported.length > 0, note: `scheduled import under ${r.host}:${r.root} (part ${r.part}/${r.parts}): ${out.imported.length} new, ${out.alreadyKnown.length} known` };
+  const out = await importTargets(ctx, {
+    content: r.paths.map((p) => `${r.host}:${p}`).join('\n'),
+    source: `scheduled import of ${r.host}:${r.root}`,
+    skipInvalid: true,
+  });
+  return {
+    applied: out.imported.length > 0,
+    note: `scheduled import under ${r.host}:${r.root} (part ${r.part}/${r.parts}): ${out.imported.length} new, ${out.alreadyKnown.length} known`,
+  };
 }
 
 async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> {
@@ -68,7 +75,9 @@ async function applyScan(ctx: JobContext, r: ScanResult): Promise<ApplyOutcome> 
         version: t.version + 1,
       };
   const ok = await ctx.catalog.updateTarget(t, next);
-  return ok ? { applied: true, note: `scan of ${t.id} ${r.ok ? 'complete' : 'failed'}` } : { applied: false, note: `target ${t.id} changed meanwhile; scan result dropped` };
+  return ok
+    ? { applied: true, note: `scan of ${t.id} ${r.ok ? 'complete' : 'failed'}` }
+    : { applied: false, note: `target ${t.id} changed meanwhile; scan result dropped` };
 }
 
 /** "2 special file(s) not archived (policy: skipped and reported): "fifo" (a fifo), ..." */

@@ -109,7 +109,15 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globMatch(pattern: string, s: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 's');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    's',
+  );
   return re.test(s);
 }
 
@@ -182,8 +190,8 @@ export function remoteCommand(script: string, path: string, ...more: string[]): 
 /** Enters the target ("$1") or exits 90 with the reason on stderr. */
 const CD_TARGET = [
   'if ! cd -- "$1" 2>/dev/null; then',
-  "  if [ ! -e \"$1\" ]; then r='does not exist'",
-  "  elif [ ! -d \"$1\" ]; then r='is not a directory'",
+  '  if [ ! -e "$1" ]; then r=\'does not exist\'',
+  '  elif [ ! -d "$1" ]; then r=\'is not a directory\'',
   "  else r='cannot be entered (permission denied)'; fi",
   '  printf \'the target %s\\n\' "$r" >&2',
   '  exit 90',
@@ -252,8 +260,7 @@ export const HASH_SCRIPT = [
  */
 export const STREAM_SCRIPT = [
   CD_TARGET,
-  'exec tar --create --file=- --format=gnu --blocking-factor=256 --no-recursion --no-unquote ' +
-    '--null --verbatim-files-from --files-from=-',
+  'exec tar --create --file=- --format=gnu --blocking-factor=256 --no-recursion --no-unquote ' + '--null --verbatim-files-from --files-from=-',
 ].join('\n');
 
 /** The same, every hard-linked name stored as a file with its content (manifests without link groups). */
@@ -337,7 +344,8 @@ class Semaphore {
   }
   release(): void {
     const next = this.waiters.shift();
-    if (next) next(); // the slot passes to the waiter
+    if (next)
+      next(); // the slot passes to the waiter
     else this.active--;
   }
 }
@@ -676,7 +684,13 @@ export class ScanOutputParser {
       }
       // "<64 hex><space><space|*>./<name>"
       const hex = z >= pos + 69 ? buf.toString('latin1', pos, pos + 64) : '';
-      if (!HEX64.test(hex) || buf[pos + 64] !== 0x20 || (buf[pos + 65] !== 0x20 && buf[pos + 65] !== 0x2a) || buf[pos + 66] !== 0x2e || buf[pos + 67] !== 0x2f) {
+      if (
+        !HEX64.test(hex) ||
+        buf[pos + 64] !== 0x20 ||
+        (buf[pos + 65] !== 0x20 && buf[pos + 65] !== 0x2a) ||
+        buf[pos + 66] !== 0x2e ||
+        buf[pos + 67] !== 0x2f
+      ) {
         this.fail(`malformed sha256sum line ${JSON.stringify(buf.toString('latin1', pos, Math.min(z, pos + 200)))}`);
         return;
       }
@@ -753,12 +767,7 @@ export class ScanOutputParser {
 // ---------------------------------------------------------------------------------------------
 // Tar stream -> SourceEntry
 
-type TarEvent =
-  | { k: 'member'; m: TarMember }
-  | { k: 'data'; b: Buffer }
-  | { k: 'end' }
-  | { k: 'problem'; offset: number; reason: string }
-  | { k: 'eoa' };
+type TarEvent = { k: 'member'; m: TarMember } | { k: 'data'; b: Buffer } | { k: 'end' } | { k: 'problem'; offset: number; reason: string } | { k: 'eoa' };
 
 /** Pull interface over the push TarParser: parses one input chunk at a time, on demand. */
 class TarEvents {
@@ -909,11 +918,7 @@ export class SshDataSource implements DataSource {
       );
     }
     if (code === 'HOST_KEY_REVOKED') {
-      return new HostKeyError(
-        code,
-        `The SSH host key of ${name} (${keyType} ${fp}) is marked @revoked in ${kh}. The connection was refused.`,
-        details,
-      );
+      return new HostKeyError(code, `The SSH host key of ${name} (${keyType} ${fp}) is marked @revoked in ${kh}. The connection was refused.`, details);
     }
     const pins = pinned
       .filter((e) => e.marker !== '@revoked')
@@ -1144,8 +1149,16 @@ export class SshDataSource implements DataSource {
     try {
       // Listing and hashing run at once on two channels (one after the other when the
       // channel limit is 1). If one fails the other is stopped.
-      const list = run(LIST_SCRIPT, (b) => parser.pushListing(b), (x) => x.code !== 0);
-      const hash = run(HASH_SCRIPT, (b) => parser.pushHashes(b), (x) => x.code === 90 || x.code === 126 || x.code === 127);
+      const list = run(
+        LIST_SCRIPT,
+        (b) => parser.pushListing(b),
+        (x) => x.code !== 0,
+      );
+      const hash = run(
+        HASH_SCRIPT,
+        (b) => parser.pushHashes(b),
+        (x) => x.code === 90 || x.code === 126 || x.code === 127,
+      );
       const settled = await Promise.allSettled([list, hash]);
       signal?.throwIfAborted();
       for (const r of settled) if (r.status === 'rejected') throw r.reason;
@@ -1155,8 +1168,7 @@ export class SshDataSource implements DataSource {
       for (const { x, stderr } of first ? [first] : [l, h]) {
         if (x.lost || x.signal) {
           throw new RemoteCommandError(
-            `scan of ${this.host}:${path} failed, retryable: ${describeExit(x)} before the listing was complete` +
-              (stderr ? ` (${firstLines(stderr)})` : ''),
+            `scan of ${this.host}:${path} failed, retryable: ${describeExit(x)} before the listing was complete` + (stderr ? ` (${firstLines(stderr)})` : ''),
             x.code,
             stderr,
           );
@@ -1174,10 +1186,7 @@ export class SshDataSource implements DataSource {
         }
       }
       try {
-        entries = parser.finish(
-          { listStatus: l.x.code ?? -1, listStderr: l.stderr, hashStatus: h.x.code ?? -1, hashStderr: h.stderr },
-          opts.onSkipped,
-        );
+        entries = parser.finish({ listStatus: l.x.code ?? -1, listStderr: l.stderr, hashStatus: h.x.code ?? -1, hashStderr: h.stderr }, opts.onSkipped);
       } catch (e) {
         throw new RemoteCommandError(`scan of ${this.host}:${path} failed: ${(e as Error).message}`, l.x.code || h.x.code, l.stderr + h.stderr);
       }
@@ -1402,11 +1411,7 @@ export class SshDataSource implements DataSource {
       const lines = stderr.split('\n').filter(Boolean);
       const onlyChanges = lines.length > 0 && lines.every((l) => TAR_CHANGE_LINE.test(l));
       if (onlyChanges && yielded < manifest.length) return;
-      throw new RemoteCommandError(
-        `remote tar failed on ${this.host}:${path} (${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`,
-        x.code,
-        stderr,
-      );
+      throw new RemoteCommandError(`remote tar failed on ${this.host}:${path} (${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`, x.code, stderr);
     } finally {
       feeding = false;
       signal?.removeEventListener('abort', onAbort);

@@ -308,7 +308,6 @@ export function decodeJsonMember(data: Buffer, listKey: string, wholeLimit = WHO
 // Validation of JSON read back from tape. Objects are loose: a reader of major version 1
 // accepts fields it does not know (additive changes keep the major version).
 
-
 const manifestEntrySchema = z.looseObject({
   path: z.string(),
   rawPath: z.string().optional(),
@@ -359,9 +358,7 @@ export const trailerSchema = z.looseObject({
   digest: z.string(),
   complete: z.literal(true),
   root: z.looseObject({ mode: z.number().int().nonnegative(), mtimeMs: z.number() }).optional(),
-  files: z.array(
-    z.looseObject({ path: z.string(), rawPath: z.string().optional(), size: z.number().int().nonnegative(), sha256: z.string() }),
-  ),
+  files: z.array(z.looseObject({ path: z.string(), rawPath: z.string().optional(), size: z.number().int().nonnegative(), sha256: z.string() })),
 });
 
 /** First issue of a failed zod parse, as "field: message". */

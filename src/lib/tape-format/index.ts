@@ -28,4 +28,12 @@ export {
 } from './format.ts';
 export { writeLabel, writeTargetFile, buildHeader, invalidName, type WriteTargetOptions } from './writer.ts';
 export { readLabel, readTargetFile, readTargetHeader, type ReadTargetOptions } from './reader.ts';
-export { scanLocalDirectory, listLocalDirectory, localSource, fileChunks, type ScanOptions, type ScanWarning, type LocalSourceOptions } from './local-source.ts';
+export {
+  scanLocalDirectory,
+  listLocalDirectory,
+  localSource,
+  fileChunks,
+  type ScanOptions,
+  type ScanWarning,
+  type LocalSourceOptions,
+} from './local-source.ts';

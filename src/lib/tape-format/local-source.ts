@@ -100,7 +100,10 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
  * symlink (special files are left out, as the scan leaves them out), for the writer's check
  * that nothing was added since the scan.
  */
-export async function* listLocalDirectory(root: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
+export async function* listLocalDirectory(
+  root: string,
+  opts: { signal?: AbortSignal } = {},
+): AsyncGenerator<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
   const worker = new FsWorker<{ maxEntries: number; maxBytes: number }, ScanReply>({ mode: 'list', root: Buffer.from(resolve(root)) });
   const ask = () => {
     const p = worker.request({ maxEntries: 5000, maxBytes: Number.MAX_SAFE_INTEGER });

@@ -116,8 +116,7 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
   }
   if (failure || !label) {
     throw new NotALabelError(
-      `tape file 0 is not a tape-archive label: ${failure}. The tape is blank, foreign or damaged; ` +
-        'label it (this erases it) or use another tape.',
+      `tape file 0 is not a tape-archive label: ${failure}. The tape is blank, foreign or damaged; ` + 'label it (this erases it) or use another tape.',
       { reason: failure },
     );
   }
@@ -216,7 +215,15 @@ class Verifier implements TarSink {
       let rel = m.name.subarray(DATA_PREFIX.length);
       while (rel.length && rel[rel.length - 1] === 0x2f) rel = rel.subarray(0, rel.length - 1);
       const kind: Kind =
-        m.typeflag === '0' || m.typeflag === '7' ? 'file' : m.typeflag === '5' ? 'dir' : m.typeflag === '2' ? 'symlink' : m.typeflag === '1' ? 'hardlink' : 'other';
+        m.typeflag === '0' || m.typeflag === '7'
+          ? 'file'
+          : m.typeflag === '5'
+            ? 'dir'
+            : m.typeflag === '2'
+              ? 'symlink'
+              : m.typeflag === '1'
+                ? 'hardlink'
+                : 'other';
       if (rel.length === 0) {
         if (kind !== 'dir') this.structural.push({ path: DATA_DIR, reason: 'the data/ member is not a directory' });
         else this.root = { mode: m.mode, mtime: m.mtime };
@@ -283,7 +290,11 @@ class Verifier implements TarSink {
   }
 }
 
-function parseJson<T>(col: Collect, listKey: string, schema: { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } }): T | string {
+function parseJson<T>(
+  col: Collect,
+  listKey: string,
+  schema: { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } },
+): T | string {
   if (col.tooLarge) return `too large to verify (${col.size} bytes)`;
   let v: unknown;
   try {
@@ -417,7 +428,8 @@ export async function readTargetFile(
     }
     if (leaderKey !== undefined) {
       const want = Buffer.concat([DATA_PREFIX, Buffer.from(leaderKey, 'base64')]);
-      if (!r.linkname.equals(want)) add(who, `a hard link to ${JSON.stringify(pathFields(r.linkname).path)} on tape, to ${JSON.stringify(pathFields(want).path)} in the manifest`);
+      if (!r.linkname.equals(want))
+        add(who, `a hard link to ${JSON.stringify(pathFields(r.linkname).path)} on tape, to ${JSON.stringify(pathFields(want).path)} in the manifest`);
       else if (!seenNames.has(leaderKey)) add(who, 'a hard link to a file that is not before it on tape');
     }
     if (m.type === 'file' && leaderKey === undefined) {
@@ -493,8 +505,10 @@ export async function readTargetFile(
     }
     if (!v.endSeen && fin.state !== 'truncated') add({ path: '(tar)' }, 'no end-of-archive marker after the trailer');
     if (trailer.root && v.root) {
-      if ((v.root.mode & 0o7777) !== (trailer.root.mode & 0o7777)) add({ path: DATA_DIR }, `mode ${v.root.mode.toString(8)} on tape, ${trailer.root.mode.toString(8)} in the trailer`);
-      if (Math.floor(v.root.mtime) !== Math.floor(trailer.root.mtimeMs / 1000)) add({ path: DATA_DIR }, `mtime ${Math.floor(v.root.mtime)} on tape, ${Math.floor(trailer.root.mtimeMs / 1000)} in the trailer`);
+      if ((v.root.mode & 0o7777) !== (trailer.root.mode & 0o7777))
+        add({ path: DATA_DIR }, `mode ${v.root.mode.toString(8)} on tape, ${trailer.root.mode.toString(8)} in the trailer`);
+      if (Math.floor(v.root.mtime) !== Math.floor(trailer.root.mtimeMs / 1000))
+        add({ path: DATA_DIR }, `mtime ${Math.floor(v.root.mtime)} on tape, ${Math.floor(trailer.root.mtimeMs / 1000)} in the trailer`);
     }
   }
   if (!v.root && v.members > 0) add({ path: DATA_DIR }, 'missing: no data/ directory member');

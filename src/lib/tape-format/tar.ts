@@ -60,7 +60,9 @@ export function padding(size: number): number {
 }
 
 function writeOctal(buf: Buffer, off: number, len: number, value: number): void {
-  const digits = Math.trunc(value).toString(8).padStart(len - 1, '0');
+  const digits = Math.trunc(value)
+    .toString(8)
+    .padStart(len - 1, '0');
   buf.write(digits, off, len - 1, 'latin1');
   buf[off + len - 1] = 0;
 }
@@ -166,10 +168,7 @@ export interface TarSink {
   end(offset: number): void;
 }
 
-export type TarFinish =
-  | { state: 'end' }
-  | { state: 'truncated'; inMember: boolean; offset: number }
-  | { state: 'no-end-marker'; offset: number };
+export type TarFinish = { state: 'end' } | { state: 'truncated'; inMember: boolean; offset: number } | { state: 'no-end-marker'; offset: number };
 
 enum S {
   Header,

@@ -206,7 +206,10 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
     const m = index.get(key)!.e;
     const l = index.get(leaderKey)!.e;
     if (m.size !== l.size || m.sha256 !== l.sha256) {
-      inconsistent.push({ path: m.path, reason: `a hard link of ${JSON.stringify(l.path)} with another size or checksum in the manifest (changed during the scan)` });
+      inconsistent.push({
+        path: m.path,
+        reason: `a hard link of ${JSON.stringify(l.path)} with another size or checksum in the manifest (changed during the scan)`,
+      });
     }
   }
   if (inconsistent.length) throw new SourceChangedError(inconsistent);

@@ -142,7 +142,8 @@ export async function runDriveSelfTest(drive: TapeDrive, opts: SelfTestOptions =
     const sha = hash.digest('hex');
     if (sha !== f.sha256) fail(name, `file ${f.fileNumber}: SHA-256 ${sha} differs from the written ${f.sha256}`);
     const st = await drive.status();
-    if (st.fileNumber !== f.fileNumber + 1) fail(name, `after reading file ${f.fileNumber} the drive is at file ${st.fileNumber}, expected ${f.fileNumber + 1}`);
+    if (st.fileNumber !== f.fileNumber + 1)
+      fail(name, `after reading file ${f.fileNumber} the drive is at file ${st.fileNumber}, expected ${f.fileNumber + 1}`);
     pass(name, `file ${f.fileNumber}: ${formatBytes(f.bytes)} in ${blocks} blocks, SHA-256 ok`);
   };
 

@@ -83,14 +83,10 @@ export function createNodeStDeviceIo(): StDeviceIo {
       return new Promise((resolve, reject) => fsOpen(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))));
     },
     read(fd, buf) {
-      return new Promise((resolve, reject) =>
-        fsRead(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))),
-      );
+      return new Promise((resolve, reject) => fsRead(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
     },
     write(fd, buf) {
-      return new Promise((resolve, reject) =>
-        fsWrite(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))),
-      );
+      return new Promise((resolve, reject) => fsWrite(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
     },
     close(fd) {
       return new Promise((resolve, reject) => fsClose(fd, (err) => (err ? reject(err) : resolve())));
@@ -168,9 +164,7 @@ export function parseMtStatus(text: string): MtStatus {
   const file = /file number\s*=\s*(-?\d+)/i.exec(text);
   const gen = /General status bits on\s*\(([0-9a-f]+)\)\s*:?[ \t]*\r?\n?([^\n]*)/i.exec(text);
   if (!file || !gen) {
-    throw new MtStatusParseError(
-      `unrecognised \`mt status\` output (need "File number=" and "General status bits on"; is mt-st installed?):\n${text.trim()}`,
-    );
+    throw new MtStatusParseError(`unrecognised \`mt status\` output (need "File number=" and "General status bits on"; is mt-st installed?):\n${text.trim()}`);
   }
   const block = /block number\s*=\s*(-?\d+)/i.exec(text);
   const partition = /partition\s*=\s*(-?\d+)/i.exec(text);
@@ -225,11 +219,19 @@ export function mapDeviceError(e: unknown, dev: string, op: 'open-read' | 'open-
   const cause = { cause: e };
   switch (errno) {
     case 'ENOSPC':
-      return new EndOfMediumError(`end of medium on ${dev}${where} (ENOSPC on ${op}): the tape is full; abort this file and continue on another tape.`, context, cause);
+      return new EndOfMediumError(
+        `end of medium on ${dev}${where} (ENOSPC on ${op}): the tape is full; abort this file and continue on another tape.`,
+        context,
+        cause,
+      );
     case 'ENOMEDIUM':
       return new NoTapeError(`no tape in ${dev} (ENOMEDIUM on ${op}); load a tape and retry.`, context, cause);
     case 'EROFS':
-      return new WriteProtectedError(`the tape in ${dev} is write protected (EROFS on ${op}); slide the write-protect tab or use another tape.`, context, cause);
+      return new WriteProtectedError(
+        `the tape in ${dev} is write protected (EROFS on ${op}); slide the write-protect tab or use another tape.`,
+        context,
+        cause,
+      );
     case 'EACCES':
       if (op === 'open-write' || op === 'write') {
         return new WriteProtectedError(
@@ -250,9 +252,17 @@ export function mapDeviceError(e: unknown, dev: string, op: 'open-read' | 'open-
     case 'ENOENT':
     case 'ENXIO':
     case 'ENODEV':
-      return new TapeIOError(`tape device ${dev} is not available (${errno} on ${op}); check the device path and that the st module sees the drive (lsscsi -g).`, context, cause);
+      return new TapeIOError(
+        `tape device ${dev} is not available (${errno} on ${op}); check the device path and that the st module sees the drive (lsscsi -g).`,
+        context,
+        cause,
+      );
     case 'EIO':
-      return new TapeIOError(`I/O error on ${dev}${where} (EIO on ${op}); check the drive's kernel log (dmesg), clean the drive or retry with another tape.`, context, cause);
+      return new TapeIOError(
+        `I/O error on ${dev}${where} (EIO on ${op}); check the drive's kernel log (dmesg), clean the drive or retry with another tape.`,
+        context,
+        cause,
+      );
     default:
       return new TapeIOError(`${op} on ${dev}${where} failed: ${(e as Error)?.message ?? String(e)}`, context, cause);
   }
@@ -318,7 +328,11 @@ export class StTapeDrive implements TapeDrive {
       return await this.io.run(this.mtCommand, ['-f', this.id, ...args]);
     } catch (e) {
       const hint = errnoOf(e) === 'ENOENT' ? ` (${this.mtCommand} not found: install mt-st, e.g. apt-get install mt-st)` : '';
-      throw new TapeIOError(`cannot run \`${this.mtCommand} -f ${this.id} ${args.join(' ')}\`${hint}: ${(e as Error).message}`, { drive: this.id }, { cause: e });
+      throw new TapeIOError(
+        `cannot run \`${this.mtCommand} -f ${this.id} ${args.join(' ')}\`${hint}: ${(e as Error).message}`,
+        { drive: this.id },
+        { cause: e },
+      );
     }
   }
 
@@ -443,10 +457,9 @@ export class StTapeDrive implements TapeDrive {
   private async positionedStatus(what: 'read' | 'write'): Promise<MtStatus> {
     const s = await this.mtStatus();
     if (!s.loaded) {
-      throw new NoTapeError(
-        `no tape in ${this.id} (mt status: ${s.flags.join(' ') || 'no status bits'}); load a tape (e.g. with mtx) and retry.`,
-        { drive: this.id },
-      );
+      throw new NoTapeError(`no tape in ${this.id} (mt status: ${s.flags.join(' ') || 'no status bits'}); load a tape (e.g. with mtx) and retry.`, {
+        drive: this.id,
+      });
     }
     if (s.fileNumber === null) {
       throw new PositionError(`the position of ${this.id} is unknown (file number -1); rewind, seekFile() or seekEndOfData() before you ${what}.`, {
@@ -527,7 +540,6 @@ class StTapeFileWriter implements TapeFileWriter {
   abort(): Promise<void> {
     return this.queue.run(() => this.doAbort());
   }
-
 
   private assertOpen(op: string): void {
     if (this.state === 'failed') throw this.failure!;

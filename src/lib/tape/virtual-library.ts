@@ -258,7 +258,9 @@ export class VirtualTapeLibrary {
     await this.readMetaOrThrow(name);
     const parsed = faultSchema.safeParse(fault);
     if (!parsed.success) {
-      throw new ValidationError(`invalid fault for tape ${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+      throw new ValidationError(
+        `invalid fault for tape ${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+      );
     }
     const id = randomBytes(6).toString('hex');
     const faults = await this.listFaults(name);
@@ -300,7 +302,9 @@ export class VirtualTapeLibrary {
   async readMetaOrThrow(name: string): Promise<TapeMeta> {
     const meta = await this.readMeta(name);
     if (!meta) {
-      throw new NotFoundError(`no tape named ${name} in the virtual library at ${this.rootDir}; create it with createTape() or check listTapes().`, { tape: name });
+      throw new NotFoundError(`no tape named ${name} in the virtual library at ${this.rootDir}; create it with createTape() or check listTapes().`, {
+        tape: name,
+      });
     }
     return meta;
   }
@@ -724,7 +728,6 @@ class VirtualTapeFileWriter implements TapeFileWriter {
   abort(): Promise<void> {
     return this.queue.run(() => this.doAbort());
   }
-
 
   private assertOpen(op: string): void {
     if (this.state === 'failed') throw this.failure!;
