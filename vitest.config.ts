@@ -2,12 +2,14 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Three projects: `unit` needs nothing but Node and GNU tar (seconds: `npm run test:unit`);
- * `integration` and `e2e` start DynamoDB Local and a local SQS once per project (global
- * setup) and use OpenSSH's server, GNU tar and osls. `npm test` runs all three.
+ * `integration` (also the disk-bound virtual tape tests and the property tests) and `e2e`
+ * start DynamoDB Local and a local SQS once per project (global setup) and use OpenSSH's
+ * server, GNU tar and osls. `npm test` runs all three.
  */
 const EMULATORS = ['test/support/global-setup.ts'];
 const UNIT = ['test/unit/**/*.test.ts', 'test/tape-format/**/*.test.ts', 'test/tape/**/*.test.ts', 'test/ssh/parsers.test.ts'];
-const SLOW_UNIT = ['test/**/*.property.test.ts'];
+// No emulators either, but bound by the disk (fsync per filemark) or many GNU tar runs.
+const SLOW_UNIT = ['test/**/*.property.test.ts', 'test/tape/virtual-library.test.ts', 'test/tape-format/local-source-vtl.test.ts'];
 
 export default defineConfig({
   test: {

@@ -60,7 +60,7 @@ describe('npx osls package', () => {
     }
     const functions = Object.entries(r).filter(([, x]) => x.Type === 'AWS::Lambda::Function');
     expect(functions.length).toBe(15);
-    for (const [, f] of functions) expect(f.Properties.Runtime).toBe('nodejs22.x');
+    for (const [, f] of functions) expect(f.Properties.Runtime).toBe('nodejs24.x');
 
     // Least privilege, derived from the declarations: each function's own role holds exactly
     // what src/lib/resources/access.ts says its code touches, on exactly those resources.
