@@ -8,6 +8,7 @@ import { loadConfig } from '../lib/config.ts';
 import { isArchiveError } from '../lib/errors.ts';
 import { createJobContext, restrict } from '../lib/jobs/context.ts';
 import { AGENT_ACCESS } from '../lib/resources/access.ts';
+import { formatInspection, inspectTape } from './inspect.ts';
 import { parseBytes } from '../lib/domain/units.ts';
 import type { TapeDrive } from '../lib/tape/drive.ts';
 import { runDriveSelfTest } from '../lib/tape/self-test.ts';
@@ -102,6 +103,29 @@ export async function main(argv: string[]): Promise<number> {
       const report = await runDriveSelfTest(drive, { files: Number(o.files), bytesPerFile, log: (l) => console.log(l) });
       console.log(JSON.stringify(report, null, 2));
       if (!report.passed) process.exitCode = 1;
+    });
+
+  program
+    .command('inspect')
+    .description('show what is on a tape, read only: the label and the header of every tape file')
+    .option('--device <dev>', 'st device with the tape loaded, e.g. /dev/nst0')
+    .option('--vtl <dir>', 'or a virtual tape library directory')
+    .option('--tape <name>', 'the tape to load (virtual library)')
+    .option('--json', 'print JSON')
+    .action(async (o: { device?: string; vtl?: string; tape?: string; json?: boolean }) => {
+      if (!o.device === !o.vtl) throw new CommanderError(2, 'usage', 'give exactly one of --device or --vtl');
+      let drive: TapeDrive;
+      if (o.vtl) {
+        if (!o.tape) throw new CommanderError(2, 'usage', 'with --vtl, name the tape to inspect with --tape');
+        const vd = new VirtualTapeLibrary(o.vtl).drive('inspect');
+        await vd.load(o.tape);
+        drive = vd;
+      } else {
+        drive = new StTapeDrive(o.device!, {});
+      }
+      const report = await inspectTape(drive);
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatInspection(report).join('\n'));
+      if (!report.label) process.exitCode = 1;
     });
 
   const vtl = program.command('vtl').description('manage a virtual tape library');

@@ -108,7 +108,7 @@ async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<void> {
   }
   throw new TapeRefusal(
     'position-mismatch',
-    `tape ${task.tapeName} holds ${onTape} complete file(s) (label included) but the catalog expects ${task.fileNumber}; refusing to write. Check the tape with "tape-agent inspect" before re-enabling it.`,
+    `tape ${task.tapeName} holds ${onTape} complete file(s) (label included) but the catalog expects ${task.fileNumber}; refusing to write. Check the tape with "tape-agent inspect --device DEV" (read only: the label and every file header) before re-enabling it.`,
   );
 }
 
