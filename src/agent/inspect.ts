@@ -62,7 +62,11 @@ export async function inspectTape(drive: TapeDrive): Promise<TapeInspection> {
 
 /** The inspection as lines for a terminal. */
 export function formatInspection(i: TapeInspection): string[] {
-  const lines = [i.label ? `file 0: label ${i.label.tapeName} (barcode ${i.label.barcode || '-'}, ${i.label.format}, block size ${i.label.blockSize}, written ${i.label.createdAt})` : `file 0: NOT A LABEL: ${i.labelError}`];
+  const lines = [
+    i.label
+      ? `file 0: label ${i.label.tapeName} (barcode ${i.label.barcode || '-'}, ${i.label.format}, block size ${i.label.blockSize}, written ${i.label.createdAt})`
+      : `file 0: NOT A LABEL: ${i.labelError}`,
+  ];
   for (const f of i.files) {
     lines.push(
       f.error

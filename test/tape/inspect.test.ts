@@ -24,7 +24,15 @@ beforeAll(async () => {
   w = await drive.openWriter();
   await writeTargetFile({
     writer: w,
-    header: { tapeName: 'T1', fileNumber: 1, taskId: 'task-1', target: { id: 't-1', host: 'h', path: '/data/one' }, scanId: 's', writtenAt: '2026-01-02T00:00:00.000Z', manifest },
+    header: {
+      tapeName: 'T1',
+      fileNumber: 1,
+      taskId: 'task-1',
+      target: { id: 't-1', host: 'h', path: '/data/one' },
+      scanId: 's',
+      writtenAt: '2026-01-02T00:00:00.000Z',
+      manifest,
+    },
     source: [{ entry: { path: 'a', type: 'file', size: 2, mode: 0o644, mtimeMs: 0 }, content: [Buffer.from('hi')] }],
   });
   await w.close();
