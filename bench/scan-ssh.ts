@@ -14,7 +14,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SshDataSource, shellQuote } from '../src/lib/source/ssh-source.ts';
+import { SshDataSource } from '../src/lib/source/ssh-source.ts';
+import { shellQuote } from '../src/lib/source/ssh/remote-scripts.ts';
 import { option, rng } from './data.ts';
 import { startSshd, type SshdFixture } from '../test/support/sshd.ts';
 

@@ -5,16 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  ScanOutputParser,
-  fingerprint,
-  hostFieldMatches,
-  knownHostsName,
-  parseFindTime,
-  parseKnownHosts,
-  remoteCommand,
-  shellQuote,
-} from '../../src/lib/source/ssh-source.ts';
+import { fingerprint, hostFieldMatches, knownHostsName, parseKnownHosts } from '../../src/lib/source/ssh/known-hosts.ts';
+import { ScanOutputParser, parseFindTime } from '../../src/lib/source/ssh/scan-output.ts';
+import { remoteCommand, shellQuote } from '../../src/lib/source/ssh/remote-scripts.ts';
 
 describe('shellQuote / remoteCommand', () => {
   const nasty = ['plain', "it's", '$(touch X)', '`x`', '"; rm -rf / #', 'a\nb', '-rf', "'", "''", "\\'", '', ' ', '*', '!x', '~root', '%s\\n'];

@@ -1,0 +1,100 @@
+/**
+ * The only commands run on a data host: fixed /bin/sh scripts whose one variable part is the
+ * target path, single-quoted and passed as "$1" (docs/ssh.md). Names flow as NUL-terminated
+ * bytes on stdin and stdout, never on a command line.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Remote commands
+
+/** Quotes one argument for a POSIX shell: '...' with every ' written as '\''. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A command for the remote login shell that runs a fixed /bin/sh script with the target path
+ * as "$1". The script text is constant (no variable data); the path is one single-quoted word.
+ */
+export function remoteCommand(script: string, path: string, ...more: string[]): string {
+  return `LC_ALL=C exec /bin/sh -c ${shellQuote(script)} sh ${[path, ...more].map(shellQuote).join(' ')}`;
+}
+
+/** Enters the target ("$1") or exits 90 with the reason on stderr. */
+const CD_TARGET = [
+  'if ! cd -- "$1" 2>/dev/null; then',
+  '  if [ ! -e "$1" ]; then r=\'does not exist\'',
+  '  elif [ ! -d "$1" ]; then r=\'is not a directory\'',
+  "  else r='cannot be entered (permission denied)'; fi",
+  '  printf \'the target %s\\n\' "$r" >&2',
+  '  exit 90',
+  'fi',
+].join('\n');
+
+/**
+ * The scan runs two commands at once, on two channels (when maxConcurrentChannels allows):
+ *
+ * LIST_SCRIPT writes one record of 7 NUL-terminated fields per entry (find -printf):
+ *   type (%y: f d l ...), size (%s), mtime (%T@: seconds.fraction), mode (%m: octal
+ *   permission bits), name (%P: relative to the target, raw bytes), link target (%l, empty
+ *   unless a symlink), links and identity (%n:%D:%i: link count, device, inode; files with
+ *   several names form hard link groups). No field can contain a NUL, so any other byte in a
+ *   name is safe.
+ * HASH_SCRIPT writes one NUL-terminated line per regular file (sha256sum --zero: no escaping):
+ *   "<64 hex><space><space|*>./<name>"
+ * Both end with the field "=" (no record or line starts with it), so output cut at a record
+ * boundary is still detected. Exit status 90: the target cannot be entered (reason on
+ * stderr); otherwise find's (LIST) or xargs' (HASH: 123 when a sha256sum failed).
+ */
+export const LIST_SCRIPT = [
+  CD_TARGET,
+  "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0%n:%D:%i\\0'",
+  's=$?',
+  "printf '=\\0'",
+  'exit $s',
+].join('\n');
+
+/**
+ * Every directory, file and symlink under the target now, one record of 2 NUL-terminated
+ * fields (type %y, name %P), ending with "=": the writer's check that nothing was added since
+ * the scan.
+ */
+export const NAMES_SCRIPT = [
+  CD_TARGET,
+  "find . -ignore_readdir_race -mindepth 1 \\( -type f -o -type d -o -type l \\) -printf '%y\\0%P\\0'",
+  's=$?',
+  "printf '=\\0'",
+  'exit $s',
+].join('\n');
+
+/** Directories exactly "$2" levels below the target, NUL-terminated, relative (scheduled import). */
+export const LIST_DIRS_SCRIPT = [
+  CD_TARGET,
+  'find . -ignore_readdir_race -mindepth "$2" -maxdepth "$2" -type d -printf \'%P\\0\'',
+  's=$?',
+  "printf '=\\0'",
+  'exit $s',
+].join('\n');
+
+export const HASH_SCRIPT = [
+  CD_TARGET,
+  'find . -ignore_readdir_race -type f -print0 | xargs -0 -r sha256sum --zero --',
+  's=$?',
+  "printf '=\\0'",
+  'exit $s',
+].join('\n');
+
+/**
+ * The stream script: GNU tar of exactly the NUL-terminated names read on stdin, relative to
+ * the target, each taken verbatim (no option parsing, no unquoting, no wildcards, no
+ * recursion), GNU format (raw name bytes). The first name is "." (the root directory: its
+ * mode and mtime); a second name of a file already streamed comes as a hard link (typeflag
+ * 1) to the first. Exit 90: cannot cd.
+ */
+export const STREAM_SCRIPT = [
+  CD_TARGET,
+  'exec tar --create --file=- --format=gnu --blocking-factor=256 --no-recursion --no-unquote ' + '--null --verbatim-files-from --files-from=-',
+].join('\n');
+
+/** The same, every hard-linked name stored as a file with its content (manifests without link groups). */
+export const STREAM_SCRIPT_DEREFERENCE = STREAM_SCRIPT.replace('--no-recursion', '--hard-dereference --no-recursion');
