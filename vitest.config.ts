@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
  * server, GNU tar and osls. `npm test` runs all three.
  */
 const EMULATORS = ['test/support/global-setup.ts'];
-const UNIT = ['test/unit/**/*.test.ts', 'test/tape-format/**/*.test.ts', 'test/tape/**/*.test.ts', 'test/ssh/parsers.test.ts'];
+const UNIT = ['test/unit/**/*.test.ts', 'test/tar/**/*.test.ts', 'test/tape-format/**/*.test.ts', 'test/tape/**/*.test.ts', 'test/ssh/parsers.test.ts'];
 // No emulators either, but bound by the disk (fsync per filemark) or many GNU tar runs.
 const SLOW_UNIT = ['test/**/*.property.test.ts', 'test/tape/virtual-library.test.ts', 'test/tape-format/local-source-vtl.test.ts'];
 

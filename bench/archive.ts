@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ManifestEntry } from '../src/lib/domain/manifest.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
-import { FORMAT, listLocalDirectory, localSource, scanLocalDirectory, writeTargetFile } from '../src/lib/tape-format/index.ts';
+import { FORMAT, writeTargetFile } from '../src/lib/tape-format/index.ts';
+import { listLocalDirectory, localSource, scanLocalDirectory } from '../src/lib/source/local-directory.ts';
 import { generateMixed, option } from './data.ts';
 
 const GIB = Number(option('gib', '2'));

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
-import { startLocalSystem } from '../lib/local/local-system.ts';
+import { startLocalSystem } from '../local/local-system.ts';
 import { main as runJob } from './run-job.ts';
 
 const run = promisify(execFile);

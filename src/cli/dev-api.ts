@@ -9,8 +9,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
-import { startLocalSystem } from '../lib/local/local-system.ts';
-import { startOfflineGateway } from '../lib/local/offline-gateway.ts';
+import { startLocalSystem } from '../local/local-system.ts';
+import { startOfflineGateway } from '../local/offline-gateway.ts';
 
 const o = new Command('dev:api')
   .option('--work-dir <dir>', 'catalog data, virtual tapes and agent config', '.tape-archive/dev')

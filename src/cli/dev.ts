@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
-import { startLocalSystem } from '../lib/local/local-system.ts';
+import { startLocalSystem } from '../local/local-system.ts';
 
 const o = new Command('dev')
   .option('--work-dir <dir>', 'catalog data, virtual tapes and agent config', '.tape-archive/dev')

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
-import { startEmbeddedStack } from '../lib/local/embedded-stack.ts';
+import { startEmbeddedStack } from '../local/embedded-stack.ts';
 
 const program = new Command('stack')
   .option('--data-dir <dir>', 'DynamoDB Local data directory', '.tape-archive/dynamodb')

@@ -1,6 +1,6 @@
 /**
  * Conformance: pins the DynamoDB behaviours this project relies on, against DynamoDB Local
- * started by src/lib/local/dynamodb-local.ts, through the real AWS SDK over HTTP. If a
+ * started by src/local/dynamodb-local.ts, through the real AWS SDK over HTTP. If a
  * DynamoDB Local upgrade changes one of these, this file says which.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -27,7 +27,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../src/lib/local/dynamodb-local.ts';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../src/local/dynamodb-local.ts';
 
 type Item = Record<string, AttributeValue>;
 

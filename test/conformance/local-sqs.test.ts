@@ -26,7 +26,7 @@ import {
   type ReceiveMessageCommandInput,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalSqs, type LocalSqs } from '../../src/lib/local/local-sqs.ts';
+import { startLocalSqs, type LocalSqs } from '../../src/local/local-sqs.ts';
 
 const KiB = 1024;
 

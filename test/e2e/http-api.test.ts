@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOfflineGateway, type OfflineGateway } from '../../src/lib/local/offline-gateway.ts';
+import { startOfflineGateway, type OfflineGateway } from '../../src/local/offline-gateway.ts';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
 import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-data.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pathBytes, type ManifestEntry } from '../../src/lib/domain/manifest.ts';
 import { SourceUnavailableError } from '../../src/lib/source/data-source.ts';
 import { RemoteCommandError, type SshDataSource } from '../../src/lib/source/ssh-source.ts';
-import { SourceChangedError, scanLocalDirectory } from '../../src/lib/tape-format/index.ts';
+import { SourceChangedError } from '../../src/lib/tape-format/index.ts';
+import { scanLocalDirectory } from '../../src/lib/source/local-directory.ts';
 import { startSshd, type SshdFixture } from '../support/sshd.ts';
 import { archiveTo, collect, gnuExtract, makeHostileTree, sourceFor, strip } from './helpers.ts';
 

@@ -4,8 +4,8 @@
  * queues). A missing Java or a failed start fails the run: nothing is skipped.
  */
 import type { TestProject } from 'vitest/node';
-import { startDynamoDbLocal } from '../../src/lib/local/dynamodb-local.ts';
-import { startLocalSqs } from '../../src/lib/local/local-sqs.ts';
+import { startDynamoDbLocal } from '../../src/local/dynamodb-local.ts';
+import { startLocalSqs } from '../../src/local/local-sqs.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -20,7 +20,7 @@ import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/lib/local/free-port.ts';
+import { freePort } from '../../src/local/free-port.ts';
 
 export const SSHD_PATH = '/usr/sbin/sshd';
 

@@ -11,17 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManifestEntry } from '../../src/lib/domain/manifest.ts';
 import { VirtualTapeLibrary } from '../../src/lib/tape/virtual-library.ts';
-import {
-  FORMAT,
-  localSource,
-  readLabel,
-  readTargetFile,
-  scanLocalDirectory,
-  writeLabel,
-  writeTargetFile,
-  type ScanWarning,
-  type SourceEntry,
-} from '../../src/lib/tape-format/index.ts';
+import { FORMAT, readLabel, readTargetFile, writeLabel, writeTargetFile, type SourceEntry } from '../../src/lib/tape-format/index.ts';
+import { localSource, scanLocalDirectory, type ScanWarning } from '../../src/lib/source/local-directory.ts';
 import { makeSampleTree } from './helpers.ts';
 
 let work: string;

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualTapeLibrary } from '../../src/lib/tape/virtual-library.ts';
-import { FORMAT, localSource, readTargetFile, scanLocalDirectory, writeLabel, writeTargetFile } from '../../src/lib/tape-format/index.ts';
-import { listLocalDirectory } from '../../src/lib/tape-format/local-source.ts';
+import { FORMAT, readTargetFile, writeLabel, writeTargetFile } from '../../src/lib/tape-format/index.ts';
+import { localSource, scanLocalDirectory } from '../../src/lib/source/local-directory.ts';
+import { listLocalDirectory } from '../../src/lib/source/local-directory.ts';
 import { pathBytes, type ManifestEntry } from '../../src/lib/domain/manifest.ts';
 import { expectFaithful, snapshotTree } from '../support/tree-snapshot.ts';
 

@@ -17,16 +17,15 @@ import {
   NotALabelError,
   SourceChangedError,
   TapeFormatError,
-  localSource,
   readLabel,
   readTargetFile,
   readTargetHeader,
-  scanLocalDirectory,
   writeLabel,
   writeTargetFile,
   type SourceEntry,
   type TargetHeaderInit,
 } from '../../src/lib/tape-format/index.ts';
+import { localSource, scanLocalDirectory } from '../../src/lib/source/local-directory.ts';
 import { BLOCK_SIZE, HOSTILE, PlainFileWriter, bytes, fileBlocks, makeSampleTree } from './helpers.ts';
 
 const execFileP = promisify(execFile);

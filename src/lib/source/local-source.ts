@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import type { ManifestEntry } from '../domain/manifest.ts';
-import { listLocalDirectory, localSource, scanLocalDirectory } from '../tape-format/local-source.ts';
+import { listLocalDirectory, localSource, scanLocalDirectory } from './local-directory.ts';
 import { SourceUnavailableError, type DataSource, type ScanOptions } from './data-source.ts';
 
 async function assertDirectory(path: string): Promise<void> {

@@ -20,7 +20,7 @@
 import { pathBytes, pathFields, pathKey, linkTargetFields, type ManifestEntry } from '../domain/manifest.ts';
 import { ConfigError } from '../errors.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
-import { isUtf8 } from '../tape-format/tar.ts';
+import { isUtf8 } from 'node:buffer';
 import type { DataSource } from './data-source.ts';
 import { describeExit, firstLines, NulFields, type ExitInfo, type RemoteProcess } from './ssh/channel.ts';
 import { SshConnection, type ChannelStats, type SshDataSourceOptions, type SshScanOptions } from './ssh/connection.ts';

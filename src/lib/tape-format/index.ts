@@ -28,12 +28,3 @@ export {
 } from './format.ts';
 export { writeLabel, writeTargetFile, buildHeader, invalidName, type WriteTargetOptions } from './writer.ts';
 export { readLabel, readTargetFile, readTargetHeader, type ReadTargetOptions } from './reader.ts';
-export {
-  scanLocalDirectory,
-  listLocalDirectory,
-  localSource,
-  fileChunks,
-  type ScanOptions,
-  type ScanWarning,
-  type LocalSourceOptions,
-} from './local-source.ts';

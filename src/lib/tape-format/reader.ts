@@ -24,7 +24,7 @@ import {
   type Trailer,
   type VerifyReport,
 } from './format.ts';
-import { TarParser, type TarMember, type TarSink } from './tar.ts';
+import { TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
 
 const MAX_LABEL_BYTES = 1024 * 1024;
 const MAX_JSON_BYTES = 3 * 1024 * 1024 * 1024;

@@ -28,7 +28,7 @@ import {
   type Trailer,
   type TrailerFile,
 } from './format.ts';
-import { END_OF_ARCHIVE, encodeHeader, encodeSmallMember, padding } from './tar.ts';
+import { END_OF_ARCHIVE, encodeHeader, encodeSmallMember, padding } from '../tar/encode.ts';
 import { TarOutput, type ChunkWriter } from './output.ts';
 
 const DATA_PREFIX = Buffer.from(DATA_DIR);

@@ -1,5 +1,5 @@
 /** A pull interface over the push tar parser, for the remote tar stream. */
-import { TarParser, type TarMember } from '../../tape-format/tar.ts';
+import { TarParser, type TarMember } from '../../tar/parse.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Tar stream -> SourceEntry

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJsonMember, encodeJsonWithList } from '../../src/lib/tape-format/format.ts';
-import { END_OF_ARCHIVE, TarParser, encodeHeader, padding, type TarMember } from '../../src/lib/tape-format/tar.ts';
+import { END_OF_ARCHIVE, encodeHeader, padding } from '../../src/lib/tar/encode.ts';
+import { TarParser, type TarMember } from '../../src/lib/tar/parse.ts';
 
 let work: string;
 beforeAll(async () => {

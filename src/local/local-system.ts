@@ -7,12 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClients, destroyClients } from '../aws/clients.ts';
-import { createJobContext, type JobContext } from '../jobs/context.ts';
-import { reconcile } from '../jobs/reconcile.ts';
-import { discover } from '../jobs/discover.ts';
-import { startResultsPump } from '../results/results-pump.ts';
-import { VirtualTapeLibrary } from '../tape/virtual-library.ts';
+import { createClients, destroyClients } from '../lib/aws/clients.ts';
+import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
+import { reconcile } from '../lib/jobs/reconcile.ts';
+import { discover } from '../lib/jobs/discover.ts';
+import { startResultsPump } from '../lib/results/results-pump.ts';
+import { VirtualTapeLibrary } from '../lib/tape/virtual-library.ts';
 import { startEmbeddedStack, type EmbeddedStack } from './embedded-stack.ts';
 
 const repoRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)));

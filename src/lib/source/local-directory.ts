@@ -12,7 +12,7 @@ import { constants } from 'node:fs';
 import { open as openHandle, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { linkTargetFields, pathBytes, pathFields, skipReason, type ManifestEntry } from '../domain/manifest.ts';
-import type { SourceEntry, SourceEntryFields } from './format.ts';
+import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
 import { FsWorker, workerError, type WorkerErrorInfo } from './fs-worker.ts';
 
 const SLASH = Buffer.from('/');

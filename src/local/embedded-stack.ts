@@ -5,9 +5,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createClients, destroyClients } from '../aws/clients.ts';
-import { loadConfig, type Config } from '../config.ts';
-import { bootstrap, type BootstrapResult } from '../resources/bootstrap.ts';
+import { createClients, destroyClients } from '../lib/aws/clients.ts';
+import { loadConfig, type Config } from '../lib/config.ts';
+import { bootstrap, type BootstrapResult } from '../lib/resources/bootstrap.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.ts';
 import { startLocalSqs, type LocalSqs } from './local-sqs.ts';
 
