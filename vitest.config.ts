@@ -7,9 +7,16 @@ import { defineConfig } from 'vitest/config';
  * server, GNU tar and osls. `npm test` runs all three.
  */
 const EMULATORS = ['test/support/global-setup.ts'];
-const UNIT = ['test/unit/**/*.test.ts', 'test/tar/**/*.test.ts', 'test/tape-format/**/*.test.ts', 'test/tape/**/*.test.ts', 'test/ssh/parsers.test.ts'];
+const UNIT = [
+  'test/unit/**/*.test.ts',
+  'test/tar/**/*.test.ts',
+  'test/tape-format/**/*.test.ts',
+  'test/tape/**/*.test.ts',
+  'test/ssh/parsers.test.ts',
+  'test/ssh/parsers.property.test.ts',
+];
 // No emulators either, but bound by the disk (fsync per filemark) or many GNU tar runs.
-const SLOW_UNIT = ['test/**/*.property.test.ts', 'test/tape/virtual-library.test.ts', 'test/tape-format/local-source-vtl.test.ts'];
+const SLOW_UNIT = ['test/tape-format/random-trees.property.test.ts', 'test/tape/virtual-library.test.ts', 'test/tape-format/local-source-vtl.test.ts'];
 
 export default defineConfig({
   test: {
@@ -26,7 +33,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/ssh/**/*.test.ts', ...SLOW_UNIT],
-          exclude: ['test/ssh/parsers.test.ts'],
+          exclude: ['test/ssh/parsers.test.ts', 'test/ssh/parsers.property.test.ts'],
           globalSetup: EMULATORS,
         },
       },
