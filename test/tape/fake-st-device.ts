@@ -3,8 +3,8 @@
  * fixed-block mode plus mt-st, so StTapeDrive can be driven end to end (even by the self-test)
  * while the test asserts the exact operations issued. Failures are injected per operation.
  */
-import type { StDeviceIo, StRunResult } from '../../src/lib/tape/st-drive.ts';
-import { O_RDONLY, O_WRONLY } from '../../src/lib/tape/st-drive.ts';
+import type { StDeviceIo, StRunResult } from '../../src/lib/tape/st-device.ts';
+import { O_RDONLY, O_WRONLY } from '../../src/lib/tape/st-device.ts';
 
 export type FakeOp =
   | { op: 'run'; cmd: string; args: string[] }

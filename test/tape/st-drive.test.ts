@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EndOfMediumError, NoTapeError, PositionError, TapeBusyError, TapeIOError, WriteProtectedError, isTapeError } from '../../src/lib/tape/drive.ts';
 import { runDriveSelfTest } from '../../src/lib/tape/self-test.ts';
-import { MtStatusParseError, StTapeDrive, mapDeviceError, parseMtStatus, type StDeviceIo } from '../../src/lib/tape/st-drive.ts';
+import { MtStatusParseError, mapDeviceError, parseMtStatus, type StDeviceIo } from '../../src/lib/tape/st-device.ts';
+import { StTapeDrive } from '../../src/lib/tape/st-drive.ts';
 import { FakeStDevice, errnoError } from './fake-st-device.ts';
 
 const BS = 4096;
