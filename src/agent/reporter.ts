@@ -1,8 +1,8 @@
 import type { QueueDirectory } from '../lib/protocol/task-queue.ts';
-import { PROTOCOL_VERSION } from '../lib/protocol/tasks.ts';
+import { report, type ReportBody } from '../lib/protocol/build-tasks.ts';
 import type { ProgressReport, Result } from '../lib/protocol/results.ts';
 
-type Body<T> = T extends unknown ? Omit<T, 'v' | 'reportedAt'> : never;
+type Body<T extends Result> = ReportBody<T>;
 
 /** Sends reports on the results queue; progress is throttled so a fast task sends few. */
 export class Reporter {
@@ -12,7 +12,7 @@ export class Reporter {
   ) {}
 
   async report(r: Body<Result>): Promise<void> {
-    await this.queues.sendJson('results', { v: PROTOCOL_VERSION, reportedAt: new Date().toISOString(), ...r });
+    await this.queues.sendJson('results', report(r, new Date().toISOString()));
   }
 
   /** A progress callback for one task: at most one report per interval, never awaited by the data path. */

@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
 import { startLocalSystem } from '../local/local-system.ts';
 import { startOfflineGateway } from '../local/offline-gateway.ts';
+import { loadConfig } from '../lib/config.ts';
 
 const o = new Command('dev:api')
   .option('--work-dir <dir>', 'catalog data, virtual tapes and agent config', '.tape-archive/dev')
@@ -29,7 +30,7 @@ const system = await startLocalSystem({
   resultsPump: false,
   agentLog: (l) => console.log(`agent: ${l}`),
 });
-const token = process.env.TAPE_ARCHIVE_API_TOKEN || randomBytes(24).toString('base64url');
+const token = loadConfig(process.env).apiToken ?? randomBytes(24).toString('base64url');
 const config = JSON.parse(await readFile(configPath, 'utf8'));
 await writeFile(configPath, JSON.stringify({ ...config, apiToken: token }, null, 2) + '\n', { mode: 0o600 });
 const stage = system.stack.config.prefix.replace(/^tape-archive-/, '');

@@ -5,6 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { createQueueAttributes, createTableInput, QUEUES, resourceNames, TABLES } from '../lib/resources/definitions.ts';
+import { loadConfig } from '../lib/config.ts';
 
 export function localstackResources(prefix: string) {
   const names = resourceNames(prefix);
@@ -21,7 +22,7 @@ export function localstackResources(prefix: string) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const prefix = process.env.TAPE_ARCHIVE_PREFIX || 'tape-archive-dev';
+  const { prefix } = loadConfig(process.env);
   await writeFile('localstack/resources.json', JSON.stringify(localstackResources(prefix), null, 2) + '\n');
   console.log(`localstack/resources.json written for prefix ${prefix}`);
 }

@@ -1,13 +1,12 @@
 /**
- * The results handler: SQS-triggered, applies each agent report to the catalog and returns
- * partial batch failures so only the failed records are retried (and reach the DLQ after
- * maxReceiveCount).
+ * The results handler: SQS-triggered, applies each agent report to the catalog
+ * (results/consume-result.ts, shared with the local pump). A poison record is dead-lettered
+ * at once and counts as handled; a record whose application failed is returned as a partial
+ * batch failure, so only it is retried (and reaches the DLQ after maxReceiveCount).
  * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
  */
 import middy from '@middy/core';
-import { resultSchema } from '../lib/protocol/results.ts';
-import { parseMessage } from '../lib/protocol/tasks.ts';
-import { applyResult } from '../lib/results/apply-result.ts';
+import { consumeResult } from '../lib/results/consume-result.ts';
 import { jobContext } from './runtime.ts';
 
 export interface SqsRecord {
@@ -23,15 +22,11 @@ export const handler = middy<{ Records: SqsRecord[] }, SqsBatchResponse>(async (
   const ctx = jobContext('results');
   const batchItemFailures: { itemIdentifier: string }[] = [];
   for (const record of event.Records) {
-    const parsed = parseMessage(resultSchema, record.body);
-    if (!parsed.ok) {
-      console.error(JSON.stringify({ level: 'error', msg: 'invalid result message', messageId: record.messageId, error: parsed.error }));
-      batchItemFailures.push({ itemIdentifier: record.messageId });
-      continue;
-    }
     try {
-      const outcome = await applyResult(ctx, parsed.value);
-      console.log(JSON.stringify({ level: 'info', msg: outcome.note, taskId: parsed.value.taskId, applied: outcome.applied }));
+      const c = await consumeResult(ctx, record.body);
+      if (c.kind === 'dead-lettered')
+        console.error(JSON.stringify({ level: 'error', msg: 'poison result moved to the dead-letter queue', messageId: record.messageId, error: c.reason }));
+      else console.log(JSON.stringify({ level: 'info', msg: c.note, taskId: c.report.taskId, applied: c.kind === 'applied' }));
     } catch (e) {
       console.error(JSON.stringify({ level: 'error', msg: 'applying result failed', messageId: record.messageId, error: String(e) }));
       batchItemFailures.push({ itemIdentifier: record.messageId });

@@ -75,18 +75,18 @@ function isExecutable(p: string): boolean {
 }
 
 /** Locate java: explicit path, else JAVA_HOME/bin/java, else PATH. Throws with an install hint. */
-export function findJava(explicit?: string): string {
+export function findJava(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   const exe = process.platform === 'win32' ? 'java.exe' : 'java';
   if (explicit !== undefined) {
     if (isExecutable(explicit)) return explicit;
     throw new Error(`java not found at ${explicit}. ${JAVA_MISSING_HINT}`);
   }
-  const javaHome = process.env['JAVA_HOME'];
+  const javaHome = env.JAVA_HOME;
   if (javaHome) {
     const p = path.join(javaHome, 'bin', exe);
     if (isExecutable(p)) return p;
   }
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const p = path.join(dir, exe);
     if (isExecutable(p)) return p;

@@ -20,10 +20,27 @@ afterAll(async () => {
   await stack?.close();
 });
 
+/** Receives (and deletes) what is on the results dead-letter queue, with the reason attribute. */
+async function deadLetters(): Promise<{ body: string; reason: string }[]> {
+  const { GetQueueUrlCommand, ReceiveMessageCommand, DeleteMessageCommand } = await import('@aws-sdk/client-sqs');
+  const url = (await stack.clients.sqs.send(new GetQueueUrlCommand({ QueueName: stack.config.names.queues.results.dlqName }))).QueueUrl!;
+  const out: { body: string; reason: string }[] = [];
+  for (;;) {
+    const got = await stack.clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }),
+    );
+    if (!got.Messages?.length) return out;
+    for (const m of got.Messages) {
+      out.push({ body: m.Body ?? '', reason: m.MessageAttributes?.error?.StringValue ?? '' });
+      await stack.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
+    }
+  }
+}
+
 const record = (body: unknown) => ({ messageId: randomUUID(), body: typeof body === 'string' ? body : JSON.stringify(body) });
 
 describe('results handler (SQS-triggered Lambda)', () => {
-  it('applies a write result once, ignores the duplicate, and reports poison records as batch failures', async () => {
+  it('applies a write result once, ignores the duplicate, and dead-letters poison records at once with the reason', async () => {
     await runJob(stack.ctx, 'import', { content: '/data/r1\n', source: 'l' });
     await runJob(stack.ctx, 'open_tape', { name: 'tapeR' });
     await runJob(stack.ctx, 'assign', {});
@@ -47,8 +64,10 @@ describe('results handler (SQS-triggered Lambda)', () => {
     };
     const poison = record('{not json');
     const out = await handler({ Records: [record(result), record(result), poison, record({ ...result, v: 9 })] }, {} as never);
-    expect(out.batchItemFailures.map((f) => f.itemIdentifier)).toHaveLength(2);
-    expect(out.batchItemFailures[0]!.itemIdentifier).toBe(poison.messageId);
+    // the one poison policy: dead-lettered at once with the reason, not retried
+    expect(out.batchItemFailures).toEqual([]);
+    const dead = await deadLetters();
+    expect(dead.map((m) => m.reason).sort()).toEqual([expect.stringMatching(/not JSON/), expect.stringMatching(/unsupported protocol version 9/)].sort());
     expect(await stack.ctx.catalog.getTape('tapeR')).toMatchObject({ filesWritten: 1, bytesUsed: 262144, state: 'labelled' });
     expect((await stack.ctx.catalog.getTarget(t!.id))?.placement).toBe('archived');
     expect((await stack.ctx.tasks.get(started.taskId))?.state).toBe('succeeded');

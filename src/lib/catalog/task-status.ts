@@ -7,7 +7,10 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
+  ScanCommand,
   UpdateItemCommand,
+  type AttributeValue,
+  type ScanCommandInput,
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
@@ -38,6 +41,17 @@ export type TaskStatus = z.infer<typeof schema>;
 const key = (taskId: string) => marshall({ pk: `TASK#${taskId}`, sk: 'TASK' });
 const TTL_SECONDS = 30 * 24 * 3600;
 
+/** Request parameters for one page of the unfinished tasks of `kind` (pure). */
+export function unfinishedTasksScan(tableName: string, kind: TaskStatus['kind'], start?: Record<string, AttributeValue>): ScanCommandInput {
+  return {
+    TableName: tableName,
+    FilterExpression: '#t = :task AND kind = :kind AND #s IN (:q, :r)',
+    ExpressionAttributeNames: { '#t': 'type', '#s': 'state' },
+    ExpressionAttributeValues: { ':task': { S: 'task' }, ':kind': { S: kind }, ':q': { S: 'queued' }, ':r': { S: 'running' } },
+    ...(start ? { ExclusiveStartKey: start } : {}),
+  };
+}
+
 export class TaskStatusStore {
   constructor(
     readonly db: DynamoDBClient,
@@ -60,6 +74,24 @@ export class TaskStatusStore {
 
   async create(s: Parameters<TaskStatusStore['newItem']>[0]): Promise<void> {
     await this.db.send(new PutItemCommand(this.newItem(s).Put!));
+  }
+
+  /**
+   * Tasks of `kind` still queued or running (a table Scan: fine for an operator catalog; a
+   * GSI on task state would serve a larger one). Malformed items are left out.
+   */
+  async listUnfinished(kind: TaskStatus['kind']): Promise<TaskStatus[]> {
+    const out: TaskStatus[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.db.send(new ScanCommand(unfinishedTasksScan(this.tableName, kind, start)));
+      for (const raw of page.Items ?? []) {
+        const parsed = schema.safeParse(unmarshall(raw));
+        if (parsed.success) out.push(parsed.data);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
   }
 
   async get(taskId: string): Promise<TaskStatus | undefined> {

@@ -6,8 +6,8 @@
  */
 import { UsageError } from '../errors.ts';
 import { normalizeTargetPath } from '../domain/import-list.ts';
-import { PROTOCOL_VERSION, type DiscoverTask } from '../protocol/tasks.ts';
 import type { JobContext } from './context.ts';
+import { discoverTask } from '../protocol/build-tasks.ts';
 
 export interface DiscoverInput {
   /** `host:/path` or `/path` (default host); default: the configured import roots. */
@@ -37,7 +37,7 @@ export async function discover(ctx: JobContext, input: DiscoverInput): Promise<D
     return { host, root: path };
   });
   for (const { host, root } of parsed) {
-    const task: DiscoverTask = { v: PROTOCOL_VERSION, kind: 'discover', taskId: ctx.newId(), issuedAt: now, host, root, pattern };
+    const task = discoverTask({ taskId: ctx.newId(), issuedAt: now }, host, root, pattern);
     await ctx.queues.sendTask(task);
     out.requested.push({ host, root, pattern, taskId: task.taskId });
   }

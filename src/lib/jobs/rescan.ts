@@ -6,8 +6,8 @@
  */
 import { targetStatus, type Placement, type Target } from '../domain/target.ts';
 import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
-import { PROTOCOL_VERSION, type ScanTask } from '../protocol/tasks.ts';
 import type { JobContext } from './context.ts';
+import { scanTask } from '../protocol/build-tasks.ts';
 
 export interface RescanInput {
   targetIds?: string[];
@@ -52,8 +52,7 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
       version: t.version + 1,
     };
     if (!(await ctx.catalog.updateTarget(t, next))) continue;
-    const task: ScanTask = { v: PROTOCOL_VERSION, kind: 'scan', taskId: ctx.newId(), issuedAt: now, target: { id: t.id, host: t.host, path: t.path }, scanId };
-    await ctx.queues.sendTask(task);
+    await ctx.queues.sendTask(scanTask({ taskId: ctx.newId(), issuedAt: now }, t, scanId));
     out.push({ id: t.id, path: t.path });
   }
   return { rescanned: out };

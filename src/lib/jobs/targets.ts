@@ -1,10 +1,10 @@
 import { parseImportList, type ImportProblem } from '../domain/import-list.ts';
 import { PLACEMENTS, TARGET_STATUSES, targetId, targetStatus, type Placement, type Target, type TargetStatus } from '../domain/target.ts';
 import { UsageError, ValidationError } from '../errors.ts';
-import { PROTOCOL_VERSION, type ScanTask } from '../protocol/tasks.ts';
 import type { JobContext } from './context.ts';
 import { mapLimit } from '../concurrency.ts';
 import { resolveTape } from './tapes.ts';
+import { scanTask } from '../protocol/build-tasks.ts';
 
 export interface ImportInput {
   /** The import list's bytes (the CLI reads FILE, the gateway takes the body). */
@@ -80,15 +80,7 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
     }
     // The target is recorded before its scan is requested: if this send is lost, the target
     // stays "imported" with a pending scan, which reconcile re-requests.
-    const task: ScanTask = {
-      v: PROTOCOL_VERSION,
-      kind: 'scan',
-      taskId: ctx.newId(),
-      issuedAt: now,
-      target: { id, host: entry.host, path: entry.path },
-      scanId,
-    };
-    await ctx.queues.sendTask(task);
+    await ctx.queues.sendTask(scanTask({ taskId: ctx.newId(), issuedAt: now }, { id, host: entry.host, path: entry.path }, scanId));
     return { kind: 'imported' as const, imported: { id, host: entry.host, path: entry.path, line: entry.line } };
   });
   for (const o of outcomes) {

@@ -8,9 +8,9 @@ import { targetStatus, type Placement, type Target } from '../domain/target.ts';
 import type { Tape } from '../domain/tape.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
-import { PROTOCOL_VERSION, type VerifyTask, type WriteTask } from '../protocol/tasks.ts';
 import type { JobContext } from './context.ts';
 import { isWritable, resolveTape } from './tapes.ts';
+import { verifyTask, writeTask } from '../protocol/build-tasks.ts';
 
 // ---- assign ---------------------------------------------------------------
 
@@ -150,8 +150,7 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
       if (attempt < 3) continue;
       throw new ConflictError(`tape ${tape.name} or target ${target.id} kept changing while archive ran; nothing was started. Run archive again.`);
     }
-    const task = writeTaskFor(target, tape.name, fileNumber, taskId, now);
-    await ctx.queues.sendTask(task);
+    await ctx.queues.sendTask(writeTask({ taskId, issuedAt: now }, target, tape.name, fileNumber));
     return withReleased({
       status: 'started' as const,
       tape: tape.name,
@@ -162,23 +161,6 @@ export async function archive(ctx: JobContext): Promise<ArchiveResult> {
       totalBytes: target.totalBytes ?? 0,
     });
   }
-}
-
-/** The write task for a target at a file number; archive and reconcile send the same. */
-export function writeTaskFor(target: Target, tapeName: string, fileNumber: number, taskId: string, issuedAt: string): WriteTask {
-  return {
-    v: PROTOCOL_VERSION,
-    kind: 'write',
-    taskId,
-    issuedAt,
-    tapeName,
-    fileNumber,
-    target: { id: target.id, host: target.host, path: target.path },
-    scanId: target.scanId ?? '',
-    manifestPages: target.manifestPages ?? 0,
-    fileCount: target.fileCount ?? 0,
-    totalBytes: target.totalBytes ?? 0,
-  };
 }
 
 function writeInFlightError(tape: Tape): ConflictError {
@@ -246,16 +228,10 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
       `file ${file.fileNumber} on ${tape.name} is already ${file.state === 'confirmed' ? 'confirmed' : 'confirm-failed'}; use --retry to verify it again.`,
     );
   }
-  const task: VerifyTask = {
-    v: PROTOCOL_VERSION,
-    kind: 'verify',
-    taskId: ctx.newId(),
-    issuedAt: ctx.now().toISOString(),
-    tapeName: tape.name,
-    fileNumber: file.fileNumber,
-    targetId: file.targetId,
-    updateCatalog: !input.noDbUpdate,
-  };
+  const task = verifyTask(
+    { taskId: ctx.newId(), issuedAt: ctx.now().toISOString() },
+    { tapeName: tape.name, fileNumber: file.fileNumber, targetId: file.targetId, updateCatalog: !input.noDbUpdate },
+  );
   await ctx.tasks.create({
     taskId: task.taskId,
     kind: 'verify',

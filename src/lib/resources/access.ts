@@ -48,7 +48,7 @@ export type DeclaredJob = keyof typeof JOB_ACCESS;
  * The results consumer (Lambda results handler and local results pump): applies reports to
  * the catalog; a discover report imports the targets it found, which sends their scans.
  */
-export const RESULTS_ACCESS: Access = { write: ['catalog'], send: ['scans'], receive: ['results'] };
+export const RESULTS_ACCESS: Access = { write: ['catalog'], send: ['scans'], receive: ['results'], deadLetter: ['results'] };
 
 /** The on-premise agent: reads the catalog, writes manifest pages, reports on the results queue. */
 export const AGENT_ACCESS: Access = { read: ['catalog'], write: ['manifests'], send: ['results'], receive: ['tasks', 'scans'], deadLetter: ['tasks', 'scans'] };

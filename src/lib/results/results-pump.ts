@@ -1,15 +1,12 @@
 /**
  * On one machine, the results queue is drained by this pump instead of an SQS-triggered
- * Lambda; both call the same applyResult.
+ * Lambda; both use the same core (consume-result.ts): the same poison policy, the same apply.
  */
 import type { Message } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import { restrict, type JobContext } from '../jobs/context.ts';
 import { RESULTS_ACCESS } from '../resources/access.ts';
-import { moveToDeadLetter } from '../protocol/dead-letter.ts';
-import { resultSchema } from '../protocol/results.ts';
-import { parseMessage } from '../protocol/tasks.ts';
-import { applyResult } from './apply-result.ts';
+import { consumeResult } from './consume-result.ts';
 
 export interface ResultsPump {
   stop(): Promise<void>;
@@ -20,8 +17,8 @@ export async function startResultsPump(
   opts: { waitTimeSeconds?: number; log?: (msg: string, fields?: Record<string, unknown>) => void } = {},
 ): Promise<ResultsPump> {
   const log = opts.log ?? (() => undefined);
-  // The same declaration as the results Lambda (plus moving poison to the dead-letter queue).
-  const ctx = restrict(full, { ...RESULTS_ACCESS, deadLetter: ['results'] }, 'the results pump');
+  // The same declaration as the results Lambda.
+  const ctx = restrict(full, RESULTS_ACCESS, 'the results pump');
   const consumer = Consumer.create({
     queueUrl: await ctx.queues.url('results'),
     sqs: ctx.queues.sqs,
@@ -29,15 +26,10 @@ export async function startResultsPump(
     waitTimeSeconds: opts.waitTimeSeconds ?? 20,
     pollingCompleteWaitTimeMs: 30_000,
     handleMessage: async (message: Message) => {
-      const parsed = parseMessage(resultSchema, message.Body);
-      if (!parsed.ok) {
-        await moveToDeadLetter(ctx.queues, 'results', message, parsed.error);
-        log('poison result moved to the dead-letter queue', { error: parsed.error });
-        return undefined;
-      }
-      const outcome = await applyResult(ctx, parsed.value);
-      if (parsed.value.kind !== 'progress') log(outcome.note, { taskId: parsed.value.taskId, kind: parsed.value.kind, applied: outcome.applied });
-      return message;
+      const c = await consumeResult(ctx, message.Body);
+      if (c.kind === 'dead-lettered') log('poison result moved to the dead-letter queue', { error: c.reason });
+      else if (c.report.kind !== 'progress') log(c.note, { taskId: c.report.taskId, kind: c.report.kind, applied: c.kind === 'applied' });
+      return message; // handled (applied, ignored or dead-lettered): deleted from the queue
     },
   });
   consumer.on('error', (e) => log('results queue error', { error: String(e) }));

@@ -1,3 +1,27 @@
+/**
+ * TapeDrive on the Linux SCSI tape driver (st), through the non-rewinding device (/dev/nst0).
+ *
+ * - Positioning and status use the mt-st `mt` command: `mt -f DEV status|rewind|asf N|eod|
+ *   weof 1|setblk N`. The file number st reports is kept by the driver, so it is only right
+ *   when every movement of the tape goes through st (which is the case here). After `eod`
+ *   the file number is the number of files on tape (st's `fast-eod` option must be off,
+ *   which is the default; with it st reports file number -1 and seekEndOfData fails).
+ * - Data goes through the device file in fixed-block mode (`mt setblk blockSize` when the
+ *   drive reports another block size): every write(2) is exactly one block (the last one
+ *   zero-padded), reads use a blockSize buffer and a 0-byte read is the filemark.
+ * - The filemark: st writes one filemark when a device fd that was written to is closed,
+ *   and that filemark is written without the immediate bit, i.e. it flushes the drive
+ *   buffer and close(2) returns only when the data is on tape (Documentation/scsi/st.rst:
+ *   "Writing filemark at close() is always flushing the drive buffers"). We rely on that and
+ *   then confirm with `mt status` that the drive is at file N+1, block 0. (A file with no
+ *   blocks gets its filemark from `mt weof 1`, since st writes none when nothing was written.)
+ *   Do not also run `mt weof` after a written file: that would add an empty file.
+ * - abort(): st cannot close a written fd without a filemark, so the aborted data ends with
+ *   one; we then reposition to the start of that file (`mt asf N`) so the next write
+ *   replaces it. Until then it counts as a file for seekEndOfData.
+ *
+ * Everything goes through the `StDeviceIo` seam so tests can record and fake it.
+ */
 import {
   DEFAULT_BLOCK_SIZE,
   EndOfMediumError,

@@ -1,0 +1,65 @@
+/**
+ * Every task and report envelope is built here (no task literal anywhere else), so the
+ * version, ids and field names of the protocol (tasks.ts, results.ts) are set in one place.
+ * The message flows themselves are described in docs/architecture.md ("Tasks, results and
+ * lost work").
+ */
+import type { Target } from '../domain/target.ts';
+import type { Result } from './results.ts';
+import { PROTOCOL_VERSION, type DiscoverTask, type ScanTask, type VerifyTask, type WriteTask } from './tasks.ts';
+
+/** When and under which id a task is issued. */
+export interface Issue {
+  taskId: string;
+  issuedAt: string;
+}
+
+type TargetRef = Pick<Target, 'id' | 'host' | 'path'>;
+const ref = (t: TargetRef) => ({ id: t.id, host: t.host, path: t.path });
+
+/** Scan `target` under scan id `scanId` (import, rescan, reconcile). */
+export function scanTask(issue: Issue, target: TargetRef, scanId: string): ScanTask {
+  return { v: PROTOCOL_VERSION, kind: 'scan', ...issue, target: ref(target), scanId };
+}
+
+/** Write `target`'s current scan as file `fileNumber` of `tapeName` (archive, reconcile: the same task id). */
+export function writeTask(issue: Issue, target: Target, tapeName: string, fileNumber: number): WriteTask {
+  return {
+    v: PROTOCOL_VERSION,
+    kind: 'write',
+    ...issue,
+    tapeName,
+    fileNumber,
+    target: ref(target),
+    scanId: target.scanId ?? '',
+    manifestPages: target.manifestPages ?? 0,
+    fileCount: target.fileCount ?? 0,
+    totalBytes: target.totalBytes ?? 0,
+  };
+}
+
+/** Read back and verify file `fileNumber` of `tapeName` (confirm, reconcile). */
+export function verifyTask(issue: Issue, v: { tapeName: string; fileNumber: number; targetId: string; updateCatalog: boolean }): VerifyTask {
+  return {
+    v: PROTOCOL_VERSION,
+    kind: 'verify',
+    ...issue,
+    tapeName: v.tapeName,
+    fileNumber: v.fileNumber,
+    targetId: v.targetId,
+    updateCatalog: v.updateCatalog,
+  };
+}
+
+/** List directories matching `pattern` under `root` on `host` (scheduled import). */
+export function discoverTask(issue: Issue, host: string, root: string, pattern: string): DiscoverTask {
+  return { v: PROTOCOL_VERSION, kind: 'discover', ...issue, host, root, pattern };
+}
+
+/** A report body without its envelope, as the agent's task runners produce it. */
+export type ReportBody<T extends Result = Result> = T extends unknown ? Omit<T, 'v' | 'reportedAt'> : never;
+
+/** The envelope of a report on the results queue. */
+export function report(body: ReportBody, reportedAt: string): Result {
+  return { v: PROTOCOL_VERSION, reportedAt, ...body } as Result;
+}
