@@ -118,9 +118,9 @@ describe('results handler (SQS-triggered Lambda)', () => {
     const readOnly = restrict(stack.ctx, { read: ['catalog'] }, 'job tapes');
     await expect(readOnly.catalog.listTapes()).resolves.toBeDefined();
     await expect(readOnly.manifests.readAll('t-x', 's', 0)).rejects.toThrow(/job tapes is not declared to read the manifests table/);
-    await expect(readOnly.catalog.setTapeState('nope', 'labelled', 'full', undefined, new Date().toISOString())).rejects.toThrow(
-      /not declared to write the catalog table/,
-    );
+    const now = new Date().toISOString();
+    const t = { id: 't-guard', host: 'h', path: '/p', scan: 'pending' as const, placement: 'unassigned' as const, importedAt: now, updatedAt: now, version: 1 };
+    await expect(readOnly.catalog.createTarget(t)).rejects.toThrow(/not declared to write the catalog table/);
     await expect(readOnly.queues.sendJson('tasks', {})).rejects.toThrow(/not declared to (look up|send to) the tasks queue/);
   });
 });

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fingerprint, hostFieldMatches, knownHostsName, parseKnownHosts } from '../../src/lib/source/ssh/known-hosts.ts';
-import { ScanOutputParser, parseFindTime } from '../../src/lib/source/ssh/scan-output.ts';
+import { ScanOutputParser } from '../../src/lib/source/ssh/scan-output.ts';
 import { remoteCommand, shellQuote } from '../../src/lib/source/ssh/remote-scripts.ts';
 
 describe('shellQuote / remoteCommand', () => {
@@ -140,10 +140,16 @@ describe('scan output parser', () => {
     expect(run(onlyX, { hashStatus: 123, hashStderr: 'sha256sum: ./y: No such file or directory\n' })().map((e) => e.path)).toEqual(['x']);
   });
 
-  it('parses find times like Node stat mtimeMs', () => {
-    expect(parseFindTime('1700000000.1234567890')).toBe(1700000000 * 1e3 + 123456789 / 1e6);
-    expect(parseFindTime('0.0000000000')).toBe(0);
-    expect(parseFindTime('-1.5000000000')).toBe(-1500);
-    expect(Number.isNaN(parseFindTime('x'))).toBe(true);
+  it('parses find times like Node stat mtimeMs (sec * 1e3 + nsec / 1e6), and refuses a malformed one', () => {
+    const mtimeOf = (t: string) => {
+      const p = new ScanOutputParser();
+      p.pushListing(Buffer.from(meta('d', 0, t, '755', 'x') + '=' + Z, 'latin1'));
+      p.pushHashes(Buffer.from('=' + Z, 'latin1'));
+      return p.finish(ok)[0]!.mtimeMs;
+    };
+    expect(mtimeOf('1700000000.1234567890')).toBe(1700000000 * 1e3 + 123456789 / 1e6);
+    expect(mtimeOf('0.0000000000')).toBe(0);
+    expect(mtimeOf('-1.5000000000')).toBe(-1500);
+    expect(() => mtimeOf('x')).toThrow(/malformed listing record/);
   });
 });

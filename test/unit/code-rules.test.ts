@@ -27,3 +27,19 @@ describe('code rules', () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe('state rules live in src/lib/domain', () => {
+  it('no literal list of tape states or target placements elsewhere', () => {
+    const state = "'(registered|labelled|full|closed|disabled|broken|unassigned|assigned|writing|archived|confirmed|confirm_failed|write_failed)'";
+    const list = new RegExp(`\\[\\s*${state}\\s*,\\s*${state}`);
+    const offenders = files.filter((f) => !f.path.startsWith('src/lib/domain/') && list.test(f.text)).map((f) => f.path);
+    expect(offenders).toEqual([]);
+  });
+
+  it('catalog conditions are built from the domain lists', async () => {
+    const { stateIn } = await import('../../src/lib/catalog/catalog.ts');
+    const { WRITABLE_TAPE_STATES, CLOSABLE_TAPE_STATES } = await import('../../src/lib/domain/tape.ts');
+    expect(stateIn(WRITABLE_TAPE_STATES, 'w')).toEqual({ expression: '#s IN (:w0, :w1)', values: { ':w0': 'registered', ':w1': 'labelled' } });
+    expect(CLOSABLE_TAPE_STATES).toEqual(['registered', 'labelled', 'full', 'disabled', 'broken']);
+  });
+});

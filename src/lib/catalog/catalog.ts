@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ConflictError } from '../errors.ts';
-import type { Tape, WriteInFlight } from '../domain/tape.ts';
+import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
 import type { Placement, Target } from '../domain/target.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
 import { keys, placementIndexKey, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
@@ -30,6 +30,18 @@ export class ConditionFailed extends Error {
     super(`condition failed: ${reasons.join(', ')}`);
   }
 }
+
+/**
+ * `#s IN (:s0, :s1, ...)` for a state list of the domain model, with its values: conditions
+ * derive from src/lib/domain, never from a list written here (pure).
+ */
+export function stateIn(states: readonly string[], prefix = 's'): { expression: string; values: Record<string, string> } {
+  const values = Object.fromEntries(states.map((s, i) => [`:${prefix}${i}`, s]));
+  return { expression: `#s IN (${Object.keys(values).join(', ')})`, values };
+}
+
+const onlineStates = stateIn(ONLINE_TAPE_STATES, 'on');
+const writableStates = stateIn(WRITABLE_TAPE_STATES, 'wr');
 
 export class Catalog {
   constructor(
@@ -118,9 +130,9 @@ export class Catalog {
           TableName: this.tableName,
           Key: m(keys.tape(name)),
           UpdateExpression: 'SET #o = :t, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND #s IN (:r, :l, :f)',
+          ConditionExpression: `attribute_exists(pk) AND ${onlineStates.expression}`,
           ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
-          ExpressionAttributeValues: m({ ':t': true, ':now': now, ':r': 'registered', ':l': 'labelled', ':f': 'full' }),
+          ExpressionAttributeValues: m({ ':t': true, ':now': now, ...onlineStates.values }),
         },
       });
     }
@@ -294,7 +306,7 @@ export class Catalog {
           TableName: this.tableName,
           Key: m(keys.tape(tape.name)),
           UpdateExpression: 'SET nextFileNumber = :next, writeInFlight = :w, updatedAt = :now',
-          ConditionExpression: 'nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND #s IN (:r, :l)',
+          ConditionExpression: `nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND ${writableStates.expression}`,
           ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
           ExpressionAttributeValues: m({
             ':next': fileNumber + 1,
@@ -302,8 +314,7 @@ export class Catalog {
             ':w': flight,
             ':now': now,
             ':t': true,
-            ':r': 'registered',
-            ':l': 'labelled',
+            ...writableStates.values,
           }),
         },
       },
@@ -514,22 +525,6 @@ export class Catalog {
       });
     }
     await this.transact(items);
-  }
-
-  /** Sets a tape's state with a reason (operator action or a refused write), if it is still `from`. */
-  async setTapeState(name: string, from: Tape['state'], to: Tape['state'], reason: string | undefined, now: string): Promise<void> {
-    await this.transact([
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: m(keys.tape(name)),
-          UpdateExpression: `SET #s = :to, updatedAt = :now${reason ? ', reason = :r' : ' REMOVE reason'}`,
-          ConditionExpression: '#s = :from',
-          ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: m({ ':to': to, ':from': from, ':now': now, ...(reason ? { ':r': reason } : {}) }),
-        },
-      },
-    ]);
   }
 
   /** Targets whose scan is still pending (for reconcile). */

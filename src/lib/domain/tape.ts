@@ -30,6 +30,15 @@ export function assertTapeTransition(tape: string, from: TapeState, to: TapeStat
 /** States in which new files may be appended. */
 export const WRITABLE_TAPE_STATES: readonly TapeState[] = ['registered', 'labelled'];
 
+/** States in which a tape may be the online tape (written to, or confirmed on once full). */
+export const ONLINE_TAPE_STATES: readonly TapeState[] = [...WRITABLE_TAPE_STATES, 'full'];
+
+/** States from which a tape may be closed: derived from the transitions. */
+export const CLOSABLE_TAPE_STATES: readonly TapeState[] = TAPE_STATES.filter((s) => canTransitionTape(s, 'closed'));
+
+export const canGoOnline = (state: TapeState): boolean => ONLINE_TAPE_STATES.includes(state);
+export const canBeClosed = (state: TapeState): boolean => CLOSABLE_TAPE_STATES.includes(state);
+
 export interface WriteInFlight {
   fileNumber: number;
   targetId: string;

@@ -26,6 +26,12 @@ const PLACEMENT_TRANSITIONS: Record<Placement, readonly Placement[]> = {
   write_failed: ['assigned', 'unassigned'],
 };
 
+/**
+ * Placements in which nothing of the target is on any tape, so an operator may assign it
+ * (again) to a tape, or scan it again: unassigned, assigned (a move), write_failed.
+ */
+export const NOT_ON_TAPE_PLACEMENTS: readonly Placement[] = PLACEMENTS.filter((p) => p !== 'writing' && canTransitionPlacement(p, 'assigned'));
+
 export function canTransitionPlacement(from: Placement, to: Placement): boolean {
   return PLACEMENT_TRANSITIONS[from].includes(to);
 }

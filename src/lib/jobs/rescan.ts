@@ -4,7 +4,7 @@
  * the old manifest is never used again. Targets with data on tape are refused: their manifest
  * describes what is on tape.
  */
-import { targetStatus, type Placement, type Target } from '../domain/target.ts';
+import { NOT_ON_TAPE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
 import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
@@ -15,8 +15,6 @@ export interface RescanInput {
   failed?: boolean;
 }
 
-const RESCANNABLE: readonly Placement[] = ['unassigned', 'assigned', 'write_failed'];
-
 export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ rescanned: { id: string; path: string }[] }> {
   let targets: Target[];
   if (input.targetIds?.length) {
@@ -24,7 +22,7 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
     for (const id of input.targetIds) {
       const t = await ctx.catalog.getTarget(id);
       if (!t) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
-      if (!RESCANNABLE.includes(t.placement)) {
+      if (!NOT_ON_TAPE_PLACEMENTS.includes(t.placement)) {
         throw new IllegalTransitionError(
           `target ${id} is ${targetStatus(t)}; its manifest describes what is on tape and cannot be replaced. Nothing was rescanned.`,
         );

@@ -4,8 +4,8 @@
  * everything as it was and says why.
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
-import { targetStatus, type Placement, type Target } from '../domain/target.ts';
-import type { Tape } from '../domain/tape.ts';
+import { NOT_ON_TAPE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
+import { canBeClosed, type Tape } from '../domain/tape.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
@@ -25,9 +25,6 @@ export interface AssignResult {
   assigned: { id: string; path: string; from?: string; awaitingScan: boolean }[];
   refused: { id: string; reason: string }[];
 }
-
-/** Placements from which a target may be (re)assigned: nothing of it is on any tape. */
-const MOVABLE: readonly Placement[] = ['unassigned', 'assigned', 'write_failed'];
 
 /** Why a scanned target can never be written to `tape` (larger than the whole tape), or undefined. */
 export function tooLargeFor(t: Target, tape: Tape): string | undefined {
@@ -59,7 +56,7 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
       if (!t) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
       if (t.placement === 'assigned' && t.tapeName === tape.name) {
         result.refused.push({ id, reason: `already assigned to ${tape.name}` });
-      } else if (!MOVABLE.includes(t.placement)) {
+      } else if (!NOT_ON_TAPE_PLACEMENTS.includes(t.placement)) {
         throw new IllegalTransitionError(
           `target ${id} is ${targetStatus(t)}${t.tapeName ? ` on ${t.tapeName}` : ''}; only targets never written to their tape can be moved. Nothing was assigned.`,
         );
@@ -294,7 +291,7 @@ export interface CloseResult {
 export async function closeTape(ctx: JobContext, plan: ClosePlan): Promise<CloseResult> {
   const { tape } = plan;
   if (!plan.alreadyClosed) {
-    if (!['registered', 'labelled', 'full', 'disabled', 'broken'].includes(tape.state)) {
+    if (!canBeClosed(tape.state)) {
       throw new IllegalTransitionError(`tape ${tape.name} is ${tape.state} and cannot be closed.`);
     }
     try {

@@ -5,16 +5,6 @@ import { firstLines } from './channel.ts';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** "1700000000.1234567890" -> milliseconds, like Node's stat mtimeMs (sec*1e3 + nsec/1e6). */
-export function parseFindTime(s: string): number {
-  const neg = s.startsWith('-');
-  const [i, f = ''] = (neg ? s.slice(1) : s).split('.');
-  const sec = Number(i);
-  const nsec = Number((f + '000000000').slice(0, 9));
-  if (!Number.isFinite(sec) || !Number.isFinite(nsec)) return NaN;
-  return neg ? -(sec * 1e3 + nsec / 1e6) : sec * 1e3 + nsec / 1e6;
-}
-
 /** Sort key that orders paths like the local scan: depth first, each directory by name bytes. */
 const sortKey = (latin1Name: string) => (latin1Name.includes('/') ? latin1Name.replaceAll('/', '\0') : latin1Name);
 
