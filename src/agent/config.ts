@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError, errorMessage } from '../lib/errors.ts';
 
 const driveSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('virtual'), id: z.string().min(1), library: z.string().min(1) }).strict(),
@@ -68,7 +68,7 @@ export function loadAgentConfig(path: string | undefined, env: NodeJS.ProcessEnv
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ConfigError(`cannot read agent config ${file}: ${(e as Error).message}`);
+    throw new ConfigError(`cannot read agent config ${file}: ${errorMessage(e)}`);
   }
   if (env.TAPE_AGENT_LOG_LEVEL && typeof raw === 'object' && raw) (raw as Record<string, unknown>).logLevel = env.TAPE_AGENT_LOG_LEVEL;
   const parsed = agentConfigSchema.safeParse(raw);

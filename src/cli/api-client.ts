@@ -3,7 +3,7 @@
  * back as the same error classes, so output and exit codes are the same either way.
  */
 import { randomUUID } from 'node:crypto';
-import { ArchiveError, ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError } from '../lib/errors.ts';
+import { ArchiveError, ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError, errorMessage } from '../lib/errors.ts';
 import type { JobName, JobOutput } from '../lib/jobs/registry.ts';
 
 export class ApiError extends ArchiveError {
@@ -53,7 +53,7 @@ async function retrySameKey(send: () => Promise<Response>, origin: string): Prom
     try {
       res = await send();
     } catch (e) {
-      if (attempt >= 2) throw new Error(`cannot reach the API at ${origin} (${(e as Error).message}); is the gateway running ("npm run dev:api")?`);
+      if (attempt >= 2) throw new Error(`cannot reach the API at ${origin} (${errorMessage(e)}); is the gateway running ("npm run dev:api")?`);
       await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
       continue;
     }

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { createClients, destroyClients, type AwsClients } from '../lib/aws/clients.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
-import { isArchiveError, UsageError } from '../lib/errors.ts';
+import { isArchiveError, UsageError, errorMessage } from '../lib/errors.ts';
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
@@ -36,14 +36,14 @@ interface Session {
 }
 
 function connectionHint(e: unknown, config?: Config): string | undefined {
-  const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? ''} ${String((e as { code?: string })?.code ?? '')}`;
-  if (/cannot reach the API/.test(text)) return (e as Error).message;
+  const text = `${(e as Error)?.name ?? ''} ${errorMessage(e) ?? ''} ${String((e as { code?: string })?.code ?? '')}`;
+  if (/cannot reach the API/.test(text)) return errorMessage(e);
   if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|socket hang up|connect/i.test(text)) {
     const where = config?.endpoints.dynamodb ?? config?.endpoints.sqs ?? 'AWS';
-    return `cannot reach the catalog or queues at ${where} (${(e as Error).message}). Start the embedded stack with "npm run stack", or point AWS_ENDPOINT_URL / TAPE_ARCHIVE_CONFIG at a running one.`;
+    return `cannot reach the catalog or queues at ${where} (${errorMessage(e)}). Start the embedded stack with "npm run stack", or point AWS_ENDPOINT_URL / TAPE_ARCHIVE_CONFIG at a running one.`;
   }
   if (/ResourceNotFoundException|QueueDoesNotExist|NonExistentQueue/.test(text)) {
-    return `the tables or queues for prefix "${config?.prefix}" do not exist (${(e as Error).message}). Create them with "run-job bootstrap" or start the embedded stack.`;
+    return `the tables or queues for prefix "${config?.prefix}" do not exist (${errorMessage(e)}). Create them with "run-job bootstrap" or start the embedded stack.`;
   }
   return undefined;
 }
@@ -119,7 +119,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         content = await readFile(file);
       } catch (e) {
         throw new UsageError(
-          `cannot read import list ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Give the path of a file listing one directory per line.`,
+          `cannot read import list ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}. Give the path of a file listing one directory per line.`,
         );
       }
       // Decode strictly here so invalid UTF-8 is reported by line, not replaced silently.

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import middy from '@middy/core';
 import { IdempotencyStore } from '../lib/catalog/idempotency.ts';
-import { ConflictError, isArchiveError, UsageError } from '../lib/errors.ts';
+import { ConflictError, isArchiveError, UsageError, errorMessage } from '../lib/errors.ts';
 import type { JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName } from '../lib/jobs/registry.ts';
 import { FUNCTIONS, type FunctionDecl, type FunctionName } from '../lib/resources/access.ts';
@@ -39,7 +39,7 @@ function parseBody(event: HttpEvent): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`request body is not JSON: ${(e as Error).message}`);
+    throw new UsageError(`request body is not JSON: ${errorMessage(e)}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError('request body must be a JSON object');
   return value as Record<string, unknown>;

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from './errors.ts';
+import { ConfigError, errorMessage } from './errors.ts';
 import { resourceNames, type ResourceNames } from './resources/definitions.ts';
 
 const fileSchema = z
@@ -62,7 +62,7 @@ export function readConfigFile(path: string): ConfigFile {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}. Fix the file or point TAPE_ARCHIVE_CONFIG elsewhere.`);
+    throw new ConfigError(`cannot read config file ${path}: ${errorMessage(e)}. Fix the file or point TAPE_ARCHIVE_CONFIG elsewhere.`);
   }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {

@@ -58,3 +58,14 @@ export class ConfigError extends ArchiveError {
 export function isArchiveError(e: unknown): e is ArchiveError {
   return e instanceof ArchiveError;
 }
+
+/** The message of anything thrown (an Error's message, or the value as a string). */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The errno code (`ENOENT`, `EIO`, ...) of a system error, if it has one. */
+export function errnoCode(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}

@@ -9,6 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import { createRequestHandler } from 'local-aws-sqs';
 import { freePort } from './free-port.ts';
+import { errorMessage } from '../lib/errors.ts';
 
 export interface LocalSqs {
   /** e.g. http://127.0.0.1:41234 — pass as `endpoint` to SQSClient. */
@@ -73,7 +74,7 @@ export async function startLocalSqs(opts: { port?: number; host?: string } = {})
       server.close();
       const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
       if (inUse && opts.port === undefined && attempt < PORT_ATTEMPTS) continue;
-      throw new Error(`local SQS could not listen on ${urlHost}:${port}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`local SQS could not listen on ${urlHost}:${port}: ${errorMessage(err)}`, { cause: err });
     }
     service.PORT = port;
 

@@ -15,7 +15,7 @@ import { startResultsPump } from '../lib/results/results-pump.ts';
 import { VirtualTapeLibrary } from '../lib/tape/virtual-library.ts';
 import { startEmbeddedStack, type EmbeddedStack } from './embedded-stack.ts';
 
-const repoRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 export interface LocalSystem {
   stack: EmbeddedStack;

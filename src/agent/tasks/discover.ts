@@ -2,6 +2,7 @@ import { minimatch } from 'minimatch';
 import { MAX_DISCOVERED_PER_REPORT } from '../../lib/protocol/results.ts';
 import type { DiscoverTask } from '../../lib/protocol/tasks.ts';
 import type { AgentDeps } from '../types.ts';
+import { errorMessage } from '../../lib/errors.ts';
 
 /**
  * Scheduled import, the agent's half: list the directories under a root on the data host that
@@ -19,7 +20,7 @@ export async function runDiscover(deps: AgentDeps, task: DiscoverTask, signal: A
     }
   } catch (e) {
     if (signal.aborted) throw e;
-    await deps.reporter.report({ ...base, ok: false, error: (e as Error).message ?? String(e) });
+    await deps.reporter.report({ ...base, ok: false, error: errorMessage(e) });
     return;
   }
   const parts = Math.max(1, Math.ceil(found.length / MAX_DISCOVERED_PER_REPORT));

@@ -4,6 +4,7 @@
  */
 import { isTapeChanger, type TapeDrive } from '../../lib/tape/drive.ts';
 import { readLabel, type TapeLabel } from '../../lib/tape-format/index.ts';
+import { errorMessage } from '../../lib/errors.ts';
 
 export class TapeRefusal extends Error {
   override readonly name = 'TapeRefusal';
@@ -31,10 +32,7 @@ export async function checkLabel(drive: TapeDrive, tapeName: string): Promise<Ta
   try {
     label = await readLabel(drive.readFile());
   } catch (e) {
-    throw new TapeRefusal(
-      'wrong-tape',
-      `the tape in drive ${drive.id} has no readable label (${(e as Error).message}); expected ${tapeName}. Load the right tape.`,
-    );
+    throw new TapeRefusal('wrong-tape', `the tape in drive ${drive.id} has no readable label (${errorMessage(e)}); expected ${tapeName}. Load the right tape.`);
   }
   if (label.tapeName !== tapeName) {
     throw new TapeRefusal('wrong-tape', `drive ${drive.id} holds tape "${label.tapeName}", expected "${tapeName}"; load the right tape.`);

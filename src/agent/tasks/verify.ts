@@ -9,6 +9,7 @@ import { readTargetFile } from '../../lib/tape-format/index.ts';
 import { TapeBusyError } from '../../lib/tape/drive.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { checkLabel, mountTape } from './tape-checks.ts';
+import { errorMessage } from '../../lib/errors.ts';
 
 export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: AbortSignal): Promise<TaskOutcome> {
   const { drive, ctx, log } = deps;
@@ -61,7 +62,7 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     };
   } catch (e) {
     if (signal.aborted || e instanceof TapeBusyError) throw e;
-    const error = (e as Error)?.message ?? String(e);
+    const error = errorMessage(e);
     log('warn', 'verify could not read the file', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error });
     return { kind: 'report', result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error } };
   }

@@ -11,6 +11,7 @@ import { readTargetHeader, SourceChangedError, writeLabel, writeTargetFile, FORM
 import { SourceUnavailableError } from '../../lib/source/data-source.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { checkLabel, mountTape, TapeRefusal } from './tape-checks.ts';
+import { errorMessage } from '../../lib/errors.ts';
 
 export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSignal): Promise<TaskOutcome> {
   const { drive, ctx, log } = deps;
@@ -115,7 +116,7 @@ async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<void> {
 type WriteBase = { kind: 'write-result'; taskId: string; tapeName: string; fileNumber: number; targetId: string };
 
 function classifyWriteFailure(deps: DriveDeps, task: WriteTask, e: unknown, base: WriteBase, bytesAtEnd: number) {
-  const msg = (e as Error)?.message ?? String(e);
+  const msg = errorMessage(e);
   deps.log('warn', 'write failed', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error: msg, type: (e as Error)?.name });
   if (e instanceof TapeRefusal) return { ...base, outcome: 'refused' as const, reason: e.reason, error: msg };
   if (e instanceof WriteProtectedError) return { ...base, outcome: 'refused' as const, reason: 'write-protected' as const, error: msg };

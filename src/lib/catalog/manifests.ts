@@ -9,6 +9,7 @@ import { BatchWriteItemCommand, QueryCommand, type DynamoDBClient, type QueryCom
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
 import type { ManifestEntry } from '../domain/manifest.ts';
+import { retry } from '../concurrency.ts';
 
 /** Compressed bytes per page; DynamoDB's item limit is 400 KB. */
 const PAGE_BYTES = 300_000;
@@ -29,6 +30,8 @@ const entrySchema = z
   })
   .strict();
 
+class ThrottledPages extends Error {}
+
 const pageKey = (scanId: string, page: number) => `${scanId}#${String(page).padStart(6, '0')}`;
 
 export class ManifestStore {
@@ -47,14 +50,19 @@ export class ManifestStore {
       while (pending.length >= 25 || (force && pending.length)) {
         const batch = pending.splice(0, 25);
         let request = { [this.tableName]: batch.map((Item) => ({ PutRequest: { Item: marshall(Item) } })) };
-        for (let attempt = 0; Object.keys(request).length; attempt++) {
-          const out = await this.db.send(new BatchWriteItemCommand({ RequestItems: request }));
-          const left = out.UnprocessedItems ?? {};
-          if (!Object.keys(left).length || !left[this.tableName]?.length) break;
-          if (attempt > 8) throw new Error('DynamoDB kept throttling manifest pages; try the scan again later');
-          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-          request = left as typeof request;
-        }
+        // Unprocessed items (throttling) are sent again with backoff, up to 10 calls.
+        await retry(
+          async () => {
+            const out = await this.db.send(new BatchWriteItemCommand({ RequestItems: request }));
+            const left = out.UnprocessedItems ?? {};
+            if (!Object.keys(left).length || !left[this.tableName]?.length) return;
+            request = left as typeof request;
+            throw new ThrottledPages();
+          },
+          { attempts: 10, initialDelayMs: 50, maxDelayMs: 5_000, retryable: (e) => e instanceof ThrottledPages },
+        ).catch((e: unknown) => {
+          throw e instanceof ThrottledPages ? new Error('DynamoDB kept throttling manifest pages; try the scan again later') : e;
+        });
       }
     };
     const closePage = async () => {

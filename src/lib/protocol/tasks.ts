@@ -4,6 +4,7 @@
  * id, page count), never manifests, so no message approaches the SQS size limit.
  */
 import { z } from 'zod';
+import { errorMessage } from '../errors.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -77,7 +78,7 @@ export function parseMessage<T>(schema: z.ZodType<T>, body: string | undefined):
   try {
     json = JSON.parse(body);
   } catch (e) {
-    return { ok: false, error: `message body is not JSON: ${(e as Error).message}` };
+    return { ok: false, error: `message body is not JSON: ${errorMessage(e)}` };
   }
   if (typeof json === 'object' && json !== null && 'v' in json && json.v !== PROTOCOL_VERSION) {
     return { ok: false, error: `unsupported protocol version ${String(json.v)} (this build speaks ${PROTOCOL_VERSION})` };

@@ -3,13 +3,14 @@ import type { Stats } from 'node:fs';
 import type { ManifestEntry } from '../domain/manifest.ts';
 import { listLocalDirectory, localSource, scanLocalDirectory } from './local-directory.ts';
 import { SourceUnavailableError, type DataSource, type ScanOptions } from './data-source.ts';
+import { errorMessage } from '../errors.ts';
 
 async function assertDirectory(path: string): Promise<void> {
   let s: Stats;
   try {
     s = await stat(path);
   } catch (e) {
-    throw new SourceUnavailableError(`cannot read target ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new SourceUnavailableError(`cannot read target ${path}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
   }
   if (!s.isDirectory()) throw new SourceUnavailableError(`target ${path} is not a directory`);
 }

@@ -18,7 +18,7 @@
  * listing is never returned as a complete manifest. New operations reconnect with backoff.
  */
 import { pathBytes, pathFields, pathKey, linkTargetFields, type ManifestEntry } from '../domain/manifest.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, errorMessage } from '../errors.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
 import { isUtf8 } from 'node:buffer';
 import type { DataSource } from './data-source.ts';
@@ -124,7 +124,7 @@ export class SshDataSource implements DataSource {
       try {
         entries = parser.finish({ listStatus: l.x.code ?? -1, listStderr: l.stderr, hashStatus: h.x.code ?? -1, hashStderr: h.stderr }, opts.onSkipped);
       } catch (e) {
-        throw new RemoteCommandError(`scan of ${this.host}:${path} failed: ${(e as Error).message}`, l.x.code || h.x.code, l.stderr + h.stderr);
+        throw new RemoteCommandError(`scan of ${this.host}:${path} failed: ${errorMessage(e)}`, l.x.code || h.x.code, l.stderr + h.stderr);
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);

@@ -25,6 +25,7 @@ import {
   type VerifyReport,
 } from './format.ts';
 import { TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
+import { errorMessage } from '../errors.ts';
 
 const MAX_LABEL_BYTES = 1024 * 1024;
 const MAX_JSON_BYTES = 3 * 1024 * 1024 * 1024;
@@ -111,7 +112,7 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
       if (parsed.success) label = parsed.data as TapeLabel;
       else failure = `${LABEL_MEMBER} is not valid: ${firstIssue(parsed.error)}`;
     } catch (e) {
-      failure = `${LABEL_MEMBER} is not valid JSON (${(e as Error).message})`;
+      failure = `${LABEL_MEMBER} is not valid JSON (${errorMessage(e)})`;
     }
   }
   if (failure || !label) {
@@ -300,7 +301,7 @@ function parseJson<T>(
   try {
     v = decodeJsonMember(Buffer.concat(col.chunks, col.size), listKey);
   } catch (e) {
-    return `not valid JSON (${(e as Error).message})`;
+    return `not valid JSON (${errorMessage(e)})`;
   }
   const r = schema.safeParse(v);
   return r.success ? (r.data as T) : `not valid: ${firstIssue(r.error)}`;
@@ -332,7 +333,7 @@ export async function readTargetFile(
       try {
         parser.push(block);
       } catch (e) {
-        internal = `cannot parse further: ${(e as Error).message}`;
+        internal = `cannot parse further: ${errorMessage(e)}`;
       }
     }
     opts.onProgress?.(total);

@@ -30,6 +30,7 @@ import {
 } from './format.ts';
 import { END_OF_ARCHIVE, encodeHeader, encodeSmallMember, padding } from '../tar/encode.ts';
 import { TarOutput, type ChunkWriter } from './output.ts';
+import { errnoCode } from '../errors.ts';
 
 const DATA_PREFIX = Buffer.from(DATA_DIR);
 const SLASH = Buffer.from('/');
@@ -155,11 +156,6 @@ async function putJsonMember(out: TarOutput, name: string, chunks: Buffer[], mti
 function dropContent(content: SourceEntry['content']): void {
   const c = content as { destroy?: () => void } | undefined;
   if (c && typeof c.destroy === 'function') c.destroy();
-}
-
-function errnoCode(e: unknown): string | undefined {
-  const c = (e as { code?: unknown } | null)?.code;
-  return typeof c === 'string' ? c : undefined;
 }
 
 export interface WriteTargetOptions {

@@ -74,20 +74,6 @@ export interface TapeFileWriter {
   abort(): Promise<void>;
 }
 
-/**
- * Runs calls one after another even if the caller does not await each one; a failed call
- * does not block the ones after it (the writers track their own failed state).
- */
-export class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(fn);
-    this.tail = p.catch(() => undefined);
-    return p;
-  }
-}
-
 /** Optional: libraries with a changer (the virtual library) can load a tape by name. */
 export interface TapeChanger {
   load(tapeName: string): Promise<void>;
@@ -170,18 +156,6 @@ export class TapeBusyError extends TapeError {
 
 export function isTapeError(e: unknown): e is TapeError {
   return e instanceof TapeError;
-}
-
-/** Human-readable size, for messages and self-test logs. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
 export function assertFileNumber(fileNumber: number, drive: string): void {

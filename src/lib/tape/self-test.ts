@@ -7,7 +7,8 @@
  * confirmation (`tape-agent selftest --yes-erase`); this function does not prompt.
  */
 import { createHash, randomFillSync } from 'node:crypto';
-import { PositionError, formatBytes, isTapeError, type TapeDrive } from './drive.ts';
+import { formatBytes } from '../domain/units.ts';
+import { PositionError, isTapeError, type TapeDrive } from './drive.ts';
 
 export interface SelfTestOptions {
   /** Files to write (>= 3 so the truncation check has files to lose; default 4). */

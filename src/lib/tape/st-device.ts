@@ -6,6 +6,8 @@
 import { execFile } from 'node:child_process';
 import { close as fsClose, constants as fsConstants, open as fsOpen, read as fsRead, write as fsWrite } from 'node:fs';
 import { EndOfMediumError, NoTapeError, TapeBusyError, TapeError, TapeIOError, WriteProtectedError, type TapeErrorContext } from './drive.ts';
+import { errorMessage } from '../errors.ts';
+import { errnoCode } from '../errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The seam
@@ -170,10 +172,8 @@ export function parseMtStatus(text: string): MtStatus {
 // ---------------------------------------------------------------------------------------------
 // Error mapping
 
-export function errnoOf(e: unknown): string | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
+/** The errno code of a device call's error (errors.ts errnoCode). */
+export const errnoOf = errnoCode;
 
 /** Map an errno from the device file to a tape error. `op` says what was being done. */
 export function mapDeviceError(e: unknown, dev: string, op: 'open-read' | 'open-write' | 'read' | 'write' | 'close', ctx: TapeErrorContext = {}): Error {
@@ -229,7 +229,7 @@ export function mapDeviceError(e: unknown, dev: string, op: 'open-read' | 'open-
         cause,
       );
     default:
-      return new TapeIOError(`${op} on ${dev}${where} failed: ${(e as Error)?.message ?? String(e)}`, context, cause);
+      return new TapeIOError(`${op} on ${dev}${where} failed: ${errorMessage(e)}`, context, cause);
   }
 }
 

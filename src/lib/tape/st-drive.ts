@@ -36,7 +36,6 @@ import {
   type TapeDrive,
   type TapeErrorContext,
   type TapeFileWriter,
-  SerialQueue,
 } from './drive.ts';
 import {
   O_RDONLY,
@@ -50,6 +49,8 @@ import {
   type StDeviceIo,
   type StRunResult,
 } from './st-device.ts';
+import { SerialQueue } from '../concurrency.ts';
+import { errorMessage } from '../errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The drive
@@ -95,11 +96,7 @@ export class StTapeDrive implements TapeDrive {
       return await this.io.run(this.mtCommand, ['-f', this.id, ...args]);
     } catch (e) {
       const hint = errnoOf(e) === 'ENOENT' ? ` (${this.mtCommand} not found: install mt-st, e.g. apt-get install mt-st)` : '';
-      throw new TapeIOError(
-        `cannot run \`${this.mtCommand} -f ${this.id} ${args.join(' ')}\`${hint}: ${(e as Error).message}`,
-        { drive: this.id },
-        { cause: e },
-      );
+      throw new TapeIOError(`cannot run \`${this.mtCommand} -f ${this.id} ${args.join(' ')}\`${hint}: ${errorMessage(e)}`, { drive: this.id }, { cause: e });
     }
   }
 
@@ -109,7 +106,7 @@ export class StTapeDrive implements TapeDrive {
     try {
       return parseMtStatus(out);
     } catch (e) {
-      throw new TapeIOError(`cannot read the status of ${this.id}: ${(e as Error).message}`, { drive: this.id }, { cause: e });
+      throw new TapeIOError(`cannot read the status of ${this.id}: ${errorMessage(e)}`, { drive: this.id }, { cause: e });
     }
   }
 

@@ -1,8 +1,10 @@
 /** The writer of one virtual tape file: staged blocks, capacity and fault checks, fsync + rename as the filemark. */
 import { rename } from 'node:fs/promises';
-import { EndOfMediumError, SerialQueue, TapeIOError, formatBytes, type TapeFileWriter } from './drive.ts';
+import { formatBytes } from '../domain/units.ts';
+import { EndOfMediumError, TapeIOError, type TapeFileWriter } from './drive.ts';
 import type { VirtualTapeDrive } from './virtual-drive.ts';
 import { fdClose, fdSync, fdWrite, fsyncDir, type StoredFault } from './vtl-state.ts';
+import { SerialQueue } from '../concurrency.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The writer

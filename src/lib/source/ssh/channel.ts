@@ -4,51 +4,6 @@ import type { ClientChannel } from 'ssh2';
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-export class Semaphore {
-  private active = 0;
-  private readonly waiters: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async acquire(signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
-    if (this.active < this.max) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const go = () => {
-        signal?.removeEventListener('abort', abort);
-        resolve();
-      };
-      const abort = () => {
-        const i = this.waiters.indexOf(go);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(signal!.reason);
-      };
-      this.waiters.push(go);
-      signal?.addEventListener('abort', abort, { once: true });
-    });
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next)
-      next(); // the slot passes to the waiter
-    else this.active--;
-  }
-}
-
-export const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', abort);
-      resolve();
-    }, ms);
-    const abort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', abort, { once: true });
-  });
-
 /** How a remote command ended. `lost`: the channel closed without an exit status. */
 export interface ExitInfo {
   code: number | null;

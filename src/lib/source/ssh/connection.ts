@@ -6,9 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
-import { ConfigError } from '../../errors.ts';
+import { ConfigError, errorMessage } from '../../errors.ts';
 import { SourceUnavailableError, type ScanOptions } from '../data-source.ts';
-import { ChannelReader, Semaphore, sleep, STDERR_MAX, type ExitInfo, type RemoteProcess } from './channel.ts';
+import { retry, Semaphore } from '../../concurrency.ts';
+import { ChannelReader, STDERR_MAX, type ExitInfo, type RemoteProcess } from './channel.ts';
 import { HostKeyError, SshAuthError, type HostKeyErrorCode } from './errors.ts';
 import {
   algorithmsFor,
@@ -138,7 +139,7 @@ export class SshConnection {
       try {
         data = await readFile(pk);
       } catch (e) {
-        throw new ConfigError(`cannot read the SSH private key ${pk}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new ConfigError(`cannot read the SSH private key ${pk}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
       }
       source = pk;
     }
@@ -157,7 +158,7 @@ export class SshConnection {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') text = '';
-      else throw new ConfigError(`cannot read known_hosts ${this.opts.knownHosts}: ${code ?? (e as Error).message}`);
+      else throw new ConfigError(`cannot read known_hosts ${this.opts.knownHosts}: ${code ?? errorMessage(e)}`);
     }
     const name = knownHostsName(this.opts.host, this.port);
     return parseKnownHosts(text).filter((e) => e.marker !== '@cert-authority' && hostFieldMatches(e.hosts, name));
@@ -278,24 +279,24 @@ export class SshConnection {
   private async connectWithRetry(): Promise<SshClient> {
     const r = this.opts.reconnect ?? {};
     const attempts = Math.max(1, r.attempts ?? 5);
-    let delay = r.initialDelayMs ?? 500;
-    const maxDelay = r.maxDelayMs ?? 30_000;
-    const factor = r.factor ?? 2;
+    const closed = () => new SourceUnavailableError(`the SSH data source for ${this.where} is closed`);
+    // Host keys, user keys and configuration need an operator, not another attempt.
+    const operatorNeeded = (e: unknown) =>
+      e instanceof HostKeyError || e instanceof SshAuthError || e instanceof ConfigError || e instanceof SourceUnavailableError;
     let last: unknown;
-    for (let i = 0; i < attempts; i++) {
-      if (i > 0) {
-        await sleep(delay * (0.8 + Math.random() * 0.4));
-        delay = Math.min(maxDelay, delay * factor);
-      }
-      if (this.closed) throw new SourceUnavailableError(`the SSH data source for ${this.where} is closed`);
-      try {
-        const c = await this.connectOnce();
-        this.stats.connects++;
-        return c;
-      } catch (e) {
-        if (e instanceof HostKeyError || e instanceof SshAuthError || e instanceof ConfigError) throw e;
-        last = e;
-      }
+    try {
+      return await retry(
+        async () => {
+          if (this.closed) throw closed();
+          const c = await this.connectOnce();
+          this.stats.connects++;
+          return c;
+        },
+        { attempts, initialDelayMs: r.initialDelayMs ?? 500, maxDelayMs: r.maxDelayMs ?? 30_000, factor: r.factor ?? 2, retryable: (e) => !operatorNeeded(e) },
+      );
+    } catch (e) {
+      if (operatorNeeded(e)) throw e;
+      last = e;
     }
     const msg = last instanceof Error ? last.message : String(last);
     throw new SourceUnavailableError(`cannot connect to ${this.where} (${attempts} attempt${attempts === 1 ? '' : 's'}): ${msg}`);
@@ -348,7 +349,7 @@ export class SshConnection {
         } catch (e) {
           // The connection died before the command started: a new operation, so reconnect once.
           if (this.client !== client && attempt === 0) continue;
-          throw new SourceUnavailableError(`cannot start a command on ${this.where}: ${(e as Error).message}`);
+          throw new SourceUnavailableError(`cannot start a command on ${this.where}: ${errorMessage(e)}`);
         }
       }
       const ch = channel;
