@@ -16,7 +16,7 @@ import { StTapeDrive } from '../lib/tape/st-drive.ts';
 import { VirtualTapeLibrary } from '../lib/tape/virtual-library.ts';
 import { TapeAgent } from './agent.ts';
 import { loadAgentConfig, type AgentConfig, type DriveConfig } from './config.ts';
-import { jsonLogger } from './log.ts';
+import { agentLogger } from './log.ts';
 import { Reporter } from './reporter.ts';
 import { createDataSources } from './sources.ts';
 
@@ -25,7 +25,7 @@ export function openDrive(d: DriveConfig, blockSize: number): TapeDrive {
 }
 
 export async function runAgent(agentConfig: AgentConfig, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const log = jsonLogger(undefined, agentConfig.logLevel);
+  const log = agentLogger(agentConfig.logLevel);
   const config = loadConfig(env);
   const clients = createClients(config);
   // The agent touches only what AGENT_ACCESS declares (the IAM policy in docs/operations.md).

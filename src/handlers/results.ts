@@ -7,7 +7,7 @@
  */
 import middy from '@middy/core';
 import { consumeResult } from '../lib/results/consume-result.ts';
-import { jobContext } from './runtime.ts';
+import { handlerLog, jobContext } from './runtime.ts';
 
 export interface SqsRecord {
   messageId: string;
@@ -24,11 +24,10 @@ export const handler = middy<{ Records: SqsRecord[] }, SqsBatchResponse>(async (
   for (const record of event.Records) {
     try {
       const c = await consumeResult(ctx, record.body);
-      if (c.kind === 'dead-lettered')
-        console.error(JSON.stringify({ level: 'error', msg: 'poison result moved to the dead-letter queue', messageId: record.messageId, error: c.reason }));
-      else console.log(JSON.stringify({ level: 'info', msg: c.note, taskId: c.report.taskId, applied: c.kind === 'applied' }));
+      if (c.kind === 'dead-lettered') handlerLog('error', 'poison result moved to the dead-letter queue', { messageId: record.messageId, error: c.reason });
+      else handlerLog('info', c.note, { taskId: c.report.taskId, applied: c.kind === 'applied' });
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', msg: 'applying result failed', messageId: record.messageId, error: String(e) }));
+      handlerLog('error', 'applying result failed', { messageId: record.messageId, error: String(e) });
       batchItemFailures.push({ itemIdentifier: record.messageId });
     }
   }

@@ -9,6 +9,10 @@ import { loadConfig } from '../lib/config.ts';
 import { isArchiveError } from '../lib/errors.ts';
 import { createJobContext, restrict, type JobContext } from '../lib/jobs/context.ts';
 import { FUNCTIONS, type FunctionName } from '../lib/resources/access.ts';
+import { createLogger } from '../lib/log.ts';
+
+/** The log of every handler (src/lib/log.ts): the same JSON lines as the agent's. */
+export const handlerLog = createLogger({ service: 'lambda' });
 
 let cached: JobContext | undefined;
 const restricted = new Map<FunctionName, JobContext>();
@@ -58,7 +62,7 @@ export const httpErrors = (): MiddlewareObj<unknown, HttpResult> => ({
       request.response = jsonResult(e.status, { error: { code: e.code, message: e.message } });
       return;
     }
-    console.error(JSON.stringify({ level: 'error', msg: 'unhandled error', error: String(e), stack: (e as Error)?.stack }));
+    handlerLog('error', 'unhandled error', { error: String(e), stack: (e as Error)?.stack });
     request.response = jsonResult(500, { error: { code: 'INTERNAL', message: 'internal error; see the function log' } });
   },
 });

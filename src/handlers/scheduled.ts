@@ -2,19 +2,11 @@
 import middy from '@middy/core';
 import { discover } from '../lib/jobs/discover.ts';
 import { reconcile as reconcileJob } from '../lib/jobs/reconcile.ts';
-import { jobContext } from './runtime.ts';
+import { handlerLog, jobContext } from './runtime.ts';
 
 export const reconcile = middy(async () => {
   const result = await reconcileJob(jobContext('reconcile'), { olderThanSeconds: 900 });
-  console.log(
-    JSON.stringify({
-      level: 'info',
-      msg: 'reconcile',
-      scans: result.scansResent.length,
-      writes: result.writesResent.length,
-      verifies: result.verifiesResent.length,
-    }),
-  );
+  handlerLog('info', 'reconcile', { scans: result.scansResent.length, writes: result.writesResent.length, verifies: result.verifiesResent.length });
   return result;
 });
 
@@ -22,10 +14,10 @@ export const reconcile = middy(async () => {
 export const scheduledImport = middy(async (event: { roots?: string[]; pattern?: string } = {}) => {
   const ctx = jobContext('scheduledImport');
   if (!event.roots && !ctx.config.importRoots.length) {
-    console.log(JSON.stringify({ level: 'info', msg: 'scheduled import: no roots configured; nothing to do' }));
+    handlerLog('info', 'scheduled import: no roots configured; nothing to do');
     return { requested: [] };
   }
   const result = await discover(ctx, { ...(event.roots ? { roots: event.roots } : {}), ...(event.pattern ? { pattern: event.pattern } : {}) });
-  console.log(JSON.stringify({ level: 'info', msg: 'scheduled import requested', roots: result.requested.length }));
+  handlerLog('info', 'scheduled import requested', { roots: result.requested.length });
   return result;
 });

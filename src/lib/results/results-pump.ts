@@ -7,6 +7,7 @@ import { Consumer } from 'sqs-consumer';
 import { restrict, type JobContext } from '../jobs/context.ts';
 import { RESULTS_ACCESS } from '../resources/access.ts';
 import { consumeResult } from './consume-result.ts';
+import type { Logger } from '../log.ts';
 
 export interface ResultsPump {
   stop(): Promise<void>;
@@ -14,7 +15,7 @@ export interface ResultsPump {
 
 export async function startResultsPump(
   full: JobContext,
-  opts: { waitTimeSeconds?: number; log?: (msg: string, fields?: Record<string, unknown>) => void } = {},
+  opts: { waitTimeSeconds?: number /** The structured logger (src/lib/log.ts); silent by default. */; log?: Logger } = {},
 ): Promise<ResultsPump> {
   const log = opts.log ?? (() => undefined);
   // The same declaration as the results Lambda.
@@ -27,13 +28,13 @@ export async function startResultsPump(
     pollingCompleteWaitTimeMs: 30_000,
     handleMessage: async (message: Message) => {
       const c = await consumeResult(ctx, message.Body);
-      if (c.kind === 'dead-lettered') log('poison result moved to the dead-letter queue', { error: c.reason });
-      else if (c.report.kind !== 'progress') log(c.note, { taskId: c.report.taskId, kind: c.report.kind, applied: c.kind === 'applied' });
+      if (c.kind === 'dead-lettered') log('error', 'poison result moved to the dead-letter queue', { error: c.reason });
+      else if (c.report.kind !== 'progress') log('info', c.note, { taskId: c.report.taskId, kind: c.report.kind, applied: c.kind === 'applied' });
       return message; // handled (applied, ignored or dead-lettered): deleted from the queue
     },
   });
-  consumer.on('error', (e) => log('results queue error', { error: String(e) }));
-  consumer.on('processing_error', (e) => log('applying a result failed; it will be retried', { error: String(e) }));
+  consumer.on('error', (e) => log('error', 'results queue error', { error: String(e) }));
+  consumer.on('processing_error', (e) => log('warn', 'applying a result failed; it will be retried', { error: String(e) }));
   consumer.start();
   return {
     stop: () =>
