@@ -27,4 +27,5 @@ export {
   type VerifyReport,
 } from './format.ts';
 export { writeLabel, writeTargetFile, buildHeader, invalidName, type WriteTargetOptions } from './writer.ts';
-export { readLabel, readTargetFile, readTargetHeader, type ReadTargetOptions } from './reader.ts';
+export { readLabel, readTargetHeader } from './read-header.ts';
+export { readTargetFile, type ReadTargetOptions } from './reader.ts';

@@ -1,149 +1,29 @@
 /**
- * Reading: the label, and the verify of a target's tape file (every checksum recomputed and
- * compared with the trailer and the manifest). A damaged tar never throws: every problem is
- * listed in the report. Errors of the block source (tape I/O) and aborts propagate.
+ * The verify of a target's tape file (the confirm step): every checksum recomputed and
+ * compared with the trailer and the manifest. A damaged tar never throws: every problem is
+ * listed in the report. Errors of the block source (tape I/O) and aborts propagate. The label
+ * and header readers are in read-header.ts.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { hardLinkFollowers, linkTargetBytes, pathFields, summarize, type ManifestEntry } from '../domain/manifest.ts';
 import {
   DATA_DIR,
   HEADER_MEMBER,
-  LABEL_MEMBER,
-  NotALabelError,
   TRAILER_MEMBER,
-  decodeJsonMember,
   filesDigest,
-  TapeFormatError,
-  firstIssue,
   headerSchema,
-  labelSchema,
   trailerSchema,
   type BadEntry,
-  type TapeLabel,
   type TargetHeader,
   type Trailer,
   type VerifyReport,
 } from './format.ts';
 import { TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
 import { errorMessage } from '../errors.ts';
+import { abortCheck, MAX_JSON_BYTES, parseJson, type Collect } from './read-header.ts';
 
-const MAX_LABEL_BYTES = 1024 * 1024;
-const MAX_JSON_BYTES = 3 * 1024 * 1024 * 1024;
+
 const DATA_PREFIX = Buffer.from(DATA_DIR);
-
-function abortCheck(signal: AbortSignal | undefined): void {
-  signal?.throwIfAborted();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Label
-
-/**
- * Reads the first member of a tape file, which must be a regular file named `name`.
- * `drain`: keep reading to the end of the tape file (so the drive ends at the next file);
- * otherwise stop as soon as the member is read. Returns its bytes, or why it is not there.
- */
-async function readFirstMember(
-  blocks: AsyncIterable<Buffer>,
-  name: string,
-  maxBytes: number,
-  opts: { signal?: AbortSignal | undefined; drain: boolean },
-): Promise<{ data: Buffer } | { failure: string }> {
-  let failure: string | null = null;
-  let members = 0;
-  let done = false;
-  const data: Buffer[] = [];
-  let size = 0;
-  const sink: TarSink = {
-    member(m) {
-      members++;
-      if (members > 1) return;
-      const found = m.name.toString('utf8');
-      if (found !== name || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(found)}, not ${name}`;
-      else if (m.size > maxBytes) failure ??= `${name} is implausibly large (${m.size} bytes)`;
-    },
-    data(chunk) {
-      if (members === 1 && !failure) {
-        data.push(Buffer.from(chunk));
-        size += chunk.length;
-      }
-    },
-    memberEnd() {
-      if (members === 1) done = true;
-    },
-    problem(_offset, reason) {
-      if (members === 0) failure ??= `it is not a tar archive (${reason})`;
-    },
-    end() {
-      if (members === 0) failure ??= 'it is an empty tar archive';
-    },
-  };
-  const parser = new TarParser(sink);
-  let bytes = 0;
-  const it = blocks[Symbol.asyncIterator]();
-  try {
-    while (opts.drain || (!done && !failure)) {
-      abortCheck(opts.signal);
-      const r = await it.next();
-      if (r.done) break;
-      bytes += r.value.length;
-      if (!done && !failure) parser.push(r.value);
-      if (failure) break;
-    }
-  } finally {
-    if (failure || !opts.drain) await it.return?.();
-  }
-  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : `it ends inside ${name}`;
-  return failure ? { failure } : { data: Buffer.concat(data, size) };
-}
-
-/**
- * Reads tape file 0 and returns its label. Throws NotALabelError when the file is not a
- * tape-archive label (blank, foreign or damaged tape, or an unknown format version). On
- * success the whole file is consumed (the drive is then positioned at file 1).
- */
-export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TapeLabel> {
-  const first = await readFirstMember(blocks, LABEL_MEMBER, MAX_LABEL_BYTES, { signal: opts.signal, drain: true });
-  let failure = 'failure' in first ? first.failure : undefined;
-  let label: TapeLabel | undefined;
-  if ('data' in first) {
-    try {
-      const parsed = labelSchema.safeParse(JSON.parse(first.data.toString('utf8')));
-      if (parsed.success) label = parsed.data as TapeLabel;
-      else failure = `${LABEL_MEMBER} is not valid: ${firstIssue(parsed.error)}`;
-    } catch (e) {
-      failure = `${LABEL_MEMBER} is not valid JSON (${errorMessage(e)})`;
-    }
-  }
-  if (failure || !label) {
-    throw new NotALabelError(
-      `tape file 0 is not a tape-archive label: ${failure}. The tape is blank, foreign or damaged; ` + 'label it (this erases it) or use another tape.',
-      { reason: failure },
-    );
-  }
-  return label;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Target file
-
-/**
- * Reads only the header of a target's tape file (its first member) and stops reading (the
- * drive is then positioned inside the file: seek before using it again). Throws
- * TapeFormatError when the file does not begin with a valid header.json.
- */
-export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TargetHeader> {
-  const first = await readFirstMember(blocks, HEADER_MEMBER, MAX_JSON_BYTES, { signal: opts.signal, drain: false });
-  let failure: string;
-  if ('data' in first) {
-    const h = parseJson<TargetHeader>({ chunks: [first.data], size: first.data.length, tooLarge: false }, 'manifest', headerSchema);
-    if (typeof h !== 'string') return h;
-    failure = `${HEADER_MEMBER} is ${h}`;
-  } else {
-    failure = first.failure;
-  }
-  throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
-}
 
 type Kind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
@@ -158,12 +38,6 @@ interface Streamed {
   linkname: Buffer;
   offset: number;
   sha256?: string;
-}
-
-interface Collect {
-  chunks: Buffer[];
-  size: number;
-  tooLarge: boolean;
 }
 
 export interface ReadTargetOptions {
@@ -289,22 +163,6 @@ class Verifier implements TarSink {
       this.structural.push({ path: TRAILER_MEMBER, reason: 'truncated' });
     }
   }
-}
-
-function parseJson<T>(
-  col: Collect,
-  listKey: string,
-  schema: { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } },
-): T | string {
-  if (col.tooLarge) return `too large to verify (${col.size} bytes)`;
-  let v: unknown;
-  try {
-    v = decodeJsonMember(Buffer.concat(col.chunks, col.size), listKey);
-  } catch (e) {
-    return `not valid JSON (${errorMessage(e)})`;
-  }
-  const r = schema.safeParse(v);
-  return r.success ? (r.data as T) : `not valid: ${firstIssue(r.error)}`;
 }
 
 const keyOf = (b: Buffer) => b.toString('base64');

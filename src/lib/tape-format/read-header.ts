@@ -1,0 +1,158 @@
+/**
+ * Reading the first member of a tape file: the label of file 0 (readLabel) and the header of a
+ * target file (readTargetHeader), and parsing a JSON member against its schema. The full
+ * verify of a target file is in reader.ts.
+ */
+import {
+  HEADER_MEMBER,
+  LABEL_MEMBER,
+  NotALabelError,
+  TapeFormatError,
+  decodeJsonMember,
+  firstIssue,
+  headerSchema,
+  labelSchema,
+  type TapeLabel,
+  type TargetHeader,
+} from './format.ts';
+import { TarParser, type TarSink } from '../tar/parse.ts';
+import { errorMessage } from '../errors.ts';
+
+const MAX_LABEL_BYTES = 1024 * 1024;
+/** JSON members above this are not parsed (a header of tens of millions of entries). */
+export const MAX_JSON_BYTES = 3 * 1024 * 1024 * 1024;
+
+export function abortCheck(signal: AbortSignal | undefined): void {
+  signal?.throwIfAborted();
+}
+
+/** A JSON member's bytes as they are read. */
+export interface Collect {
+  chunks: Buffer[];
+  size: number;
+  tooLarge: boolean;
+}
+
+/**
+ * Reads the first member of a tape file, which must be a regular file named `name`.
+ * `drain`: keep reading to the end of the tape file (so the drive ends at the next file);
+ * otherwise stop as soon as the member is read. Returns its bytes, or why it is not there.
+ */
+async function readFirstMember(
+  blocks: AsyncIterable<Buffer>,
+  name: string,
+  maxBytes: number,
+  opts: { signal?: AbortSignal | undefined; drain: boolean },
+): Promise<{ data: Buffer } | { failure: string }> {
+  let failure: string | null = null;
+  let members = 0;
+  let done = false;
+  const data: Buffer[] = [];
+  let size = 0;
+  const sink: TarSink = {
+    member(m) {
+      members++;
+      if (members > 1) return;
+      const found = m.name.toString('utf8');
+      if (found !== name || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(found)}, not ${name}`;
+      else if (m.size > maxBytes) failure ??= `${name} is implausibly large (${m.size} bytes)`;
+    },
+    data(chunk) {
+      if (members === 1 && !failure) {
+        data.push(Buffer.from(chunk));
+        size += chunk.length;
+      }
+    },
+    memberEnd() {
+      if (members === 1) done = true;
+    },
+    problem(_offset, reason) {
+      if (members === 0) failure ??= `it is not a tar archive (${reason})`;
+    },
+    end() {
+      if (members === 0) failure ??= 'it is an empty tar archive';
+    },
+  };
+  const parser = new TarParser(sink);
+  let bytes = 0;
+  const it = blocks[Symbol.asyncIterator]();
+  try {
+    while (opts.drain || (!done && !failure)) {
+      abortCheck(opts.signal);
+      const r = await it.next();
+      if (r.done) break;
+      bytes += r.value.length;
+      if (!done && !failure) parser.push(r.value);
+      if (failure) break;
+    }
+  } finally {
+    if (failure || !opts.drain) await it.return?.();
+  }
+  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : `it ends inside ${name}`;
+  return failure ? { failure } : { data: Buffer.concat(data, size) };
+}
+
+/**
+ * Reads tape file 0 and returns its label. Throws NotALabelError when the file is not a
+ * tape-archive label (blank, foreign or damaged tape, or an unknown format version). On
+ * success the whole file is consumed (the drive is then positioned at file 1).
+ */
+export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TapeLabel> {
+  const first = await readFirstMember(blocks, LABEL_MEMBER, MAX_LABEL_BYTES, { signal: opts.signal, drain: true });
+  let failure = 'failure' in first ? first.failure : undefined;
+  let label: TapeLabel | undefined;
+  if ('data' in first) {
+    try {
+      const parsed = labelSchema.safeParse(JSON.parse(first.data.toString('utf8')));
+      if (parsed.success) label = parsed.data as TapeLabel;
+      else failure = `${LABEL_MEMBER} is not valid: ${firstIssue(parsed.error)}`;
+    } catch (e) {
+      failure = `${LABEL_MEMBER} is not valid JSON (${errorMessage(e)})`;
+    }
+  }
+  if (failure || !label) {
+    throw new NotALabelError(
+      `tape file 0 is not a tape-archive label: ${failure}. The tape is blank, foreign or damaged; ` + 'label it (this erases it) or use another tape.',
+      { reason: failure },
+    );
+  }
+  return label;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target file
+
+/**
+ * Reads only the header of a target's tape file (its first member) and stops reading (the
+ * drive is then positioned inside the file: seek before using it again). Throws
+ * TapeFormatError when the file does not begin with a valid header.json.
+ */
+export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TargetHeader> {
+  const first = await readFirstMember(blocks, HEADER_MEMBER, MAX_JSON_BYTES, { signal: opts.signal, drain: false });
+  let failure: string;
+  if ('data' in first) {
+    const h = parseJson<TargetHeader>({ chunks: [first.data], size: first.data.length, tooLarge: false }, 'manifest', headerSchema);
+    if (typeof h !== 'string') return h;
+    failure = `${HEADER_MEMBER} is ${h}`;
+  } else {
+    failure = first.failure;
+  }
+  throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
+}
+
+/** Parses a collected JSON member and checks it against `schema`; a string says what is wrong. */
+export function parseJson<T>(
+  col: Collect,
+  listKey: string,
+  schema: { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } },
+): T | string {
+  if (col.tooLarge) return `too large to verify (${col.size} bytes)`;
+  let v: unknown;
+  try {
+    v = decodeJsonMember(Buffer.concat(col.chunks, col.size), listKey);
+  } catch (e) {
+    return `not valid JSON (${errorMessage(e)})`;
+  }
+  const r = schema.safeParse(v);
+  return r.success ? (r.data as T) : `not valid: ${firstIssue(r.error)}`;
+}
