@@ -5,12 +5,14 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
 /** `--name value` from the command line, or the default. */
 export function option(name: string, def: string): string {
-  const args = process.argv.slice(2);
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
+  // util.parseArgs, lenient: each benchmark reads only the options it knows
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { [name]: { type: 'string' } }, strict: false, allowPositionals: true });
+  const v = values[name];
+  return typeof v === 'string' ? v : def;
 }
 
 /** Deterministic pseudo-random numbers in [0, 1) (xorshift32). */

@@ -22,7 +22,6 @@ import { TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
 import { errorMessage } from '../errors.ts';
 import { abortCheck, MAX_JSON_BYTES, parseJson, type Collect } from './read-header.ts';
 
-
 const DATA_PREFIX = Buffer.from(DATA_DIR);
 
 type Kind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
