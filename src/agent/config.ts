@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../lib/errors.ts';
+import { formatIssues } from '../lib/validation.ts';
 
 const driveSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('virtual'), id: z.string().min(1), library: z.string().min(1) }).strict(),
@@ -73,7 +74,7 @@ export function loadAgentConfig(path: string | undefined, env: NodeJS.ProcessEnv
   if (env.TAPE_AGENT_LOG_LEVEL && typeof raw === 'object' && raw) (raw as Record<string, unknown>).logLevel = env.TAPE_AGENT_LOG_LEVEL;
   const parsed = agentConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const issues = formatIssues(parsed.error);
     throw new ConfigError(`agent config ${file} is invalid: ${issues}`);
   }
   return parsed.data;

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ArchiveError, ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError, errorMessage } from '../lib/errors.ts';
 import type { JobName, JobOutput } from '../lib/jobs/registry.ts';
+import { retry } from '../lib/concurrency.ts';
 
 export class ApiError extends ArchiveError {
   override readonly name = 'ApiError';
@@ -47,20 +48,44 @@ const ROUTES: Record<JobName, Route> = {
   rescan: { method: 'POST', path: '/rescans' },
 };
 
+/** The server still runs the first attempt of this idempotency key: ask again shortly. */
+class StillRunning extends Error {
+  constructor(readonly res: Response) {
+    super('the first attempt is still running');
+  }
+}
+
+/**
+ * Sends until there is an answer (retry helper, concurrency.ts): a request lost in transit is
+ * sent again with the same idempotency key (3 tries in all), and while the server answers 409
+ * "still running" it is asked again, about once a second, for up to half a minute.
+ */
 async function retrySameKey(send: () => Promise<Response>, origin: string): Promise<Response> {
-  for (let attempt = 0; ; attempt++) {
-    let res: Response;
-    try {
-      res = await send();
-    } catch (e) {
-      if (attempt >= 2) throw new Error(`cannot reach the API at ${origin} (${errorMessage(e)}); is the gateway running ("npm run dev:api")?`);
-      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
-      continue;
-    }
-    if (res.status !== 409 || attempt >= 30) return res;
-    const body = await res.clone().text();
-    if (!body.includes('is still running')) return res;
-    await new Promise((r) => setTimeout(r, 1000));
+  let lost = 0;
+  try {
+    return await retry(
+      async () => {
+        let res: Response;
+        try {
+          res = await send();
+        } catch (e) {
+          if (++lost >= 3) throw new Error(`cannot reach the API at ${origin} (${errorMessage(e)}); is the gateway running ("npm run dev:api")?`);
+          throw e;
+        }
+        if (res.status === 409 && (await res.clone().text()).includes('is still running')) throw new StillRunning(res);
+        return res;
+      },
+      {
+        attempts: 32,
+        initialDelayMs: 500,
+        factor: 1.5,
+        maxDelayMs: 1000,
+        retryable: (e) => e instanceof StillRunning || !(e instanceof Error && e.message.startsWith('cannot reach the API')),
+      },
+    );
+  } catch (e) {
+    if (e instanceof StillRunning) return e.res;
+    throw e;
   }
 }
 

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from './errors.ts';
 import { resourceNames, type ResourceNames } from './resources/definitions.ts';
+import { formatIssues } from './validation.ts';
 
 const fileSchema = z
   .object({
@@ -66,7 +67,7 @@ export function readConfigFile(path: string): ConfigFile {
   }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const issues = formatIssues(parsed.error);
     throw new ConfigError(`config file ${path} is invalid: ${issues}`);
   }
   return parsed.data;

@@ -1,16 +1,20 @@
 /**
  * Error classes shared by handlers, CLI and agent. Every error carries a stable `code`
- * (for scripts and HTTP mapping) and a message that says what is wrong and what to do.
+ * (for scripts and HTTP mapping), a message that says what is wrong and what to do, whether
+ * trying again later can help (`retryable`), and the error it wraps (`cause`).
  */
 export abstract class ArchiveError extends Error {
   abstract readonly code: string;
   /** HTTP status a gateway answers with; the CLI maps < 500 user errors to exit 1. */
   abstract readonly status: number;
+  /** Whether the same request may succeed later without an operator (default: no). */
+  readonly retryable: boolean = false;
   constructor(
     message: string,
     readonly context: Record<string, unknown> = {},
+    options: { cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { freePort } from './free-port.ts';
+import { createInterface } from 'node:readline';
 
 export interface DynamoDbLocal {
   endpoint: string;
@@ -138,20 +139,7 @@ function sleep(ms: number): Promise<void> {
 /** Split a stream into lines and hand each to `onLine`. */
 function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
   if (!stream) return;
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buf += chunk;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i).replace(/\r$/, ''));
-      buf = buf.slice(i + 1);
-    }
-  });
-  stream.on('end', () => {
-    if (buf) onLine(buf);
-    buf = '';
-  });
+  createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', onLine);
 }
 
 function exited(child: ChildProcess): boolean {

@@ -14,6 +14,7 @@ import { discover } from '../lib/jobs/discover.ts';
 import { startResultsPump } from '../lib/results/results-pump.ts';
 import { VirtualTapeLibrary } from '../lib/tape/virtual-library.ts';
 import { startEmbeddedStack, type EmbeddedStack } from './embedded-stack.ts';
+import { createInterface } from 'node:readline';
 
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -89,18 +90,11 @@ export async function startLocalSystem(opts: {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const agentLog = opts.agentLog ?? (() => undefined);
-  let buf = '';
   const started = new Promise<void>((resolveStarted, reject) => {
     agent.once('exit', (code) => reject(new Error(`the tape agent exited (code ${code}) before it started`)));
-    agent.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        agentLog(line);
-        if (line.includes('"agent started"')) resolveStarted();
-      }
+    createInterface({ input: agent.stdout!, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+      agentLog(line);
+      if (line.includes('"agent started"')) resolveStarted();
     });
   });
   const stop = async () => {

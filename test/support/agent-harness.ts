@@ -11,6 +11,7 @@ import { main as runJobMain } from '../../src/cli/run-job.ts';
 import { startResultsPump, type ResultsPump } from '../../src/lib/results/results-pump.ts';
 import { VirtualTapeLibrary } from '../../src/lib/tape/virtual-library.ts';
 import type { TestStack } from './test-stack.ts';
+import { createInterface } from 'node:readline';
 
 export interface AgentProcess {
   proc: ChildProcess;
@@ -59,25 +60,18 @@ export async function createHarness(stack: TestStack, opts: { resultsPump?: bool
     });
     const logs: Record<string, unknown>[] = [];
     const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line);
-        } catch {
-          entry = { msg: line };
-        }
-        logs.push(entry);
-        for (const w of [...waiters]) {
-          if (!w.pred(entry)) continue;
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(entry);
-        }
+    createInterface({ input: proc.stdout!, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        entry = { msg: line };
+      }
+      logs.push(entry);
+      for (const w of [...waiters]) {
+        if (!w.pred(entry)) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(entry);
       }
     });
     let stderr = '';

@@ -3,7 +3,7 @@ import { MAX_LISTED } from '../../lib/protocol/results.ts';
 import type { ScanTask } from '../../lib/protocol/tasks.ts';
 import type { SkippedEntry } from '../../lib/source/data-source.ts';
 import type { AgentDeps, TaskOutcome } from '../types.ts';
-import { errorMessage } from '../../lib/errors.ts';
+import { errorMessage, isArchiveError } from '../../lib/errors.ts';
 
 /**
  * Scans a target on its data host and stores the manifest in pages. The target is marked
@@ -53,9 +53,9 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
     };
   } catch (e) {
     if (signal.aborted) throw e;
-    // A refused host key, a refused user key or bad configuration needs an operator, not a retry.
-    const code = (e as { code?: unknown })?.code;
-    const retryable = !(typeof code === 'string' && (code.startsWith('HOST_KEY_') || code === 'SSH_AUTH_FAILED' || code === 'CONFIG'));
+    // A refused host key, a refused user key or bad configuration needs an operator, not a
+    // retry (ArchiveError.retryable); a system error (EIO, ECONNRESET...) may pass.
+    const retryable = isArchiveError(e) ? e.retryable : true;
     deps.log('warn', 'scan failed', { taskId: task.taskId, target: task.target.id, error: String(e), retryable });
     return { kind: 'report', result: { ...base, ok: false, error: errorMessage(e), retryable } };
   }

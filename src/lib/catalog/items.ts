@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { TAPE_STATES, type Tape } from '../domain/tape.ts';
 import { PLACEMENTS, SCAN_STATES, type Placement, type Target } from '../domain/target.ts';
 import { TAPE_FILE_STATES, type TapeFile } from '../domain/tape-file.ts';
+import { formatIssues } from '../validation.ts';
 
 export const keys = {
   tape: (name: string) => ({ pk: `TAPE#${name}`, sk: 'TAPE' }),
@@ -82,7 +83,7 @@ const tapeFileItemSchema = z.object({
 function parseItem<T>(schema: z.ZodType<T>, what: string, item: Record<string, unknown>): T {
   const parsed = schema.safeParse(item);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    const issues = formatIssues(parsed.error, '');
     throw new Error(`catalog item ${String(item.pk)}/${String(item.sk)} is not a valid ${what}: ${issues}`);
   }
   return parsed.data;

@@ -13,6 +13,7 @@ import { restrict, type JobContext } from './context.ts';
 import { listTapes, openTape } from './tapes.ts';
 import { importTargets, listTargets } from './targets.ts';
 import { archive, assign, closeTape, confirm, planCloseTape } from './workflow.ts';
+import { formatIssues } from '../validation.ts';
 
 const tapeName = z.string().min(1).max(64);
 
@@ -101,7 +102,7 @@ export async function runJob<N extends JobName>(ctx: JobContext, name: N, rawInp
   if (!schema) throw new UsageError(`unknown job "${String(name)}"; jobs are: ${JOB_NAMES.join(', ')}.`);
   const parsed = schema.safeParse(rawInput ?? {});
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ');
+    const issues = formatIssues(parsed.error, '(input)');
     throw new UsageError(`invalid input for ${name}: ${issues}`);
   }
   const run = runners[name] as (ctx: JobContext, input: unknown) => Promise<JobOutput<N>>;

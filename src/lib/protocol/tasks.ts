@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { errorMessage } from '../errors.ts';
+import { formatIssues } from '../validation.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -85,7 +86,7 @@ export function parseMessage<T>(schema: z.ZodType<T>, body: string | undefined):
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+    return { ok: false, error: formatIssues(parsed.error) };
   }
   return { ok: true, value: parsed.data };
 }

@@ -5,6 +5,7 @@
  */
 import type { ManifestEntry } from '../domain/manifest.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/index.ts';
+import { ArchiveError } from '../errors.ts';
 
 /** An entry the scan left out by policy (fifo, socket, device node), with the reason. */
 export interface SkippedEntry {
@@ -36,7 +37,9 @@ export interface DataSource {
 }
 
 /** The data source could not be read (host down, permission denied, path gone). Retryable. */
-export class SourceUnavailableError extends Error {
-  override readonly name = 'SourceUnavailableError';
+export class SourceUnavailableError extends ArchiveError {
+  override readonly name: string = 'SourceUnavailableError';
   readonly code = 'SOURCE_UNAVAILABLE';
+  readonly status = 503;
+  override readonly retryable = true;
 }

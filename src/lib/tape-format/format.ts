@@ -361,9 +361,4 @@ export const trailerSchema = z.looseObject({
   files: z.array(z.looseObject({ path: z.string(), rawPath: z.string().optional(), size: z.number().int().nonnegative(), sha256: z.string() })),
 });
 
-/** First issue of a failed zod parse, as "field: message". */
-export function firstIssue(e: z.ZodError): string {
-  const i = e.issues[0];
-  if (!i) return 'invalid';
-  return `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`;
-}
+export { firstIssue } from '../validation.ts';

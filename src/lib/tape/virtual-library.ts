@@ -47,6 +47,7 @@ import {
   type TapeMeta,
   type VirtualTapeLibraryOptions,
 } from './vtl-state.ts';
+import { formatIssues } from '../validation.ts';
 
 export { VirtualTapeDrive } from './virtual-drive.ts';
 export { tapeFileName, type StoredFault, type TapeFault, type TapeInfo, type VirtualTapeLibraryOptions } from './vtl-state.ts';
@@ -146,9 +147,7 @@ export class VirtualTapeLibrary {
     await this.readMetaOrThrow(name);
     const parsed = faultSchema.safeParse(fault);
     if (!parsed.success) {
-      throw new ValidationError(
-        `invalid fault for tape ${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-      );
+      throw new ValidationError(`invalid fault for tape ${name}: ${formatIssues(parsed.error)}`);
     }
     const id = randomBytes(6).toString('hex');
     const faults = await this.listFaults(name);
