@@ -37,7 +37,7 @@ describe('state rules live in src/lib/domain', () => {
   });
 
   it('catalog conditions are built from the domain lists', async () => {
-    const { stateIn } = await import('../../src/lib/catalog/catalog.ts');
+    const { stateIn } = await import('../../src/lib/catalog/requests.ts');
     const { WRITABLE_TAPE_STATES, CLOSABLE_TAPE_STATES } = await import('../../src/lib/domain/tape.ts');
     expect(stateIn(WRITABLE_TAPE_STATES, 'w')).toEqual({ expression: '#s IN (:w0, :w1)', values: { ':w0': 'registered', ':w1': 'labelled' } });
     expect(CLOSABLE_TAPE_STATES).toEqual(['registered', 'labelled', 'full', 'disabled', 'broken']);

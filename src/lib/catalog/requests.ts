@@ -1,0 +1,352 @@
+/**
+ * Request parameters of every conditional write and transaction of the catalog, built by pure
+ * functions (no client, unit-tested without DynamoDB); `catalog.ts` sends them. State
+ * conditions derive from the domain model's lists (stateIn).
+ */
+import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
+import type { Placement, Target } from '../domain/target.ts';
+import type { TapeFile } from '../domain/tape-file.ts';
+import { keys, placementIndexKey, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
+
+export const m = (o: Record<string, unknown>) => marshall(o, { removeUndefinedValues: true });
+
+/**
+ * `#s IN (:s0, :s1, ...)` for a state list of the domain model, with its values: conditions
+ * derive from src/lib/domain, never from a list written here.
+ */
+export function stateIn(states: readonly string[], prefix = 's'): { expression: string; values: Record<string, string> } {
+  const values = Object.fromEntries(states.map((s, i) => [`:${prefix}${i}`, s]));
+  return { expression: `#s IN (${Object.keys(values).join(', ')})`, values };
+}
+
+const onlineStates = stateIn(ONLINE_TAPE_STATES, 'on');
+const writableStates = stateIn(WRITABLE_TAPE_STATES, 'wr');
+
+export function newTapeItem(table: string, tape: Tape): TransactWriteItem {
+  return { Put: { TableName: table, Item: m(tapeCodec.toItem(tape)), ConditionExpression: 'attribute_not_exists(pk)' } };
+}
+
+/**
+ * Makes `name` the online tape in one transaction: pointer, new tape flag, old tape flag.
+ * `expectedPrevious` guards against a concurrent open_tape.
+ */
+export function setOnlineItems(table: string, name: string, expectedPrevious: string | undefined, now: string, newTape?: Tape): TransactWriteItem[] {
+  const items: TransactWriteItem[] = [];
+  items.push({
+    Put: {
+      TableName: table,
+      Item: m({ ...keys.online(), type: 'online', tapeName: name, updatedAt: now }),
+      ...(expectedPrevious
+        ? { ConditionExpression: 'tapeName = :prev', ExpressionAttributeValues: m({ ':prev': expectedPrevious }) }
+        : { ConditionExpression: 'attribute_not_exists(pk)' }),
+    },
+  });
+  if (newTape) {
+    items.push(newTapeItem(table, { ...newTape, online: true }));
+  } else {
+    items.push({
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(name)),
+        UpdateExpression: 'SET #o = :t, updatedAt = :now',
+        ConditionExpression: `attribute_exists(pk) AND ${onlineStates.expression}`,
+        ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
+        ExpressionAttributeValues: m({ ':t': true, ':now': now, ...onlineStates.values }),
+      },
+    });
+  }
+  if (expectedPrevious && expectedPrevious !== name) {
+    items.push({
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(expectedPrevious)),
+        UpdateExpression: 'SET #o = :f, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#o': 'online' },
+        ExpressionAttributeValues: m({ ':f': false, ':now': now }),
+      },
+    });
+  }
+  return items;
+}
+
+/** Closes a tape: state closed, offline, pointer cleared if it pointed here. */
+export function closeTapeItems(table: string, tape: Tape, now: string): TransactWriteItem[] {
+  const items: TransactWriteItem[] = [
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(tape.name)),
+        UpdateExpression: 'SET #s = :closed, #o = :f, updatedAt = :now',
+        ConditionExpression: '#s = :from AND attribute_not_exists(writeInFlight)',
+        ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
+        ExpressionAttributeValues: m({ ':closed': 'closed', ':f': false, ':now': now, ':from': tape.state }),
+      },
+    },
+  ];
+  if (tape.online) {
+    items.push({
+      Delete: {
+        TableName: table,
+        Key: m(keys.online()),
+        ConditionExpression: 'tapeName = :n',
+        ExpressionAttributeValues: m({ ':n': tape.name }),
+      },
+    });
+  }
+  return items;
+}
+
+/**
+ * Writes `next` over `current` only if the stored item still has `current.version`
+ * (optimistic lock); `next.version` must be current + 1.
+ */
+export function targetUpdateItem(table: string, current: Target, next: Target): TransactWriteItem {
+  if (next.version !== current.version + 1) throw new Error('target version must advance by one');
+  return {
+    Put: {
+      TableName: table,
+      Item: m(targetCodec.toItem(next)),
+      ConditionExpression: 'version = :v',
+      ExpressionAttributeValues: m({ ':v': current.version }),
+    },
+  };
+}
+
+/**
+ * Allocates the tape's next file number to `target` and marks the write in flight, in one
+ * transaction. It fails (ConditionFailed) if the number was taken, a write is already in
+ * flight on the tape, the tape is no longer writable/online, or the target changed.
+ */
+export function startWriteItems(table: string, tape: Tape, target: Target, writing: Target, flight: WriteInFlight, now: string): TransactWriteItem[] {
+  const fileNumber = flight.fileNumber;
+  return [
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(tape.name)),
+        UpdateExpression: 'SET nextFileNumber = :next, writeInFlight = :w, updatedAt = :now',
+        ConditionExpression: `nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND ${writableStates.expression}`,
+        ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
+        ExpressionAttributeValues: m({
+          ':next': fileNumber + 1,
+          ':n': fileNumber,
+          ':w': flight,
+          ':now': now,
+          ':t': true,
+          ...writableStates.values,
+        }),
+      },
+    },
+    {
+      Put: {
+        TableName: table,
+        Item: m(
+          tapeFileCodec.toItem({
+            tapeName: tape.name,
+            fileNumber,
+            targetId: target.id,
+            state: 'writing',
+            taskId: flight.taskId,
+            startedAt: now,
+          }),
+        ),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    },
+    targetUpdateItem(table, target, writing),
+  ];
+}
+
+/** The target's side of ending a write: placement `to`, only if it is still writing that file. */
+export function targetAfterWriteItem(
+  table: string,
+  tapeName: string,
+  fileNumber: number,
+  targetId: string,
+  to: Placement,
+  now: string,
+  extra: Record<string, unknown> = {},
+): TransactWriteItem {
+  const sets = Object.keys(extra).map((_k, i) => `#x${i} = :x${i}`);
+  const names = Object.fromEntries(Object.keys(extra).map((k, i) => [`#x${i}`, k]));
+  const values = Object.fromEntries(Object.values(extra).map((v, i) => [`:x${i}`, v]));
+  const keepNumber = to === 'archived' || to === 'confirmed' || to === 'confirm_failed';
+  return {
+    Update: {
+      TableName: table,
+      Key: m(keys.target(targetId)),
+      UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${sets.length ? ', ' + sets.join(', ') : ''}${keepNumber ? '' : ' REMOVE fileNumber'}`,
+      ConditionExpression: 'placement = :writing AND tapeName = :t AND fileNumber = :n',
+      ...(sets.length ? { ExpressionAttributeNames: names } : {}),
+      ExpressionAttributeValues: m({
+        ':to': to,
+        ':g': placementIndexKey(to, tapeName),
+        ':now': now,
+        ':one': 1,
+        ':writing': 'writing',
+        ':t': tapeName,
+        ':n': fileNumber,
+        ...values,
+      }),
+    },
+  };
+}
+
+/**
+ * Records a completed write (trailer and filemark on tape): tape file archived, target
+ * archived, usage counted, the in-flight mark cleared. Conditional on the task id, so a
+ * duplicate or late report fails its condition and changes nothing.
+ */
+export function finishWriteItems(
+  table: string,
+  tape: Tape,
+  w: { taskId: string; fileNumber: number; targetId: string; bytes: number; fileCount: number; sha256: string },
+  now: string,
+): TransactWriteItem[] {
+  const labelled = tape.state === 'registered' ? ', #s = :labelled' : '';
+  return [
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(tape.name)),
+        UpdateExpression: `SET bytesUsed = bytesUsed + :b, filesWritten = filesWritten + :one, updatedAt = :now${labelled} REMOVE writeInFlight`,
+        ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
+        ...(labelled ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
+        ExpressionAttributeValues: m({
+          ':b': w.bytes,
+          ':one': 1,
+          ':now': now,
+          ':task': w.taskId,
+          ':n': w.fileNumber,
+          ...(labelled ? { ':labelled': 'labelled' } : {}),
+        }),
+      },
+    },
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.tapeFile(tape.name, w.fileNumber)),
+        UpdateExpression: 'SET #s = :archived, bytes = :b, fileCount = :fc, sha256 = :sha, archivedAt = :now',
+        ConditionExpression: '#s = :writing AND taskId = :task AND targetId = :target',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: m({
+          ':archived': 'archived',
+          ':b': w.bytes,
+          ':fc': w.fileCount,
+          ':sha': w.sha256,
+          ':now': now,
+          ':writing': 'writing',
+          ':task': w.taskId,
+          ':target': w.targetId,
+        }),
+      },
+    },
+    targetAfterWriteItem(table, tape.name, w.fileNumber, w.targetId, 'archived', now),
+  ];
+}
+
+/**
+ * Gives a write up: the tape file record is removed and its number handed back (the next
+ * write overwrites it on tape), the target returns to `targetPlacement`. With `tapeState`
+ * the tape becomes full (end of medium) or disabled (refused or failing, with a reason). Conditional on the task id, like finishWrite.
+ */
+export function discardWriteItems(
+  table: string,
+  tape: Tape,
+  w: { taskId: string; fileNumber: number; targetId: string },
+  outcome: { targetPlacement: 'assigned' | 'write_failed'; tapeState?: 'full' | 'disabled' | 'labelled'; reason?: string; error?: string },
+  now: string,
+): TransactWriteItem[] {
+  const full = outcome.tapeState ? `, #s = :full${outcome.reason ? ', reason = :reason' : ''}` : '';
+  return [
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(tape.name)),
+        UpdateExpression: `SET nextFileNumber = :n, updatedAt = :now${full} REMOVE writeInFlight`,
+        ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
+        ...(full ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
+        ExpressionAttributeValues: m({
+          ':n': w.fileNumber,
+          ':now': now,
+          ':task': w.taskId,
+          ...(outcome.tapeState ? { ':full': outcome.tapeState } : {}),
+          ...(outcome.tapeState && outcome.reason ? { ':reason': outcome.reason } : {}),
+        }),
+      },
+    },
+    {
+      Delete: {
+        TableName: table,
+        Key: m(keys.tapeFile(tape.name, w.fileNumber)),
+        ConditionExpression: '#s = :writing AND taskId = :task',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: m({ ':writing': 'writing', ':task': w.taskId }),
+      },
+    },
+    targetAfterWriteItem(table, tape.name, w.fileNumber, w.targetId, outcome.targetPlacement, now, outcome.error ? { lastError: outcome.error } : {}),
+  ];
+}
+
+/**
+ * Applies a read-back verify to the tape file and its target. Idempotent per verify task:
+ * the file remembers the last verify task applied, and the confirmed count moves only when
+ * the file's state really changes.
+ */
+export function recordVerifyItems(table: string, file: TapeFile, v: { taskId: string; ok: boolean; error?: string }, now: string): TransactWriteItem[] {
+  const to = v.ok ? 'confirmed' : 'confirm_failed';
+  const delta = (to === 'confirmed' ? 1 : 0) - (file.state === 'confirmed' ? 1 : 0);
+  const items: TransactWriteItem[] = [
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.tapeFile(file.tapeName, file.fileNumber)),
+        UpdateExpression: `SET #s = :to, verifiedAt = :now, lastVerifyTaskId = :task${v.error ? ', verifyError = :err' : ''}${v.error ? '' : ' REMOVE verifyError'}`,
+        ConditionExpression: '#s = :from AND targetId = :target AND (attribute_not_exists(lastVerifyTaskId) OR lastVerifyTaskId <> :task)',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: m({
+          ':to': to,
+          ':now': now,
+          ':task': v.taskId,
+          ':from': file.state,
+          ':target': file.targetId,
+          ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
+        }),
+      },
+    },
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.target(file.targetId)),
+        UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${v.error ? ', lastError = :err' : ''}${v.error ? '' : ' REMOVE lastError'}`,
+        ConditionExpression: 'tapeName = :t AND fileNumber = :n AND placement IN (:archived, :confirmed, :failed)',
+        ExpressionAttributeValues: m({
+          ':to': to,
+          ':g': placementIndexKey(to, file.tapeName),
+          ':now': now,
+          ':one': 1,
+          ':t': file.tapeName,
+          ':n': file.fileNumber,
+          ':archived': 'archived',
+          ':confirmed': 'confirmed',
+          ':failed': 'confirm_failed',
+          ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
+        }),
+      },
+    },
+  ];
+  if (delta !== 0) {
+    items.push({
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(file.tapeName)),
+        UpdateExpression: 'SET filesConfirmed = filesConfirmed + :d, updatedAt = :now',
+        ExpressionAttributeValues: m({ ':d': delta, ':now': now }),
+      },
+    });
+  }
+  return items;
+}

@@ -1,0 +1,79 @@
+/** The catalog's request parameters are pure functions: checked here without DynamoDB. */
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { closeTapeItems, discardWriteItems, recordVerifyItems, startWriteItems, targetUpdateItem } from '../../src/lib/catalog/requests.ts';
+import type { Tape } from '../../src/lib/domain/tape.ts';
+import type { Target } from '../../src/lib/domain/target.ts';
+import type { TapeFile } from '../../src/lib/domain/tape-file.ts';
+
+const now = '2026-01-01T00:00:00.000Z';
+const tape: Tape = {
+  name: 'T1',
+  barcode: '',
+  pool: 'default',
+  capacityBytes: 1e9,
+  state: 'labelled',
+  online: true,
+  bytesUsed: 0,
+  nextFileNumber: 3,
+  filesWritten: 2,
+  filesConfirmed: 1,
+  createdAt: now,
+  updatedAt: now,
+};
+const target: Target = {
+  id: 't-1',
+  host: 'h',
+  path: '/p',
+  scan: 'complete',
+  scanId: 's',
+  placement: 'assigned',
+  tapeName: 'T1',
+  importedAt: now,
+  updatedAt: now,
+  version: 4,
+};
+
+describe('catalog request builders', () => {
+  it('startWrite: the next file number only on an online, writable tape with no write in flight, and the target at its version', () => {
+    const flight = { fileNumber: 3, targetId: 't-1', taskId: 'k', startedAt: now };
+    const [tapeUpdate, filePut, targetPut] = startWriteItems('cat', tape, target, { ...target, placement: 'writing', fileNumber: 3, version: 5 }, flight, now);
+    expect(tapeUpdate!.Update!.ConditionExpression).toBe('nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND #s IN (:wr0, :wr1)');
+    expect(unmarshall(tapeUpdate!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':n': 3, ':next': 4, ':wr0': 'registered', ':wr1': 'labelled' });
+    expect(filePut!.Put).toMatchObject({ TableName: 'cat', ConditionExpression: 'attribute_not_exists(pk)' });
+    expect(unmarshall(filePut!.Put!.Item!)).toMatchObject({ pk: 'TAPE#T1', sk: 'FILE#0000003', state: 'writing', taskId: 'k' });
+    expect(targetPut!.Put!.ConditionExpression).toBe('version = :v');
+    expect(unmarshall(targetPut!.Put!.ExpressionAttributeValues!)).toEqual({ ':v': 4 });
+  });
+
+  it('an optimistic update must advance the version by one', () => {
+    expect(() => targetUpdateItem('cat', target, { ...target, version: 6 })).toThrow(/advance by one/);
+  });
+
+  it('close_tape of the online tape also removes the online pointer, only if it names this tape', () => {
+    const items = closeTapeItems('cat', tape, now);
+    expect(items).toHaveLength(2);
+    expect(items[1]!.Delete!.ConditionExpression).toBe('tapeName = :n');
+    expect(closeTapeItems('cat', { ...tape, online: false }, now)).toHaveLength(1);
+  });
+
+  it('a discarded write hands the file number back and may set the tape state with a reason', () => {
+    const [tapeUpdate] = discardWriteItems(
+      'cat',
+      tape,
+      { taskId: 'k', fileNumber: 3, targetId: 't-1' },
+      { targetPlacement: 'assigned', tapeState: 'full', reason: 'end of medium' },
+      now,
+    );
+    expect(tapeUpdate!.Update!.UpdateExpression).toBe('SET nextFileNumber = :n, updatedAt = :now, #s = :full, reason = :reason REMOVE writeInFlight');
+    expect(unmarshall(tapeUpdate!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':full': 'full', ':reason': 'end of medium', ':n': 3 });
+  });
+
+  it('a verify moves the confirmed count only when the file state really changes', () => {
+    const file: TapeFile = { tapeName: 'T1', fileNumber: 2, targetId: 't-1', state: 'archived', taskId: 'k', startedAt: now };
+    expect(recordVerifyItems('cat', file, { taskId: 'v1', ok: true }, now)).toHaveLength(3);
+    expect(recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v2', ok: true }, now)).toHaveLength(2);
+    const down = recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v3', ok: false, error: 'bad' }, now);
+    expect(unmarshall(down[2]!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':d': -1 });
+  });
+});
