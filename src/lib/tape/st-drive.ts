@@ -49,7 +49,7 @@ import {
   type StDeviceIo,
   type StRunResult,
 } from './st-device.ts';
-import { SerialQueue } from '../concurrency.ts';
+import { TapeFileWriterBase } from './file-writer.ts';
 import { errorMessage } from '../errors.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -271,54 +271,26 @@ export class StTapeDrive implements TapeDrive {
   }
 }
 
-class StTapeFileWriter implements TapeFileWriter {
-  readonly blockSize: number;
+/** One tape file on the st device: exactly one write(2) per block, the filemark at close(2). */
+class StTapeFileWriter extends TapeFileWriterBase {
   private readonly pending: Buffer;
   private pendingLen = 0;
   private blocks = 0;
   private payload = 0;
   private fd: number | undefined;
-  private state: 'open' | 'failed' | 'closed' | 'aborted' = 'open';
-  private failure: Error | undefined;
-  private readonly queue = new SerialQueue();
 
   constructor(
     private readonly drive: StTapeDrive,
     private readonly io: StDeviceIo,
     fd: number,
-    readonly fileNumber: number,
+    fileNumber: number,
   ) {
+    super(drive.blockSize, fileNumber, drive.id);
     this.fd = fd;
-    this.blockSize = drive.blockSize;
     this.pending = Buffer.alloc(this.blockSize);
   }
 
-  write(chunk: Buffer): Promise<void> {
-    return this.queue.run(() => this.doWrite(chunk));
-  }
-
-  close(): Promise<{ bytes: number; tapeBytes: number }> {
-    return this.queue.run(() => this.doClose());
-  }
-
-  abort(): Promise<void> {
-    return this.queue.run(() => this.doAbort());
-  }
-
-  private assertOpen(op: string): void {
-    if (this.state === 'failed') throw this.failure!;
-    if (this.state !== 'open') {
-      throw new Error(`cannot ${op} tape file ${this.fileNumber} on ${this.drive.id}: the writer is already ${this.state}.`);
-    }
-  }
-
-  private fail(e: unknown): never {
-    this.state = 'failed';
-    this.failure = e as Error;
-    throw e;
-  }
-
-  private async doWrite(chunk: Buffer): Promise<void> {
+  protected async doWrite(chunk: Buffer): Promise<void> {
     this.assertOpen('write');
     const bs = this.blockSize;
     let off = 0;
@@ -365,7 +337,7 @@ class StTapeFileWriter implements TapeFileWriter {
     this.blocks++;
   }
 
-  private async doClose(): Promise<{ bytes: number; tapeBytes: number }> {
+  protected async doClose(): Promise<{ bytes: number; tapeBytes: number }> {
     this.assertOpen('close');
     const dev = this.drive.id;
     try {
@@ -397,7 +369,7 @@ class StTapeFileWriter implements TapeFileWriter {
     return { bytes: this.payload, tapeBytes: this.blocks * this.blockSize };
   }
 
-  private async doAbort(): Promise<void> {
+  protected async doAbort(): Promise<void> {
     if (this.state === 'closed' || this.state === 'aborted') return;
     this.state = 'aborted';
     const fd = this.fd;

@@ -1,10 +1,10 @@
 /** The writer of one virtual tape file: staged blocks, capacity and fault checks, fsync + rename as the filemark. */
 import { rename } from 'node:fs/promises';
 import { formatBytes } from '../domain/units.ts';
-import { EndOfMediumError, TapeIOError, type TapeFileWriter } from './drive.ts';
+import { EndOfMediumError, TapeIOError } from './drive.ts';
 import type { VirtualTapeDrive } from './virtual-drive.ts';
 import { fdClose, fdSync, fdWrite, fsyncDir, type StoredFault } from './vtl-state.ts';
-import { SerialQueue } from '../concurrency.ts';
+import { TapeFileWriterBase } from './file-writer.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The writer
@@ -35,9 +35,7 @@ interface WriterInit {
   slowBytesPerSecond?: number;
 }
 
-export class VirtualTapeFileWriter implements TapeFileWriter {
-  readonly blockSize: number;
-  readonly fileNumber: number;
+export class VirtualTapeFileWriter extends TapeFileWriterBase {
   private readonly stage: Buffer;
   /** Bytes in `stage`: whole blocks followed by at most one partial block. */
   private stageLen = 0;
@@ -49,14 +47,10 @@ export class VirtualTapeFileWriter implements TapeFileWriter {
   private readonly maxFileBytes: number;
   private readonly limitKind: 'end-of-medium' | 'write-error' | 'none';
   private readonly capacity: number;
-  private state: 'open' | 'failed' | 'closed' | 'aborted' = 'open';
-  private failure: Error | undefined;
-  private readonly queue = new SerialQueue();
 
   constructor(private readonly w: WriterInit) {
+    super(w.blockSize, w.fileNumber, w.drive.id);
     const bs = w.blockSize;
-    this.blockSize = bs;
-    this.fileNumber = w.fileNumber;
     this.stage = Buffer.allocUnsafe(Math.max(bs, Math.floor(STAGE_BYTES / bs) * bs));
     this.capacity = Math.min(w.capacityBytes, w.eomFault?.afterBytes ?? Infinity);
     const eomLimit = this.capacity - w.baseUsed;
@@ -69,40 +63,18 @@ export class VirtualTapeFileWriter implements TapeFileWriter {
   private slowStart = 0;
   private slowBytes = 0;
 
-  write(chunk: Buffer): Promise<void> {
+  /** The data, then (slow fault) the wait that keeps the rate at the fault's bytes per second. */
+  protected async doWrite(chunk: Buffer): Promise<void> {
+    await this.writeData(chunk);
     const bps = this.w.slowBytesPerSecond;
-    if (!bps) return this.queue.run(() => this.doWrite(chunk));
-    return this.queue.run(async () => {
-      await this.doWrite(chunk);
-      if (!this.slowStart) this.slowStart = Date.now();
-      this.slowBytes += chunk.length;
-      const due = this.slowStart + (this.slowBytes / bps) * 1000 - Date.now();
-      if (due > 0) await new Promise((r) => setTimeout(r, due));
-    });
+    if (!bps) return;
+    if (!this.slowStart) this.slowStart = Date.now();
+    this.slowBytes += chunk.length;
+    const due = this.slowStart + (this.slowBytes / bps) * 1000 - Date.now();
+    if (due > 0) await new Promise((r) => setTimeout(r, due));
   }
 
-  close(): Promise<{ bytes: number; tapeBytes: number }> {
-    return this.queue.run(() => this.doClose());
-  }
-
-  abort(): Promise<void> {
-    return this.queue.run(() => this.doAbort());
-  }
-
-  private assertOpen(op: string): void {
-    if (this.state === 'failed') throw this.failure!;
-    if (this.state !== 'open') {
-      throw new Error(`cannot ${op} tape file ${this.fileNumber} on ${this.w.drive.id}: the writer is already ${this.state}.`);
-    }
-  }
-
-  private fail(e: unknown): never {
-    this.state = 'failed';
-    this.failure = e as Error;
-    throw e;
-  }
-
-  private async doWrite(chunk: Buffer): Promise<void> {
+  private async writeData(chunk: Buffer): Promise<void> {
     this.assertOpen('write');
     try {
       const bs = this.blockSize;
@@ -177,7 +149,7 @@ export class VirtualTapeFileWriter implements TapeFileWriter {
     this.flushed += buf.length;
   }
 
-  private async doClose(): Promise<{ bytes: number; tapeBytes: number }> {
+  protected async doClose(): Promise<{ bytes: number; tapeBytes: number }> {
     this.assertOpen('close');
     const { w } = this;
     try {
@@ -210,7 +182,7 @@ export class VirtualTapeFileWriter implements TapeFileWriter {
 
   private fdClosed = false;
 
-  private async doAbort(): Promise<void> {
+  protected async doAbort(): Promise<void> {
     if (this.state === 'closed' || this.state === 'aborted') return;
     const { w } = this;
     this.state = 'aborted';
