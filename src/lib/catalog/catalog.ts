@@ -15,15 +15,28 @@ import {
   type QueryCommandInput,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ConflictError } from '../errors.ts';
 import type { Tape, WriteInFlight } from '../domain/tape.ts';
 import type { Placement, Target } from '../domain/target.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
-import { keys, placementIndexKey, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
-import { closeTapeItems, discardWriteItems, finishWriteItems, recordVerifyItems, setOnlineItems, startWriteItems, targetUpdateItem } from './requests.ts';
-
-const m = (o: Record<string, unknown>) => marshall(o, { removeUndefinedValues: true });
+import { keys, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
+import {
+  allTargetsScan,
+  assignedCountQuery,
+  closeTapeItems,
+  discardWriteItems,
+  finishWriteItems,
+  getItemInput,
+  newTargetPut,
+  recordVerifyItems,
+  setOnlineItems,
+  startWriteItems,
+  tapeFilesQuery,
+  tapesQuery,
+  targetsByPlacementQuery,
+  targetUpdateItem,
+} from './requests.ts';
 
 export class ConditionFailed extends Error {
   override readonly name = 'ConditionFailed';
@@ -43,7 +56,7 @@ export class Catalog {
   // ---- low-level helpers -------------------------------------------------
 
   private async get(key: { pk: string; sk: string }, consistent = true): Promise<Record<string, unknown> | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.tableName, Key: m(key), ConsistentRead: consistent }));
+    const out = await this.db.send(new GetItemCommand(getItemInput(this.tableName, key, consistent)));
     return out.Item ? unmarshall(out.Item) : undefined;
   }
 
@@ -81,11 +94,7 @@ export class Catalog {
   }
 
   async listTapes(): Promise<Tape[]> {
-    const items = await this.queryAll({
-      IndexName: 'byPlacement',
-      KeyConditionExpression: 'gsi1pk = :p',
-      ExpressionAttributeValues: m({ ':p': 'TAPES' }),
-    });
+    const items = await this.queryAll(tapesQuery());
     return items.map(tapeCodec.fromItem);
   }
 
@@ -117,7 +126,7 @@ export class Catalog {
   /** Creates the target unless it exists; returns false (and changes nothing) if it does. */
   async createTarget(t: Target): Promise<boolean> {
     try {
-      await this.db.send(new PutItemCommand({ TableName: this.tableName, Item: m(targetCodec.toItem(t)), ConditionExpression: 'attribute_not_exists(pk)' }));
+      await this.db.send(new PutItemCommand(newTargetPut(this.tableName, t)));
       return true;
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) return false;
@@ -126,12 +135,7 @@ export class Catalog {
   }
 
   async listTargetsByPlacement(placement: Placement, tapeName?: string, limit?: number): Promise<Target[]> {
-    const input: Omit<QueryCommandInput, 'TableName'> = {
-      IndexName: 'byPlacement',
-      KeyConditionExpression: 'gsi1pk = :p',
-      ExpressionAttributeValues: m({ ':p': placementIndexKey(placement, tapeName) }),
-      ...(limit ? { Limit: limit } : {}),
-    };
+    const input = targetsByPlacementQuery(placement, tapeName, limit);
     if (!tapeName && placement !== 'unassigned') {
       // Across all tapes: the index key carries the tape, so scan by prefix instead.
       return (await this.listAllTargets()).filter((t) => t.placement === placement);
@@ -143,16 +147,7 @@ export class Catalog {
     const items: Record<string, unknown>[] = [];
     let start: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
     do {
-      const out = await this.db.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: '#t = :t',
-          ExpressionAttributeNames: { '#t': 'type' },
-          ExpressionAttributeValues: m({ ':t': 'target' }),
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-        }),
-      );
+      const out = await this.db.send(new ScanCommand(allTargetsScan(this.tableName, start)));
       items.push(...(out.Items ?? []).map((i) => unmarshall(i)));
       start = out.LastEvaluatedKey;
     } while (start);
@@ -174,16 +169,7 @@ export class Catalog {
     let count = 0;
     let start: QueryCommandInput['ExclusiveStartKey'];
     do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'byPlacement',
-          KeyConditionExpression: 'gsi1pk = :p',
-          ExpressionAttributeValues: m({ ':p': placementIndexKey('assigned', tapeName) }),
-          Select: 'COUNT',
-          ExclusiveStartKey: start,
-        }),
-      );
+      const out = await this.db.send(new QueryCommand(assignedCountQuery(this.tableName, tapeName, start)));
       count += out.Count ?? 0;
       start = out.LastEvaluatedKey;
     } while (start);
@@ -198,11 +184,7 @@ export class Catalog {
   }
 
   async listTapeFiles(tapeName: string): Promise<TapeFile[]> {
-    const items = await this.queryAll({
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :f)',
-      ExpressionAttributeValues: m({ ':pk': keys.tape(tapeName).pk, ':f': 'FILE#' }),
-      ConsistentRead: true,
-    });
+    const items = await this.queryAll(tapeFilesQuery(tapeName));
     return items.map(tapeFileCodec.fromItem);
   }
 

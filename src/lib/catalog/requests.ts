@@ -3,7 +3,14 @@
  * functions (no client, unit-tested without DynamoDB); `catalog.ts` sends them. State
  * conditions derive from the domain model's lists (stateIn).
  */
-import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import type {
+  AttributeValue,
+  GetItemCommandInput,
+  PutItemCommandInput,
+  QueryCommandInput,
+  ScanCommandInput,
+  TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
 import type { Placement, Target } from '../domain/target.ts';
@@ -20,6 +27,67 @@ export function stateIn(states: readonly string[], prefix = 's'): { expression: 
   const values = Object.fromEntries(states.map((s, i) => [`:${prefix}${i}`, s]));
   return { expression: `#s IN (${Object.keys(values).join(', ')})`, values };
 }
+
+// ---- reads ----------------------------------------------------------------
+
+export function getItemInput(table: string, key: { pk: string; sk: string }, consistent = true): GetItemCommandInput {
+  return { TableName: table, Key: m(key), ConsistentRead: consistent };
+}
+
+/** Every tape (the TAPES partition of the index). Without TableName: the repository pages it. */
+export function tapesQuery(): Omit<QueryCommandInput, 'TableName'> {
+  return { IndexName: 'byPlacement', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: m({ ':p': 'TAPES' }) };
+}
+
+/** Targets of one placement (and tape), in import order. */
+export function targetsByPlacementQuery(placement: Placement, tapeName?: string, limit?: number): Omit<QueryCommandInput, 'TableName'> {
+  return {
+    IndexName: 'byPlacement',
+    KeyConditionExpression: 'gsi1pk = :p',
+    ExpressionAttributeValues: m({ ':p': placementIndexKey(placement, tapeName) }),
+    ...(limit ? { Limit: limit } : {}),
+  };
+}
+
+/** The tape files of a tape, in file number order. */
+export function tapeFilesQuery(tapeName: string): Omit<QueryCommandInput, 'TableName'> {
+  return {
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :f)',
+    ExpressionAttributeValues: m({ ':pk': keys.tape(tapeName).pk, ':f': 'FILE#' }),
+    ConsistentRead: true,
+  };
+}
+
+/** One page of every target (a Scan: the index key carries the tape). */
+export function allTargetsScan(table: string, start?: Record<string, AttributeValue>): ScanCommandInput {
+  return {
+    TableName: table,
+    FilterExpression: '#t = :t',
+    ExpressionAttributeNames: { '#t': 'type' },
+    ExpressionAttributeValues: m({ ':t': 'target' }),
+    ExclusiveStartKey: start,
+    ConsistentRead: true,
+  };
+}
+
+/** One page of the count of targets assigned to a tape. */
+export function assignedCountQuery(table: string, tapeName: string, start?: Record<string, AttributeValue>): QueryCommandInput {
+  return {
+    TableName: table,
+    IndexName: 'byPlacement',
+    KeyConditionExpression: 'gsi1pk = :p',
+    ExpressionAttributeValues: m({ ':p': placementIndexKey('assigned', tapeName) }),
+    Select: 'COUNT',
+    ExclusiveStartKey: start,
+  };
+}
+
+/** A new target, unless one exists under its id. */
+export function newTargetPut(table: string, t: Target): PutItemCommandInput {
+  return { TableName: table, Item: m(targetCodec.toItem(t)), ConditionExpression: 'attribute_not_exists(pk)' };
+}
+
+// ---- writes ---------------------------------------------------------------
 
 const onlineStates = stateIn(ONLINE_TAPE_STATES, 'on');
 const writableStates = stateIn(WRITABLE_TAPE_STATES, 'wr');
