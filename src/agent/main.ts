@@ -24,7 +24,8 @@ export function openDrive(d: DriveConfig, blockSize: number): TapeDrive {
   return d.kind === 'virtual' ? new VirtualTapeLibrary(d.library, { blockSize }).drive(d.id) : new StTapeDrive(d.device, { blockSize });
 }
 
-export async function runAgent(agentConfig: AgentConfig, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/** `env`: the environment to read the catalog settings from (default: this process's, in config.ts). */
+export async function runAgent(agentConfig: AgentConfig, env?: NodeJS.ProcessEnv): Promise<void> {
   const log = agentLogger(agentConfig.logLevel);
   const config = loadConfig(env);
   const clients = createClients(config);

@@ -30,7 +30,7 @@ const system = await startLocalSystem({
   resultsPump: false,
   agentLog: (l) => console.log(`agent: ${l}`),
 });
-const token = loadConfig(process.env).apiToken ?? randomBytes(24).toString('base64url');
+const token = loadConfig().apiToken ?? randomBytes(24).toString('base64url');
 const config = JSON.parse(await readFile(configPath, 'utf8'));
 await writeFile(configPath, JSON.stringify({ ...config, apiToken: token }, null, 2) + '\n', { mode: 0o600 });
 const stage = system.stack.config.prefix.replace(/^tape-archive-/, '');

@@ -22,7 +22,7 @@ export function localstackResources(prefix: string) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { prefix } = loadConfig(process.env);
+  const { prefix } = loadConfig();
   await writeFile('localstack/resources.json', JSON.stringify(localstackResources(prefix), null, 2) + '\n');
   console.log(`localstack/resources.json written for prefix ${prefix}`);
 }

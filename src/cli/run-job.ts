@@ -53,7 +53,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let json = false;
   /** A job that ran but whose task failed (a write or verify) ends with 1. */
   let exitCode = 0;
-  const env = io.env ?? process.env;
+  const env = io.env; // undefined: this process's environment (read in config.ts)
 
   const open = (opts: { config?: string }): Session => {
     if (!session) {

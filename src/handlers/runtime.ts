@@ -24,7 +24,7 @@ const restricted = new Map<FunctionName, JobContext>();
  */
 export function jobContext(fn: FunctionName): JobContext {
   if (!cached) {
-    const config = loadConfig(process.env);
+    const config = loadConfig();
     cached = createJobContext(config, createClients(config));
   }
   let ctx = restricted.get(fn);
