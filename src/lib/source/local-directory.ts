@@ -63,35 +63,15 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
   const rootAbs = resolve(root);
   const st = await stat(rootAbs);
   if (!st.isDirectory()) throw new Error(`cannot scan ${root}: not a directory`);
-  const worker = new FsWorker<{ maxEntries: number; maxBytes: number }, ScanReply>({
-    mode: 'scan',
-    root: Buffer.from(rootAbs),
-    chunkSize: opts.chunkSize ?? DEFAULT_CHUNK,
-  });
-  const ask = () => {
-    const p = worker.request({ maxEntries: 1000, maxBytes: 256 * 1024 * 1024 });
-    p.catch(() => undefined); // a prefetch left pending when the consumer stops early
-    return p;
-  };
-  try {
-    let next = ask();
-    for (;;) {
-      const reply = await next;
-      if (!reply.done) next = ask(); // the worker scans the next batch while this one is consumed
-      for (const it of reply.entries) {
-        opts.signal?.throwIfAborted();
-        const rel = fromLatin1(it.rel);
-        const base = { ...pathFields(rel), mtimeMs: it.mtimeMs, mode: it.mode };
-        if (it.type === 'dir') yield { ...base, type: 'dir', size: 0 };
-        else if (it.type === 'file') yield { ...base, type: 'file', size: it.size, sha256: it.sha256!, ...(it.group ? { linkGroup: it.group } : {}) };
-        else if (it.type === 'symlink') yield { ...base, type: 'symlink', size: 0, ...linkTargetFields(fromLatin1(it.link!)) };
-        else opts.onWarning?.({ ...pathFields(rel), reason: skipReason(it.kind ?? 'special file') });
-      }
-      if (reply.error) throw workerError(reply.error);
-      if (reply.done) return;
-    }
-  } finally {
-    await worker.close();
+  const walk = walkInWorker({ mode: 'scan', root: Buffer.from(rootAbs), chunkSize: opts.chunkSize ?? DEFAULT_CHUNK }, 1000, 256 * 1024 * 1024);
+  for await (const it of walk) {
+    opts.signal?.throwIfAborted();
+    const rel = fromLatin1(it.rel);
+    const base = { ...pathFields(rel), mtimeMs: it.mtimeMs, mode: it.mode };
+    if (it.type === 'dir') yield { ...base, type: 'dir', size: 0 };
+    else if (it.type === 'file') yield { ...base, type: 'file', size: it.size, sha256: it.sha256!, ...(it.group ? { linkGroup: it.group } : {}) };
+    else if (it.type === 'symlink') yield { ...base, type: 'symlink', size: 0, ...linkTargetFields(fromLatin1(it.link!)) };
+    else opts.onWarning?.({ ...pathFields(rel), reason: skipReason(it.kind ?? 'special file') });
   }
 }
 
@@ -104,9 +84,20 @@ export async function* listLocalDirectory(
   root: string,
   opts: { signal?: AbortSignal } = {},
 ): AsyncGenerator<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
-  const worker = new FsWorker<{ maxEntries: number; maxBytes: number }, ScanReply>({ mode: 'list', root: Buffer.from(resolve(root)) });
+  for await (const it of walkInWorker({ mode: 'list', root: Buffer.from(resolve(root)) }, 5000, Number.MAX_SAFE_INTEGER)) {
+    opts.signal?.throwIfAborted();
+    if (it.type !== 'other') yield { ...pathFields(fromLatin1(it.rel)), type: it.type };
+  }
+}
+
+/**
+ * The worker's walk (scan or list mode) in batches, one batch requested ahead so the worker
+ * walks while the consumer handles the last one; the worker ends with the iteration.
+ */
+async function* walkInWorker(workerData: Record<string, unknown>, maxEntries: number, maxBytes: number): AsyncGenerator<ScanItem> {
+  const worker = new FsWorker<{ maxEntries: number; maxBytes: number }, ScanReply>(workerData);
   const ask = () => {
-    const p = worker.request({ maxEntries: 5000, maxBytes: Number.MAX_SAFE_INTEGER });
+    const p = worker.request({ maxEntries, maxBytes });
     p.catch(() => undefined); // a prefetch left pending when the consumer stops early
     return p;
   };
@@ -115,10 +106,7 @@ export async function* listLocalDirectory(
     for (;;) {
       const reply = await next;
       if (!reply.done) next = ask();
-      for (const it of reply.entries) {
-        opts.signal?.throwIfAborted();
-        if (it.type !== 'other') yield { ...pathFields(fromLatin1(it.rel)), type: it.type };
-      }
+      yield* reply.entries;
       if (reply.error) throw workerError(reply.error);
       if (reply.done) return;
     }

@@ -143,46 +143,11 @@ export class SshDataSource implements DataSource {
   async *listDirectories(root: string, depth: number, opts: { signal?: AbortSignal } = {}): AsyncIterable<string> {
     assertTargetPath(root);
     if (!Number.isInteger(depth) || depth < 1) return;
-    const { signal } = opts;
-    const proc = await this.start(remoteCommand(LIST_DIRS_SCRIPT, root, String(depth)), signal);
-    const onAbort = () => proc.channel.close();
-    signal?.addEventListener('abort', onAbort, { once: true });
     const names: string[] = [];
-    let ended = false;
-    let junk = false;
-    const fields = new NulFields((f) => {
-      if (ended) junk = true;
-      else if (f === '=') ended = true;
-      else {
-        const b = Buffer.from(f, 'latin1');
-        if (isUtf8(b)) names.push(b.toString('utf8'));
-      }
+    await this.runFieldScript(LIST_DIRS_SCRIPT, root, [String(depth)], 'listing directories of', opts.signal, (f) => {
+      const b = Buffer.from(f, 'latin1');
+      if (isUtf8(b)) names.push(b.toString('utf8'));
     });
-    try {
-      for (;;) {
-        const b = await proc.stdout.read();
-        if (b === null) break;
-        fields.push(b);
-      }
-      const x = await proc.exit;
-      signal?.throwIfAborted();
-      const stderr = proc.stderr();
-      if (x.lost || x.signal) {
-        throw new RemoteCommandError(`listing directories of ${this.host}:${root} failed, retryable: ${describeExit(x)}`, x.code, stderr);
-      }
-      if (x.code === 90) throw new RemoteCommandError(`cannot list ${this.host}:${root}: ${firstLines(stderr)}`, x.code, stderr);
-      if (x.code !== 0) {
-        throw new RemoteCommandError(
-          `listing directories of ${this.host}:${root} failed (find ${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`,
-          x.code,
-          stderr,
-        );
-      }
-      if (!ended || junk || fields.pending) throw new RemoteCommandError(`the directory listing of ${this.host}:${root} is truncated`, x.code, stderr);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      proc.channel.close();
-    }
     const key = (n: string) => n.replaceAll('/', '\0');
     names.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
     yield* names;
@@ -193,24 +158,42 @@ export class SshDataSource implements DataSource {
   /** Every directory, file and symlink under `path` now (names and types; not special files). */
   async *list(path: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
     assertTargetPath(path);
-    const { signal } = opts;
-    const proc = await this.start(remoteCommand(NAMES_SCRIPT, path), signal);
+    const out: Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>[] = [];
+    let type: string | null = null; // records are pairs: type, name
+    await this.runFieldScript(NAMES_SCRIPT, path, [], 'listing', opts.signal, (f) => {
+      if (type === null) {
+        type = f;
+        return;
+      }
+      if (type === 'f' || type === 'd' || type === 'l') out.push({ ...pathFieldsLatin1(f), type: type === 'f' ? 'file' : type === 'd' ? 'dir' : 'symlink' });
+      type = null;
+    });
+    if (type !== null) throw new RemoteCommandError(`the listing of ${this.host}:${path} is truncated`, 0, '');
+    yield* out;
+  }
+
+  /**
+   * Runs a script that writes NUL-terminated fields ending with the field "=" and hands each
+   * field to `onField`. A lost connection, an exit status other than 0 or output without its
+   * end marker is a RemoteCommandError (retryable), never a short answer.
+   */
+  private async runFieldScript(
+    script: string,
+    path: string,
+    args: string[],
+    what: string,
+    signal: AbortSignal | undefined,
+    onField: (f: string) => void,
+  ): Promise<void> {
+    const proc = await this.start(remoteCommand(script, path, ...args), signal);
     const onAbort = () => proc.channel.close();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const out: Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>[] = [];
-    let type: string | null = null;
     let ended = false;
     let junk = false;
     const fields = new NulFields((f) => {
       if (ended) junk = true;
-      else if (type === null && f === '=') ended = true;
-      else if (type === null) type = f;
-      else {
-        if (type === 'f' || type === 'd' || type === 'l') {
-          out.push({ ...pathFieldsLatin1(f), type: type === 'f' ? 'file' : type === 'd' ? 'dir' : 'symlink' });
-        }
-        type = null;
-      }
+      else if (f === '=') ended = true;
+      else onField(f);
     });
     try {
       for (;;) {
@@ -221,17 +204,16 @@ export class SshDataSource implements DataSource {
       const x = await proc.exit;
       signal?.throwIfAborted();
       const stderr = proc.stderr();
-      if (x.lost || x.signal) throw new RemoteCommandError(`listing ${this.host}:${path} failed, retryable: ${describeExit(x)}`, x.code, stderr);
+      if (x.lost || x.signal) throw new RemoteCommandError(`${what} ${this.host}:${path} failed, retryable: ${describeExit(x)}`, x.code, stderr);
       if (x.code === 90) throw new RemoteCommandError(`cannot list ${this.host}:${path}: ${firstLines(stderr)}`, x.code, stderr);
       if (x.code !== 0) {
-        throw new RemoteCommandError(`listing ${this.host}:${path} failed (find ${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`, x.code, stderr);
+        throw new RemoteCommandError(`${what} ${this.host}:${path} failed (find ${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`, x.code, stderr);
       }
-      if (!ended || junk || fields.pending || type !== null) throw new RemoteCommandError(`the listing of ${this.host}:${path} is truncated`, x.code, stderr);
+      if (!ended || junk || fields.pending) throw new RemoteCommandError(`the output of ${what} ${this.host}:${path} is truncated`, x.code, stderr);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       proc.channel.close();
     }
-    yield* out;
   }
 
   // --- stream -------------------------------------------------------------------------------
