@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
-import { startSshd, type SshdFixture } from '../support/sshd.ts';
+import { sshHostConfig, startSshd, type SshdFixture } from '../support/sshd.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { expectFaithful, extractSnapshot, snapshotTree } from '../support/tree-snapshot.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -27,11 +27,7 @@ beforeAll(async () => {
   stack = await createTestStack();
   h = await createHarness(stack);
   sshd = await startSshd();
-  await h.startAgent({
-    sshHosts: {
-      datahost: { address: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath },
-    },
-  });
+  await h.startAgent({ sshHosts: { datahost: sshHostConfig(sshd) } });
 });
 afterAll(async () => {
   await h?.close();

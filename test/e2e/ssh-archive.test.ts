@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
 import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-data.ts';
-import { startSshd, type SshdFixture } from '../support/sshd.ts';
+import { sshHostConfig, startSshd, type SshdFixture } from '../support/sshd.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
 import { makeHostileTree } from '../ssh/helpers.ts';
@@ -22,11 +22,7 @@ beforeAll(async () => {
   stack = await createTestStack();
   h = await createHarness(stack);
   sshd = await startSshd();
-  await h.startAgent({
-    sshHosts: {
-      datahost: { address: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath },
-    },
-  });
+  await h.startAgent({ sshHosts: { datahost: sshHostConfig(sshd) } });
 });
 afterAll(async () => {
   await h?.close();

@@ -267,3 +267,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
 export function sshdInstalled(): boolean {
   return existsSync(SSHD_PATH);
 }
+
+/** The agent's `sshHosts` entry for this server (docs/ssh.md). */
+export function sshHostConfig(sshd: SshdFixture): Record<string, unknown> {
+  return { address: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath };
+}
