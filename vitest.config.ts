@@ -27,7 +27,9 @@ export default defineConfig({
     // every worker and child process; it is said once in the README instead.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [
-      { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW_UNIT } },
+      // Unit test files share their workers (no isolation): they keep no global state, and a
+      // fresh process per file would cost more than the tests themselves.
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW_UNIT, isolate: false } },
       {
         extends: true,
         test: {
