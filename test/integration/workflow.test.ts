@@ -128,3 +128,27 @@ describe('the seed workflow on the catalog', () => {
     expect(await stack.drain('scans')).toEqual([]);
   });
 });
+
+describe('a failed scan stays visible', () => {
+  it('assign reports a target whose scan failed as not ready and leaves it scan_failed; one assigned before its scan failed shows scan_failed too', async () => {
+    await job('import', { content: '/data/sf-1\n/data/sf-2\n', source: 'sf.txt' });
+    await stack.drain('scans');
+    const [t1, t2] = (await stack.ctx.catalog.listAllTargets()).filter((t) => t.path.startsWith('/data/sf-'));
+    await job('open_tape', { name: 'tapeSF' });
+    // sf-2 is assigned while its scan is pending, then its scan fails
+    expect((await job('assign', { targetIds: [t2!.id] })).assigned).toHaveLength(1);
+    for (const t of [t1!, t2!]) {
+      const cur = (await stack.ctx.catalog.getTarget(t.id))!;
+      await stack.ctx.catalog.updateTarget(cur, { ...cur, scan: 'failed', scanError: 'permission denied', version: cur.version + 1 });
+    }
+    const r = await job('assign', {});
+    expect(r.assigned.map((a) => a.id)).not.toContain(t1!.id);
+    expect(r.refused).toContainEqual({
+      id: t1!.id,
+      reason: expect.stringMatching(/^not ready: its scan failed \(permission denied\); fix the cause, then "rescan /),
+    });
+    expect((await stack.ctx.catalog.getTarget(t1!.id))!.placement).toBe('unassigned');
+    const failed = (await job('targets', { state: 'scan_failed' })).targets.map((t) => t.id).sort();
+    expect(failed).toEqual([t1!.id, t2!.id].sort());
+  });
+});

@@ -35,6 +35,9 @@ describe('target state machine', () => {
     expect(targetStatus({ scan: 'complete', placement: 'unassigned' })).toBe('scanned');
     expect(targetStatus({ scan: 'failed', placement: 'unassigned' })).toBe('scan_failed');
     expect(targetStatus({ scan: 'pending', placement: 'assigned' })).toBe('assigned');
+    // a failed scan stays visible, assigned or not, until the target is scanned again
+    expect(targetStatus({ scan: 'failed', placement: 'assigned' })).toBe('scan_failed');
+    expect(targetStatus({ scan: 'failed', placement: 'write_failed' })).toBe('write_failed');
   });
   it('ids are deterministic per host and path', () => {
     expect(targetId('h', '/a')).toBe(targetId('h', '/a'));

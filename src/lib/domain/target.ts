@@ -57,9 +57,10 @@ export const TARGET_STATUSES = [
 export type TargetStatus = (typeof TARGET_STATUSES)[number];
 
 export function targetStatus(t: { scan: ScanState; placement: Placement }): TargetStatus {
-  if (t.placement === 'unassigned') {
-    return t.scan === 'complete' ? 'scanned' : t.scan === 'failed' ? 'scan_failed' : 'imported';
-  }
+  // A failed scan stays visible as failed until the target is scanned again, assigned or not:
+  // nothing of it can be written before that.
+  if (t.scan === 'failed' && (t.placement === 'unassigned' || t.placement === 'assigned')) return 'scan_failed';
+  if (t.placement === 'unassigned') return t.scan === 'complete' ? 'scanned' : 'imported';
   return t.placement;
 }
 

@@ -74,6 +74,13 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
       result.refused.push({ id: t.id, reason: tooLarge });
       continue;
     }
+    if (t.scan === 'failed') {
+      result.refused.push({
+        id: t.id,
+        reason: `not ready: its scan failed (${t.scanError ?? 'no reason recorded'}); fix the cause, then "rescan ${t.id}" (or "rescan --failed")`,
+      });
+      continue;
+    }
     if (await ctx.catalog.updateTarget(t, assignedTo(t, tape.name, now))) {
       result.assigned.push({ id: t.id, path: t.path, ...(t.tapeName ? { from: t.tapeName } : {}), awaitingScan: t.scan !== 'complete' });
     } else {
