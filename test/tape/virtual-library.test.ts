@@ -117,8 +117,10 @@ describe('library and changer', () => {
 
   it('every drive operation without a tape -> NoTapeError', async () => {
     expect(await drive.status()).toEqual({ loaded: false, writeProtected: false, fileNumber: null, blockSize: BS });
-    for (const p of [drive.rewind(), drive.seekFile(0), drive.seekEndOfData(), drive.openWriter(), collect(drive.readFile())]) {
-      const e = await errorOf(p);
+    // one at a time: promises made all at once could reject before their handler is attached
+    const ops = [() => drive.rewind(), () => drive.seekFile(0), () => drive.seekEndOfData(), () => drive.openWriter(), () => collect(drive.readFile())];
+    for (const op of ops) {
+      const e = await errorOf(op());
       expect(e).toBeInstanceOf(NoTapeError);
       expect(e.code).toBe('TAPE_NO_TAPE');
       expect(e.name).toBe('NoTapeError');
@@ -259,9 +261,15 @@ describe('writing and reading', () => {
   it('one thing at a time per drive: TapeBusyError while a writer is open or a read is running', async () => {
     await newTape();
     const w = await drive.openWriter();
-    for (const p of [drive.openWriter(), drive.rewind(), drive.seekFile(0), drive.seekEndOfData(), drive.unload(), collect(drive.readFile())]) {
-      expect(await errorOf(p)).toBeInstanceOf(TapeBusyError);
-    }
+    const ops = [
+      () => drive.openWriter(),
+      () => drive.rewind(),
+      () => drive.seekFile(0),
+      () => drive.seekEndOfData(),
+      () => drive.unload(),
+      () => collect(drive.readFile()),
+    ];
+    for (const op of ops) expect(await errorOf(op())).toBeInstanceOf(TapeBusyError);
     await w.write(Buffer.from('data'));
     await w.close();
     await expect(w.close()).rejects.toThrow(/already closed/);
