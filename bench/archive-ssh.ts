@@ -24,7 +24,7 @@ import { SshDataSource } from '../src/lib/source/ssh-source.ts';
 import { shellQuote } from '../src/lib/source/ssh/remote-scripts.ts';
 import { writeTargetFile } from '../src/lib/tape-format/index.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
-import { startSshd, type SshdFixture } from '../test/support/sshd.ts';
+import { sshSourceOptions, startSshd, type SshdFixture } from '../test/support/sshd.ts';
 import { generateMixed, option } from './data.ts';
 
 const opt = option;
@@ -65,14 +65,7 @@ async function ours(sshd: SshdFixture, data: string, manifest: ManifestEntry[], 
   await drive.load('BENCH1');
   await rm(lib.tapeDir('BENCH1') + '/file-0000', { force: true });
   const t = performance.now();
-  const src = new SshDataSource({
-    host: sshd.host,
-    port: sshd.port,
-    username: sshd.username,
-    privateKey: sshd.privateKeyPath,
-    knownHosts: sshd.knownHostsPath,
-    ciphers: [CIPHER],
-  });
+  const src = new SshDataSource(sshSourceOptions(sshd, { ciphers: [CIPHER] }));
   try {
     const writer = await drive.openWriter();
     try {
@@ -116,13 +109,7 @@ async function main() {
       'baseline: ssh HOST tar cf - -C DIR . | tee FILE | openssl sha256, then sync FILE (our tape writer fsyncs at close, so the baseline persists its file too)',
     );
 
-    const src = new SshDataSource({
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.username,
-      privateKey: sshd.privateKeyPath,
-      knownHosts: sshd.knownHostsPath,
-    });
+    const src = new SshDataSource(sshSourceOptions(sshd));
     t = performance.now();
     const manifest: ManifestEntry[] = [];
     for await (const e of src.scan(data)) manifest.push(e);

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { SshDataSource } from '../src/lib/source/ssh-source.ts';
 import { shellQuote } from '../src/lib/source/ssh/remote-scripts.ts';
 import { option, rng } from './data.ts';
-import { startSshd, type SshdFixture } from '../test/support/sshd.ts';
+import { sshSourceOptions, startSshd, type SshdFixture } from '../test/support/sshd.ts';
 
 const opt = option;
 const FILES = Number(opt('files', '100000'));
@@ -78,14 +78,7 @@ async function baseline(sshd: SshdFixture, dir: string): Promise<number> {
 
 async function ours(sshd: SshdFixture, dir: string): Promise<{ s: number; files: number }> {
   const t = performance.now();
-  const src = new SshDataSource({
-    host: sshd.host,
-    port: sshd.port,
-    username: sshd.username,
-    privateKey: sshd.privateKeyPath,
-    knownHosts: sshd.knownHostsPath,
-    ciphers: [CIPHER],
-  });
+  const src = new SshDataSource(sshSourceOptions(sshd, { ciphers: [CIPHER] }));
   let files = 0;
   try {
     for await (const e of src.scan(dir)) if (e.type === 'file') files++;

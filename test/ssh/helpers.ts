@@ -6,18 +6,11 @@ import type { ManifestEntry } from '../../src/lib/domain/manifest.ts';
 import { SshDataSource, type SshDataSourceOptions } from '../../src/lib/source/ssh-source.ts';
 import type { SourceEntry } from '../../src/lib/tape-format/index.ts';
 import { writeTargetFile } from '../../src/lib/tape-format/index.ts';
-import type { SshdFixture } from '../support/sshd.ts';
+import { sshSourceOptions, type SshdFixture } from '../support/sshd.ts';
 import { PlainFileWriter, makeSampleTree } from '../tape-format/helpers.ts';
 
 export function sourceFor(sshd: SshdFixture, extra: Partial<SshDataSourceOptions> = {}): SshDataSource {
-  return new SshDataSource({
-    host: sshd.host,
-    port: sshd.port,
-    username: sshd.username,
-    privateKey: sshd.privateKeyPath,
-    knownHosts: sshd.knownHostsPath,
-    ...extra,
-  });
+  return new SshDataSource(sshSourceOptions(sshd, extra));
 }
 
 export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {

@@ -272,3 +272,8 @@ export function sshdInstalled(): boolean {
 export function sshHostConfig(sshd: SshdFixture): Record<string, unknown> {
   return { address: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath };
 }
+
+/** SshDataSource options for this server (tests and benchmarks), plus `extra`. */
+export function sshSourceOptions(sshd: SshdFixture, extra: Record<string, unknown> = {}) {
+  return { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts: sshd.knownHostsPath, ...extra };
+}
