@@ -13,6 +13,7 @@ import type { QueueKey } from '../lib/resources/definitions.ts';
 import type { TapeDrive } from '../lib/tape/drive.ts';
 import { runDiscover } from './tasks/discover.ts';
 import { runScan } from './tasks/scan.ts';
+import { runCheckTape } from './tasks/check-tape.ts';
 import { runVerify } from './tasks/verify.ts';
 import { runWrite } from './tasks/write.ts';
 import type { AgentDeps, TaskOutcome } from './types.ts';
@@ -67,6 +68,8 @@ export class TapeAgent {
         return runWrite(deps, task, signal);
       case 'verify':
         return runVerify(deps, task, signal);
+      case 'check-tape':
+        return runCheckTape(deps, task, signal);
       default:
         return this.runHostTask(task, signal);
     }

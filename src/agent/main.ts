@@ -5,7 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { createClients, destroyClients } from '../lib/aws/clients.ts';
 import { loadConfig } from '../lib/config.ts';
-import { isArchiveError } from '../lib/errors.ts';
+import { errorMessage, isArchiveError } from '../lib/errors.ts';
+import { checkScratchTape, NotScratchError } from '../lib/tape/scratch-check.ts';
 import { createJobContext, restrict } from '../lib/jobs/context.ts';
 import { AGENT_ACCESS } from '../lib/resources/access.ts';
 import { formatInspection, inspectTape } from './inspect.ts';
@@ -64,7 +65,28 @@ export async function runAgent(agentConfig: AgentConfig, env?: NodeJS.ProcessEnv
   destroyClients(clients);
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** The catalog's word on a tape name, for the self-test's scratch check; throws when the catalog cannot be asked. */
+function catalogLookup(env?: NodeJS.ProcessEnv): (tapeName: string) => Promise<string | undefined> {
+  return async (tapeName) => {
+    let clients: ReturnType<typeof createClients> | undefined;
+    try {
+      const config = loadConfig(env);
+      clients = createClients(config);
+      const ctx = restrict(createJobContext(config, clients), AGENT_ACCESS, 'tape-agent selftest');
+      const tape = await ctx.catalog.getTape(tapeName);
+      return tape ? `${tape.state}, ${tape.filesWritten} file(s) recorded` : undefined;
+    } catch (e) {
+      throw new NotScratchError(
+        `the tape is labelled ${tapeName} and the catalog cannot be asked whether it knows it (${errorMessage(e)}); nothing was erased. Make the catalog reachable (TAPE_ARCHIVE_CONFIG, AWS_ENDPOINT_URL) and try again.`,
+      );
+    } finally {
+      if (clients) destroyClients(clients);
+    }
+  };
+}
+
+/** `env`: where the catalog settings are read from (default: this process's environment). */
+export async function main(argv: string[], env?: NodeJS.ProcessEnv): Promise<number> {
   const program = new Command('tape-agent').description('On-premise tape agent: takes scan, write and verify tasks from the queues.').exitOverride();
 
   program
@@ -85,7 +107,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--size <bytes>', 'bytes per file', '64MiB')
     .option('--block-size <bytes>', 'fixed block size', '256KiB')
     .option('--yes-erase', 'confirm that everything on the tape may be destroyed')
-    .action(async (o: { device?: string; vtl?: string; tape: string; files: string; size: string; blockSize: string; yesErase?: boolean }) => {
+    .option('--force', 'erase a tape that holds data or a label the catalog does not know (a catalogued tape is always refused)')
+    .action(async (o: { device?: string; vtl?: string; tape: string; files: string; size: string; blockSize: string; yesErase?: boolean; force?: boolean }) => {
       if (!o.device === !o.vtl) throw new CommanderError(2, 'usage', 'give exactly one of --device or --vtl');
       if (!o.yesErase) throw new CommanderError(2, 'usage', 'the self-test erases the tape: add --yes-erase to confirm');
       const blockSize = parseBytes(o.blockSize);
@@ -101,6 +124,10 @@ export async function main(argv: string[]): Promise<number> {
       } else {
         drive = new StTapeDrive(o.device!, { blockSize });
       }
+      if (!/^\d+$/.test(o.files) || Number(o.files) < 3) throw new CommanderError(2, 'usage', `--files "${o.files}": give a whole number of 3 or more`);
+      // Read only: what is on the tape, and may it be erased?
+      const scratch = await checkScratchTape(drive, { force: !!o.force, catalogState: catalogLookup(env) });
+      if (scratch.files > 0) console.log(`erasing ${scratch.files} file(s)${scratch.label ? ` of tape ${scratch.label}` : ''} (--force)`);
       const report = await runDriveSelfTest(drive, { files: Number(o.files), bytesPerFile, log: (l) => console.log(l) });
       console.log(JSON.stringify(report, null, 2));
       if (!report.passed) process.exitCode = 1;

@@ -3,7 +3,16 @@
  * back as the same error classes, so output and exit codes are the same either way.
  */
 import { randomUUID } from 'node:crypto';
-import { ArchiveError, ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError, errorMessage } from '../lib/errors.ts';
+import {
+  ArchiveError,
+  ConflictError,
+  OnlineTapeChangedError,
+  IllegalTransitionError,
+  NotFoundError,
+  UsageError,
+  ValidationError,
+  errorMessage,
+} from '../lib/errors.ts';
 import type { JobName, JobOutput } from '../lib/jobs/registry.ts';
 import { retry } from '../lib/concurrency.ts';
 
@@ -24,10 +33,11 @@ const ERRORS: Record<string, new (m: string) => ArchiveError> = {
   NOT_FOUND: NotFoundError,
   ILLEGAL_TRANSITION: IllegalTransitionError,
   CONFLICT: ConflictError,
+  ONLINE_TAPE_CHANGED: OnlineTapeChangedError,
 };
 
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   /** Input fields that go into the path, not the body/query. */
   pathParams?: Record<string, string>;
@@ -37,6 +47,8 @@ const ROUTES: Record<JobName, Route> = {
   tapes: { method: 'GET', path: '/tapes' },
   open_tape: { method: 'POST', path: '/tapes/{name}/open', pathParams: { name: 'name' } },
   close_tape: { method: 'POST', path: '/tapes/{name}/close', pathParams: { name: 'tape' } },
+  enable_tape: { method: 'POST', path: '/tapes/{name}/enable', pathParams: { name: 'name' } },
+  remove_tape: { method: 'DELETE', path: '/tapes/{name}', pathParams: { name: 'name' } },
   import: { method: 'POST', path: '/imports' },
   assign: { method: 'POST', path: '/assignments' },
   archive: { method: 'POST', path: '/archive' },
@@ -115,10 +127,8 @@ export function createApiClient(baseUrl: string, token: string | undefined, fetc
     if (route.method === 'GET') for (const [k, v] of Object.entries(fields)) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    if (route.method === 'POST') {
-      headers['content-type'] = 'application/json';
-      headers['idempotency-key'] = randomUUID(); // the same key on the retry below
-    }
+    if (route.method !== 'GET') headers['idempotency-key'] = randomUUID(); // the same key on the retry below
+    if (route.method === 'POST') headers['content-type'] = 'application/json';
     const init: RequestInit = { method: route.method, headers, ...(route.method === 'POST' ? { body: JSON.stringify(fields) } : {}) };
     let res: Response;
     try {

@@ -86,14 +86,14 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
   await job(env, ['targets']);
-  await job(env, ['open_tape', 'tape1', '--capacity', '12M', '--barcode', 'ACT001L9']);
+  await job(env, ['open_tape', '--new', 'tape1', '--capacity', '12M', '--barcode', 'ACT001L9']);
   await job(env, ['assign']);
   await job(env, ['archive', '--all']);
   for (let i = 0; i < 100 && (await job(env, ['confirm', 'next'])) === 0; i++) {
     if (!(await system.ctx.catalog.listTapeFiles('tape1')).some((f) => f.state === 'archived')) break;
   }
   await job(env, ['close_tape', 'tape1', '--yes']);
-  await job(env, ['open_tape', 'tape2', '--capacity', '1G', '--barcode', 'ACT002L9']);
+  await job(env, ['open_tape', '--new', 'tape2', '--capacity', '1G', '--barcode', 'ACT002L9']);
   await job(env, ['assign']);
   await job(env, ['archive', '--all']);
   for (let i = 0; i < 100 && (await job(env, ['confirm', 'next'])) === 0; i++) {

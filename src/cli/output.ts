@@ -10,6 +10,11 @@ export function table(head: string[], rows: (string | number)[][]): string {
   return t.toString();
 }
 
+/** `text` cut to `max` characters, with an ellipsis when cut. */
+export function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 export function tapesTable(rows: TapeRow[]): string {
   if (rows.length === 0) return 'no tapes registered; register one with "open_tape NAME".';
   return table(
@@ -18,7 +23,8 @@ export function tapesTable(rows: TapeRow[]): string {
       t.name,
       t.barcode || '-',
       t.pool,
-      t.state,
+      // the reason a tape was set aside is what the operator needs next
+      t.reason && (t.state === 'disabled' || t.state === 'broken') ? `${t.state}: ${shorten(t.reason, 60)}` : t.state,
       t.online ? 'yes' : '',
       `${formatBytes(t.bytesUsed)} / ${formatBytes(t.capacityBytes)} (${t.capacityBytes ? ((100 * t.bytesUsed) / t.capacityBytes).toFixed(1) : 0}%)`,
       t.filesWritten,
@@ -32,7 +38,7 @@ export function tapesTable(rows: TapeRow[]): string {
 export function targetsTable(rows: TargetRow[]): string {
   if (rows.length === 0) return 'no targets match.';
   return table(
-    ['id', 'host:path', 'status', 'tape', 'file', 'files', 'size', 'skipped', 'error'],
+    ['id', 'host:path', 'status', 'tape', 'file', 'files', 'size', 'skipped', 'error', 'bad files'],
     rows.map((t) => [
       t.id,
       `${t.host}:${t.path}`,
@@ -42,7 +48,8 @@ export function targetsTable(rows: TargetRow[]): string {
       t.fileCount ?? '',
       t.totalBytes !== undefined ? formatBytes(t.totalBytes) : '',
       t.skippedCount ? `${t.skippedCount} special` : '',
-      t.error ? t.error.slice(0, 60) : '',
+      t.error ? shorten(t.error, 60) : '',
+      (t.previousFiles ?? []).map((f) => `${f.tapeName}:${f.fileNumber}`).join(' '),
     ]),
   );
 }

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { createClients, destroyClients, type AwsClients } from '../lib/aws/clients.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
-import { isArchiveError, UsageError, errorMessage } from '../lib/errors.ts';
+import { isArchiveError, NotFoundError, OnlineTapeChangedError, UsageError, errorMessage } from '../lib/errors.ts';
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
@@ -103,8 +103,45 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .option('--capacity <size>', 'native capacity, e.g. 18T (default: LTO-9, 18 TB)')
     .option('--barcode <code>', 'cartridge barcode, e.g. ABC123L9')
     .option('--pool <pool>', 'tape pool (default: default)')
-    .action(async (name: string, o: { capacity?: string; barcode?: string; pool?: string }) => {
-      const r = await job('open_tape', { name, ...o });
+    .option('--new', 'register NAME as a new tape (an unknown name is refused without it, or asked about on a terminal)')
+    .action(async (name: string, o: { capacity?: string; barcode?: string; pool?: string; new?: boolean }) => {
+      const input = { name, ...o, new: !!o.new };
+      let r: JobOutput<'open_tape'>;
+      try {
+        r = await job('open_tape', input);
+      } catch (e) {
+        // An unknown name on a terminal: ask, so a typo never registers a tape silently.
+        if (!(e instanceof NotFoundError) || o.new || !io.ask || json) throw e;
+        io.err(e.message.replace(/; to register it.*$/, '.'));
+        if (!(await io.ask(`Register ${name} as a new tape and bring it online? [y/N] `))) {
+          io.out('nothing was changed.');
+          return;
+        }
+        r = await job('open_tape', { ...input, new: true });
+      }
+      print(r, () => r.message);
+    });
+
+  program
+    .command('enable_tape')
+    .argument('<name>', 'a disabled tape')
+    .description('put a disabled tape back in service once the agent has checked its label and end of data against the catalog')
+    .option('--no-wait', 'only request the check; do not wait for the agent')
+    .action(async (name: string, o: { wait: boolean }) => {
+      const r = await job('enable_tape', { name });
+      if (!o.wait) return print(r, () => r.message);
+      if (!json) io.out(`checking tape ${r.tape}${r.reason ? ` (disabled because: ${r.reason})` : ''}; task ${r.taskId}`);
+      const done = await awaitTask(r.taskId);
+      print({ ...r, status: done.state, outcome: done.outcome, message: done.message }, () => done.message ?? String(done.outcome));
+      if (done.state === 'failed') exitCode = 1;
+    });
+
+  program
+    .command('remove_tape')
+    .argument('<name>', 'a tape with nothing written (a mistyped open_tape, an unused cartridge)')
+    .description('remove the record of a tape that holds nothing; targets assigned to it are released')
+    .action(async (name: string) => {
+      const r = await job('remove_tape', { name });
       print(r, () => r.message);
     });
 
@@ -177,8 +214,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .action(async (o: { all?: boolean; wait: boolean }) => {
       const results: unknown[] = [];
       let failed = false;
+      let firstTape: string | undefined;
       for (;;) {
-        const r = await job('archive', {});
+        let r: JobOutput<'archive'>;
+        try {
+          r = await job('archive', firstTape ? { tape: firstTape } : {});
+        } catch (e) {
+          // open_tape ran elsewhere: stop and say so, rather than end "idle" on a tape nobody meant.
+          if (!(e instanceof OnlineTapeChangedError)) throw e;
+          throw new OnlineTapeChangedError(`archive --all stopped after ${results.length} write(s): ${e.message}`);
+        }
+        firstTape ??= r.tape;
         if (r.released?.length) {
           failed = true; // a target was left behind: say so, and do not end with success
           if (!json) for (const x of r.released) io.out(`NOT ARCHIVED: ${x.id} released from ${r.tape}: ${x.reason}`);

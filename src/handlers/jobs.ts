@@ -107,6 +107,8 @@ export function jobHandler(fn: FunctionName, toInput: InputMapper, opts: { okSta
 export const tapes = jobHandler('tapes', fromQuery);
 export const openTape = jobHandler('openTape', withPath('name', 'name'));
 export const closeTape = jobHandler('closeTape', withPath('name', 'tape'));
+export const enableTape = jobHandler('enableTape', withPath('name', 'name'), { okStatus: 202 });
+export const removeTape = jobHandler('removeTape', withPath('name', 'name'));
 export const importTargets = jobHandler('importTargets', fromBody);
 export const assign = jobHandler('assign', fromBody);
 export const archive = jobHandler('archive', fromBody, { okStatus: 202 });

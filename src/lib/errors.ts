@@ -52,6 +52,13 @@ export class ConflictError extends ArchiveError {
   readonly status = 409;
 }
 
+/** `archive` was asked to write to a tape that is no longer the online tape; nothing was started. */
+export class OnlineTapeChangedError extends ArchiveError {
+  override readonly name = 'OnlineTapeChangedError';
+  readonly code = 'ONLINE_TAPE_CHANGED';
+  readonly status = 409;
+}
+
 /** Required configuration is missing or malformed. */
 export class ConfigError extends ArchiveError {
   override readonly name = 'ConfigError';

@@ -83,7 +83,7 @@ for (const kind of ['local', 'ssh'] as const) {
       expect((await target(id)).scanError).toBeUndefined();
       const tape = `${kind}-${name}`;
       await h.vtl.createTape(tape, { capacityBytes: 100_000_000 });
-      expect((await h.cli(['open_tape', tape])).code).toBe(0);
+      expect((await h.cli(['open_tape', '--new', tape])).code).toBe(0);
       expect((await h.cli(['assign', '--target', id])).out).toMatch(/assigned 1 target/);
       return { id, tape };
     }
@@ -206,14 +206,14 @@ describe('input that would archive the wrong thing, or too much', () => {
 
     // the catalog knows the tape is too small: refused, nothing changes
     await h.vtl.createTape('small', { capacityBytes: 1_000_000 });
-    expect((await h.cli(['open_tape', 'small', '--capacity', '1000000'])).code).toBe(0);
+    expect((await h.cli(['open_tape', '--new', 'small', '--capacity', '1000000'])).code).toBe(0);
     const refused = await h.cli(['assign', '--target', id]);
     expect(refused.out).toMatch(/not assigned: too large for the tape: 3000000 bytes of data, tape small holds 1000000 bytes/);
     expect(await target(id)).toMatchObject({ placement: 'unassigned' });
 
     // the catalog's capacity is about the target's size, the cartridge is smaller: too large
     await h.vtl.createTape('tight', { capacityBytes: 1_000_000 });
-    expect((await h.cli(['open_tape', 'tight', '--capacity', '3100000'])).code).toBe(0);
+    expect((await h.cli(['open_tape', '--new', 'tight', '--capacity', '3100000'])).code).toBe(0);
     expect((await h.cli(['assign', '--target', id])).code).toBe(0);
     const r = await h.cli(['archive', '--all']);
     expect(r.code).toBe(1);
@@ -225,7 +225,7 @@ describe('input that would archive the wrong thing, or too much', () => {
     expect((await h.cli(['rescan', id])).code).toBe(0);
     await waitUntil(async () => (await target(id)).scan === 'complete', 30_000, 'rescan of big');
     await h.vtl.createTape('short', { capacityBytes: 1_000_000 });
-    expect((await h.cli(['open_tape', 'short', '--capacity', '100M'])).code).toBe(0);
+    expect((await h.cli(['open_tape', '--new', 'short', '--capacity', '100M'])).code).toBe(0);
     expect((await h.cli(['assign', '--target', id])).code).toBe(0);
     const s2 = await h.cli(['archive']);
     expect(s2.code).toBe(1);

@@ -35,7 +35,7 @@ async function prepare(tape: string, sizes: number[], capacity = 100_000_000): P
   const id = (await stack.ctx.catalog.listAllTargets()).find((t) => t.path === path)!.id;
   await waitUntil(async () => (await stack.ctx.catalog.getTarget(id))?.scan === 'complete', 30_000, `scan of ${path}`);
   await h.vtl.createTape(tape, { capacityBytes: capacity });
-  expect((await h.cli(['open_tape', tape, '--capacity', String(capacity)])).code).toBe(0);
+  expect((await h.cli(['open_tape', '--new', tape, '--capacity', String(capacity)])).code).toBe(0);
   expect((await h.cli(['assign'])).code).toBe(0);
   return { id, path };
 }
@@ -102,7 +102,7 @@ describe('faults', () => {
     expect((await h.cli(['close_tape', '--yes'])).out).toMatch(/released 1 target/);
     expect((await target(t.id)).placement).toBe('unassigned');
     await h.vtl.createTape('wio2', { capacityBytes: 100_000_000 });
-    await h.cli(['open_tape', 'wio2']);
+    await h.cli(['open_tape', '--new', 'wio2']);
     await h.cli(['assign']);
     expect((await h.cli(['archive'])).code).toBe(0);
   });
@@ -174,7 +174,7 @@ describe('faults', () => {
     await h.cli(['close_tape', '--yes']);
     // Leave nothing unassigned for the next test.
     await h.vtl.createTape('spare', { capacityBytes: 100_000_000 });
-    await h.cli(['open_tape', 'spare']);
+    await h.cli(['open_tape', '--new', 'spare']);
     await h.cli(['assign']);
     expect((await h.cli(['archive', '--all'])).code).toBe(0);
   });
@@ -232,7 +232,7 @@ describe('faults', () => {
 
     expect(await agent.stop('SIGTERM')).toBe(0);
     await h.vtl.createTape('lost', { capacityBytes: 100_000_000 });
-    await h.cli(['open_tape', 'lost']);
+    await h.cli(['open_tape', '--new', 'lost']);
     await h.cli(['assign']);
     const taskId = JSON.parse((await h.cli(['--json', 'archive', '--no-wait'])).out).taskId as string;
     expect(await stack.drain('tasks')).toHaveLength(1); // and the write request
@@ -264,7 +264,7 @@ describe('faults', () => {
     expect(await h.vtl.countFiles('eom')).toBe(2);
     expect((await h.cli(['close_tape', '--yes'])).out).toMatch(/released 1 target/);
     await h.vtl.createTape('eom2', { capacityBytes: 100_000_000 });
-    await h.cli(['open_tape', 'eom2']);
+    await h.cli(['open_tape', '--new', 'eom2']);
     await h.cli(['assign']);
     expect((await h.cli(['archive'])).code).toBe(0);
     expect(await target(id)).toMatchObject({ placement: 'archived', tapeName: 'eom2', fileNumber: 1 });

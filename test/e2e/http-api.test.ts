@@ -47,7 +47,7 @@ describe('HTTP API over serverless-offline', () => {
     expect(await ok(['import', list])).toMatch(/imported 1 target/);
     await waitUntil(async () => (await stack.ctx.catalog.listAllTargets()).every((t) => t.scan === 'complete'), 30_000, 'scan');
     await h.vtl.createTape('apitape', { capacityBytes: 50_000_000 });
-    expect(await ok(['open_tape', 'apitape', '--capacity', '50M'])).toMatch(/registered and online/);
+    expect(await ok(['open_tape', '--new', 'apitape', '--capacity', '50M'])).toMatch(/registered and online/);
     expect(await ok(['assign'])).toMatch(/assigned 1 target/);
     expect(await ok(['archive'])).toMatch(/apitape file 1: archived 2 file/);
     expect(await ok(['confirm', 'next'])).toMatch(/every checksum matches/);

@@ -44,7 +44,7 @@ describe('archiving from a data host over SSH', () => {
     expect(scanned.scan).toBe('complete');
 
     await h.vtl.createTape('sshtape', { capacityBytes: 100_000_000 });
-    await h.cli(['open_tape', 'sshtape']);
+    await h.cli(['open_tape', '--new', 'sshtape']);
     await h.cli(['assign']);
     const archived = await h.cli(['archive']);
     expect({ code: archived.code, out: archived.out }).toMatchObject({ code: 0, out: expect.stringMatching(/archived/) });
@@ -73,7 +73,7 @@ describe('archiving from a data host over SSH', () => {
       const id = (await stack.ctx.catalog.listAllTargets()).find((t) => t.host === 'flaky')!.id;
       await waitUntil(async () => (await stack.ctx.catalog.getTarget(id))?.scan === 'complete', 30_000, 'scan');
       await h.vtl.createTape('flakytape', { capacityBytes: 100_000_000 });
-      await h.cli(['open_tape', 'flakytape']);
+      await h.cli(['open_tape', '--new', 'flakytape']);
       await h.cli(['assign']);
 
       proxy.cutAfter(1_000_000); // the network drops a megabyte into the stream

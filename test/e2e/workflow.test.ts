@@ -40,7 +40,7 @@ describe('the seed workflow on a virtual tape', () => {
   });
 
   it('archives until tape1 is full, leaving outstanding targets assigned', async () => {
-    expect((await h.cli(['open_tape', 'tape1', '--capacity', '1.6M'])).code).toBe(0);
+    expect((await h.cli(['open_tape', '--new', 'tape1', '--capacity', '1.6M'])).code).toBe(0);
     expect((await h.cli(['assign'])).out).toMatch(/assigned 5 target/);
     const r = await h.cli(['archive', '--all']);
     expect(r.code).toBe(0);
@@ -77,7 +77,7 @@ describe('the seed workflow on a virtual tape', () => {
   });
 
   it('archives the rest to tape2 and confirms it', async () => {
-    expect((await h.cli(['open_tape', 'tape2', '--capacity', '50M'])).code).toBe(0);
+    expect((await h.cli(['open_tape', '--new', 'tape2', '--capacity', '50M'])).code).toBe(0);
     expect((await h.cli(['assign'])).code).toBe(0);
     const r = await h.cli(['archive', '--all']);
     expect(r.code).toBe(0);

@@ -15,7 +15,7 @@ describe('parallel archive calls', () => {
   it('never give two targets the same file number nor put two writes in flight on one tape', async () => {
     const paths = Array.from({ length: 8 }, (_, i) => `/data/run-${i}`);
     await job('import', { content: paths.join('\n'), source: 'list' });
-    await job('open_tape', { name: 'tapeC' });
+    await job('open_tape', { new: true, name: 'tapeC' });
     await job('assign', {});
     for (const t of (await job('targets', {})).targets) await completeScan(stack, t.id, { fileCount: 1, totalBytes: 100 });
 

@@ -25,7 +25,7 @@ describe('Lambda handlers (API Gateway HTTP API events)', () => {
     const imported = await importTargets(post({ content: '/data/h1\n/data/h2\n', source: 'api' }), lambdaContext);
     expect(imported.statusCode).toBe(200);
     expect(JSON.parse(imported.body).imported).toHaveLength(2);
-    const opened = await openTape({ pathParameters: { name: 'tapeH' }, body: JSON.stringify({ capacity: '1T' }), headers: auth }, lambdaContext);
+    const opened = await openTape({ pathParameters: { name: 'tapeH' }, body: JSON.stringify({ capacity: '1T', new: true }), headers: auth }, lambdaContext);
     expect(JSON.parse(opened.body)).toMatchObject({ registered: true, tape: { name: 'tapeH', capacityBytes: 1e12 } });
     const list = await tapes({ queryStringParameters: null, headers: auth }, lambdaContext);
     expect(JSON.parse(list.body).tapes).toMatchObject([{ name: 'tapeH', online: true }]);

@@ -42,7 +42,7 @@ const record = (body: unknown) => ({ messageId: randomUUID(), body: typeof body 
 describe('results handler (SQS-triggered Lambda)', () => {
   it('applies a write result once, ignores the duplicate, and dead-letters poison records at once with the reason', async () => {
     await runJob(stack.ctx, 'import', { content: '/data/r1\n', source: 'l' });
-    await runJob(stack.ctx, 'open_tape', { name: 'tapeR' });
+    await runJob(stack.ctx, 'open_tape', { new: true, name: 'tapeR' });
     await runJob(stack.ctx, 'assign', {});
     const [t] = (await runJob(stack.ctx, 'targets', {})).targets;
     await completeScan(stack, t!.id, { fileCount: 1, totalBytes: 10 });

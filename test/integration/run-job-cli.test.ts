@@ -67,9 +67,9 @@ describe('run-job', () => {
       [['import', await listFile('latin1.txt', Buffer.from([0x2f, 0x64, 0xe9, 0x0a]))], 2, /not valid UTF-8[\s\S]*line 1/],
       [['import', await listFile('empty.txt', '# nothing\n\n')], 1, /lists no target directories/],
       [['import'], 2, /missing required argument 'file'/],
-      [['open_tape', 'bad name'], 2, /tape name "bad name" is invalid/],
-      [['open_tape', 'tapeZ', '--capacity', 'huge'], 2, /capacity "huge" is not a size/],
-      [['open_tape', 'tapeZ', '--barcode', 'x'], 2, /barcode "x" is invalid/],
+      [['open_tape', '--new', 'bad name'], 2, /tape name "bad name" is invalid/],
+      [['open_tape', '--new', 'tapeZ', '--capacity', 'huge'], 2, /capacity "huge" is not a size/],
+      [['open_tape', '--new', 'tapeZ', '--barcode', 'x'], 2, /barcode "x" is invalid/],
       [['assign'], 1, /no tape is online/],
       [['assign', 'nosuch'], 1, /tape nosuch is not registered/],
       [['archive'], 1, /no tape is online/],
@@ -97,7 +97,7 @@ describe('run-job', () => {
   });
 
   it('open_tape, assign, tapes table, targets table, close_tape with confirmation', async () => {
-    expect((await cli(['open_tape', 'tape1', '--capacity', '2.5T', '--barcode', 'abc123l9'])).out).toMatch(/tape1 registered and online/);
+    expect((await cli(['open_tape', '--new', 'tape1', '--capacity', '2.5T', '--barcode', 'abc123l9'])).out).toMatch(/tape1 registered and online/);
     expect((await cli(['assign'])).out).toMatch(/assigned 3 target\(s\) to tape1 \(3 awaiting scan\)/);
     const tapes = await cli(['tapes']);
     expect(tapes.out).toMatch(/tape1\s*│\s*ABC123L9\s*│\s*default\s*│\s*registered\s*│\s*yes\s*│\s*0 B \/ 2.50 TB \(0\.0%\)/);

@@ -32,7 +32,7 @@ describe('the seed workflow on the catalog', () => {
   });
 
   it('open_tape registers and puts online; assign defaults to the online tape', async () => {
-    const opened = await job('open_tape', { name: 'tape1', capacity: '10M' });
+    const opened = await job('open_tape', { new: true, name: 'tape1', capacity: '10M' });
     expect(opened.registered).toBe(true);
     const a = await job('assign', {});
     expect(a.tape).toBe('tape1');
@@ -59,7 +59,7 @@ describe('the seed workflow on the catalog', () => {
   });
 
   it('reassignment is allowed only for targets never written to their tape', async () => {
-    await job('open_tape', { name: 'tape2', capacity: '10M' });
+    await job('open_tape', { new: true, name: 'tape2', capacity: '10M' });
     const rows = (await job('targets', { tape: 'tape1' })).targets;
     const writing = rows.find((t) => t.status === 'writing')!;
     const assigned = rows.find((t) => t.status === 'assigned')!;
@@ -70,7 +70,7 @@ describe('the seed workflow on the catalog', () => {
     expect(moved.assigned).toMatchObject([{ id: assigned.id, from: 'tape1' }]);
     // back to tape1 for the rest of the test
     await job('assign', { tape: 'tape1', targetIds: [assigned.id] });
-    await job('open_tape', { name: 'tape1' });
+    await job('open_tape', { new: true, name: 'tape1' });
   });
 
   it('confirm refuses files still being written and unknown numbers', async () => {
@@ -108,9 +108,9 @@ describe('the seed workflow on the catalog', () => {
     expect(scanned).toHaveLength(2);
 
     // The released targets go to the next tape.
-    await job('open_tape', { name: 'tape2' });
+    await job('open_tape', { new: true, name: 'tape2' });
     expect((await job('assign', {})).assigned).toHaveLength(2);
-    await expect(job('open_tape', { name: 'tape1' })).rejects.toThrow(IllegalTransitionError);
+    await expect(job('open_tape', { new: true, name: 'tape1' })).rejects.toThrow(IllegalTransitionError);
     await expect(job('assign', { tape: 'tape1' })).rejects.toThrow(IllegalTransitionError);
   });
 
@@ -118,9 +118,9 @@ describe('the seed workflow on the catalog', () => {
     const before = await snapshotCatalog(stack);
     await expect(job('import', { content: '/ok\nrelative/path\n/bad\u0007name\n', source: 'l' })).rejects.toThrow(ValidationError);
     await expect(job('import', { content: '# only a comment\n\n', source: 'l' })).rejects.toThrow(ValidationError);
-    await expect(job('open_tape', { name: 'bad name' })).rejects.toThrow(UsageError);
-    await expect(job('open_tape', { name: 'tape9', capacity: 'lots' })).rejects.toThrow(UsageError);
-    await expect(job('open_tape', { name: 'tape2', capacity: '5T' })).rejects.toThrow(UsageError);
+    await expect(job('open_tape', { new: true, name: 'bad name' })).rejects.toThrow(UsageError);
+    await expect(job('open_tape', { new: true, name: 'tape9', capacity: 'lots' })).rejects.toThrow(UsageError);
+    await expect(job('open_tape', { new: true, name: 'tape2', capacity: '5T' })).rejects.toThrow(UsageError);
     await expect(job('assign', { tape: 'nosuchtape' })).rejects.toThrow(NotFoundError);
     await expect(job('targets', { state: 'bogus' })).rejects.toThrow(UsageError);
     await expect(job('archive', { extra: 1 })).rejects.toThrow(UsageError);
@@ -134,7 +134,7 @@ describe('a failed scan stays visible', () => {
     await job('import', { content: '/data/sf-1\n/data/sf-2\n', source: 'sf.txt' });
     await stack.drain('scans');
     const [t1, t2] = (await stack.ctx.catalog.listAllTargets()).filter((t) => t.path.startsWith('/data/sf-'));
-    await job('open_tape', { name: 'tapeSF' });
+    await job('open_tape', { new: true, name: 'tapeSF' });
     // sf-2 is assigned while its scan is pending, then its scan fails
     expect((await job('assign', { targetIds: [t2!.id] })).assigned).toHaveLength(1);
     for (const t of [t1!, t2!]) {

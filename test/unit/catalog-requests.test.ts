@@ -71,9 +71,42 @@ describe('catalog request builders', () => {
 
   it('a verify moves the confirmed count only when the file state really changes', () => {
     const file: TapeFile = { tapeName: 'T1', fileNumber: 2, targetId: 't-1', state: 'archived', taskId: 'k', startedAt: now };
-    expect(recordVerifyItems('cat', file, { taskId: 'v1', ok: true }, now)).toHaveLength(3);
-    expect(recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v2', ok: true }, now)).toHaveLength(2);
-    const down = recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v3', ok: false, error: 'bad' }, now);
+    expect(recordVerifyItems('cat', file, { taskId: 'v1', ok: true, targetOnFile: true }, now)).toHaveLength(3);
+    expect(recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v2', ok: true, targetOnFile: true }, now)).toHaveLength(2);
+    const down = recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v3', ok: false, error: 'bad', targetOnFile: true }, now);
     expect(unmarshall(down[2]!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':d': -1 });
+  });
+
+  it('a verify of a file the target has left changes the file only, checking the target is still elsewhere', () => {
+    const file: TapeFile = { tapeName: 'T1', fileNumber: 2, targetId: 't-1', state: 'confirm_failed', taskId: 'k', startedAt: now };
+    const items = recordVerifyItems('cat', file, { taskId: 'v4', ok: true, targetOnFile: false }, now);
+    expect(items[1]!.Update).toBeUndefined();
+    expect(items[1]!.ConditionCheck!.ConditionExpression).toContain('fileNumber <> :n');
+    expect(unmarshall(items[2]!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':d': 1 });
+  });
+
+  it('a started write records the scan it writes on the tape file', () => {
+    const target = {
+      id: 't-1',
+      host: 'h',
+      path: '/p',
+      scan: 'complete',
+      scanId: 's-9',
+      manifestPages: 2,
+      placement: 'assigned',
+      tapeName: 'T1',
+      importedAt: now,
+      updatedAt: now,
+      version: 3,
+    } as const;
+    const items = startWriteItems(
+      'cat',
+      tape,
+      target,
+      { ...target, placement: 'writing', fileNumber: 4, version: 4 },
+      { fileNumber: 4, targetId: 't-1', taskId: 'k', startedAt: now },
+      now,
+    );
+    expect(unmarshall(items[1]!.Put!.Item!)).toMatchObject({ state: 'writing', scanId: 's-9', manifestPages: 2 });
   });
 });

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { assertTapeTransition, canTransitionTape, TAPE_STATES, validateTapeName } from '../../src/lib/domain/tape.ts';
-import { canTransitionPlacement, PLACEMENTS, targetId, targetStatus } from '../../src/lib/domain/target.ts';
+import {
+  canTransitionPlacement,
+  PLACEMENTS,
+  REASSIGNABLE_PLACEMENTS,
+  targetId,
+  targetStatus,
+  withFileInHistory,
+  type Target,
+} from '../../src/lib/domain/target.ts';
 import { formatBytes, parseBytes } from '../../src/lib/domain/units.ts';
 import { IllegalTransitionError } from '../../src/lib/errors.ts';
 
@@ -21,8 +29,40 @@ describe('tape state machine', () => {
 });
 
 describe('target state machine', () => {
-  it('nothing archived can go back to unassigned or assigned', () => {
-    for (const from of ['archived', 'confirmed', 'confirm_failed'] as const) {
+  it('a target whose tape file read back bad can be archived again; a good one cannot leave its file', () => {
+    expect(canTransitionPlacement('confirm_failed', 'assigned')).toBe(true);
+    expect(canTransitionPlacement('confirm_failed', 'unassigned')).toBe(true);
+    expect(REASSIGNABLE_PLACEMENTS).toEqual(['unassigned', 'assigned', 'confirm_failed', 'write_failed']);
+  });
+
+  it('leaving a bad tape file puts it into the history, bounded to the last 20', () => {
+    const t: Target = {
+      id: 't',
+      host: 'h',
+      path: '/p',
+      scan: 'complete',
+      placement: 'confirm_failed',
+      tapeName: 'T1',
+      fileNumber: 3,
+      lastError: 'bad crc',
+      importedAt: 'x',
+      updatedAt: 'x',
+      version: 1,
+    };
+    expect(withFileInHistory(t, 'now').previousFiles).toEqual([{ tapeName: 'T1', fileNumber: 3, state: 'confirm_failed', error: 'bad crc', at: 'now' }]);
+    expect(withFileInHistory({ ...t, placement: 'write_failed' }, 'now')).toEqual({});
+    const long = {
+      ...t,
+      previousFiles: Array.from({ length: 20 }, (_, i) => ({ tapeName: 'T0', fileNumber: i + 1, state: 'confirm_failed' as const, at: 'x' })),
+    };
+    const h = withFileInHistory(long, 'now').previousFiles!;
+    expect(h).toHaveLength(20);
+    expect(h.at(-1)).toMatchObject({ tapeName: 'T1', fileNumber: 3 });
+    expect(h[0]!.fileNumber).toBe(2);
+  });
+
+  it('nothing archived and not failed can go back to unassigned or assigned', () => {
+    for (const from of ['archived', 'confirmed'] as const) {
       expect(canTransitionPlacement(from, 'assigned')).toBe(false);
       expect(canTransitionPlacement(from, 'unassigned')).toBe(false);
     }

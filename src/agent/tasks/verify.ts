@@ -34,7 +34,9 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     await mountTape(drive, task.tapeName);
     const label = await checkLabel(drive, task.tapeName);
     if (!label) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
-    const manifest = target?.scanId && target.manifestPages ? await ctx.manifests.readAll(target.id, target.scanId, target.manifestPages) : undefined;
+    // The scan written to this file; files from before release 0.3 use their target's.
+    const scan = file.scanId ? { scanId: file.scanId, pages: file.manifestPages ?? 0 } : { scanId: target?.scanId, pages: target?.manifestPages ?? 0 };
+    const manifest = scan.scanId && scan.pages ? await ctx.manifests.readAll(task.targetId, scan.scanId, scan.pages) : undefined;
     const progress = deps.reporter.progress(task.taskId, file.bytes ?? 0, 'verifying');
     await drive.seekFile(task.fileNumber);
     const report = await readTargetFile(

@@ -11,6 +11,7 @@ import {
   ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
   type DynamoDBClient,
   type QueryCommandInput,
   type TransactWriteItem,
@@ -31,6 +32,8 @@ import {
   newTargetPut,
   recordVerifyItems,
   setOnlineItems,
+  enableTapeItem,
+  removeTapeItems,
   startWriteItems,
   tapeFilesQuery,
   tapesQuery,
@@ -114,6 +117,22 @@ export class Catalog {
   /** Closes a tape: state closed, offline, pointer cleared if it pointed here. */
   async closeTape(tape: Tape, now: string): Promise<void> {
     await this.transact(closeTapeItems(this.tableName, tape, now));
+  }
+
+  /** Removes an empty tape's record (ConditionFailed if anything was written or started meanwhile). */
+  async removeTape(tape: Tape): Promise<void> {
+    await this.transact(removeTapeItems(this.tableName, tape));
+  }
+
+  /** A disabled tape back in service; false if it is no longer disabled as it was. */
+  async enableTape(tape: Tape, to: 'registered' | 'labelled', now: string): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateItemCommand(enableTapeItem(this.tableName, tape, to, now)));
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
   }
 
   // ---- targets -----------------------------------------------------------
@@ -220,7 +239,7 @@ export class Catalog {
    * the file remembers the last verify task applied, and the confirmed count moves only when
    * the file's state really changes.
    */
-  async recordVerify(file: TapeFile, v: { taskId: string; ok: boolean; error?: string }, now: string): Promise<void> {
+  async recordVerify(file: TapeFile, v: Parameters<typeof recordVerifyItems>[2], now: string): Promise<void> {
     await this.transact(recordVerifyItems(this.tableName, file, v, now));
   }
 

@@ -59,6 +59,9 @@ const targetItemSchema = z.object({
   skippedCount: z.number().int().optional(),
   skipped: z.array(z.object({ path: z.string(), rawPath: z.string().optional(), reason: z.string() })).optional(),
   lastError: z.string().optional(),
+  previousFiles: z
+    .array(z.object({ tapeName: z.string(), fileNumber: z.number().int(), state: z.literal('confirm_failed'), error: z.string().optional(), at: isoDate }))
+    .optional(),
   importedAt: isoDate,
   updatedAt: isoDate,
   version: z.number().int(),
@@ -70,6 +73,8 @@ const tapeFileItemSchema = z.object({
   targetId: z.string(),
   state: z.enum(TAPE_FILE_STATES),
   taskId: z.string(),
+  scanId: z.string().optional(),
+  manifestPages: z.number().int().optional(),
   bytes: z.number().optional(),
   fileCount: z.number().int().optional(),
   sha256: z.string().optional(),

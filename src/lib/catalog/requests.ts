@@ -10,6 +10,7 @@ import type {
   QueryCommandInput,
   ScanCommandInput,
   TransactWriteItem,
+  UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
@@ -168,6 +169,46 @@ export function closeTapeItems(table: string, tape: Tape, now: string): Transact
 }
 
 /**
+ * Removes the record of a tape that holds nothing (`remove_tape`: a typo, a cartridge never
+ * used), and the online pointer if it points at it. Conditional on nothing having been
+ * written or started since it was read.
+ */
+export function removeTapeItems(table: string, tape: Tape): TransactWriteItem[] {
+  const items: TransactWriteItem[] = [
+    {
+      Delete: {
+        TableName: table,
+        Key: m(keys.tape(tape.name)),
+        ConditionExpression: 'nextFileNumber = :one AND filesWritten = :zero AND attribute_not_exists(writeInFlight)',
+        ExpressionAttributeValues: m({ ':one': 1, ':zero': 0 }),
+      },
+    },
+  ];
+  if (tape.online) {
+    items.push({
+      Delete: { TableName: table, Key: m(keys.online()), ConditionExpression: 'tapeName = :n', ExpressionAttributeValues: m({ ':n': tape.name }) },
+    });
+  }
+  return items;
+}
+
+/**
+ * A disabled tape back in service (`enable_tape`, after the agent found its label and end of
+ * data where the catalog says): state `to`, reason cleared. Conditional on it still being
+ * disabled at the same file number, so a late or repeated check changes nothing.
+ */
+export function enableTapeItem(table: string, tape: Tape, to: 'registered' | 'labelled', now: string): UpdateItemCommandInput {
+  return {
+    TableName: table,
+    Key: m(keys.tape(tape.name)),
+    UpdateExpression: 'SET #s = :to, updatedAt = :now REMOVE reason',
+    ConditionExpression: '#s = :disabled AND nextFileNumber = :n AND attribute_not_exists(writeInFlight)',
+    ExpressionAttributeNames: { '#s': 'state' },
+    ExpressionAttributeValues: m({ ':to': to, ':now': now, ':disabled': 'disabled', ':n': tape.nextFileNumber }),
+  };
+}
+
+/**
  * Writes `next` over `current` only if the stored item still has `current.version`
  * (optimistic lock); `next.version` must be current + 1.
  */
@@ -218,6 +259,7 @@ export function startWriteItems(table: string, tape: Tape, target: Target, writi
             targetId: target.id,
             state: 'writing',
             taskId: flight.taskId,
+            ...(target.scanId ? { scanId: target.scanId, manifestPages: target.manifestPages ?? 0 } : {}),
             startedAt: now,
           }),
         ),
@@ -360,11 +402,18 @@ export function discardWriteItems(
 }
 
 /**
- * Applies a read-back verify to the tape file and its target. Idempotent per verify task:
+ * Applies a read-back verify to the tape file and, when the target still lives in that file,
+ * to the target (`targetOnFile`; a target archived again elsewhere after a bad read-back keeps
+ * its new placement, and only the old file's record changes). Idempotent per verify task:
  * the file remembers the last verify task applied, and the confirmed count moves only when
  * the file's state really changes.
  */
-export function recordVerifyItems(table: string, file: TapeFile, v: { taskId: string; ok: boolean; error?: string }, now: string): TransactWriteItem[] {
+export function recordVerifyItems(
+  table: string,
+  file: TapeFile,
+  v: { taskId: string; ok: boolean; error?: string; targetOnFile: boolean },
+  now: string,
+): TransactWriteItem[] {
   const to = v.ok ? 'confirmed' : 'confirm_failed';
   const delta = (to === 'confirmed' ? 1 : 0) - (file.state === 'confirmed' ? 1 : 0);
   const items: TransactWriteItem[] = [
@@ -385,26 +434,36 @@ export function recordVerifyItems(table: string, file: TapeFile, v: { taskId: st
         }),
       },
     },
-    {
-      Update: {
-        TableName: table,
-        Key: m(keys.target(file.targetId)),
-        UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${v.error ? ', lastError = :err' : ''}${v.error ? '' : ' REMOVE lastError'}`,
-        ConditionExpression: 'tapeName = :t AND fileNumber = :n AND placement IN (:archived, :confirmed, :failed)',
-        ExpressionAttributeValues: m({
-          ':to': to,
-          ':g': placementIndexKey(to, file.tapeName),
-          ':now': now,
-          ':one': 1,
-          ':t': file.tapeName,
-          ':n': file.fileNumber,
-          ':archived': 'archived',
-          ':confirmed': 'confirmed',
-          ':failed': 'confirm_failed',
-          ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
-        }),
-      },
-    },
+    v.targetOnFile
+      ? {
+          Update: {
+            TableName: table,
+            Key: m(keys.target(file.targetId)),
+            UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${v.error ? ', lastError = :err' : ''}${v.error ? '' : ' REMOVE lastError'}`,
+            ConditionExpression: 'tapeName = :t AND fileNumber = :n AND placement IN (:archived, :confirmed, :failed)',
+            ExpressionAttributeValues: m({
+              ':to': to,
+              ':g': placementIndexKey(to, file.tapeName),
+              ':now': now,
+              ':one': 1,
+              ':t': file.tapeName,
+              ':n': file.fileNumber,
+              ':archived': 'archived',
+              ':confirmed': 'confirmed',
+              ':failed': 'confirm_failed',
+              ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
+            }),
+          },
+        }
+      : {
+          // The target moved on: the file's record may change only while the target is elsewhere.
+          ConditionCheck: {
+            TableName: table,
+            Key: m(keys.target(file.targetId)),
+            ConditionExpression: 'attribute_not_exists(tapeName) OR tapeName <> :t OR attribute_not_exists(fileNumber) OR fileNumber <> :n',
+            ExpressionAttributeValues: m({ ':t': file.tapeName, ':n': file.fileNumber }),
+          },
+        },
   ];
   if (delta !== 0) {
     items.push({

@@ -22,7 +22,7 @@ export type TaskState = (typeof TASK_STATES)[number];
 
 const schema = z.object({
   taskId: z.string(),
-  kind: z.enum(['scan', 'write', 'verify']),
+  kind: z.enum(['scan', 'write', 'verify', 'check-tape']),
   state: z.enum(TASK_STATES),
   tapeName: z.string().optional(),
   fileNumber: z.number().int().optional(),

@@ -13,6 +13,9 @@ export interface TapeFile {
   targetId: string;
   state: TapeFileState;
   taskId: string;
+  /** The scan (manifest) written to this file; absent in files written before release 0.3, whose target's scan is theirs. */
+  scanId?: string;
+  manifestPages?: number;
   bytes?: number;
   fileCount?: number;
   /** SHA-256 of the whole tape file as streamed. */

@@ -21,16 +21,43 @@ const PLACEMENT_TRANSITIONS: Record<Placement, readonly Placement[]> = {
   writing: ['archived', 'assigned', 'write_failed'],
   archived: ['confirmed', 'confirm_failed'],
   confirmed: ['confirm_failed', 'confirmed'],
-  confirm_failed: ['confirmed', 'confirm_failed'],
+  // a way forward after a bad read-back: archive it again (assign, keeping its scan, or
+  // rescan first). The bad tape file stays recorded as bad and in the target's history.
+  confirm_failed: ['confirmed', 'confirm_failed', 'assigned', 'unassigned'],
   // after a rescan the operator may assign it again.
   write_failed: ['assigned', 'unassigned'],
 };
 
 /**
- * Placements in which nothing of the target is on any tape, so an operator may assign it
- * (again) to a tape, or scan it again: unassigned, assigned (a move), write_failed.
+ * Placements in which no good copy of the target is on any tape, so an operator may assign
+ * it (again) to a tape, or scan it again: unassigned, assigned (a move), write_failed, and
+ * confirm_failed (its tape file read back bad; that file stays recorded as bad).
  */
-export const NOT_ON_TAPE_PLACEMENTS: readonly Placement[] = PLACEMENTS.filter((p) => p !== 'writing' && canTransitionPlacement(p, 'assigned'));
+export const REASSIGNABLE_PLACEMENTS: readonly Placement[] = PLACEMENTS.filter((p) => p !== 'writing' && canTransitionPlacement(p, 'assigned'));
+
+/** A tape file that once held the target and was given up (read back bad), kept as history. */
+export interface PreviousFile {
+  tapeName: string;
+  fileNumber: number;
+  state: 'confirm_failed';
+  error?: string;
+  /** When the target left that file. */
+  at: string;
+}
+
+/** `t` leaving its current tape file for a new archive: the file goes into its history. */
+export function withFileInHistory(t: Target, at: string): Pick<Target, 'previousFiles'> {
+  if (t.placement !== 'confirm_failed' || !t.tapeName || t.fileNumber === undefined) return t.previousFiles ? { previousFiles: t.previousFiles } : {};
+  const entry: PreviousFile = {
+    tapeName: t.tapeName,
+    fileNumber: t.fileNumber,
+    state: 'confirm_failed',
+    ...(t.lastError ? { error: t.lastError.slice(0, 1000) } : {}),
+    at,
+  };
+  // Bounded, so a target that keeps failing cannot grow its item without end; the tape files themselves stay.
+  return { previousFiles: [...(t.previousFiles ?? []), entry].slice(-20) };
+}
 
 export function canTransitionPlacement(from: Placement, to: Placement): boolean {
   return PLACEMENT_TRANSITIONS[from].includes(to);
@@ -82,6 +109,8 @@ export interface Target {
   skippedCount?: number;
   skipped?: { path: string; rawPath?: string; reason: string }[];
   lastError?: string;
+  /** Tape files given up after a failed read-back, oldest first (at most the last 20). */
+  previousFiles?: PreviousFile[];
   importedAt: string;
   updatedAt: string;
   /** Optimistic lock: every conditional write checks and bumps it. */

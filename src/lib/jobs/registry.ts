@@ -8,6 +8,8 @@ import { NotFoundError, UsageError } from '../errors.ts';
 import { reconcile } from './reconcile.ts';
 import { discover } from './discover.ts';
 import { rescan } from './rescan.ts';
+import { enableTape } from './enable-tape.ts';
+import { removeTape } from './remove-tape.ts';
 import { JOB_ACCESS } from '../resources/access.ts';
 import { restrict, type JobContext } from './context.ts';
 import { listTapes, openTape } from './tapes.ts';
@@ -25,13 +27,17 @@ export const jobInputSchemas = {
       capacity: z.union([z.string().max(32), z.number().int().positive()]).optional(),
       barcode: z.string().max(16).optional(),
       pool: z.string().max(64).optional(),
+      new: z.boolean().default(false),
     })
     .strict(),
+  enable_tape: z.object({ name: tapeName }).strict(),
+  remove_tape: z.object({ name: tapeName }).strict(),
   import: z
     .object({ content: z.string().max(5 * 1024 * 1024), source: z.string().max(256).default('import list'), skipInvalid: z.boolean().default(false) })
     .strict(),
   assign: z.object({ tape: tapeName.optional(), targetIds: z.array(z.string().min(1).max(64)).max(10_000).optional() }).strict(),
-  archive: z.object({}).strict(),
+  /** tape: only if this is (still) the online tape; archive --all passes the tape it began on. */
+  archive: z.object({ tape: tapeName.optional() }).strict(),
   confirm: z
     .object({
       which: z.string().min(1).max(32).default('next'),
@@ -78,9 +84,11 @@ async function closeTapeJob(ctx: JobContext, input: JobInput<'close_tape'>) {
 const runners = {
   tapes: (ctx: JobContext) => listTapes(ctx),
   open_tape: (ctx: JobContext, i: JobInput<'open_tape'>) => openTape(ctx, i),
+  enable_tape: (ctx: JobContext, i: JobInput<'enable_tape'>) => enableTape(ctx, i),
+  remove_tape: (ctx: JobContext, i: JobInput<'remove_tape'>) => removeTape(ctx, i),
   import: (ctx: JobContext, i: JobInput<'import'>) => importTargets(ctx, i),
   assign: (ctx: JobContext, i: JobInput<'assign'>) => assign(ctx, i),
-  archive: (ctx: JobContext) => archive(ctx),
+  archive: (ctx: JobContext, i: JobInput<'archive'>) => archive(ctx, i),
   confirm: (ctx: JobContext, i: JobInput<'confirm'>) => confirm(ctx, i),
   close_tape: closeTapeJob,
   targets: (ctx: JobContext, i: JobInput<'targets'>) => listTargets(ctx, i),

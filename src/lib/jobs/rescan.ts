@@ -1,10 +1,11 @@
 /**
- * `rescan`: scan targets again, for a scan that failed (host down, key not yet trusted) or a
- * target whose source changed after its scan (write_failed). The target gets a new scan id;
- * the old manifest is never used again. Targets with data on tape are refused: their manifest
+ * `rescan`: scan targets again, for a scan that failed (host down, key not yet trusted), a
+ * target whose source changed after its scan (write_failed), or one whose tape file read back
+ * bad (confirm_failed: that file keeps its own scan id, and goes into the target's history).
+ * The target gets a new scan id. Targets with a good copy on tape are refused: their manifest
  * describes what is on tape.
  */
-import { NOT_ON_TAPE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
+import { REASSIGNABLE_PLACEMENTS, targetStatus, withFileInHistory, type Target } from '../domain/target.ts';
 import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
@@ -22,7 +23,7 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
     for (const id of input.targetIds) {
       const t = await ctx.catalog.getTarget(id);
       if (!t) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
-      if (!NOT_ON_TAPE_PLACEMENTS.includes(t.placement)) {
+      if (!REASSIGNABLE_PLACEMENTS.includes(t.placement)) {
         throw new IllegalTransitionError(
           `target ${id} is ${targetStatus(t)}; its manifest describes what is on tape and cannot be replaced. Nothing was rescanned.`,
         );
@@ -38,14 +39,17 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
   for (const t of targets) {
     const now = ctx.now().toISOString();
     const scanId = ctx.newId();
+    // Off its tape file (write failed, or read back bad): back to unassigned, to be assigned anew.
+    const leaves = t.placement === 'write_failed' || t.placement === 'confirm_failed';
     const next: Target = {
       ...t,
+      ...withFileInHistory(t, now),
       scan: 'pending',
       scanId,
       scanError: undefined,
       lastError: undefined,
-      placement: t.placement === 'write_failed' ? 'unassigned' : t.placement,
-      ...(t.placement === 'write_failed' ? { tapeName: undefined, fileNumber: undefined } : {}),
+      placement: leaves ? 'unassigned' : t.placement,
+      ...(leaves ? { tapeName: undefined, fileNumber: undefined } : {}),
       updatedAt: now,
       version: t.version + 1,
     };

@@ -17,6 +17,8 @@ export interface TapeRow {
   filesConfirmed: number;
   targetsAssigned: number;
   writeInFlight?: Tape['writeInFlight'];
+  /** Why a tape is disabled or broken (or was marked full early). */
+  reason?: string;
 }
 
 /** `tapes`: every tape with state, online flag, usage and counts. */
@@ -36,6 +38,7 @@ export async function listTapes(ctx: JobContext): Promise<{ tapes: TapeRow[] }> 
       filesConfirmed: t.filesConfirmed,
       targetsAssigned: await ctx.catalog.countAssigned(t.name),
       ...(t.writeInFlight ? { writeInFlight: t.writeInFlight } : {}),
+      ...(t.reason ? { reason: t.reason } : {}),
     })),
   );
   return { tapes: rows.sort((a, b) => a.name.localeCompare(b.name)) };
@@ -46,6 +49,8 @@ export interface OpenTapeInput {
   capacity?: string | number;
   barcode?: string;
   pool?: string;
+  /** Register NAME as a new tape; without it an unknown name is refused (a typo must not take the real tape offline). */
+  new?: boolean;
 }
 
 export interface OpenTapeResult {
@@ -81,6 +86,7 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
   }
 
   const existing = await ctx.catalog.getTape(input.name);
+  if (!existing) await refuseUnintendedName(ctx, input.name, !!input.new);
   const previousOnline = await ctx.catalog.getOnlineTapeName();
   const now = ctx.now().toISOString();
 
@@ -144,6 +150,26 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
     ...(previousOnline ? { previousOnline } : {}),
     message: `tape ${tape.name} registered and online${previousOnline ? ` (${previousOnline} taken offline)` : ''}.`,
   };
+}
+
+/**
+ * A name not in the catalog is registered only when asked for (`new`), and never when it
+ * differs from a registered tape only by case (Tape1 beside tape1 is a typo, not a tape).
+ */
+async function refuseUnintendedName(ctx: JobContext, name: string, asNew: boolean): Promise<void> {
+  const known = (await ctx.catalog.listTapes()).map((t) => t.name);
+  const twin = known.find((k) => k.toLowerCase() === name.toLowerCase());
+  if (twin) {
+    throw new UsageError(
+      `tape ${name} differs from the registered tape ${twin} only by case; open ${twin}, or give the new tape a distinct name. Nothing was changed.`,
+    );
+  }
+  if (!asNew) {
+    const list = known.length ? `registered tapes: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''}` : 'no tape is registered yet';
+    throw new NotFoundError(
+      `tape ${name} is not registered (${list}); to register it as a new tape and bring it online, repeat with --new. Nothing was changed.`,
+    );
+  }
 }
 
 /** The tape a job works on: the named one, or the online tape. */

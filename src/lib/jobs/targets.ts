@@ -111,6 +111,8 @@ export interface TargetRow {
   skippedCount?: number;
   skipped?: { path: string; rawPath?: string; reason: string }[];
   error?: string;
+  /** Tape files given up after a failed read-back (they stay on their tapes, recorded as bad). */
+  previousFiles?: NonNullable<Target['previousFiles']>;
 }
 
 export function toTargetRow(t: Target): TargetRow {
@@ -125,6 +127,7 @@ export function toTargetRow(t: Target): TargetRow {
     ...(t.totalBytes !== undefined ? { totalBytes: t.totalBytes } : {}),
     ...(t.skippedCount ? { skippedCount: t.skippedCount, skipped: t.skipped ?? [] } : {}),
     ...(t.lastError || t.scanError ? { error: t.lastError ?? t.scanError } : {}),
+    ...(t.previousFiles?.length ? { previousFiles: t.previousFiles } : {}),
   };
 }
 
@@ -142,7 +145,9 @@ export async function listTargets(ctx: JobContext, input: ListTargetsInput): Pro
     targets = await ctx.catalog.listAllTargets();
   }
   const rows = targets
-    .filter((t) => (input.tape === undefined || t.tapeName === input.tape) && (status === undefined || targetStatus(t) === status))
+    // A tape's listing includes targets that left a bad file on it: their history shows it.
+    .filter((t) => input.tape === undefined || t.tapeName === input.tape || t.previousFiles?.some((f) => f.tapeName === input.tape))
+    .filter((t) => status === undefined || targetStatus(t) === status)
     .map(toTargetRow);
   return { targets: rows };
 }

@@ -4,10 +4,10 @@
  * everything as it was and says why.
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
-import { NOT_ON_TAPE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
+import { REASSIGNABLE_PLACEMENTS, targetStatus, withFileInHistory, type Target } from '../domain/target.ts';
 import { canBeClosed, type Tape } from '../domain/tape.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
-import { ConflictError, IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError, OnlineTapeChangedError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { isWritable, resolveTape } from './tapes.ts';
 import { verifyTask, writeTask } from '../protocol/build-tasks.ts';
@@ -36,7 +36,16 @@ export function tooLargeFor(t: Target, tape: Tape): string | undefined {
 }
 
 function assignedTo(t: Target, tape: string, now: string): Target {
-  return { ...t, placement: 'assigned', tapeName: tape, fileNumber: undefined, lastError: undefined, updatedAt: now, version: t.version + 1 };
+  return {
+    ...t,
+    ...withFileInHistory(t, now),
+    placement: 'assigned',
+    tapeName: tape,
+    fileNumber: undefined,
+    lastError: undefined,
+    updatedAt: now,
+    version: t.version + 1,
+  };
 }
 
 /** `assign [TAPE]`: every unassigned target goes to TAPE (default: the online tape). */
@@ -56,9 +65,9 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
       if (!t) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
       if (t.placement === 'assigned' && t.tapeName === tape.name) {
         result.refused.push({ id, reason: `already assigned to ${tape.name}` });
-      } else if (!NOT_ON_TAPE_PLACEMENTS.includes(t.placement)) {
+      } else if (!REASSIGNABLE_PLACEMENTS.includes(t.placement)) {
         throw new IllegalTransitionError(
-          `target ${id} is ${targetStatus(t)}${t.tapeName ? ` on ${t.tapeName}` : ''}; only targets never written to their tape can be moved. Nothing was assigned.`,
+          `target ${id} is ${targetStatus(t)}${t.tapeName ? ` on ${t.tapeName}` : ''}; only targets with no good copy on tape (not yet written, write failed, or confirm failed) can be assigned. Nothing was assigned.`,
         );
       } else {
         candidates.push(t);
@@ -100,14 +109,23 @@ export type ArchiveResult = (
   released?: { id: string; reason: string }[];
 };
 
-/** `archive`: the next assigned target of the online tape gets the next file number; a write task is enqueued. */
-export async function archive(ctx: JobContext): Promise<ArchiveResult> {
+/**
+ * `archive`: the next assigned target of the online tape gets the next file number; a write
+ * task is enqueued. With `tape`, only while that tape is the online one (OnlineTapeChanged).
+ */
+export async function archive(ctx: JobContext, input: { tape?: string } = {}): Promise<ArchiveResult> {
   const released: { id: string; reason: string }[] = [];
   const tried = new Set<string>();
   const withReleased = <R extends object>(r: R) => (released.length ? { ...r, released } : r);
   for (let attempt = 0, rounds = 0; ; attempt++, rounds++) {
     if (rounds > 1000) throw new ConflictError('archive kept finding targets that do not fit on the tape and could not release them; run archive again.');
     const tape = await resolveTape(ctx, undefined);
+    if (input.tape !== undefined && tape.name !== input.tape) {
+      throw new OnlineTapeChangedError(
+        `the online tape is now ${tape.name}, not ${input.tape} (open_tape ran elsewhere); nothing was started. Targets assigned to ${input.tape} stay assigned: "open_tape ${input.tape}" and run archive again.`,
+        { expected: input.tape, online: tape.name },
+      );
+    }
     if (!isWritable(tape)) {
       throw new IllegalTransitionError(
         `the online tape ${tape.name} is ${tape.state}; nothing more can be written to it. Close it ("close_tape") and open the next tape.`,

@@ -6,7 +6,7 @@
  */
 import type { Target } from '../domain/target.ts';
 import type { Result } from './results.ts';
-import { PROTOCOL_VERSION, type DiscoverTask, type ScanTask, type VerifyTask, type WriteTask } from './tasks.ts';
+import { PROTOCOL_VERSION, type CheckTapeTask, type DiscoverTask, type ScanTask, type VerifyTask, type WriteTask } from './tasks.ts';
 
 /** When and under which id a task is issued. */
 export interface Issue {
@@ -49,6 +49,11 @@ export function verifyTask(issue: Issue, v: { tapeName: string; fileNumber: numb
     targetId: v.targetId,
     updateCatalog: v.updateCatalog,
   };
+}
+
+/** Check a disabled tape's label and end of data against the catalog (enable_tape). */
+export function checkTapeTask(issue: Issue, tapeName: string, expectedFiles: number): CheckTapeTask {
+  return { v: PROTOCOL_VERSION, kind: 'check-tape', ...issue, tapeName, expectedFiles };
 }
 
 /** List directories matching `pattern` under `root` on `host` (scheduled import). */

@@ -90,6 +90,21 @@ export const verifyResultSchema = z
   })
   .strict();
 
+/** What a check-tape task found: `ok` when label and end of data are where the catalog says. */
+export const checkTapeResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('check-tape-result'),
+    tapeName: z.string(),
+    ok: z.boolean(),
+    /** Complete files found on tape, label included (0: blank); absent when the tape could not be read. */
+    filesOnTape: z.number().int().min(0).optional(),
+    writeProtected: z.boolean().optional(),
+    /** What did not match, or why the tape could not be checked. */
+    error: z.string().max(4000).optional(),
+  })
+  .strict();
+
 export const progressSchema = z
   .object({ ...base, kind: z.literal('progress'), bytesDone: z.number().min(0), bytesTotal: z.number().min(0), phase: z.string().max(64) })
   .strict();
@@ -112,11 +127,12 @@ export const discoverResultSchema = z.discriminatedUnion('ok', [
   z.object({ ...base, kind: z.literal('discover-result'), ok: z.literal(false), host: z.string(), root: z.string(), error: z.string().max(4000) }).strict(),
 ]);
 
-export const resultSchema = z.union([scanResultSchema, writeResultSchema, verifyResultSchema, progressSchema, discoverResultSchema]);
+export const resultSchema = z.union([scanResultSchema, writeResultSchema, verifyResultSchema, checkTapeResultSchema, progressSchema, discoverResultSchema]);
 
 export type ScanResult = z.infer<typeof scanResultSchema>;
 export type WriteResult = z.infer<typeof writeResultSchema>;
 export type VerifyResult = z.infer<typeof verifyResultSchema>;
 export type ProgressReport = z.infer<typeof progressSchema>;
+export type CheckTapeResult = z.infer<typeof checkTapeResultSchema>;
 export type DiscoverResult = z.infer<typeof discoverResultSchema>;
 export type Result = z.infer<typeof resultSchema>;

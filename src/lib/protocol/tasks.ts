@@ -45,6 +45,20 @@ export const verifyTaskSchema = z
   })
   .strict();
 
+/**
+ * `enable_tape`: read the label and find the end of data of a disabled tape, and compare
+ * with what the catalog expects (read only: the tape is never written).
+ */
+export const checkTapeTaskSchema = z
+  .object({
+    ...base,
+    kind: z.literal('check-tape'),
+    tapeName: z.string().min(1),
+    /** Complete files the catalog expects on tape, label included (its next file number, or 0 for a blank tape). */
+    expectedFiles: z.number().int().min(0),
+  })
+  .strict();
+
 /** Scheduled import: list directories under a root on a data host that match a pattern. */
 export const discoverTaskSchema = z
   .object({
@@ -57,17 +71,24 @@ export const discoverTaskSchema = z
   })
   .strict();
 
-export const taskSchema = z.discriminatedUnion('kind', [scanTaskSchema, writeTaskSchema, verifyTaskSchema, discoverTaskSchema]);
+export const taskSchema = z.discriminatedUnion('kind', [scanTaskSchema, writeTaskSchema, verifyTaskSchema, checkTapeTaskSchema, discoverTaskSchema]);
 
 export type ScanTask = z.infer<typeof scanTaskSchema>;
 export type WriteTask = z.infer<typeof writeTaskSchema>;
 export type VerifyTask = z.infer<typeof verifyTaskSchema>;
 export type DiscoverTask = z.infer<typeof discoverTaskSchema>;
+export type CheckTapeTask = z.infer<typeof checkTapeTaskSchema>;
 export type Task = z.infer<typeof taskSchema>;
 export type TaskKind = Task['kind'];
 
 /** Which queue carries each task kind: scans need no drive and run beside tape work. */
-export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = { scan: 'scans', discover: 'scans', write: 'tasks', verify: 'tasks' };
+export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = {
+  scan: 'scans',
+  discover: 'scans',
+  write: 'tasks',
+  verify: 'tasks',
+  'check-tape': 'tasks',
+};
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 

@@ -29,6 +29,9 @@ export interface Access {
 export const JOB_ACCESS = {
   tapes: { read: ['catalog'] },
   open_tape: { write: ['catalog'] },
+  // the agent checks the tape; the results consumer enables it
+  enable_tape: { write: ['catalog'], send: ['tasks'] },
+  remove_tape: { write: ['catalog'] },
   import: { write: ['catalog'], send: ['scans'] },
   assign: { write: ['catalog'] },
   archive: { write: ['catalog'], send: ['tasks'] },
@@ -89,6 +92,8 @@ export const FUNCTIONS = {
   tapes: httpJob('tapes', 'tapes'),
   openTape: httpJob('openTape', 'open_tape', true),
   closeTape: httpJob('closeTape', 'close_tape', true),
+  enableTape: httpJob('enableTape', 'enable_tape', true),
+  removeTape: httpJob('removeTape', 'remove_tape', true),
   importTargets: httpJob('importTargets', 'import', true),
   assign: httpJob('assign', 'assign', true),
   archive: httpJob('archive', 'archive', true),

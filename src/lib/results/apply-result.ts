@@ -6,7 +6,7 @@
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
 import type { JobContext } from '../jobs/context.ts';
-import type { DiscoverResult, ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
+import type { CheckTapeResult, DiscoverResult, ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
 import { importTargets } from '../jobs/targets.ts';
 
 /** A target at least this share of a tape's capacity that meets the end of medium on an empty tape is too large for it. */
@@ -25,6 +25,8 @@ export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutc
       return applyWrite(ctx, r);
     case 'verify-result':
       return applyVerify(ctx, r);
+    case 'check-tape-result':
+      return applyCheckTape(ctx, r);
     case 'progress':
       return applyProgress(ctx, r);
     case 'discover-result':
@@ -170,18 +172,50 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
       ? `file ${r.fileNumber} on ${r.tapeName} confirmed: ${r.fileCount} file(s), ${r.bytes} bytes re-read, every checksum matches`
       : `file ${r.fileNumber} on ${r.tapeName} FAILED verify (${r.badCount} bad): ${r.error ?? r.bad.map((b) => `${b.path}: ${b.reason}`).join('; ')}`;
   if (r.updateCatalog) {
-    const file = await ctx.catalog.getTapeFile(r.tapeName, r.fileNumber);
-    if (!file || file.targetId !== r.targetId) return { applied: false, note: `verify of unknown file ${r.tapeName}/${r.fileNumber}; ignored` };
-    if (file.lastVerifyTaskId === r.taskId) return { applied: false, note: `verify ${r.taskId} already applied; ignored` };
-    try {
-      await ctx.catalog.recordVerify(file, { taskId: r.taskId, ok: r.outcome === 'confirmed', ...(r.outcome === 'failed' ? { error: message } : {}) }, now);
-    } catch (e) {
-      if (e instanceof ConditionFailed) return { applied: false, note: `file ${r.tapeName}/${r.fileNumber} changed meanwhile; verify ${r.taskId} ignored` };
-      throw e;
+    // Re-read and retry when the target moves (re-assigned) between the reads and the write.
+    for (let attempt = 1; ; attempt++) {
+      const file = await ctx.catalog.getTapeFile(r.tapeName, r.fileNumber);
+      if (!file || file.targetId !== r.targetId) return { applied: false, note: `verify of unknown file ${r.tapeName}/${r.fileNumber}; ignored` };
+      if (file.lastVerifyTaskId === r.taskId) return { applied: false, note: `verify ${r.taskId} already applied; ignored` };
+      const target = await ctx.catalog.getTarget(r.targetId);
+      const targetOnFile = target?.tapeName === file.tapeName && target.fileNumber === file.fileNumber;
+      try {
+        await ctx.catalog.recordVerify(
+          file,
+          { taskId: r.taskId, ok: r.outcome === 'confirmed', targetOnFile, ...(r.outcome === 'failed' ? { error: message } : {}) },
+          now,
+        );
+        break;
+      } catch (e) {
+        if (!(e instanceof ConditionFailed)) throw e;
+        if (attempt >= 3) return { applied: false, note: `file ${r.tapeName}/${r.fileNumber} changed meanwhile; verify ${r.taskId} ignored` };
+      }
     }
   }
   await ctx.tasks.finish(r.taskId, r.outcome === 'confirmed' ? 'succeeded' : 'failed', r.outcome, message, now);
   return { applied: true, note: message };
+}
+
+/** enable_tape's check: the tape returns to service only if the agent found it as the catalog expects. */
+async function applyCheckTape(ctx: JobContext, r: CheckTapeResult): Promise<ApplyOutcome> {
+  const now = ctx.now().toISOString();
+  const tape = await ctx.catalog.getTape(r.tapeName);
+  let state: 'succeeded' | 'failed' = 'failed';
+  let message: string;
+  if (!tape) {
+    message = `tape ${r.tapeName} is no longer in the catalog; nothing was enabled.`;
+  } else if (tape.state !== 'disabled') {
+    message = `tape ${tape.name} is ${tape.state}, no longer disabled; the check changed nothing.`;
+  } else if (!r.ok) {
+    message = `tape ${tape.name} stays disabled: ${r.error ?? 'the check failed'}. Fix that and run "enable_tape ${tape.name}" again, or close the tape.`;
+  } else if (await ctx.catalog.enableTape(tape, (r.filesOnTape ?? 0) >= 1 ? 'labelled' : 'registered', now)) {
+    state = 'succeeded';
+    message = `tape ${tape.name} enabled: its label and end of data (${r.filesOnTape} file(s), label included) match the catalog${tape.reason ? `; it had been disabled because: ${tape.reason}` : ''}.`;
+  } else {
+    message = `tape ${tape.name} changed while it was checked; nothing was enabled. Run "enable_tape ${tape.name}" again.`;
+  }
+  await ctx.tasks.finish(r.taskId, state, r.ok ? 'checked' : 'mismatch', message, now);
+  return { applied: state === 'succeeded', note: message };
 }
 
 async function applyProgress(ctx: JobContext, r: ProgressReport): Promise<ApplyOutcome> {

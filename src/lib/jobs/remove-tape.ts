@@ -1,0 +1,57 @@
+/**
+ * `remove_tape NAME`: takes back a registration that holds nothing (a mistyped open_tape, a
+ * cartridge never used). A tape with any file written, or a write in flight, is refused: its
+ * record is the only map of what is on it. Targets assigned to it are released.
+ */
+import { ConditionFailed } from '../catalog/catalog.ts';
+import type { Target } from '../domain/target.ts';
+import { ConflictError, IllegalTransitionError } from '../errors.ts';
+import type { JobContext } from './context.ts';
+import { resolveTape } from './tapes.ts';
+
+export interface RemoveTapeResult {
+  tape: string;
+  wasOnline: boolean;
+  released: string[];
+  message: string;
+}
+
+export async function removeTape(ctx: JobContext, input: { name: string }): Promise<RemoveTapeResult> {
+  const tape = await resolveTape(ctx, input.name);
+  const files = await ctx.catalog.listTapeFiles(tape.name);
+  if (tape.writeInFlight || tape.filesWritten > 0 || tape.nextFileNumber > 1 || files.length > 0) {
+    throw new IllegalTransitionError(
+      `tape ${tape.name} holds data (${files.length} file(s) recorded, next file ${tape.nextFileNumber}${tape.writeInFlight ? ', a write in flight' : ''}); only a tape with nothing written can be removed. Close it instead ("close_tape ${tape.name}").`,
+    );
+  }
+  const assigned = await ctx.catalog.listTargetsByPlacement('assigned', tape.name);
+  try {
+    await ctx.catalog.removeTape(tape);
+  } catch (e) {
+    if (e instanceof ConditionFailed) {
+      throw new ConflictError(
+        `tape ${tape.name} changed while it was removed (a write started, or it was opened or closed); nothing was changed. Check "tapes" and try again.`,
+      );
+    }
+    throw e;
+  }
+  // The tape is gone, so no archive can take these any more: release them for another tape.
+  const released: string[] = [];
+  for (const t of assigned) {
+    const next: Target = {
+      ...t,
+      placement: 'unassigned',
+      tapeName: undefined,
+      fileNumber: undefined,
+      updatedAt: ctx.now().toISOString(),
+      version: t.version + 1,
+    };
+    if (await ctx.catalog.updateTarget(t, next)) released.push(t.id);
+  }
+  return {
+    tape: tape.name,
+    wasOnline: tape.online,
+    released,
+    message: `tape ${tape.name} removed from the catalog${tape.online ? ' (no tape is online now; open one with "open_tape NAME")' : ''}; released ${released.length} assigned target(s).`,
+  };
+}

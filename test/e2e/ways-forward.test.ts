@@ -1,0 +1,310 @@
+/**
+ * Dead ends an operator met, each with its way forward as the test's steps (issue 10): a
+ * target whose read-back failed is archived again; a tape disabled for a passing cause is
+ * enabled after the agent checks it; a mistyped tape name registers nothing; archive --all
+ * says so when the online tape changes under it; the self-test erases only scratch tapes.
+ * The real agent process, the virtual tape library, GNU tar on every good tape file.
+ */
+import { spawn } from 'node:child_process';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, type Harness } from '../support/agent-harness.ts';
+import { snapshotCatalog } from '../support/catalog-helpers.ts';
+import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-data.ts';
+import { createTestStack, type TestStack } from '../support/test-stack.ts';
+import { waitUntil } from '../support/wait.ts';
+import { FORMAT, writeLabel } from '../../src/lib/tape-format/index.ts';
+
+let stack: TestStack;
+let h: Harness;
+
+beforeAll(async () => {
+  stack = await createTestStack();
+  h = await createHarness(stack);
+  await h.startAgent();
+});
+afterAll(async () => {
+  await h?.close();
+  await stack?.close();
+});
+
+const target = async (id: string) => (await stack.ctx.catalog.getTarget(id))!;
+const tape = async (name: string) => (await stack.ctx.catalog.getTape(name))!;
+const json = async (args: string[]) => JSON.parse((await h.cli(['--json', ...args])).out);
+
+/** Scanned targets (one per sizes list) assigned to a fresh online tape. */
+async function prepare(tapeName: string, targets: number[][], capacity = 100_000_000): Promise<{ id: string; path: string }[]> {
+  const out: { id: string; path: string }[] = [];
+  const list = join(h.dir, `${tapeName}.txt`);
+  for (const [i, sizes] of targets.entries()) out.push({ id: '', path: await makeTarget(join(h.dir, 'data', `${tapeName}-${i}`), sizes) });
+  await writeFile(list, out.map((t) => t.path).join('\n') + '\n');
+  expect((await h.cli(['import', list])).code).toBe(0);
+  const all = await stack.ctx.catalog.listAllTargets();
+  for (const t of out) t.id = all.find((x) => x.path === t.path)!.id;
+  await waitUntil(async () => (await Promise.all(out.map((t) => target(t.id)))).every((t) => t.scan === 'complete'), 30_000, `scans for ${tapeName}`);
+  await h.vtl.createTape(tapeName, { capacityBytes: capacity });
+  expect((await h.cli(['open_tape', '--new', tapeName, '--capacity', String(capacity)])).code).toBe(0);
+  expect((await h.cli(['assign'])).code).toBe(0);
+  return out;
+}
+
+/** Archives and confirms the next file, and flips a byte in it so the read-back fails. */
+async function archiveWithBadReadBack(tapeName: string, fileNumber: number): Promise<void> {
+  expect((await h.cli(['archive'])).code).toBe(0);
+  const bytes = (await stack.ctx.catalog.getTapeFile(tapeName, fileNumber))!.bytes!;
+  await h.vtl.injectFault(tapeName, { kind: 'flip-byte', fileNumber, offset: Math.floor(bytes / 2) });
+  const bad = await h.cli(['confirm', 'next']);
+  expect(bad.code).toBe(1);
+  expect(bad.out).toMatch(/FAILED verify/);
+}
+
+describe('a target whose read-back failed can be archived again', () => {
+  it('assign --target puts it on the same tape at a new file number; the bad file stays recorded and in its history', async () => {
+    const [t] = await prepare('reread', [[300_000, 2000]]);
+    await archiveWithBadReadBack('reread', 1);
+    expect(await target(t!.id)).toMatchObject({ placement: 'confirm_failed', fileNumber: 1 });
+
+    expect((await h.cli(['assign', '--target', t!.id])).out).toMatch(/assigned 1 target\(s\) to reread/);
+    const again = await h.cli(['archive']);
+    expect(again.code).toBe(0);
+    expect(again.out).toMatch(/reread file 2/);
+    // the fault is on file 1 only: file 2 reads back good
+    expect((await h.cli(['confirm', 'next'])).code).toBe(0);
+    expect(await target(t!.id)).toMatchObject({ placement: 'confirmed', tapeName: 'reread', fileNumber: 2 });
+    expect(await stack.ctx.catalog.getTapeFile('reread', 1)).toMatchObject({ state: 'confirm_failed', targetId: t!.id });
+    expect(await tape('reread')).toMatchObject({ nextFileNumber: 3, filesWritten: 2, filesConfirmed: 1 });
+    const row = (await json(['targets', '--tape', 'reread'])).targets.find((x: { id: string }) => x.id === t!.id);
+    expect(row).toMatchObject({ status: 'confirmed', fileNumber: 2, previousFiles: [{ tapeName: 'reread', fileNumber: 1, state: 'confirm_failed' }] });
+    expect(row.previousFiles[0].error).toMatch(/FAILED verify/);
+    expect((await h.cli(['targets', '--tape', 'reread'])).out).toMatch(/reread:1/);
+    const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('reread', 2));
+    expect(data).toEqual(await treeDigest(t!.path));
+
+    // A later verify of the old file changes that file's record only.
+    await h.vtl.clearFaults('reread');
+    expect((await h.cli(['confirm', '1', '--retry'])).code).toBe(0);
+    expect(await stack.ctx.catalog.getTapeFile('reread', 1)).toMatchObject({ state: 'confirmed' });
+    expect(await target(t!.id)).toMatchObject({ placement: 'confirmed', fileNumber: 2 });
+    expect((await tape('reread')).filesConfirmed).toBe(2);
+  });
+
+  it('or it is rescanned and assigned to another tape; the bad file keeps the scan it was written from', async () => {
+    const [t] = await prepare('badtape', [[200_000, 3000, 10]]);
+    await archiveWithBadReadBack('badtape', 1);
+    const firstScan = (await target(t!.id)).scanId;
+    await writeFile(join(t!.path, 'added-after.txt'), 'new data since the first archive');
+    expect((await h.cli(['rescan', t!.id])).out).toMatch(/rescan requested for 1 target/);
+    await waitUntil(async () => (await target(t!.id)).scan === 'complete', 30_000, 'rescan');
+    expect(await target(t!.id)).toMatchObject({ placement: 'unassigned', previousFiles: [{ tapeName: 'badtape', fileNumber: 1 }] });
+    expect((await stack.ctx.catalog.getTapeFile('badtape', 1))!.scanId).toBe(firstScan);
+
+    await h.vtl.createTape('goodtape', { capacityBytes: 100_000_000 });
+    expect((await h.cli(['open_tape', '--new', 'goodtape'])).code).toBe(0);
+    expect((await h.cli(['assign'])).code).toBe(0);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    expect((await h.cli(['confirm', 'next'])).code).toBe(0);
+    expect(await target(t!.id)).toMatchObject({ placement: 'confirmed', tapeName: 'goodtape', fileNumber: 1 });
+    const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('goodtape', 1));
+    expect(data).toEqual(await treeDigest(t!.path));
+    // The old bad file, read back against its own (first) scan, still fails: the flipped byte is there.
+    const old = await h.cli(['confirm', '1', '--tape', 'badtape', '--retry']);
+    expect(old.code).toBe(1);
+    expect(old.out).toMatch(/checksum mismatch/);
+    expect(old.out).not.toMatch(/added-after/);
+    expect(await target(t!.id)).toMatchObject({ placement: 'confirmed', tapeName: 'goodtape' });
+  });
+});
+
+describe('catalog items written by release 0.2', () => {
+  it("a tape file without a scan id is verified against its target's scan, and can be left after a bad read-back", async () => {
+    const [t] = await prepare('oldfile', [[300_000, 100]]);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    // Release 0.2 wrote tape files without scanId/manifestPages.
+    await stack.ctx.catalog.db.send(
+      new UpdateItemCommand({
+        TableName: stack.ctx.catalog.tableName,
+        Key: marshall({ pk: 'TAPE#oldfile', sk: 'FILE#0000001' }),
+        UpdateExpression: 'REMOVE scanId, manifestPages',
+      }),
+    );
+    expect((await stack.ctx.catalog.getTapeFile('oldfile', 1))!.scanId).toBeUndefined();
+    expect((await h.cli(['confirm', 'next'])).code).toBe(0);
+    const bytes = (await stack.ctx.catalog.getTapeFile('oldfile', 1))!.bytes!;
+    await h.vtl.injectFault('oldfile', { kind: 'flip-byte', fileNumber: 1, offset: Math.floor(bytes / 2) });
+    expect((await h.cli(['confirm', '1', '--retry'])).code).toBe(1);
+    expect((await h.cli(['assign', '--target', t!.id])).code).toBe(0);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    expect((await stack.ctx.catalog.getTapeFile('oldfile', 2))!.scanId).toBe((await target(t!.id)).scanId);
+    await h.vtl.clearFaults('oldfile');
+  });
+});
+
+describe('a disabled tape can be enabled again after the agent checks it', () => {
+  it('write protected: tapes shows why; enable_tape refuses while the tab is set, and enables once it is not', async () => {
+    const [t] = await prepare('wprot', [[1000, 500]]);
+    await h.vtl.setWriteProtected('wprot', true);
+    expect((await h.cli(['archive'])).code).toBe(1);
+    const row = (await json(['tapes'])).tapes.find((x: { name: string }) => x.name === 'wprot');
+    expect(row).toMatchObject({ state: 'disabled', reason: expect.stringMatching(/write protected/) });
+    expect((await h.cli(['tapes'])).out).toMatch(/disabled: write refused \(write-protected\)/);
+
+    const still = await h.cli(['enable_tape', 'wprot']);
+    expect(still.code).toBe(1);
+    expect(still.out).toMatch(/wprot stays disabled: the cartridge is write protected/);
+    expect((await tape('wprot')).state).toBe('disabled');
+
+    await h.vtl.setWriteProtected('wprot', false);
+    const ok = await h.cli(['enable_tape', 'wprot']);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/wprot enabled: its label and end of data/);
+    expect(await tape('wprot')).toMatchObject({ state: 'registered' });
+    expect((await tape('wprot')).reason).toBeUndefined();
+    expect((await h.cli(['archive'])).code).toBe(0);
+    expect(await target(t!.id)).toMatchObject({ placement: 'archived', tapeName: 'wprot', fileNumber: 1 });
+  });
+
+  it('a tape whose end of data disagrees with the catalog, or a wrong cartridge, stays disabled', async () => {
+    await prepare('drift', [[1000], [2000]]);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    // Someone overwrote the tape after its label: the catalog's file 1 is gone.
+    await (await import('node:fs/promises')).rm(h.vtl.tapeFilePath('drift', 1));
+    expect((await h.cli(['archive'])).code).toBe(1);
+    expect((await tape('drift')).state).toBe('disabled');
+    const r = await h.cli(['enable_tape', 'drift']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/drift stays disabled: it holds 1 complete file\(s\), label included, but the catalog expects 2/);
+    expect((await tape('drift')).state).toBe('disabled');
+
+    // The wrong cartridge (another tape's label): refused with the label it holds.
+    await copyFile(h.vtl.tapeFilePath('wprot', 0), h.vtl.tapeFilePath('drift', 0));
+    const wrong = await h.cli(['enable_tape', 'drift']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.out).toMatch(/drift stays disabled: drive vtl0 holds tape "wprot", expected "drift"/);
+
+    const notDisabled = await h.cli(['enable_tape', 'wprot']);
+    expect(notDisabled.code).toBe(1);
+    expect(notDisabled.err).toMatch(/wprot is labelled, not disabled; there is nothing to enable/);
+    expect((await h.cli(['close_tape', 'drift', '--yes'])).code).toBe(0);
+  });
+});
+
+describe('a mistyped tape name registers nothing', () => {
+  it('open_tape of an unknown name needs --new; a case variant is refused; an empty tape can be removed', async () => {
+    await prepare('tapeA', [[1000]]);
+    const before = await snapshotCatalog(stack);
+    const typo = await h.cli(['open_tape', 'tapeAA']);
+    expect(typo.code).toBe(1);
+    expect(typo.err).toMatch(
+      /tape tapeAA is not registered \(registered tapes: .*tapeA.*\); to register it as a new tape and bring it online, repeat with --new/,
+    );
+    const twin = await h.cli(['open_tape', '--new', 'TAPEa']);
+    expect(twin.code).toBe(2);
+    expect(twin.err).toMatch(/TAPEa differs from the registered tape tapeA only by case/);
+    expect(await snapshotCatalog(stack)).toEqual(before);
+    expect(await stack.ctx.catalog.getOnlineTapeName()).toBe('tapeA');
+
+    // Registered by mistake after all: it holds nothing, so it can be removed, releasing what was assigned.
+    expect((await h.cli(['open_tape', '--new', 'oops'])).code).toBe(0);
+    const [t] = await prepare('spareB', [[1000]]);
+    expect((await h.cli(['assign', 'oops', '--target', t!.id])).code).toBe(0);
+    const onOops = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'oops')).length;
+    const removed = await h.cli(['remove_tape', 'oops']);
+    expect(removed.code).toBe(0);
+    expect(removed.out).toMatch(new RegExp(`tape oops removed from the catalog; released ${onOops} assigned target`));
+    expect(await stack.ctx.catalog.getTape('oops')).toBeUndefined();
+    expect(await target(t!.id)).toMatchObject({ placement: 'unassigned' });
+
+    // tapeA never got a file either: removed, its targets released too.
+    const onA = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'tapeA')).length;
+    expect(onA).toBeGreaterThanOrEqual(1);
+    expect((await h.cli(['remove_tape', 'tapeA'])).out).toMatch(new RegExp(`released ${onA} assigned target`));
+    expect((await h.cli(['assign'])).out).toMatch(new RegExp(`assigned ${onA + 1} target\\(s\\) to spareB`));
+    const onB = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'spareB')).length;
+    expect((await h.cli(['archive', '--all'])).code).toBe(0);
+    expect(await tape('spareB')).toMatchObject({ filesWritten: onB });
+    const refused = await h.cli(['remove_tape', 'spareB']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/spareB holds data .* only a tape with nothing written can be removed/);
+    expect(await stack.ctx.catalog.getTape('spareB')).toBeDefined();
+  });
+
+  it('archive --all stops with a failure when the online tape changes under it', async () => {
+    const targets = await prepare('moving', [[400_000], [1000], [1000]]);
+    await h.vtl.injectFault('moving', { kind: 'slow', bytesPerSecond: 400_000 });
+    const run = h.cli(['archive', '--all']);
+    await waitUntil(async () => (await tape('moving')).writeInFlight !== undefined, 30_000, 'first write under way');
+    await h.vtl.createTape('other', { capacityBytes: 100_000_000 });
+    expect((await h.cli(['open_tape', '--new', 'other'])).code).toBe(0);
+    const r = await run;
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/archive --all stopped after 1 write\(s\): the online tape is now other, not moving/);
+    // One file written; every other target assigned to moving is still assigned to it.
+    expect(await tape('moving')).toMatchObject({ filesWritten: 1 });
+    const left = await stack.ctx.catalog.listTargetsByPlacement('assigned', 'moving');
+    expect(left.length).toBeGreaterThanOrEqual(2);
+    expect(targets.filter((t) => left.some((l) => l.id === t.id)).length).toBeGreaterThanOrEqual(2);
+    expect((await tape('other')).writeInFlight).toBeUndefined();
+    await h.vtl.clearFaults('moving');
+  });
+});
+
+describe('the self-test erases only scratch tapes', () => {
+  const selftest = (args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(
+        process.execPath,
+        [
+          'bin/tape-agent.js',
+          'selftest',
+          '--vtl',
+          h.vtl.rootDir,
+          '--yes-erase',
+          '--files',
+          '3',
+          '--size',
+          '200KiB',
+          '--block-size',
+          String(h.vtl.blockSize),
+          ...args,
+        ],
+        {
+          env: { ...process.env, ...stack.env },
+        },
+      );
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      p.on('close', (code) => resolve({ code, out }));
+    });
+
+  it('refuses a catalogued tape even with --force, a labelled or written tape without --force, and tests a blank one', async () => {
+    const files = await h.vtl.countFiles('spareB');
+    const known = await selftest(['--tape', 'spareB', '--force']);
+    expect(known.code).toBe(1);
+    expect(known.out).toMatch(/is spareB, which the catalog knows \(labelled, \d+ file\(s\) recorded/);
+    expect(known.out).not.toMatch(/\n\s+at /); // no stack trace
+    expect(await h.vtl.countFiles('spareB')).toBe(files);
+
+    await h.vtl.createTape('foreign', { capacityBytes: 100_000_000 });
+    const drive = h.vtl.drive('labeller');
+    await drive.load('foreign');
+    const w = await drive.openWriter();
+    await writeLabel(w, { format: FORMAT, tapeName: 'not-ours', barcode: '', createdAt: new Date().toISOString(), blockSize: h.vtl.blockSize });
+    await w.close();
+    await drive.unload();
+    const labelled = await selftest(['--tape', 'foreign']);
+    expect(labelled.code).toBe(1);
+    expect(labelled.out).toMatch(/is labelled not-ours \(not in the catalog\) and has 1 file\(s\); the self-test would erase them.*--force/);
+    expect(await h.vtl.countFiles('foreign')).toBe(1);
+    const forced = await selftest(['--tape', 'foreign', '--force']);
+    expect(forced.out).toMatch(/erasing 1 file\(s\) of tape not-ours/);
+    expect(forced.code).toBe(0);
+
+    const blank = await selftest(['--tape', 'scratch1']);
+    expect(blank.code).toBe(0);
+    expect(blank.out).toMatch(/"passed": true/);
+  });
+});
