@@ -22,8 +22,26 @@ const sshHostSchema = z
     username: z.string().min(1),
     privateKey: z.string().min(1),
     knownHosts: z.string().min(1),
+    /** For an encrypted key (an unattended agent normally has none). */
+    passphrase: z.string().min(1).optional(),
     maxConcurrentChannels: z.number().int().min(1).max(10).default(4),
     keepaliveInterval: z.number().int().min(0).default(15_000),
+    keepaliveCountMax: z.number().int().min(1).optional(),
+    readyTimeout: z.number().int().min(1000).optional(),
+    reconnect: z
+      .object({
+        attempts: z.number().int().min(1).max(100),
+        initialDelayMs: z.number().int().min(0),
+        maxDelayMs: z.number().int().min(0),
+        factor: z.number().min(1),
+      })
+      .strict()
+      .optional(),
+    readAheadBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .optional(),
   })
   .strict();
 

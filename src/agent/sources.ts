@@ -28,6 +28,11 @@ export function createDataSources(config: Pick<AgentConfig, 'localHosts' | 'sshH
           knownHosts: ssh.knownHosts,
           maxConcurrentChannels: ssh.maxConcurrentChannels,
           keepaliveInterval: ssh.keepaliveInterval,
+          ...(ssh.passphrase ? { passphrase: ssh.passphrase } : {}),
+          ...(ssh.keepaliveCountMax ? { keepaliveCountMax: ssh.keepaliveCountMax } : {}),
+          ...(ssh.readyTimeout ? { readyTimeout: ssh.readyTimeout } : {}),
+          ...(ssh.reconnect ? { reconnect: ssh.reconnect } : {}),
+          ...(ssh.readAheadBytes ? { readAheadBytes: ssh.readAheadBytes } : {}),
         });
       } else {
         const known = [...config.localHosts, ...Object.keys(config.sshHosts)];

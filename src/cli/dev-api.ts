@@ -5,13 +5,13 @@
  * `npx run-job --api http://127.0.0.1:3000 ...` (the token is written to the config file).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
 import { startLocalSystem } from '../local/local-system.ts';
 import { startOfflineGateway } from '../local/offline-gateway.ts';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig, writePrivateFile } from '../lib/config.ts';
 
 const o = new Command('dev:api')
   .option('--work-dir <dir>', 'catalog data, virtual tapes and agent config', '.tape-archive/dev')
@@ -32,7 +32,7 @@ const system = await startLocalSystem({
 });
 const token = loadConfig().apiToken ?? randomBytes(24).toString('base64url');
 const config = JSON.parse(await readFile(configPath, 'utf8'));
-await writeFile(configPath, JSON.stringify({ ...config, apiToken: token }, null, 2) + '\n', { mode: 0o600 });
+await writePrivateFile(configPath, JSON.stringify({ ...config, apiToken: token }, null, 2) + '\n');
 const stage = system.stack.config.prefix.replace(/^tape-archive-/, '');
 const gateway = await startOfflineGateway({
   stage,

@@ -6,7 +6,8 @@
  * The config file is TAPE_ARCHIVE_CONFIG, or .tape-archive/config.json in the working
  * directory (the embedded stack writes it when it starts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmod, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from './errors.ts';
@@ -70,7 +71,20 @@ export function readConfigFile(path: string): ConfigFile {
     const issues = formatIssues(parsed.error);
     throw new ConfigError(`config file ${path} is invalid: ${issues}`);
   }
+  // A token anyone on the machine can read is not a secret.
+  const mode = statSync(path).mode & 0o777;
+  if (parsed.data.apiToken && mode & 0o077) {
+    throw new ConfigError(
+      `config file ${path} holds the API token but is readable by others (mode ${mode.toString(8).padStart(3, '0')}); make it private with "chmod 600 ${path}".`,
+    );
+  }
   return parsed.data;
+}
+
+/** Writes a file only its owner can read or write (0600), also when it already exists. */
+export async function writePrivateFile(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { mode: 0o600 });
+  await chmod(path, 0o600); // `mode` applies only when the file is created
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ConfigFile> & { configFile?: string } = {}): Config {

@@ -47,7 +47,12 @@ describe('npx osls package', () => {
     };
     await run('npx', ['osls', 'package', '--stage', 'ci', '--package', join(dir, 'out')], { env, cwd: process.cwd(), timeout: 120_000 });
     const template = JSON.parse(await readFile(join(dir, 'out', 'cloudformation-template-update-stack.json'), 'utf8'));
-    const r = template.Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
+    const r = template.Resources as Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string; Properties: Record<string, any> }>;
+    // The catalog survives `osls remove` and a replacement, with point-in-time recovery on.
+    for (const t of ['CatalogTable', 'ManifestTable']) {
+      expect(r[t], t).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      expect(r[t]!.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    }
     expect(r.CatalogTable?.Properties).toMatchObject({
       TableName: 'tape-archive-ci-catalog',
       BillingMode: 'PAY_PER_REQUEST',

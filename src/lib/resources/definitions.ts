@@ -123,6 +123,10 @@ export function cloudFormationResources(prefix: string): Record<string, unknown>
   for (const [key, t] of Object.entries(TABLES) as [keyof typeof TABLES, TableDefinition][]) {
     resources[t.logicalId] = {
       Type: 'AWS::DynamoDB::Table',
+      // The catalog outlives the stack: `osls remove`, a rename or a replacing change leaves
+      // the table (and its point-in-time backups) in place; docs/operations.md, "Backups".
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
       Properties: {
         ...createTableInput(t, names[key]),
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
