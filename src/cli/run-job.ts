@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { createClients, destroyClients, type AwsClients } from '../lib/aws/clients.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
-import { isArchiveError, NotFoundError, OnlineTapeChangedError, UsageError, errorMessage } from '../lib/errors.ts';
+import { isArchiveError, NotFoundError, OnlineTapeChangedError, UsageError, ValidationError, errorMessage } from '../lib/errors.ts';
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
@@ -48,8 +48,19 @@ function connectionHint(e: unknown, config?: Config): string | undefined {
   return undefined;
 }
 
+/**
+ * How a failure ends, the same for every job: exit 2 when the command could not be understood
+ * (unknown command or option, a missing argument, a value that does not parse: UsageError);
+ * exit 1 when it was understood and refused or failed (not found, wrong state, conflict,
+ * invalid content, a task that failed, the catalog unreachable). With --json the error is one
+ * JSON object on stderr, `{"error":{"code":"...","message":"..."}}`, and stdout stays empty.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let session: Session | undefined;
+  // Known before parsing, so even a usage error is reported as JSON.
+  const wantsJson = argv.includes('--json');
   let json = false;
   /** A job that ran but whose task failed (a write or verify) ends with 1. */
   let exitCode = 0;
@@ -71,7 +82,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .option('--config <file>', 'config file (default: TAPE_ARCHIVE_CONFIG or .tape-archive/config.json)')
     .option('--api <url>', 'run the job over the HTTP gateway at this URL instead of in-process (token: TAPE_ARCHIVE_API_TOKEN)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    // With --json a usage error is reported once, as JSON, from the catch below.
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => (wantsJson ? undefined : io.err(s.trimEnd())) })
     .showHelpAfterError('(run "run-job --help" for usage)');
   program.hook('preAction', (cmd) => {
     json = !!cmd.opts().json;
@@ -166,7 +178,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       } catch {
         const { parseImportList } = await import('../lib/domain/import-list.ts');
         const { describeProblems } = await import('../lib/jobs/targets.ts');
-        throw new UsageError(describeProblems(`${file} is not valid UTF-8 text and`, parseImportList(content, 'x').errors));
+        throw new ValidationError(describeProblems(`${file} is not valid UTF-8 text and`, parseImportList(content, 'x').errors));
       }
       const r = await job('import', { content: text, source: file, skipInvalid: !!o.skipInvalid });
       print(r, () => {
@@ -369,22 +381,20 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (e) {
+    const fail = (code: string, message: string, exit: number): number => {
+      io.err(wantsJson ? JSON.stringify({ error: { code, message } }) : `error: ${message}`);
+      return exit;
+    };
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
-      return 2;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return EXIT.ok;
+      // Commander has printed its message already unless --json.
+      return wantsJson ? fail('BAD_USAGE', e.message.replace(/^error: /, ''), EXIT.usage) : EXIT.usage;
     }
     const hint = connectionHint(e, session?.config);
-    if (hint) {
-      io.err(`error: ${hint}`);
-      return 1;
-    }
-    if (isArchiveError(e)) {
-      if (json) io.out(JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2));
-      io.err(`error: ${e.message}`);
-      return e instanceof UsageError ? 2 : 1;
-    }
-    io.err(`error: ${(e as Error).stack ?? String(e)}`);
-    return 1;
+    if (hint) return fail('UNREACHABLE', hint, EXIT.failed);
+    if (isArchiveError(e)) return fail(e.code, e.message, e instanceof UsageError ? EXIT.usage : EXIT.failed);
+    // A bug, not an expected condition: the stack helps whoever fixes it.
+    return fail('INTERNAL', wantsJson ? errorMessage(e) : ((e as Error).stack ?? String(e)), EXIT.failed);
   } finally {
     if (session) destroyClients(session.clients);
   }

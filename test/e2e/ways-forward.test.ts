@@ -201,7 +201,7 @@ describe('a mistyped tape name registers nothing', () => {
       /tape tapeAA is not registered \(registered tapes: .*tapeA.*\); to register it as a new tape and bring it online, repeat with --new/,
     );
     const twin = await h.cli(['open_tape', '--new', 'TAPEa']);
-    expect(twin.code).toBe(2);
+    expect(twin.code).toBe(1);
     expect(twin.err).toMatch(/TAPEa differs from the registered tape tapeA only by case/);
     expect(await snapshotCatalog(stack)).toEqual(before);
     expect(await stack.ctx.catalog.getOnlineTapeName()).toBe('tapeA');

@@ -64,7 +64,7 @@ describe('run-job', () => {
     const cases: [string[], number, RegExp][] = [
       [['import', bad], 1, /line 2: "relative\/dir" .*not an absolute path[\s\S]*line 3:.*control character[\s\S]*line 4:.*"\.\."[\s\S]*--skip-invalid/],
       [['import', join(dir, 'missing.txt')], 2, /cannot read import list .*missing\.txt: ENOENT/],
-      [['import', await listFile('latin1.txt', Buffer.from([0x2f, 0x64, 0xe9, 0x0a]))], 2, /not valid UTF-8[\s\S]*line 1/],
+      [['import', await listFile('latin1.txt', Buffer.from([0x2f, 0x64, 0xe9, 0x0a]))], 1, /not valid UTF-8[\s\S]*line 1/],
       [['import', await listFile('empty.txt', '# nothing\n\n')], 1, /lists no target directories/],
       [['import'], 2, /missing required argument 'file'/],
       [['open_tape', '--new', 'bad name'], 2, /tape name "bad name" is invalid/],
@@ -83,6 +83,13 @@ describe('run-job', () => {
       const r = await cli(args);
       expect({ args, code: r.code }).toEqual({ args, code });
       expect(r.err).toMatch(message);
+      // --json: the same exit code, one JSON error object on stderr, nothing on stdout.
+      const j = await cli(['--json', ...args]);
+      expect({ args, code: j.code, out: j.out }).toEqual({ args, code, out: '' });
+      const err = JSON.parse(j.err) as { error: { code: string; message: string } };
+      if (code === 2) expect(err.error.code).toBe('BAD_USAGE');
+      else expect(['NOT_FOUND', 'ILLEGAL_TRANSITION', 'CONFLICT', 'INVALID_INPUT', 'UNREACHABLE']).toContain(err.error.code);
+      expect(err.error.message).toMatch(message);
     }
     expect(await snapshotCatalog(stack)).toEqual(before);
     expect(await stack.drain('scans')).toHaveLength(2); // only the two from the good import

@@ -1,7 +1,7 @@
 import { ConditionFailed } from '../catalog/catalog.ts';
 import { BARCODE_RE, canGoOnline, validateTapeName, WRITABLE_TAPE_STATES, type Tape } from '../domain/tape.ts';
 import { parseBytes } from '../domain/units.ts';
-import { ConflictError, IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 
 export interface TapeRow {
@@ -97,7 +97,9 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
       input.pool !== undefined && input.pool !== existing.pool ? `pool "${existing.pool}"` : undefined,
     ].filter(Boolean);
     if (mismatches.length) {
-      throw new UsageError(`tape ${existing.name} is already registered with ${mismatches.join(', ')}; open it without those options, or use another name.`);
+      throw new ValidationError(
+        `tape ${existing.name} is already registered with ${mismatches.join(', ')}; open it without those options, or use another name.`,
+      );
     }
     if (!canGoOnline(existing.state)) {
       throw new IllegalTransitionError(`tape ${existing.name} is ${existing.state} and cannot be opened${existing.reason ? ` (${existing.reason})` : ''}.`);
@@ -160,7 +162,7 @@ async function refuseUnintendedName(ctx: JobContext, name: string, asNew: boolea
   const known = (await ctx.catalog.listTapes()).map((t) => t.name);
   const twin = known.find((k) => k.toLowerCase() === name.toLowerCase());
   if (twin) {
-    throw new UsageError(
+    throw new ValidationError(
       `tape ${name} differs from the registered tape ${twin} only by case; open ${twin}, or give the new tape a distinct name. Nothing was changed.`,
     );
   }
