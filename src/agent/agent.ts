@@ -115,6 +115,8 @@ export class TapeAgent {
     this.active++;
     const started = Date.now();
     this.deps.log('info', 'task received', { queue, kind: task.kind, taskId: task.taskId, receiveCount: message.Attributes?.ApproximateReceiveCount });
+    // Tasks the catalog follows (write, verify, check-tape) get a heartbeat while they run.
+    const beat = task.kind === 'scan' || task.kind === 'discover' ? undefined : this.heartbeat(task.taskId);
     try {
       const outcome = await run(task, this.abort.signal);
       if (outcome.kind === 'report') {
@@ -125,8 +127,21 @@ export class TapeAgent {
       this.deps.log('info', 'task done', { taskId: task.taskId, kind: task.kind, seconds: (Date.now() - started) / 1000 });
       return message; // deleted only now, after the report is on the results queue
     } finally {
+      if (beat) clearInterval(beat);
       this.active--;
     }
+  }
+
+  /** Sends a heartbeat now and every heartbeatInterval seconds until cleared. */
+  private heartbeat(taskId: string): NodeJS.Timeout {
+    const send = () =>
+      void this.deps.reporter
+        .report({ kind: 'heartbeat', taskId })
+        .catch((e: unknown) => this.deps.log('warn', 'heartbeat not sent', { taskId, error: String(e) }));
+    send();
+    const timer = setInterval(send, this.opts.heartbeatInterval * 1000);
+    timer.unref();
+    return timer;
   }
 
   private async deadLetter(queue: QueueKey, message: Message, error: string): Promise<void> {

@@ -16,7 +16,7 @@ import { createApiClient } from './api-client.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { tapesTable, targetsTable } from './output.ts';
 import { waitForTask } from './progress.ts';
-import type { TaskStatus } from '../lib/catalog/task-status.ts';
+import { STALE_AFTER_SECONDS, type TaskStatus } from '../lib/catalog/task-status.ts';
 
 export interface CliIo {
   out: (s: string) => void;
@@ -323,12 +323,22 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('reconcile')
-    .description('re-send scans, writes and verifies whose tasks were lost or stalled')
-    .option('--older-than <seconds>', 'work untouched this long counts as lost', '900')
-    .action(async (o: { olderThan: string }) => {
-      if (!/^\d+$/.test(o.olderThan)) throw new UsageError(`--older-than "${o.olderThan}" is not a number of seconds.`);
-      const r = await job('reconcile', { olderThanSeconds: Number(o.olderThan) });
-      print(r, () => `re-sent ${r.scansResent.length} scan(s), ${r.writesResent.length} write(s), ${r.verifiesResent.length} verify(s)`);
+    .description('re-send scans, writes, verifies and tape checks whose tasks were lost or whose agent died')
+    .option('--older-than <seconds>', 'queued or pending work untouched this long counts as lost', '900')
+    .option('--stale-after <seconds>', 'a running task with no heartbeat this long counts as dead', String(STALE_AFTER_SECONDS))
+    .action(async (o: { olderThan: string; staleAfter: string }) => {
+      for (const [flag, v] of [
+        ['--older-than', o.olderThan],
+        ['--stale-after', o.staleAfter],
+      ] as const) {
+        if (!/^\d+$/.test(v)) throw new UsageError(`${flag} "${v}" is not a number of seconds.`);
+      }
+      const r = await job('reconcile', { olderThanSeconds: Number(o.olderThan), staleAfterSeconds: Math.max(1, Number(o.staleAfter)) });
+      print(
+        r,
+        () =>
+          `re-sent ${r.scansResent.length} scan(s), ${r.writesResent.length} write(s), ${r.verifiesResent.length} verify(s), ${r.checksResent.length} tape check(s)`,
+      );
     });
 
   program
@@ -363,7 +373,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       const r = await job('task', { taskId: id });
       print(
         r,
-        () => `${r.kind} ${r.taskId}: ${r.state}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${r.message}` : ''}`,
+        () =>
+          `${r.kind} ${r.taskId}: ${r.state}${r.stale ? ' (STALE: no heartbeat from the agent since ' + (r.heartbeatAt ?? r.updatedAt) + '; "reconcile" drives it again)' : ''}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${r.message}` : ''}`,
       );
     });
 

@@ -115,5 +115,9 @@ export async function startLocalSystem(opts: {
     await stop();
     throw e;
   }
+  // The local queues keep nothing across a restart: whatever the catalog says is pending is
+  // sent again now (safe: a task the catalog no longer wants is dropped); a task that was
+  // running when the system died is re-driven once its heartbeat is missing (periodic pass).
+  await reconcile(ctx, { olderThanSeconds: 0 }).catch(() => undefined);
   return { stack, ctx, vtl, env, agent, stop };
 }

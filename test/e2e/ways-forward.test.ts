@@ -17,6 +17,7 @@ import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-dat
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
 import { FORMAT, writeLabel } from '../../src/lib/tape-format/index.ts';
+import { isStale } from '../../src/lib/catalog/task-status.ts';
 
 let stack: TestStack;
 let h: Harness;
@@ -248,6 +249,42 @@ describe('a mistyped tape name registers nothing', () => {
     expect(targets.filter((t) => left.some((l) => l.id === t.id)).length).toBeGreaterThanOrEqual(2);
     expect((await tape('other')).writeInFlight).toBeUndefined();
     await h.vtl.clearFaults('moving');
+  });
+});
+
+describe('a task whose agent died is found by its missing heartbeat', () => {
+  it('task shows it stale and reconcile drives it again at once, not after 15 minutes', async () => {
+    const [t] = await prepare('heartbeat', [[2_000_000]]);
+    await h.vtl.injectFault('heartbeat', { kind: 'slow', bytesPerSecond: 500_000 });
+    const taskId = (await json(['archive', '--no-wait'])).taskId as string;
+    await waitUntil(async () => (await stack.ctx.tasks.get(taskId))?.heartbeatAt !== undefined, 30_000, 'first heartbeat');
+    const live = await json(['task', taskId]);
+    expect(live).toMatchObject({ state: 'running', stale: false });
+    // The whole agent dies mid-write (and with it the message's visibility extension).
+    const agent = h.agents.at(-1)!;
+    expect(await agent.stop('SIGKILL')).toBe(null);
+    await new Promise((r) => setTimeout(r, 3500));
+    expect((await json(['reconcile', '--stale-after', '60'])).writesResent).toEqual([]); // heartbeat younger than 60 s: alive
+    const dead = await h.cli(['task', taskId]);
+    expect(dead.out).toMatch(/running/);
+    expect((await json(['task', taskId])).stale).toBe(false); // default: 120 s
+    const r = await json(['reconcile', '--stale-after', '3']);
+    expect(r.writesResent).toEqual([{ tape: 'heartbeat', fileNumber: 1, taskId }]);
+    await h.vtl.clearFaults('heartbeat');
+    await h.startAgent();
+    await waitUntil(async () => (await stack.ctx.tasks.get(taskId))?.state === 'succeeded', 60_000, 'the re-driven write');
+    expect(await target(t!.id)).toMatchObject({ placement: 'archived', fileNumber: 1 });
+    const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('heartbeat', 1));
+    expect(data).toEqual(await treeDigest(t!.path));
+  });
+
+  it('a running task is stale only when its heartbeat is older than the limit', () => {
+    const now = new Date('2026-12-02T10:00:00Z');
+    const running = { state: 'running' as const, updatedAt: '2026-12-02T09:00:00Z' };
+    expect(isStale({ ...running, heartbeatAt: '2026-12-02T09:59:00Z' }, now)).toBe(false);
+    expect(isStale({ ...running, heartbeatAt: '2026-12-02T09:57:59Z' }, now)).toBe(true);
+    expect(isStale(running, now)).toBe(true); // no heartbeat ever: its last update counts
+    expect(isStale({ state: 'queued', updatedAt: '2026-12-01T00:00:00Z' }, now)).toBe(false);
   });
 });
 

@@ -35,8 +35,18 @@ const schema = z.object({
   message: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
+  /** The agent's last sign of life while running it (heartbeat or progress). */
+  heartbeatAt: z.string().optional(),
 });
 export type TaskStatus = z.infer<typeof schema>;
+
+/** A running task with no heartbeat for this long counts as dead (the agent sends one every 30 s by default). */
+export const STALE_AFTER_SECONDS = 120;
+
+/** A running task whose agent has not been heard from for `staleAfterSeconds`: nothing is working on it. */
+export function isStale(s: Pick<TaskStatus, 'state' | 'heartbeatAt' | 'updatedAt'>, now: Date, staleAfterSeconds = STALE_AFTER_SECONDS): boolean {
+  return s.state === 'running' && now.getTime() - Date.parse(s.heartbeatAt ?? s.updatedAt) > staleAfterSeconds * 1000;
+}
 
 const key = (taskId: string) => marshall({ pk: `TASK#${taskId}`, sk: 'TASK' });
 const TTL_SECONDS = 30 * 24 * 3600;
@@ -107,7 +117,7 @@ export class TaskStatusStore {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(taskId),
-          UpdateExpression: 'SET #s = :running, bytesDone = :d, bytesTotal = :t, phase = :p, updatedAt = :now',
+          UpdateExpression: 'SET #s = :running, bytesDone = :d, bytesTotal = :t, phase = :p, updatedAt = :now, heartbeatAt = :now',
           ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
           ExpressionAttributeNames: { '#s': 'state' },
           ExpressionAttributeValues: marshall({
@@ -118,6 +128,26 @@ export class TaskStatusStore {
             ':p': p.phase,
             ':now': now,
           }),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  /** The agent is alive and on this task: running, heartbeat now. False for a finished or unknown task. */
+  async heartbeat(taskId: string, now: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(taskId),
+          UpdateExpression: 'SET #s = :running, heartbeatAt = :now, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: marshall({ ':running': 'running', ':queued': 'queued', ':now': now }),
         }),
       );
       return true;

@@ -6,24 +6,32 @@
  * Runs on a schedule (AWS) or from the local stack; `run-job reconcile` runs it by hand.
  */
 import type { JobContext } from './context.ts';
-import { scanTask, verifyTask, writeTask } from '../protocol/build-tasks.ts';
+import { checkTapeTask, scanTask, verifyTask, writeTask } from '../protocol/build-tasks.ts';
+import { isStale, STALE_AFTER_SECONDS, type TaskStatus } from '../catalog/task-status.ts';
 
 export interface ReconcileInput {
-  /** Work untouched for this long is considered lost (default 15 minutes). */
+  /** Queued or pending work untouched for this long is considered lost (default 15 minutes). */
   olderThanSeconds?: number;
+  /** A running task with no heartbeat for this long is dead and re-driven (default STALE_AFTER_SECONDS). */
+  staleAfterSeconds?: number;
 }
 
 export interface ReconcileResult {
   scansResent: string[];
   writesResent: { tape: string; fileNumber: number; taskId: string }[];
   verifiesResent: { tape: string; fileNumber: number; taskId: string }[];
+  checksResent: { tape: string; taskId: string }[];
 }
 
 export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise<ReconcileResult> {
   const olderThanMs = (input.olderThanSeconds ?? 900) * 1000;
   const cutoff = ctx.now().getTime() - olderThanMs;
   const stale = (iso: string) => Date.parse(iso) <= cutoff;
-  const result: ReconcileResult = { scansResent: [], writesResent: [], verifiesResent: [] };
+  // A task is lost when it was never taken (queued, untouched for olderThan) or when its
+  // agent stopped sending heartbeats while running it (dead, whatever its age).
+  const lost = (s: TaskStatus | undefined, since: string) =>
+    s?.state === 'running' ? isStale(s, ctx.now(), input.staleAfterSeconds ?? STALE_AFTER_SECONDS) : stale(s?.updatedAt ?? since);
+  const result: ReconcileResult = { scansResent: [], writesResent: [], verifiesResent: [], checksResent: [] };
   const now = ctx.now().toISOString();
 
   for (const t of await ctx.catalog.listPendingScans()) {
@@ -36,7 +44,7 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
     const w = tape.writeInFlight;
     if (!w) continue;
     const status = await ctx.tasks.get(w.taskId);
-    if (!stale(status?.updatedAt ?? w.startedAt)) continue;
+    if (!lost(status, w.startedAt)) continue;
     const target = await ctx.catalog.getTarget(w.targetId);
     if (target?.placement !== 'writing') continue;
     // Same task id: whichever copy an agent runs first is the one the catalog accepts.
@@ -46,13 +54,22 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
 
   // Verify requests that never finished.
   for (const s of await ctx.tasks.listUnfinished('verify')) {
-    if (!stale(s.updatedAt) || s.tapeName === undefined || s.fileNumber === undefined || s.targetId === undefined) continue;
+    if (!lost(s, s.updatedAt) || s.tapeName === undefined || s.fileNumber === undefined || s.targetId === undefined) continue;
     const task = verifyTask(
       { taskId: s.taskId, issuedAt: now },
       { tapeName: s.tapeName, fileNumber: s.fileNumber, targetId: s.targetId, updateCatalog: s.updateCatalog !== false },
     );
     await ctx.queues.sendTask(task);
     result.verifiesResent.push({ tape: s.tapeName, fileNumber: s.fileNumber, taskId: task.taskId });
+  }
+
+  // Tape checks (enable_tape) that never finished, while the tape is still disabled.
+  for (const s of await ctx.tasks.listUnfinished('check-tape')) {
+    if (!lost(s, s.updatedAt) || s.tapeName === undefined) continue;
+    const tape = await ctx.catalog.getTape(s.tapeName);
+    if (tape?.state !== 'disabled') continue;
+    await ctx.queues.sendTask(checkTapeTask({ taskId: s.taskId, issuedAt: now }, tape.name, tape.nextFileNumber));
+    result.checksResent.push({ tape: tape.name, taskId: s.taskId });
   }
   return result;
 }

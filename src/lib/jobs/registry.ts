@@ -16,6 +16,7 @@ import { listTapes, openTape } from './tapes.ts';
 import { importTargets, listTargets } from './targets.ts';
 import { archive, assign, closeTape, confirm, planCloseTape } from './workflow.ts';
 import { formatIssues } from '../validation.ts';
+import { isStale } from '../catalog/task-status.ts';
 
 const tapeName = z.string().min(1).max(64);
 
@@ -55,6 +56,12 @@ export const jobInputSchemas = {
         .int()
         .min(0)
         .max(30 * 24 * 3600)
+        .optional(),
+      staleAfterSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(24 * 3600)
         .optional(),
     })
     .strict(),
@@ -98,7 +105,8 @@ const runners = {
   task: async (ctx: JobContext, i: JobInput<'task'>) => {
     const status = await ctx.tasks.get(i.taskId);
     if (!status) throw new NotFoundError(`no task ${i.taskId}; task ids are printed by archive and confirm.`);
-    return status;
+    // Running but no heartbeat: the agent died or lost it; reconcile drives it again.
+    return { ...status, stale: isStale(status, ctx.now()) };
   },
 } satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
 

@@ -105,6 +105,12 @@ export const checkTapeResultSchema = z
   })
   .strict();
 
+/**
+ * The agent is still working on a task (sent every heartbeatInterval seconds while it runs,
+ * data moving or not): the catalog tells a live task from a dead one by these, not by its age.
+ */
+export const heartbeatSchema = z.object({ ...base, kind: z.literal('heartbeat') }).strict();
+
 export const progressSchema = z
   .object({ ...base, kind: z.literal('progress'), bytesDone: z.number().min(0), bytesTotal: z.number().min(0), phase: z.string().max(64) })
   .strict();
@@ -127,12 +133,21 @@ export const discoverResultSchema = z.discriminatedUnion('ok', [
   z.object({ ...base, kind: z.literal('discover-result'), ok: z.literal(false), host: z.string(), root: z.string(), error: z.string().max(4000) }).strict(),
 ]);
 
-export const resultSchema = z.union([scanResultSchema, writeResultSchema, verifyResultSchema, checkTapeResultSchema, progressSchema, discoverResultSchema]);
+export const resultSchema = z.union([
+  scanResultSchema,
+  writeResultSchema,
+  verifyResultSchema,
+  checkTapeResultSchema,
+  progressSchema,
+  heartbeatSchema,
+  discoverResultSchema,
+]);
 
 export type ScanResult = z.infer<typeof scanResultSchema>;
 export type WriteResult = z.infer<typeof writeResultSchema>;
 export type VerifyResult = z.infer<typeof verifyResultSchema>;
 export type ProgressReport = z.infer<typeof progressSchema>;
+export type HeartbeatReport = z.infer<typeof heartbeatSchema>;
 export type CheckTapeResult = z.infer<typeof checkTapeResultSchema>;
 export type DiscoverResult = z.infer<typeof discoverResultSchema>;
 export type Result = z.infer<typeof resultSchema>;

@@ -29,6 +29,10 @@ export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutc
       return applyCheckTape(ctx, r);
     case 'progress':
       return applyProgress(ctx, r);
+    case 'heartbeat':
+      return (await ctx.tasks.heartbeat(r.taskId, ctx.now().toISOString()))
+        ? { applied: true, note: 'heartbeat' }
+        : { applied: false, note: 'heartbeat for a finished or unknown task; dropped' };
     case 'discover-result':
       return applyDiscover(ctx, r);
   }
