@@ -1,9 +1,34 @@
+/**
+ * The run-job process: stdout for results, stderr for messages and the progress bar. Ctrl-C
+ * during a wait ends the wait (the task goes on, exit 130); pressed again, or outside a
+ * wait, it ends the process at once, restoring the terminal first.
+ */
 import { main, terminalAsk } from './run-job.ts';
+
+const interrupt = new AbortController();
+process.on('SIGINT', () => {
+  if (interrupt.signal.aborted) {
+    if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\x1b[?7h\n'); // cursor on, line wrapping on
+    process.exit(130);
+  }
+  interrupt.abort();
+  // Not waiting for a task: nothing to hand over, so end now (a job's catalog change is one
+  // conditional write or transaction: it is all done or not at all).
+  setTimeout(() => process.exit(130), 1500).unref();
+});
+// `run-job targets | head`: a closed pipe ends the output quietly, not with an EPIPE trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
 
 const code = await main(process.argv.slice(2), {
   out: (s) => process.stdout.write(s + '\n'),
   err: (s) => process.stderr.write(s + '\n'),
   ask: terminalAsk(),
   ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
+  interrupt: interrupt.signal,
 });
 process.exitCode = code;

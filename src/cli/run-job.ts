@@ -15,7 +15,8 @@ import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { tapesTable, targetsTable } from './output.ts';
-import { waitForTask } from './progress.ts';
+import { InterruptedError, summarize, waitForTask } from './progress.ts';
+import { formatBytes } from '../lib/domain/units.ts';
 import { STALE_AFTER_SECONDS, type TaskStatus } from '../lib/catalog/task-status.ts';
 
 export interface CliIo {
@@ -27,6 +28,8 @@ export interface CliIo {
   /** Terminal stream for progress bars (stderr when it is a TTY). */
   progressStream?: NodeJS.WriteStream;
   pollIntervalMs?: number;
+  /** Aborted on Ctrl-C: a wait for a task ends (the task goes on), with exit 130. */
+  interrupt?: AbortSignal;
 }
 
 interface Session {
@@ -55,7 +58,7 @@ function connectionHint(e: unknown, config?: Config): string | undefined {
  * invalid content, a task that failed, the catalog unreachable). With --json the error is one
  * JSON object on stderr, `{"error":{"code":"...","message":"..."}}`, and stdout stays empty.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let session: Session | undefined;
@@ -143,7 +146,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       const r = await job('enable_tape', { name });
       if (!o.wait) return print(r, () => r.message);
       if (!json) io.out(`checking tape ${r.tape}${r.reason ? ` (disabled because: ${r.reason})` : ''}; task ${r.taskId}`);
-      const done = await awaitTask(r.taskId);
+      const done = await awaitTask(r.taskId, `check of tape ${r.tape}`);
       print({ ...r, status: done.state, outcome: done.outcome, message: done.message }, () => done.message ?? String(done.outcome));
       if (done.state === 'failed') exitCode = 1;
     });
@@ -208,25 +211,45 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       });
     });
 
-  /** Waits for a task and turns its end into output and an exit code. */
-  const awaitTask = async (taskId: string): Promise<TaskStatus> => {
-    return waitForTask({
-      poll: async () => job('task', { taskId }),
-      ...(!json && io.progressStream ? { stream: io.progressStream } : {}),
-      ...(io.pollIntervalMs ? { intervalMs: io.pollIntervalMs } : {}),
-      hint: (m) => io.err(`note: ${m}`),
-    });
+  /**
+   * Waits for a task with the progress bar. Ctrl-C ends the wait, not the task: it says what
+   * goes on and how to follow it (InterruptedError, exit 130).
+   */
+  const awaitTask = async (taskId: string, what: string): Promise<TaskStatus> => {
+    try {
+      return await waitForTask({
+        poll: async () => job('task', { taskId }),
+        ...(!json && io.progressStream ? { stream: io.progressStream } : {}),
+        ...(io.pollIntervalMs ? { intervalMs: io.pollIntervalMs } : {}),
+        ...(io.interrupt ? { signal: io.interrupt } : {}),
+        hint: (m) => io.err(`note: ${m}`),
+      });
+    } catch (e) {
+      if (!(e instanceof InterruptedError)) throw e;
+      throw new InterruptedError(`interrupted: the ${what} continues on the agent (task ${taskId}); follow it with "run-job task ${taskId} --wait".`);
+    }
+  };
+  /** One line per event with --json --all (a stream for scripts), else a human line. */
+  const event = (value: Record<string, unknown>, human: string) => io.out(json ? JSON.stringify(value) : human);
+  const finished = (done: TaskStatus) => {
+    const figures = summarize(done);
+    return `${done.message ?? done.outcome}${figures && done.state === 'succeeded' ? ` (${figures})` : ''}`;
   };
 
   program
     .command('archive')
     .description('one archiving action: the next assigned target goes to the next file number of the online tape')
-    .option('--all', 'keep archiving until nothing is assigned or the tape is full')
+    .option('--all', 'keep archiving until nothing is assigned or the tape is full (with --json: one JSON line per event)')
     .option('--no-wait', 'only enqueue the write; do not wait for the agent')
     .action(async (o: { all?: boolean; wait: boolean }) => {
-      const results: unknown[] = [];
+      const results: Record<string, unknown>[] = [];
+      const stream = !!o.all && json;
+      const say = (value: Record<string, unknown>, human: string) => (stream ? io.out(JSON.stringify(value)) : json ? undefined : io.out(human));
       let failed = false;
       let firstTape: string | undefined;
+      let total = 0;
+      let bytes = 0;
+      let stopped = '';
       for (;;) {
         let r: JobOutput<'archive'>;
         try {
@@ -236,28 +259,56 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           if (!(e instanceof OnlineTapeChangedError)) throw e;
           throw new OnlineTapeChangedError(`archive --all stopped after ${results.length} write(s): ${e.message}`);
         }
+        if (firstTape === undefined && o.all && r.status === 'started') {
+          // n of N: what is assigned and scanned now, this one included.
+          const ready = (await job('targets', { tape: r.tape, state: 'assigned' })).targets.length;
+          total = ready + 1;
+        }
         firstTape ??= r.tape;
-        if (r.released?.length) {
+        for (const x of r.released ?? []) {
           failed = true; // a target was left behind: say so, and do not end with success
-          if (!json) for (const x of r.released) io.out(`NOT ARCHIVED: ${x.id} released from ${r.tape}: ${x.reason}`);
+          say({ event: 'released', tape: r.tape, targetId: x.id, reason: x.reason }, `NOT ARCHIVED: ${x.id} released from ${r.tape}: ${x.reason}`);
         }
         if (r.status === 'idle') {
-          if (!json) io.out(r.message);
+          say({ event: 'idle', tape: r.tape, message: r.message }, r.message);
           results.push(r);
+          stopped = 'nothing more to archive';
           break;
         }
-        if (!json) io.out(`writing ${r.path} (${r.targetId}) to ${r.tape} file ${r.fileNumber}; task ${r.taskId}`);
+        const n = results.filter((x) => x.status !== 'idle').length + 1;
+        const of = total ? ` (${n} of ${Math.max(total, n)})` : '';
+        say(
+          { event: 'started', tape: r.tape, fileNumber: r.fileNumber, targetId: r.targetId, path: r.path, taskId: r.taskId, n, of: total || undefined },
+          `writing ${r.path} (${r.targetId}) to ${r.tape} file ${r.fileNumber}${of}; task ${r.taskId}`,
+        );
         if (!o.wait) {
           results.push(r);
           break;
         }
-        const done = await awaitTask(r.taskId);
-        results.push({ ...r, status: done.state, outcome: done.outcome, message: done.message });
-        if (!json) io.out(`${done.state === 'succeeded' ? '' : 'FAILED: '}${r.tape} file ${r.fileNumber}: ${done.message ?? done.outcome}`);
+        const done = await awaitTask(r.taskId, `write of ${r.path} to ${r.tape} file ${r.fileNumber}`);
+        const out = { ...r, status: done.state, outcome: done.outcome, message: done.message };
+        results.push(out);
+        say(
+          { event: 'done', ...out, bytes: done.bytesDone, startedAt: done.startedAt, finishedAt: done.updatedAt },
+          `${done.state === 'succeeded' ? '' : 'FAILED: '}${r.tape} file ${r.fileNumber}: ${finished(done)}`,
+        );
+        if (done.state === 'succeeded' && done.outcome === 'archived') bytes += done.bytesDone;
         if (done.state === 'failed') failed = true;
-        if (!o.all || done.state === 'failed' || done.outcome === 'end-of-medium') break;
+        if (!o.all || done.state === 'failed' || done.outcome === 'end-of-medium') {
+          stopped = done.state === 'failed' ? 'a write failed' : done.outcome === 'end-of-medium' ? `${r.tape} is full` : '';
+          break;
+        }
       }
-      if (json) io.out(JSON.stringify(o.all ? { results } : results[0], null, 2));
+      if (o.all && o.wait) {
+        const archived = results.filter((x) => x.outcome === 'archived').length;
+        const bad = results.filter((x) => x.status === 'failed').length;
+        const left = firstTape ? (await job('targets', { tape: firstTape, state: 'assigned' })).targets.length : 0;
+        say(
+          { event: 'summary', tape: firstTape, archived, failed: bad, bytes, leftAssigned: left, stopped },
+          `archive --all${firstTape ? ` on ${firstTape}` : ''}: ${archived} archived (${formatBytes(bytes)}), ${bad} failed, ${left} still assigned${stopped ? `; stopped: ${stopped}` : ''}`,
+        );
+      }
+      if (json && !stream) io.out(JSON.stringify(o.all ? { results } : results[0], null, 2));
       if (failed) exitCode = 1;
     });
 
@@ -267,22 +318,51 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .description('read a tape file back and verify every checksum')
     .option('--tape <name>', 'tape (default: the online tape)')
     .option('--retry', 're-run confirm on an already confirmed file')
+    .option('--all', 'confirm every archived file of the tape, one after the other (with --json: one JSON line per event)')
     .option('--no-db-update', 'verify and report without changing the catalog')
     .option('--no-wait', 'only request the verify; do not wait for the agent')
-    .action(async (which: string, o: { tape?: string; retry?: boolean; dbUpdate: boolean; wait: boolean }) => {
-      const r = await job('confirm', { which, ...(o.tape ? { tape: o.tape } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate });
-      if (r.status !== 'requested' || !o.wait) {
-        print(r, () =>
-          r.status === 'requested'
-            ? `verify of ${r.tape} file ${r.fileNumber} (${r.targetId}) requested; task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`
-            : r.message,
-        );
+    .action(async (which: string, o: { tape?: string; retry?: boolean; all?: boolean; dbUpdate: boolean; wait: boolean }) => {
+      if (o.all && (which !== 'next' || o.retry || !o.wait))
+        throw new UsageError('confirm --all confirms "next" until nothing is left; it takes no file number, --retry or --no-wait.');
+      const input = { which, ...(o.tape ? { tape: o.tape } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate };
+      if (!o.all) {
+        const r = await job('confirm', input);
+        if (r.status !== 'requested' || !o.wait) {
+          print(r, () =>
+            r.status === 'requested'
+              ? `verify of ${r.tape} file ${r.fileNumber} (${r.targetId}) requested; task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`
+              : r.message,
+          );
+          return;
+        }
+        if (!json)
+          io.out(`verifying ${r.tape} file ${r.fileNumber} (${r.targetId}); task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`);
+        const done = await awaitTask(r.taskId, `verify of ${r.tape} file ${r.fileNumber}`);
+        print({ ...r, status: done.state, outcome: done.outcome, message: done.message }, () => finished(done));
+        if (done.state === 'failed') exitCode = 1;
         return;
       }
-      if (!json) io.out(`verifying ${r.tape} file ${r.fileNumber} (${r.targetId}); task ${r.taskId}${r.updateCatalog ? '' : ' (catalog will not be changed)'}`);
-      const done = await awaitTask(r.taskId);
-      print({ ...r, status: done.state, outcome: done.outcome, message: done.message }, () => done.message ?? String(done.outcome));
-      if (done.state === 'failed') exitCode = 1;
+      let confirmed = 0;
+      let bad = 0;
+      let tape = o.tape;
+      for (;;) {
+        const r = await job('confirm', { ...input, ...(tape ? { tape } : {}) });
+        tape = r.tape; // the same tape to the end, even if another is opened meanwhile
+        if (r.status === 'idle') {
+          event({ event: 'idle', tape: r.tape, message: r.message }, r.message);
+          break;
+        }
+        event({ event: 'started', ...r }, `verifying ${r.tape} file ${r.fileNumber} (${r.targetId}); task ${r.taskId}`);
+        const done = await awaitTask(r.taskId, `verify of ${r.tape} file ${r.fileNumber}`);
+        if (done.state === 'succeeded') confirmed++;
+        else bad++;
+        event(
+          { event: 'done', ...r, status: done.state, outcome: done.outcome, message: done.message },
+          `${done.state === 'succeeded' ? '' : 'FAILED: '}${finished(done)}`,
+        );
+      }
+      event({ event: 'summary', tape, confirmed, failed: bad }, `confirm --all on ${tape}: ${confirmed} confirmed, ${bad} failed`);
+      if (bad) exitCode = 1;
     });
 
   program
@@ -367,15 +447,18 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('task')
-    .argument('<id>', 'task id printed by archive or confirm')
+    .argument('<id>', 'task id printed by archive and confirm')
     .description('show where a tape task stands')
-    .action(async (id: string) => {
-      const r = await job('task', { taskId: id });
+    .option('--wait', 'wait for it to finish, with the progress bar (exit 1 if it fails)')
+    .action(async (id: string, o: { wait?: boolean }) => {
+      const r = o.wait ? { ...(await awaitTask(id, 'task')), stale: false } : await job('task', { taskId: id });
+      const stale = r.stale ? ` (STALE: no heartbeat from the agent since ${r.heartbeatAt ?? r.updatedAt}; "reconcile" drives it again)` : '';
       print(
         r,
         () =>
-          `${r.kind} ${r.taskId}: ${r.state}${r.stale ? ' (STALE: no heartbeat from the agent since ' + (r.heartbeatAt ?? r.updatedAt) + '; "reconcile" drives it again)' : ''}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${r.message}` : ''}`,
+          `${r.kind} ${r.taskId}: ${r.state}${stale}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${finished(r)}` : ''}`,
       );
+      if (o.wait && r.state === 'failed') exitCode = 1;
     });
 
   program
@@ -403,6 +486,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     const hint = connectionHint(e, session?.config);
     if (hint) return fail('UNREACHABLE', hint, EXIT.failed);
+    if (e instanceof InterruptedError) return fail(e.code, e.message, EXIT.interrupted);
     if (isArchiveError(e)) return fail(e.code, e.message, e instanceof UsageError ? EXIT.usage : EXIT.failed);
     // A bug, not an expected condition: the stack helps whoever fixes it.
     return fail('INTERNAL', wantsJson ? errorMessage(e) : ((e as Error).stack ?? String(e)), EXIT.failed);

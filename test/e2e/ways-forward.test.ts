@@ -252,6 +252,33 @@ describe('a mistyped tape name registers nothing', () => {
   });
 });
 
+describe('archive --all and confirm --all say where they are', () => {
+  it('archive --all --json streams one line per event with n of N and a summary; confirm next three times verifies three files; confirm --all the rest', async () => {
+    const targets = await prepare('many', [[1000], [2000], [3000], [4000]]);
+    const assigned = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'many')).length;
+    expect(assigned).toBeGreaterThanOrEqual(targets.length);
+    const r = await h.cli(['--json', 'archive', '--all']);
+    expect(r.code).toBe(0);
+    const events = r.out.split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const started = events.filter((e) => e.event === 'started');
+    expect(started.map((e) => [e.n, e.of])).toEqual(started.map((_, i) => [i + 1, assigned]));
+    expect(events.filter((e) => e.event === 'done').every((e) => e.outcome === 'archived')).toBe(true);
+    expect(events.at(-1)).toMatchObject({ event: 'summary', tape: 'many', archived: assigned, failed: 0, leftAssigned: 0, stopped: 'nothing more to archive' });
+    const human = await h.cli(['archive', '--all']);
+    expect(human.out).toMatch(/archive --all on many: 0 archived \(0 B\), 0 failed, 0 still assigned; stopped: nothing more to archive/);
+
+    // Three requests without waiting: three different files, not one file three times.
+    const asked = [];
+    for (let i = 0; i < 3; i++) asked.push((await json(['confirm', 'next', '--no-wait'])).fileNumber);
+    expect(asked).toEqual([1, 2, 3]);
+    await waitUntil(async () => (await tape('many')).filesConfirmed === 3, 30_000, 'three verifies');
+    const all = await h.cli(['confirm', '--all']);
+    expect(all.code).toBe(0);
+    expect(all.out).toMatch(new RegExp(`confirm --all on many: ${assigned - 3} confirmed, 0 failed`));
+    expect((await tape('many')).filesConfirmed).toBe(assigned);
+  });
+});
+
 describe('a task whose agent died is found by its missing heartbeat', () => {
   it('task shows it stale and reconcile drives it again at once, not after 15 minutes', async () => {
     const [t] = await prepare('heartbeat', [[2_000_000]]);

@@ -37,6 +37,8 @@ const schema = z.object({
   updatedAt: z.string(),
   /** The agent's last sign of life while running it (heartbeat or progress). */
   heartbeatAt: z.string().optional(),
+  /** When the agent was first heard working on it. */
+  startedAt: z.string().optional(),
 });
 export type TaskStatus = z.infer<typeof schema>;
 
@@ -117,7 +119,8 @@ export class TaskStatusStore {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(taskId),
-          UpdateExpression: 'SET #s = :running, bytesDone = :d, bytesTotal = :t, phase = :p, updatedAt = :now, heartbeatAt = :now',
+          UpdateExpression:
+            'SET #s = :running, bytesDone = :d, bytesTotal = :t, phase = :p, updatedAt = :now, heartbeatAt = :now, startedAt = if_not_exists(startedAt, :now)',
           ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
           ExpressionAttributeNames: { '#s': 'state' },
           ExpressionAttributeValues: marshall({
@@ -144,7 +147,7 @@ export class TaskStatusStore {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(taskId),
-          UpdateExpression: 'SET #s = :running, heartbeatAt = :now, updatedAt = :now',
+          UpdateExpression: 'SET #s = :running, heartbeatAt = :now, updatedAt = :now, startedAt = if_not_exists(startedAt, :now)',
           ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
           ExpressionAttributeNames: { '#s': 'state' },
           ExpressionAttributeValues: marshall({ ':running': 'running', ':queued': 'queued', ':now': now }),

@@ -228,13 +228,19 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
   let file: TapeFile | undefined;
   if (which === 'next') {
     const files = await ctx.catalog.listTapeFiles(tape.name);
-    file = files.find((f) => f.state === 'archived');
-    if (!file)
+    // A file whose verify is already requested is not "next": asking three times verifies three files, not one file three times.
+    const requested = new Set((await ctx.tasks.listUnfinished('verify')).filter((s) => s.tapeName === tape.name).map((s) => s.fileNumber));
+    file = files.find((f) => f.state === 'archived' && !requested.has(f.fileNumber));
+    if (!file) {
+      const waiting = files.filter((f) => f.state === 'archived').length;
       return {
         status: 'idle',
         tape: tape.name,
-        message: `every archived file on ${tape.name} is confirmed or failed; nothing to confirm. Use "confirm N --retry" to verify a file again.`,
+        message: waiting
+          ? `every archived file on ${tape.name} already has a verify requested (${waiting} waiting for the agent); nothing more to confirm now.`
+          : `every archived file on ${tape.name} is confirmed or failed; nothing to confirm. Use "confirm N --retry" to verify a file again.`,
       };
+    }
   } else {
     const n = Number(which);
     if (n < 1) throw new UsageError('file 0 is the tape label; targets start at file 1.');
