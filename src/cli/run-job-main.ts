@@ -30,5 +30,6 @@ const code = await main(process.argv.slice(2), {
   ask: terminalAsk(),
   ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
   interrupt: interrupt.signal,
+  ...(process.stdout.isTTY ? { columns: process.stdout.columns } : {}),
 });
 process.exitCode = code;

@@ -14,7 +14,7 @@ import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
-import { tapesTable, targetsTable } from './output.ts';
+import { OUTPUT_FORMATS, paginate, tapesTable, targetsTable, type OutputFormat } from './output.ts';
 import { InterruptedError, summarize, waitForTask } from './progress.ts';
 import { formatBytes } from '../lib/domain/units.ts';
 import { STALE_AFTER_SECONDS, type TaskStatus } from '../lib/catalog/task-status.ts';
@@ -30,6 +30,8 @@ export interface CliIo {
   pollIntervalMs?: number;
   /** Aborted on Ctrl-C: a wait for a task ends (the task goes on), with exit 130. */
   interrupt?: AbortSignal;
+  /** Width of the terminal stdout goes to; undefined when it is not a terminal (nothing is shortened). */
+  columns?: number;
 }
 
 interface Session {
@@ -78,12 +80,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return session;
   };
   const print = (value: unknown, human: () => string) => io.out(json ? JSON.stringify(value, null, 2) : human());
+  const render = () => ({ format: program.opts<{ output: OutputFormat }>().output, ...(io.columns ? { width: io.columns } : {}) });
 
   const program = new Command('run-job')
     .description('Tape archive jobs: import, assign, archive, confirm, close_tape and friends.')
     .option('--json', 'print results as JSON for scripts')
     .option('--config <file>', 'config file (default: TAPE_ARCHIVE_CONFIG or .tape-archive/config.json)')
     .option('--api <url>', 'run the job over the HTTP gateway at this URL instead of in-process (token: TAPE_ARCHIVE_API_TOKEN)')
+    .addOption(
+      new Option('--output <format>', 'tables: "table" fits the terminal, "wide" shortens nothing, "tsv" for scripts').choices(OUTPUT_FORMATS).default('table'),
+    )
     .exitOverride()
     // With --json a usage error is reported once, as JSON, from the catch below.
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => (wantsJson ? undefined : io.err(s.trimEnd())) })
@@ -108,7 +114,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .description('list tapes: state, online flag, used/capacity, files written and confirmed, targets assigned')
     .action(async () => {
       const r = await job('tapes', {});
-      print(r, () => tapesTable(r.tapes));
+      print(r, () => tapesTable(r.tapes, render()));
     });
 
   program
@@ -395,10 +401,21 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .command('targets')
     .description('list targets: what is where')
     .addOption(new Option('--state <state>', 'only targets in this state'))
-    .option('--tape <name>', 'only targets on this tape')
-    .action(async (o: { state?: string; tape?: string }) => {
-      const r = await job('targets', o);
-      print(r, () => targetsTable(r.targets));
+    .option('--tape <name>', 'only targets on this tape (and those that left a bad file on it)')
+    .option('--limit <n>', 'at most this many rows (a page); 0 = all', '0')
+    .option('--page <k>', 'which page of --limit rows', '1')
+    .action(async (o: { state?: string; tape?: string; limit: string; page: string }) => {
+      for (const [flag, v, min] of [
+        ['--limit', o.limit, 0],
+        ['--page', o.page, 1],
+      ] as const) {
+        if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${flag} "${v}" is not a whole number${min ? ' of 1 or more' : ''}.`);
+      }
+      const r = await job('targets', { ...(o.state ? { state: o.state } : {}), ...(o.tape ? { tape: o.tape } : {}) });
+      const page = paginate(r.targets, Number(o.limit), Number(o.page), 'targets');
+      print({ ...r, targets: page.rows, ...(page.footer ? { page: page.footer } : {}) }, () =>
+        [targetsTable(page.rows, render()), ...(page.footer ? [page.footer] : [])].join('\n'),
+      );
     });
 
   program

@@ -140,4 +140,40 @@ describe('run-job', () => {
     expect(code).toBe(1);
     expect(err.join('\n')).toMatch(/cannot reach the catalog or queues at http:\/\/127\.0\.0\.1:9.*npm run stack/);
   });
+
+  it('tables fit the terminal, --output wide and tsv show everything, --limit pages, and a closed pipe ends quietly', async () => {
+    const long = `/data/${'very-long-directory-name/'.repeat(8)}run-42`;
+    const lines = Array.from({ length: 1500 }, (_, i) => `/data/many/run-${String(i).padStart(4, '0')}`);
+    expect((await cli(['import', await listFile('many.txt', [long, ...lines].join('\n'))])).code).toBe(0);
+    const out: string[] = [];
+    await main(['targets', '--state', 'imported'], { out: (x) => out.push(x), err: () => undefined, env: stack.env, columns: 100 });
+    const rows = out.join('\n').split('\n');
+    expect(Math.max(...rows.map((r) => r.length))).toBeLessThanOrEqual(100);
+    expect(rows.filter((r) => /^├/.test(r))).toHaveLength(1); // one rule, under the header
+    const cut = rows.find((r) => r.includes('run-42'))!;
+    expect(cut).toMatch(/localhost:\/data\/very-.*….*name\/run-42/);
+
+    const wide = await cli(['--output', 'wide', 'targets', '--state', 'imported']);
+    expect(wide.out).toContain(long);
+    const tsv = await cli(['--output', 'tsv', 'targets', '--state', 'imported']);
+    const tsvRows = tsv.out.split('\n').map((r) => r.split('\t'));
+    expect(tsvRows[0]!.slice(0, 3)).toEqual(['id', 'host:path', 'status']);
+    expect(tsvRows.some((r) => r[1] === `localhost:${long}`)).toBe(true);
+    expect((await cli(['--output', 'fancy', 'tapes'])).code).toBe(2);
+
+    const page2 = await cli(['targets', '--state', 'imported', '--limit', '50', '--page', '2']);
+    expect(page2.out).toMatch(/targets 51-100 of \d+ \(page 2 of \d+\); next: --page 3/);
+    expect(page2.out.split('\n').filter((r) => r.includes('imported'))).toHaveLength(50);
+    expect((await cli(['targets', '--limit', 'x'])).code).toBe(2);
+
+    // `run-job targets | head -3`: the pipe closes early; no EPIPE trace, exit 0.
+    const bin = join(process.cwd(), 'bin/run-job.js');
+    const piped = await run('bash', ['-c', `set -o pipefail; node '${bin}' --output wide targets | head -3 >/dev/null`], {
+      env: { ...process.env, ...stack.env },
+    }).then(
+      (r) => ({ code: 0, stderr: r.stderr }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(piped).toEqual({ code: 0, stderr: '' });
+  });
 });
