@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { createClients, destroyClients } from '../lib/aws/clients.ts';
 import { loadConfig } from '../lib/config.ts';
 import { errorMessage, isArchiveError } from '../lib/errors.ts';
+import { explainAwsError } from '../lib/aws/explain.ts';
 import { checkScratchTape, NotScratchError } from '../lib/tape/scratch-check.ts';
 import { createJobContext, restrict } from '../lib/jobs/context.ts';
 import { AGENT_ACCESS } from '../lib/resources/access.ts';
@@ -184,7 +185,8 @@ export async function main(argv: string[], env?: NodeJS.ProcessEnv): Promise<num
       if (e.code === 'usage') console.error(`error: ${e.message}`);
       return 2;
     }
-    console.error(`error: ${isArchiveError(e) ? e.message : ((e as Error).stack ?? String(e))}`);
+    const setup = explainAwsError(e);
+    console.error(`error: ${isArchiveError(e) ? e.message : (setup ?? (e as Error).stack ?? String(e))}`);
     return 1;
   }
 }

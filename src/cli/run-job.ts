@@ -13,6 +13,7 @@ import { isArchiveError, NotFoundError, OnlineTapeChangedError, UsageError, Vali
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
+import { explainAwsError } from '../lib/aws/explain.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { OUTPUT_FORMATS, paginate, tapesTable, targetsTable, type OutputFormat } from './output.ts';
 import { InterruptedError, summarize, waitForTask } from './progress.ts';
@@ -41,16 +42,8 @@ interface Session {
 }
 
 function connectionHint(e: unknown, config?: Config): string | undefined {
-  const text = `${(e as Error)?.name ?? ''} ${errorMessage(e) ?? ''} ${String((e as { code?: string })?.code ?? '')}`;
-  if (/cannot reach the API/.test(text)) return errorMessage(e);
-  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|socket hang up|connect/i.test(text)) {
-    const where = config?.endpoints.dynamodb ?? config?.endpoints.sqs ?? 'AWS';
-    return `cannot reach the catalog or queues at ${where} (${errorMessage(e)}). Start the embedded stack with "npm run stack", or point AWS_ENDPOINT_URL / TAPE_ARCHIVE_CONFIG at a running one.`;
-  }
-  if (/ResourceNotFoundException|QueueDoesNotExist|NonExistentQueue/.test(text)) {
-    return `the tables or queues for prefix "${config?.prefix}" do not exist (${errorMessage(e)}). Create them with "run-job bootstrap" or start the embedded stack.`;
-  }
-  return undefined;
+  if (/cannot reach the API/.test(errorMessage(e))) return errorMessage(e);
+  return explainAwsError(e, { endpoint: config?.endpoints.dynamodb ?? config?.endpoints.sqs, prefix: config?.prefix });
 }
 
 /**

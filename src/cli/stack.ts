@@ -1,39 +1,72 @@
 /**
- * `npm run stack`: starts the embedded stack in the foreground (DynamoDB Local with its data
- * in .tape-archive/dynamodb, local SQS), writes .tape-archive/config.json for run-job and the
- * agent, prints the endpoints, and runs until Ctrl-C.
+ * `npm run stack`: the embedded stack in the foreground for an agent started elsewhere:
+ * DynamoDB Local (data in .tape-archive/dev/dynamodb, the same as `npm run dev`), local SQS,
+ * the results pump (without it no report would reach the catalog) and the periodic
+ * reconcile. Writes .tape-archive/config.json for run-job and the agent; runs until Ctrl-C.
  */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import { createClients, destroyClients } from '../lib/aws/clients.ts';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
+import { errorMessage } from '../lib/errors.ts';
+import { createJobContext } from '../lib/jobs/context.ts';
+import { reconcile } from '../lib/jobs/reconcile.ts';
+import { startResultsPump } from '../lib/results/results-pump.ts';
 import { startEmbeddedStack } from '../local/embedded-stack.ts';
+import { assertPortsFree } from '../local/free-port.ts';
 
 const program = new Command('stack')
-  .option('--data-dir <dir>', 'DynamoDB Local data directory', '.tape-archive/dynamodb')
+  .option('--work-dir <dir>', 'work dir: the DynamoDB Local data is in its dynamodb/ (the same as npm run dev)', '.tape-archive/dev')
   .option('--dynamodb-port <port>', 'DynamoDB Local port', '8000')
   .option('--sqs-port <port>', 'local SQS port', '9324')
   .option('--prefix <prefix>', 'resource name prefix')
   .parse();
-const o = program.opts<{ dataDir: string; dynamodbPort: string; sqsPort: string; prefix?: string }>();
+const o = program.opts<{ workDir: string; dynamodbPort: string; sqsPort: string; prefix?: string }>();
+const dataDir = resolve(o.workDir, 'dynamodb');
+
+try {
+  await assertPortsFree(
+    [
+      { port: Number(o.dynamodbPort), what: 'DynamoDB Local', flag: '--dynamodb-port' },
+      { port: Number(o.sqsPort), what: 'local SQS', flag: '--sqs-port' },
+    ],
+    resolve(DEFAULT_CONFIG_PATH),
+  );
+} catch (e) {
+  console.error(`error: ${errorMessage(e)}`);
+  process.exit(1);
+}
 
 const stack = await startEmbeddedStack({
-  dataDir: resolve(o.dataDir),
+  dataDir,
   dynamodbPort: Number(o.dynamodbPort),
   sqsPort: Number(o.sqsPort),
   configPath: resolve(DEFAULT_CONFIG_PATH),
   ...(o.prefix ? { prefix: o.prefix } : {}),
 });
-console.log(`DynamoDB Local  ${stack.endpoints.dynamodb}  (data: ${resolve(o.dataDir)})`);
+const clients = createClients(stack.config);
+const ctx = createJobContext(stack.config, clients);
+// What the SQS-triggered Lambda and the schedule do on AWS: reports applied, lost work re-driven.
+const pump = await startResultsPump(ctx, { waitTimeSeconds: 1 });
+await reconcile(ctx, { olderThanSeconds: 0 }).catch(() => undefined);
+const timer = setInterval(() => void reconcile(ctx, { olderThanSeconds: 600 }).catch(() => undefined), 60_000);
+timer.unref();
+
+console.log(`DynamoDB Local  ${stack.endpoints.dynamodb}  (data: ${dataDir})`);
 console.log(`local SQS       ${stack.endpoints.sqs}  (in memory: tasks lost on restart are re-driven from the catalog)`);
 console.log(`tables          ${stack.resources.tables.join(', ')}`);
 console.log(`queues          ${Object.values(stack.resources.queueUrls).join('\n                ')}`);
+console.log("results pump    applying the agent's reports to the catalog; reconcile every minute");
 console.log(`config          ${resolve(DEFAULT_CONFIG_PATH)} (run-job and tape-agent read it)`);
-console.log('ready; Ctrl-C stops.');
+console.log('ready: start an agent with "npx tape-agent run --config agent.json"; Ctrl-C stops.');
 
 let stopping = false;
 const shutdown = async () => {
   if (stopping) process.exit(1);
   stopping = true;
+  clearInterval(timer);
+  await pump.stop();
+  destroyClients(clients);
   await stack.stop();
   process.exit(0);
 };

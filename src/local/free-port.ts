@@ -17,3 +17,33 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** Whether something already listens on `port` (loopback). */
+export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(true));
+    srv.listen(port, host, () => srv.close(() => resolve(false)));
+  });
+}
+
+/**
+ * Refuses to start on ports that are taken, saying what probably holds them and what to do,
+ * instead of a listen error from deep inside an emulator.
+ */
+export async function assertPortsFree(ports: { port: number; what: string; flag: string }[], runningConfig?: string): Promise<void> {
+  const taken = [];
+  for (const p of ports) if (await portInUse(p.port)) taken.push(p);
+  if (!taken.length) return;
+  const list = taken.map((p) => `${p.port} (${p.what})`).join(', ');
+  const flags = taken.map((p) => `${p.flag} PORT`).join(' ');
+  throw new PortsInUseError(
+    `port ${list} is already in use: is "npm run dev", "npm run dev:api" or "npm run stack" already running${runningConfig ? ` (its endpoints are in ${runningConfig})` : ''}? ` +
+      `Use that one (run-job finds it through the config file), stop it, or start this one on other ports with ${flags}.`,
+  );
+}
+
+export class PortsInUseError extends Error {
+  override readonly name = 'PortsInUseError';
+}

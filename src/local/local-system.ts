@@ -24,7 +24,8 @@ export interface LocalSystem {
   vtl: VirtualTapeLibrary;
   /** Environment pointing run-job and the agent at this system. */
   env: NodeJS.ProcessEnv;
-  agent: ChildProcess;
+  /** The agent process running now (it is restarted when it dies). */
+  readonly agent: ChildProcess;
   stop(): Promise<void>;
 }
 
@@ -39,6 +40,8 @@ export async function startLocalSystem(opts: {
   importPattern?: string;
   importEverySeconds?: number;
   agentLog?: (line: string) => void;
+  /** Said when the agent dies and is restarted (default: a JSON line through agentLog). */
+  notice?: (message: string) => void;
   /** false when serverless-offline's SQS-triggered handler applies results instead. */
   resultsPump?: boolean;
 }): Promise<LocalSystem> {
@@ -85,22 +88,57 @@ export async function startLocalSystem(opts: {
       2,
     ),
   );
-  const agent = spawn(process.execPath, [join(repoRoot, 'bin/tape-agent.js'), 'run', '--config', agentConfig], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
   const agentLog = opts.agentLog ?? (() => undefined);
-  const started = new Promise<void>((resolveStarted, reject) => {
-    agent.once('exit', (code) => reject(new Error(`the tape agent exited (code ${code}) before it started`)));
-    createInterface({ input: agent.stdout!, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-      agentLog(line);
-      if (line.includes('"agent started"')) resolveStarted();
+  const notice = opts.notice ?? ((m: string) => agentLog(JSON.stringify({ level: 'warn', service: 'local-system', msg: m })));
+  let stopping = false;
+  let restarts = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  const supervisor: { agent: ChildProcess } = { agent: undefined as unknown as ChildProcess };
+  /** Starts the agent; resolves once it says it started. */
+  const spawnAgent = (): Promise<void> => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/tape-agent.js'), 'run', '--config', agentConfig], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
-  });
+    supervisor.agent = child;
+    const startedAt = Date.now();
+    return new Promise<void>((resolveStarted, reject) => {
+      let up = false;
+      createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+        agentLog(line);
+        if (!up && line.includes('"agent started"')) {
+          up = true;
+          resolveStarted();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        if (!up) reject(new Error(`the tape agent exited (${signal ?? `code ${code}`}) before it started; its log is above`));
+        if (stopping || !up) return;
+        // As systemd would (Restart=on-failure): say so at once, and start it again; its tasks
+        // come back from the queue (or from reconcile) and run again safely.
+        // 1 s, then longer while it keeps dying within seconds of its start (up to 30 s).
+        const quick = Date.now() - startedAt < 10_000;
+        const delay = Math.min(30_000, 1000 * 2 ** (quick ? restarts : 0));
+        restarts = quick ? restarts + 1 : 0;
+        notice(`the tape agent died (${signal ?? `exit code ${code}`}); restarting it in ${delay / 1000} s`);
+        restartTimer = setTimeout(() => {
+          spawnAgent().then(
+            () => notice('the tape agent is running again'),
+            (e: unknown) => notice(`the tape agent did not start again: ${String(e)}`),
+          );
+        }, delay);
+        restartTimer.unref();
+      });
+    });
+  };
+  const started = spawnAgent();
   const stop = async () => {
+    stopping = true;
     clearInterval(timer);
+    if (restartTimer) clearTimeout(restartTimer);
     if (importTimer) clearInterval(importTimer);
-    if (agent.exitCode === null) {
+    const agent = supervisor.agent;
+    if (agent.exitCode === null && agent.signalCode === null) {
       const exited = new Promise((r) => agent.once('exit', r));
       agent.kill('SIGTERM');
       await exited;
@@ -119,5 +157,14 @@ export async function startLocalSystem(opts: {
   // sent again now (safe: a task the catalog no longer wants is dropped); a task that was
   // running when the system died is re-driven once its heartbeat is missing (periodic pass).
   await reconcile(ctx, { olderThanSeconds: 0 }).catch(() => undefined);
-  return { stack, ctx, vtl, env, agent, stop };
+  return {
+    stack,
+    ctx,
+    vtl,
+    env,
+    get agent() {
+      return supervisor.agent;
+    },
+    stop,
+  };
 }

@@ -226,9 +226,12 @@ export class StTapeDrive implements TapeDrive {
       });
     }
     if (s.fileNumber === null) {
-      throw new PositionError(`the position of ${this.id} is unknown (file number -1); rewind, seekFile() or seekEndOfData() before you ${what}.`, {
-        drive: this.id,
-      });
+      throw new PositionError(
+        `the position of ${this.id} is unknown (file number -1); rewind it or move to a file (mt rewind, mt fsf N, mt eod) before you ${what}.`,
+        {
+          drive: this.id,
+        },
+      );
     }
     // At end of data the block number does not matter (st may report -1 after `eod`).
     if (s.blockNumber !== 0 && !s.eod) {

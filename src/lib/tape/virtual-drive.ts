@@ -45,7 +45,7 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
     const meta = await this.library.readMeta(tapeName);
     if (!meta) {
       throw new NoTapeError(
-        `cannot load tape ${tapeName} into ${this.id}: no such tape in the virtual library at ${this.library.rootDir}; create it or check listTapes().`,
+        `cannot load tape ${tapeName} into ${this.id}: no such tape in the virtual library at ${this.library.rootDir}; create it ("tape-agent vtl create ${this.library.rootDir} ${tapeName}") or list the tapes ("tape-agent vtl list ${this.library.rootDir}").`,
         { drive: this.id, tape: tapeName },
       );
     }
@@ -269,7 +269,7 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
     }
     const meta = await this.library.readMeta(state.tape);
     if (!meta) {
-      throw new NoTapeError(`tape ${state.tape} loaded in drive ${this.id} no longer exists in the library; unload() and load another tape.`, {
+      throw new NoTapeError(`tape ${state.tape} loaded in drive ${this.id} no longer exists in the library; unload it and load another tape.`, {
         drive: this.id,
         tape: state.tape,
       });

@@ -189,9 +189,12 @@ export class VirtualTapeLibrary {
   async readMetaOrThrow(name: string): Promise<TapeMeta> {
     const meta = await this.readMeta(name);
     if (!meta) {
-      throw new NotFoundError(`no tape named ${name} in the virtual library at ${this.rootDir}; create it with createTape() or check listTapes().`, {
-        tape: name,
-      });
+      throw new NotFoundError(
+        `no tape named ${name} in the virtual library at ${this.rootDir}; create it with "tape-agent vtl create ${this.rootDir} ${name}" or list the tapes with "tape-agent vtl list ${this.rootDir}".`,
+        {
+          tape: name,
+        },
+      );
     }
     return meta;
   }
