@@ -120,7 +120,7 @@ describe('the seed workflow on the catalog', () => {
     await expect(job('import', { content: '# only a comment\n\n', source: 'l' })).rejects.toThrow(ValidationError);
     await expect(job('open_tape', { new: true, name: 'bad name' })).rejects.toThrow(UsageError);
     await expect(job('open_tape', { new: true, name: 'tape9', capacity: 'lots' })).rejects.toThrow(UsageError);
-    await expect(job('open_tape', { new: true, name: 'tape2', capacity: '5T' })).rejects.toThrow(UsageError);
+    await expect(job('open_tape', { new: true, name: 'tape2', capacity: '5T' })).rejects.toThrow(ValidationError);
     await expect(job('assign', { tape: 'nosuchtape' })).rejects.toThrow(NotFoundError);
     await expect(job('targets', { state: 'bogus' })).rejects.toThrow(UsageError);
     await expect(job('archive', { extra: 1 })).rejects.toThrow(UsageError);
