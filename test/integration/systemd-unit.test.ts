@@ -38,7 +38,10 @@ describe('the tape agent systemd unit', () => {
     dir = await mkdtemp(join(tmpdir(), 'unit-'));
     const broken = join(dir, 'tape-agent.service');
     await copyFile(UNIT, broken);
-    await writeFile(broken, (await readFile(broken, 'utf8')).replace(/^ExecStart=.*$/m, 'ExecStart=/opt/missing/node /opt/tape-archive/bin/tape-agent.js run'));
+    await writeFile(
+      broken,
+      (await readFile(broken, 'utf8')).replace(/^ExecStart=.*$/m, 'ExecStart=/opt/missing/node /opt/tape-archive/lib/tape-agent/tape-agent.mjs run'),
+    );
     const bad = await verify(broken);
     expect(bad.code).not.toBe(0);
     expect(bad.output).toMatch(/\/opt\/missing\/node is not executable/);

@@ -48,6 +48,11 @@ describe('documented agent configuration', () => {
     for (const doc of ['docs/ssh.md', 'docs/operations.md']) expect(await readFile(doc, 'utf8')).not.toMatch(/\/etc\/tape-agent\//);
   });
 
+  it('the example config shipped in deploy/ is accepted', async () => {
+    const parsed = agentConfigSchema.safeParse(JSON.parse(await readFile('deploy/agent.example.json', 'utf8')));
+    expect(parsed.success, parsed.success ? '' : formatIssues(parsed.error)).toBe(true);
+  });
+
   it('an option the agent does not know is refused with its name', () => {
     const r = agentConfigSchema.safeParse({
       drives: [{ kind: 'st', device: '/dev/nst0' }],
