@@ -14,6 +14,9 @@ import {
   errorMessage,
 } from '../lib/errors.ts';
 import type { JobName, JobOutput } from '../lib/jobs/registry.ts';
+import { jobOutputSchemas } from '../lib/jobs/output-schemas.ts';
+import { HTTP_ROUTES } from '../lib/resources/routes.ts';
+import { formatIssues } from '../lib/validation.ts';
 import { retry } from '../lib/concurrency.ts';
 
 export class ApiError extends ArchiveError {
@@ -34,30 +37,6 @@ const ERRORS: Record<string, new (m: string) => ArchiveError> = {
   ILLEGAL_TRANSITION: IllegalTransitionError,
   CONFLICT: ConflictError,
   ONLINE_TAPE_CHANGED: OnlineTapeChangedError,
-};
-
-interface Route {
-  method: 'GET' | 'POST' | 'DELETE';
-  path: string;
-  /** Input fields that go into the path, not the body/query. */
-  pathParams?: Record<string, string>;
-}
-
-const ROUTES: Record<JobName, Route> = {
-  tapes: { method: 'GET', path: '/tapes' },
-  open_tape: { method: 'POST', path: '/tapes/{name}/open', pathParams: { name: 'name' } },
-  close_tape: { method: 'POST', path: '/tapes/{name}/close', pathParams: { name: 'tape' } },
-  enable_tape: { method: 'POST', path: '/tapes/{name}/enable', pathParams: { name: 'name' } },
-  remove_tape: { method: 'DELETE', path: '/tapes/{name}', pathParams: { name: 'name' } },
-  import: { method: 'POST', path: '/imports' },
-  assign: { method: 'POST', path: '/assignments' },
-  archive: { method: 'POST', path: '/archive' },
-  confirm: { method: 'POST', path: '/confirm' },
-  targets: { method: 'GET', path: '/targets' },
-  reconcile: { method: 'POST', path: '/reconcile' },
-  task: { method: 'GET', path: '/tasks/{id}', pathParams: { id: 'taskId' } },
-  discover: { method: 'POST', path: '/imports/scheduled' },
-  rescan: { method: 'POST', path: '/rescans' },
 };
 
 /** The server still runs the first attempt of this idempotency key: ask again shortly. */
@@ -110,7 +89,7 @@ export function createApiClient(baseUrl: string, token: string | undefined, fetc
   }
 
   async function call<N extends JobName>(name: N, input: unknown): Promise<JobOutput<N>> {
-    const route = ROUTES[name];
+    const route = HTTP_ROUTES[name];
     const fields = { ...((input ?? {}) as Record<string, unknown>) };
     let path = route.path;
     for (const [param, field] of Object.entries(route.pathParams ?? {})) {
@@ -145,7 +124,14 @@ export function createApiClient(baseUrl: string, token: string | undefined, fetc
     } catch {
       throw new ApiError(`the API answered ${res.status} with something that is not JSON: ${text.slice(0, 200)}`, 'BAD_RESPONSE', 502);
     }
-    if (res.ok) return body as JobOutput<N>;
+    if (res.ok) {
+      // The answer must be what the contract says (docs/openapi.json), or it is not used.
+      const parsed = jobOutputSchemas[name].safeParse(body);
+      if (!parsed.success) {
+        throw new ApiError(`the API's answer to ${name} does not match the documented contract: ${formatIssues(parsed.error)}`, 'BAD_RESPONSE', 502);
+      }
+      return body as JobOutput<N>;
+    }
     const err = (body as { error?: { code?: string; message?: string } }).error;
     const message = err?.message ?? `the API answered ${res.status}`;
     const Cls = err?.code ? ERRORS[err.code] : undefined;

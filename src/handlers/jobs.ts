@@ -10,6 +10,7 @@ import { IdempotencyStore } from '../lib/catalog/idempotency.ts';
 import { ConflictError, isArchiveError, UsageError, errorMessage } from '../lib/errors.ts';
 import type { JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName } from '../lib/jobs/registry.ts';
+import { HTTP_ROUTES } from '../lib/resources/routes.ts';
 import { FUNCTIONS, type FunctionDecl, type FunctionName } from '../lib/resources/access.ts';
 import { authenticate, type AuthEvent } from './middleware/authenticate.ts';
 import { httpErrors, jobContext, jsonResult, type HttpResult } from './runtime.ts';
@@ -92,12 +93,12 @@ async function idempotent(ctx: JobContext, event: HttpEvent, job: JobName, run: 
 }
 
 /** The handler of function `fn` (resources/access.ts says which job it runs and whether it mutates). */
-export function jobHandler(fn: FunctionName, toInput: InputMapper, opts: { okStatus?: number } = {}) {
+export function jobHandler(fn: FunctionName, toInput: InputMapper) {
   const decl: FunctionDecl = FUNCTIONS[fn];
   const name = decl.job as JobName;
   return middy<HttpEvent, HttpResult>(async (event: HttpEvent) => {
     const ctx = jobContext(fn);
-    const run = async () => jsonResult(opts.okStatus ?? 200, await runJob(ctx, name, toInput(event)));
+    const run = async () => jsonResult(HTTP_ROUTES[name].okStatus, await runJob(ctx, name, toInput(event)));
     return decl.mutating ? idempotent(ctx, event, name, run) : run();
   })
     .use(httpErrors())
@@ -107,14 +108,14 @@ export function jobHandler(fn: FunctionName, toInput: InputMapper, opts: { okSta
 export const tapes = jobHandler('tapes', fromQuery);
 export const openTape = jobHandler('openTape', withPath('name', 'name'));
 export const closeTape = jobHandler('closeTape', withPath('name', 'tape'));
-export const enableTape = jobHandler('enableTape', withPath('name', 'name'), { okStatus: 202 });
+export const enableTape = jobHandler('enableTape', withPath('name', 'name'));
 export const removeTape = jobHandler('removeTape', withPath('name', 'name'));
 export const importTargets = jobHandler('importTargets', fromBody);
 export const assign = jobHandler('assign', fromBody);
-export const archive = jobHandler('archive', fromBody, { okStatus: 202 });
-export const confirm = jobHandler('confirm', fromBody, { okStatus: 202 });
+export const archive = jobHandler('archive', fromBody);
+export const confirm = jobHandler('confirm', fromBody);
 export const targets = jobHandler('targets', fromQuery);
 export const reconcile = jobHandler('reconcileNow', fromBody);
 export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));
-export const discover = jobHandler('discoverNow', fromBody, { okStatus: 202 });
+export const discover = jobHandler('discoverNow', fromBody);
 export const rescan = jobHandler('rescan', fromBody);

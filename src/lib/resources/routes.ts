@@ -1,0 +1,68 @@
+/**
+ * The HTTP route of every job: method, path, which input fields come from the path, the
+ * status of a success, and what it does. Read by the Lambda handlers (status), the API
+ * client (run-job --api) and the OpenAPI generator; serverless.yml's events are checked
+ * against it by the template test.
+ */
+import type { JobName } from '../jobs/registry.ts';
+
+export interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  /** Path parameter -> input field. */
+  pathParams?: Record<string, string>;
+  /** 202 for jobs that enqueue agent work and answer before it is done. */
+  okStatus: 200 | 202;
+  summary: string;
+}
+
+export const HTTP_ROUTES: Record<JobName, Route> = {
+  tapes: { method: 'GET', path: '/tapes', okStatus: 200, summary: 'tapes: every tape with state (and why, when disabled), online flag, usage and counts' },
+  open_tape: {
+    method: 'POST',
+    path: '/tapes/{name}/open',
+    pathParams: { name: 'name' },
+    okStatus: 200,
+    summary: 'open_tape: make a registered tape the online tape; with new: true register a new one',
+  },
+  enable_tape: {
+    method: 'POST',
+    path: '/tapes/{name}/enable',
+    pathParams: { name: 'name' },
+    okStatus: 202,
+    summary: 'enable_tape: ask the agent to check a disabled tape (label and end of data against the catalog); enabled if they match',
+  },
+  remove_tape: {
+    method: 'DELETE',
+    path: '/tapes/{name}',
+    pathParams: { name: 'name' },
+    okStatus: 200,
+    summary: 'remove_tape: remove the record of a tape with nothing written; its assigned targets are released',
+  },
+  close_tape: {
+    method: 'POST',
+    path: '/tapes/{name}/close',
+    pathParams: { name: 'tape' },
+    okStatus: 200,
+    summary: 'close_tape: closed, offline, outstanding targets released; without yes: true only the warnings',
+  },
+  import: { method: 'POST', path: '/imports', okStatus: 200, summary: 'import: each listed directory becomes a target and a scan is requested' },
+  assign: { method: 'POST', path: '/assignments', okStatus: 200, summary: 'assign: unassigned targets (or the listed ones) go to a tape' },
+  archive: {
+    method: 'POST',
+    path: '/archive',
+    okStatus: 202,
+    summary: 'archive: the next assigned target gets the next file number; a write task is enqueued',
+  },
+  confirm: { method: 'POST', path: '/confirm', okStatus: 202, summary: 'confirm: request a read-back verify of a tape file' },
+  targets: { method: 'GET', path: '/targets', okStatus: 200, summary: 'targets: what is where' },
+  task: { method: 'GET', path: '/tasks/{id}', pathParams: { id: 'taskId' }, okStatus: 200, summary: 'task: where a write, verify or tape check stands' },
+  reconcile: { method: 'POST', path: '/reconcile', okStatus: 200, summary: 'reconcile: re-send work whose task was lost or whose agent died' },
+  discover: {
+    method: 'POST',
+    path: '/imports/scheduled',
+    okStatus: 202,
+    summary: 'scheduled import on demand: discover tasks for the import roots; what the agent finds is imported',
+  },
+  rescan: { method: 'POST', path: '/rescans', okStatus: 200, summary: 'rescan: scan targets again (failed scan, changed source, or a read-back that failed)' },
+};
