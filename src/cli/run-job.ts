@@ -415,7 +415,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .command('reconcile')
     .description('re-send scans, writes, verifies and tape checks whose tasks were lost or whose agent died')
     .option('--older-than <seconds>', 'queued or pending work untouched this long counts as lost', '900')
-    .option('--stale-after <seconds>', 'a running task with no heartbeat this long counts as dead', String(STALE_AFTER_SECONDS))
+    .option('--stale-after <seconds>', 'a running task with no heartbeat this long counts as dead (0: every running task)', String(STALE_AFTER_SECONDS))
     .action(async (o: { olderThan: string; staleAfter: string }) => {
       for (const [flag, v] of [
         ['--older-than', o.olderThan],
@@ -423,7 +423,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       ] as const) {
         if (!/^\d+$/.test(v)) throw new UsageError(`${flag} "${v}" is not a number of seconds.`);
       }
-      const r = await job('reconcile', { olderThanSeconds: Number(o.olderThan), staleAfterSeconds: Math.max(1, Number(o.staleAfter)) });
+      const r = await job('reconcile', { olderThanSeconds: Number(o.olderThan), staleAfterSeconds: Number(o.staleAfter) });
       print(
         r,
         () =>

@@ -49,7 +49,7 @@ describe('faults', () => {
     const a = await h.cli(['--json', 'archive', '--no-wait']);
     const taskId = JSON.parse(a.out).taskId as string;
     // The same task again, as a redelivery or a reconcile would send it.
-    expect((await h.cli(['reconcile', '--older-than', '0'])).out).toMatch(/1 write/);
+    expect((await h.cli(['reconcile', '--older-than', '0', '--stale-after', '0'])).out).toMatch(/1 write/);
     await waitUntil(async () => (await stack.ctx.tasks.get(taskId))?.state === 'succeeded', 30_000, 'write done');
     await waitUntil(async () => agent.logs.filter((l) => l.taskId === taskId && l.msg === 'task done').length === 2, 30_000, 'both copies handled');
     expect(await h.vtl.countFiles('dup')).toBe(2);

@@ -60,7 +60,7 @@ export const jobInputSchemas = {
       staleAfterSeconds: z
         .number()
         .int()
-        .min(1)
+        .min(0)
         .max(24 * 3600)
         .optional(),
     })
