@@ -111,6 +111,35 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     });
 
   program
+    .command('status')
+    .description('the archive at a glance: online tape, tapes set aside and why, targets per state, tasks under way and stale')
+    .action(async () => {
+      const r = await job('status', {});
+      print(r, () => {
+        const nonZero = (o: Record<string, number>) =>
+          Object.entries(o)
+            .filter(([, n]) => n > 0)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ') || 'none';
+        const lines = [
+          `online tape: ${r.onlineTape ?? 'none (open one with "open_tape NAME")'}`,
+          `tapes: ${nonZero(r.tapes)}`,
+          ...r.setAside.map(
+            (t) =>
+              `  ${t.name} is ${t.state}: ${t.reason ?? 'no reason recorded'} (way forward: "enable_tape ${t.name}" once fixed, or "close_tape ${t.name}")`,
+          ),
+          `targets: ${nonZero(r.targets)}`,
+          `tape tasks: ${r.tasks.running} running, ${r.tasks.queued} queued${r.tasks.stale.length ? `, ${r.tasks.stale.length} STALE` : ''}`,
+          ...r.tasks.stale.map(
+            (t) =>
+              `  ${t.kind} ${t.taskId}${t.tapeName ? ` on ${t.tapeName}${t.fileNumber !== undefined ? ` file ${t.fileNumber}` : ''}` : ''}: no heartbeat since ${t.heartbeatAt ?? 'it started'}; "reconcile" drives it again`,
+          ),
+        ];
+        return lines.join('\n');
+      });
+    });
+
+  program
     .command('open_tape')
     .argument('<name>', 'tape name, e.g. tape1')
     .description('register a tape if new and make it the online tape')

@@ -106,6 +106,7 @@ export function jobHandler(fn: FunctionName, toInput: InputMapper) {
 }
 
 export const tapes = jobHandler('tapes', fromQuery);
+export const status = jobHandler('status', fromQuery);
 export const openTape = jobHandler('openTape', withPath('name', 'name'));
 export const closeTape = jobHandler('closeTape', withPath('name', 'tape'));
 export const enableTape = jobHandler('enableTape', withPath('name', 'name'));

@@ -151,6 +151,9 @@ describe('a disabled tape can be enabled again after the agent checks it', () =>
     const row = (await json(['tapes'])).tapes.find((x: { name: string }) => x.name === 'wprot');
     expect(row).toMatchObject({ state: 'disabled', reason: expect.stringMatching(/write protected/) });
     expect((await h.cli(['tapes'])).out).toMatch(/disabled: write refused \(write-protected\)/);
+    const st = await json(['status']);
+    expect(st.setAside).toContainEqual({ name: 'wprot', state: 'disabled', reason: expect.stringMatching(/write protected/) });
+    expect((await h.cli(['status'])).out).toMatch(/wprot is disabled: write refused \(write-protected\).*way forward: "enable_tape wprot"/);
 
     const still = await h.cli(['enable_tape', 'wprot']);
     expect(still.code).toBe(1);
@@ -287,6 +290,7 @@ describe('a task whose agent died is found by its missing heartbeat', () => {
     await waitUntil(async () => (await stack.ctx.tasks.get(taskId))?.heartbeatAt !== undefined, 30_000, 'first heartbeat');
     const live = await json(['task', taskId]);
     expect(live).toMatchObject({ state: 'running', stale: false });
+    expect((await json(['status'])).tasks).toMatchObject({ running: 1, stale: [] });
     // The whole agent dies mid-write (and with it the message's visibility extension).
     const agent = h.agents.at(-1)!;
     expect(await agent.stop('SIGKILL')).toBe(null);
@@ -295,6 +299,11 @@ describe('a task whose agent died is found by its missing heartbeat', () => {
     const dead = await h.cli(['task', taskId]);
     expect(dead.out).toMatch(/running/);
     expect((await json(['task', taskId])).stale).toBe(false); // default: 120 s
+    // status and task call it stale once the heartbeat is missing for the limit (120 s by default: shown here with the clock moved on)
+    const later = { ...stack.ctx, now: () => new Date(Date.now() + 200_000) };
+    const { runJob } = await import('../../src/lib/jobs/registry.ts');
+    expect((await runJob(later, 'status', {})).tasks.stale).toEqual([expect.objectContaining({ taskId, kind: 'write', tapeName: 'heartbeat', fileNumber: 1 })]);
+    expect((await runJob(later, 'task', { taskId })).stale).toBe(true);
     const r = await json(['reconcile', '--stale-after', '3']);
     expect(r.writesResent).toEqual([{ tape: 'heartbeat', fileNumber: 1, taskId }]);
     await h.vtl.clearFaults('heartbeat');

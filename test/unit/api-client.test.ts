@@ -4,7 +4,34 @@ import { ConflictError, NotFoundError, UsageError } from '../../src/lib/errors.t
 
 const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
+const NOW = '2026-12-02T10:00:00.000Z';
+const OPENED = {
+  tape: {
+    name: 'tape 1',
+    barcode: '',
+    pool: 'default',
+    capacityBytes: 18e12,
+    state: 'registered',
+    online: true,
+    bytesUsed: 0,
+    nextFileNumber: 1,
+    filesWritten: 0,
+    filesConfirmed: 0,
+    createdAt: NOW,
+    updatedAt: NOW,
+  },
+  registered: true,
+  message: 'ok',
+};
+const TASK = { taskId: 't', kind: 'write', state: 'queued', bytesDone: 0, bytesTotal: 0, createdAt: NOW, updatedAt: NOW, stale: false };
+const IMPORTED = { imported: [], alreadyKnown: [], duplicates: [], skipped: [], scansRequested: 0 };
+
 describe('run-job --api client', () => {
+  it('refuses an answer that does not match the contract, naming what is wrong', async () => {
+    const call = createApiClient('http://gw', undefined, async () => json(200, { tapes: [{ name: 'x' }] }));
+    await expect(call('tapes', {})).rejects.toThrow(/answer to tapes does not match the documented contract: tapes\[0\]\.barcode/);
+  });
+
   it('maps routes, path parameters, query strings, the token and idempotency keys', async () => {
     const seen: { url: string; method: string; headers: Record<string, string>; body?: string }[] = [];
     const call = createApiClient('http://gw.example/base/', 'tok', async (url, init) => {
@@ -14,7 +41,8 @@ describe('run-job --api client', () => {
         headers: init!.headers as Record<string, string>,
         ...(init!.body ? { body: String(init!.body) } : {}),
       });
-      return json(200, { ok: true });
+      // A valid answer for each job asked (the client checks answers against the contract).
+      return json(200, String(url).includes('/open') ? OPENED : String(url).includes('/targets') ? { targets: [] } : TASK);
     });
     await call('open_tape', { name: 'tape 1', capacity: '18T' });
     await call('targets', { state: 'assigned', tape: 'tape1' });
@@ -50,9 +78,9 @@ describe('run-job --api client', () => {
       n++;
       if (n === 1) throw new TypeError('fetch failed: other side closed');
       if (n === 2) return json(409, { error: { code: 'CONFLICT', message: 'a request with Idempotency-Key k is still running; retry in a moment' } });
-      return json(200, { imported: [] });
+      return json(200, IMPORTED);
     });
-    expect(await call('import', { content: '/x' })).toEqual({ imported: [] });
+    expect(await call('import', { content: '/x' })).toEqual(IMPORTED);
     expect(n).toBe(3);
     expect(new Set(keys).size).toBe(1);
   });

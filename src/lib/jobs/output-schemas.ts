@@ -63,8 +63,29 @@ const targetRow = z.object({
 const released = z.array(z.object({ id: z.string(), reason: z.string() }));
 const taskRef = z.object({ tape: z.string(), fileNumber: z.number().int(), taskId: z.string() });
 
+const counts = <K extends string>(keys: readonly [K, ...K[]]) => z.object(Object.fromEntries(keys.map((k) => [k, z.number().int()])) as Record<K, z.ZodNumber>);
+
 export const jobOutputSchemas = {
   tapes: z.object({ tapes: z.array(tapeRow) }),
+  status: z.object({
+    onlineTape: z.string().optional(),
+    tapes: counts(TAPE_STATES),
+    setAside: z.array(z.object({ name: z.string(), state: z.enum(TAPE_STATES), reason: z.string().optional() })),
+    targets: counts(TARGET_STATUSES),
+    tasks: z.object({
+      queued: z.number().int(),
+      running: z.number().int(),
+      stale: z.array(
+        z.object({
+          taskId: z.string(),
+          kind: z.enum(['scan', 'write', 'verify', 'check-tape']),
+          tapeName: z.string().optional(),
+          fileNumber: z.number().int().optional(),
+          heartbeatAt: z.string().optional(),
+        }),
+      ),
+    }),
+  }),
   open_tape: z.object({ tape, registered: z.boolean(), previousOnline: z.string().optional(), message: z.string() }),
   enable_tape: z.object({
     status: z.literal('requested'),
@@ -156,6 +177,7 @@ export const jobOutputSchemas = {
 type Fits<N extends JobName> = JobOutput<N> extends z.input<(typeof jobOutputSchemas)[N]> ? true : false;
 const _fits: { [N in JobName]: Fits<N> } = {
   tapes: true,
+  status: true,
   open_tape: true,
   enable_tape: true,
   remove_tape: true,

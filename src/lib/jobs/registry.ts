@@ -8,6 +8,7 @@ import { NotFoundError, UsageError } from '../errors.ts';
 import { reconcile } from './reconcile.ts';
 import { discover } from './discover.ts';
 import { rescan } from './rescan.ts';
+import { status } from './status.ts';
 import { enableTape } from './enable-tape.ts';
 import { removeTape } from './remove-tape.ts';
 import { JOB_ACCESS } from '../resources/access.ts';
@@ -22,6 +23,7 @@ const tapeName = z.string().min(1).max(64);
 
 export const jobInputSchemas = {
   tapes: z.object({}).strict(),
+  status: z.object({}).strict(),
   open_tape: z
     .object({
       name: tapeName,
@@ -90,6 +92,7 @@ async function closeTapeJob(ctx: JobContext, input: JobInput<'close_tape'>) {
 
 const runners = {
   tapes: (ctx: JobContext) => listTapes(ctx),
+  status: (ctx: JobContext) => status(ctx),
   open_tape: (ctx: JobContext, i: JobInput<'open_tape'>) => openTape(ctx, i),
   enable_tape: (ctx: JobContext, i: JobInput<'enable_tape'>) => enableTape(ctx, i),
   remove_tape: (ctx: JobContext, i: JobInput<'remove_tape'>) => removeTape(ctx, i),

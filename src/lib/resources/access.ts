@@ -28,6 +28,7 @@ export interface Access {
 /** Every job of the registry (src/lib/jobs/registry.ts), by name. */
 export const JOB_ACCESS = {
   tapes: { read: ['catalog'] },
+  status: { read: ['catalog'] },
   open_tape: { write: ['catalog'] },
   // the agent checks the tape; the results consumer enables it
   enable_tape: { write: ['catalog'], send: ['tasks'] },
@@ -90,6 +91,7 @@ const httpJob = (handler: string, job: DeclaredJob, mutating = false): FunctionD
 /** Every function of serverless.yml, by function name; the template test checks each role. */
 export const FUNCTIONS = {
   tapes: httpJob('tapes', 'tapes'),
+  status: httpJob('status', 'status'),
   openTape: httpJob('openTape', 'open_tape', true),
   closeTape: httpJob('closeTape', 'close_tape', true),
   enableTape: httpJob('enableTape', 'enable_tape', true),

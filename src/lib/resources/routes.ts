@@ -18,6 +18,12 @@ export interface Route {
 
 export const HTTP_ROUTES: Record<JobName, Route> = {
   tapes: { method: 'GET', path: '/tapes', okStatus: 200, summary: 'tapes: every tape with state (and why, when disabled), online flag, usage and counts' },
+  status: {
+    method: 'GET',
+    path: '/status',
+    okStatus: 200,
+    summary: 'status: the online tape, tapes set aside and why, targets per state, tape tasks under way and any gone stale',
+  },
   open_tape: {
     method: 'POST',
     path: '/tapes/{name}/open',
