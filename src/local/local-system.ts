@@ -40,6 +40,8 @@ export async function startLocalSystem(opts: {
   importPattern?: string;
   importEverySeconds?: number;
   agentLog?: (line: string) => void;
+  /** The agent's tape block size (default 256 KiB). */
+  blockSize?: number;
   /** Said when the agent dies and is restarted (default: a JSON line through agentLog). */
   notice?: (message: string) => void;
   /** false when serverless-offline's SQS-triggered handler applies results instead. */
@@ -83,6 +85,7 @@ export async function startLocalSystem(opts: {
         heartbeatInterval: 10,
         waitTimeSeconds: 2,
         progressIntervalMs: 250,
+        ...(opts.blockSize ? { blockSize: opts.blockSize } : {}),
       },
       null,
       2,

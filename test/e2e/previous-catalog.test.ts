@@ -1,0 +1,92 @@
+/**
+ * A catalog written by release 0.3 (test/fixtures/catalog-0.3: both tables item by item, and
+ * the virtual tape they describe, made by test/support/make-catalog-fixture.ts) is loaded into
+ * fresh tables, and the seed's workflow goes on with it: the archived file is confirmed, the
+ * assigned targets are archived after the files already on tape, the next tape takes the rest,
+ * and every tape file, old and new, reads back with GNU tar equal to its source.
+ */
+import { cp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, type Harness } from '../support/agent-harness.ts';
+import { FIXTURE_ROOT, makeFixtureTarget } from '../support/fixture-tree.ts';
+import { itemsFromJson } from '../support/dynamodb-json.ts';
+import { extractWithGnuTar, treeDigest } from '../support/sample-data.ts';
+import { createTestStack, type TestStack } from '../support/test-stack.ts';
+
+const FIXTURE = join(process.cwd(), 'test/fixtures/catalog-0.3');
+const BLOCK_SIZE = 16 * 1024; // what the fixture's tapes were written with
+
+let stack: TestStack;
+let h: Harness;
+
+async function load(file: string, table: string): Promise<void> {
+  const items = itemsFromJson(await readFile(join(FIXTURE, file), 'utf8'));
+  for (let i = 0; i < items.length; i += 25) {
+    const out = await stack.ctx.catalog.db.send(
+      new BatchWriteItemCommand({ RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }),
+    );
+    expect(Object.keys(out.UnprocessedItems ?? {})).toEqual([]);
+  }
+}
+
+beforeAll(async () => {
+  stack = await createTestStack();
+  h = await createHarness(stack);
+  await load('catalog.json', stack.config.names.catalogTable);
+  await load('manifests.json', stack.config.names.manifestTable);
+  for (let n = 0; n < 5; n++) await makeFixtureTarget(n);
+  await cp(join(FIXTURE, 'tapes'), join(h.vtl.rootDir, 'tapes'), { recursive: true });
+  await h.startAgent({ blockSize: BLOCK_SIZE });
+});
+afterAll(async () => {
+  await h?.close();
+  await stack?.close();
+  await rm(FIXTURE_ROOT, { recursive: true, force: true });
+});
+
+const targets = async () =>
+  JSON.parse((await h.cli(['--json', 'targets'])).out).targets as { path: string; status: string; tape?: string; fileNumber?: number }[];
+const byRun = async () => Object.fromEntries((await targets()).map((t) => [t.path.replace(/.*\//, ''), t]));
+
+describe('a catalog written by release 0.3', () => {
+  it('reads as it was left: tapes, files, targets and the online tape', async () => {
+    expect(await byRun()).toMatchObject({
+      'run-0': { status: 'confirmed', tape: 'tape1', fileNumber: 1 },
+      'run-1': { status: 'archived', tape: 'tape1', fileNumber: 2 },
+      'run-2': { status: 'assigned', tape: 'tape1' },
+      'run-3': { status: 'assigned', tape: 'tape1' },
+      'run-4': { status: 'scanned' },
+    });
+    const tapes = JSON.parse((await h.cli(['--json', 'tapes'])).out).tapes;
+    expect(tapes).toMatchObject([
+      { name: 'tape1', state: 'labelled', online: true, nextFileNumber: 3, filesWritten: 2, filesConfirmed: 1, barcode: 'FIX001L9' },
+      { name: 'tape2', state: 'registered', online: false },
+    ]);
+    expect((await h.cli(['status'])).out).toMatch(/online tape: tape1/);
+  });
+
+  it('the workflow goes on: confirm, archive after the old files, close, the next tape; every file reads back equal to its source', async () => {
+    const c2 = await h.cli(['confirm', 'next']); // file 2, written by 0.3
+    expect(c2.code, c2.out + c2.err).toBe(0);
+    const archived = await h.cli(['archive', '--all']);
+    expect(archived.code, archived.err).toBe(0);
+    expect(archived.out).toMatch(/tape1 file 3: archived/);
+    expect(archived.out).toMatch(/tape1 file 4: archived/);
+    expect((await h.cli(['confirm', '--all'])).out).toMatch(/confirm --all on tape1: 2 confirmed, 0 failed/);
+    expect((await h.cli(['confirm', '1', '--retry'])).code).toBe(0); // the oldest file, read back again
+    expect((await h.cli(['close_tape', '--yes'])).code).toBe(0);
+    expect((await h.cli(['open_tape', 'tape2'])).code).toBe(0);
+    expect((await h.cli(['assign'])).out).toMatch(/assigned 1 target\(s\) to tape2/);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    expect((await h.cli(['confirm', 'next'])).code).toBe(0);
+
+    const all = await targets();
+    expect(all.map((t) => t.status)).toEqual(['confirmed', 'confirmed', 'confirmed', 'confirmed', 'confirmed']);
+    for (const t of all) {
+      const { data } = await extractWithGnuTar(h.vtl.tapeFilePath(t.tape!, t.fileNumber!));
+      expect(data, t.path).toEqual(await treeDigest(t.path));
+    }
+  });
+});
