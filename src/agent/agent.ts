@@ -18,6 +18,8 @@ import { runVerify } from './tasks/verify.ts';
 import { runWrite } from './tasks/write.ts';
 import type { AgentDeps, TaskOutcome } from './types.ts';
 
+const SEEN_MAX = 10_000;
+
 export interface AgentOptions {
   drives: TapeDrive[];
   scanConcurrency: number;
@@ -112,6 +114,17 @@ export class TapeAgent {
       return undefined; // already deleted by deadLetter
     }
     const task = parsed.value;
+    // A second copy of a task this agent is running or has reported (redelivery while it
+    // ran, reconcile of a task it was still on): dropped, never run twice, never a rewrite.
+    const copy = this.seen.get(task.taskId);
+    if (copy) {
+      this.deps.log('info', 'task dropped', {
+        taskId: task.taskId,
+        reason: `a copy of a task this agent ${copy === 'running' ? 'is running' : 'has reported'}`,
+      });
+      return message;
+    }
+    this.remember(task.taskId, 'running');
     this.active++;
     const started = Date.now();
     this.deps.log('info', 'task received', { queue, kind: task.kind, taskId: task.taskId, receiveCount: message.Attributes?.ApproximateReceiveCount });
@@ -125,11 +138,23 @@ export class TapeAgent {
         this.deps.log('info', 'task dropped', { taskId: task.taskId, reason: outcome.reason });
       }
       this.deps.log('info', 'task done', { taskId: task.taskId, kind: task.kind, seconds: (Date.now() - started) / 1000 });
+      this.remember(task.taskId, 'reported');
       return message; // deleted only now, after the report is on the results queue
+    } catch (e) {
+      this.seen.delete(task.taskId); // not done: the redelivered message runs it again
+      throw e;
     } finally {
       if (beat) clearInterval(beat);
       this.active--;
     }
+  }
+
+  /** Task ids running or reported here, the most recent SEEN_MAX (a copy arrives within minutes, not days). */
+  private readonly seen = new Map<string, 'running' | 'reported'>();
+  private remember(taskId: string, state: 'running' | 'reported'): void {
+    this.seen.delete(taskId);
+    this.seen.set(taskId, state);
+    if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.keys().next().value!);
   }
 
   /** Sends a heartbeat now and every heartbeatInterval seconds until cleared. */

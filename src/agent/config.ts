@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../lib/errors.ts';
 import { formatIssues } from '../lib/validation.ts';
+import { STALE_AFTER_SECONDS } from '../lib/catalog/task-status.ts';
 
 const driveSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('virtual'), id: z.string().min(1), library: z.string().min(1) }).strict(),
@@ -74,6 +75,10 @@ export const agentConfigSchema = z
   .strict()
   .refine((c) => c.heartbeatInterval < c.visibilityTimeout, {
     message: 'heartbeatInterval must be shorter than visibilityTimeout',
+    path: ['heartbeatInterval'],
+  })
+  .refine((c) => c.heartbeatInterval * 3 <= STALE_AFTER_SECONDS, {
+    message: `heartbeatInterval must be at most ${STALE_AFTER_SECONDS / 3} s: a task without a heartbeat for ${STALE_AFTER_SECONDS} s counts as dead and is sent again`,
     path: ['heartbeatInterval'],
   });
 

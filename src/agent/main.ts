@@ -108,7 +108,10 @@ export async function main(argv: string[], env?: NodeJS.ProcessEnv): Promise<num
     .option('--size <bytes>', 'bytes per file', '64MiB')
     .option('--block-size <bytes>', 'fixed block size', '256KiB')
     .option('--yes-erase', 'confirm that everything on the tape may be destroyed')
-    .option('--force', 'erase a tape that holds data or a label the catalog does not know (a catalogued tape is always refused)')
+    .option(
+      '--force',
+      'erase a tape that holds data or a label the catalog does not know (a tape whose label names a catalogued tape is always refused; give the --block-size it was written with, or its label reads as no label)',
+    )
     .action(async (o: { device?: string; vtl?: string; tape: string; files: string; size: string; blockSize: string; yesErase?: boolean; force?: boolean }) => {
       if (!o.device === !o.vtl) throw new CommanderError(2, 'usage', 'give exactly one of --device or --vtl');
       if (!o.yesErase) throw new CommanderError(2, 'usage', 'the self-test erases the tape: add --yes-erase to confirm');

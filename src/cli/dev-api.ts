@@ -11,8 +11,7 @@ import { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
 import { startLocalSystem } from '../local/local-system.ts';
 import { startOfflineGateway } from '../local/offline-gateway.ts';
-import { assertPortsFree } from '../local/free-port.ts';
-import { errorMessage } from '../lib/errors.ts';
+import { exitIfPortsTaken } from '../local/free-port.ts';
 import { loadConfig, writePrivateFile } from '../lib/config.ts';
 
 const o = new Command('dev:api')
@@ -24,19 +23,14 @@ const o = new Command('dev:api')
   .opts<{ workDir: string; httpPort: string; dynamodbPort: string; sqsPort: string }>();
 
 const configPath = resolve(DEFAULT_CONFIG_PATH);
-try {
-  await assertPortsFree(
-    [
-      { port: Number(o.httpPort), what: 'the HTTP gateway', flag: '--http-port' },
-      { port: Number(o.dynamodbPort), what: 'DynamoDB Local', flag: '--dynamodb-port' },
-      { port: Number(o.sqsPort), what: 'local SQS', flag: '--sqs-port' },
-    ],
-    configPath,
-  );
-} catch (e) {
-  console.error(`error: ${errorMessage(e)}`);
-  process.exit(1);
-}
+await exitIfPortsTaken(
+  [
+    { port: Number(o.httpPort), what: 'the HTTP gateway', flag: '--http-port' },
+    { port: Number(o.dynamodbPort), what: 'DynamoDB Local', flag: '--dynamodb-port' },
+    { port: Number(o.sqsPort), what: 'local SQS', flag: '--sqs-port' },
+  ],
+  configPath,
+);
 const system = await startLocalSystem({
   workDir: o.workDir,
   configPath,

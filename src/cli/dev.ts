@@ -7,8 +7,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
 import { startLocalSystem } from '../local/local-system.ts';
-import { assertPortsFree } from '../local/free-port.ts';
-import { errorMessage } from '../lib/errors.ts';
+import { exitIfPortsTaken } from '../local/free-port.ts';
 
 const o = new Command('dev')
   .option('--work-dir <dir>', 'catalog data, virtual tapes and agent config', '.tape-archive/dev')
@@ -20,18 +19,13 @@ const o = new Command('dev')
   .parse()
   .opts<{ workDir: string; dynamodbPort: string; sqsPort: string; importRoot?: string[]; importPattern?: string; importEvery: string }>();
 
-try {
-  await assertPortsFree(
-    [
-      { port: Number(o.dynamodbPort), what: 'DynamoDB Local', flag: '--dynamodb-port' },
-      { port: Number(o.sqsPort), what: 'local SQS', flag: '--sqs-port' },
-    ],
-    resolve(DEFAULT_CONFIG_PATH),
-  );
-} catch (e) {
-  console.error(`error: ${errorMessage(e)}`);
-  process.exit(1);
-}
+await exitIfPortsTaken(
+  [
+    { port: Number(o.dynamodbPort), what: 'DynamoDB Local', flag: '--dynamodb-port' },
+    { port: Number(o.sqsPort), what: 'local SQS', flag: '--sqs-port' },
+  ],
+  resolve(DEFAULT_CONFIG_PATH),
+);
 
 const system = await startLocalSystem({
   workDir: o.workDir,

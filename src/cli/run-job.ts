@@ -126,7 +126,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           `tapes: ${nonZero(r.tapes)}`,
           ...r.setAside.map(
             (t) =>
-              `  ${t.name} is ${t.state}: ${t.reason ?? 'no reason recorded'} (way forward: "enable_tape ${t.name}" once fixed, or "close_tape ${t.name}")`,
+              `  ${t.name} is ${t.state}: ${t.reason ?? 'no reason recorded'} (way forward: ${t.state === 'disabled' ? `"enable_tape ${t.name}" once fixed, or ` : ''}"close_tape ${t.name}")`,
           ),
           `targets: ${nonZero(r.targets)}`,
           `tape tasks: ${r.tasks.running} running, ${r.tasks.queued} queued${r.tasks.stale.length ? `, ${r.tasks.stale.length} STALE` : ''}`,
@@ -350,8 +350,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .option('--no-db-update', 'verify and report without changing the catalog')
     .option('--no-wait', 'only request the verify; do not wait for the agent')
     .action(async (which: string, o: { tape?: string; retry?: boolean; all?: boolean; dbUpdate: boolean; wait: boolean }) => {
-      if (o.all && (which !== 'next' || o.retry || !o.wait))
-        throw new UsageError('confirm --all confirms "next" until nothing is left; it takes no file number, --retry or --no-wait.');
+      if (o.all && (which !== 'next' || o.retry || !o.wait || !o.dbUpdate)) {
+        throw new UsageError('confirm --all confirms "next" until nothing is left; it takes no file number, --retry, --no-wait or --no-db-update.');
+      }
       const input = { which, ...(o.tape ? { tape: o.tape } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate };
       if (!o.all) {
         const r = await job('confirm', input);
@@ -372,6 +373,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       }
       let confirmed = 0;
       let bad = 0;
+      let stopped = '';
       let tape = o.tape;
       for (;;) {
         const r = await job('confirm', { ...input, ...(tape ? { tape } : {}) });
@@ -388,8 +390,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           { event: 'done', ...r, status: done.state, outcome: done.outcome, message: done.message },
           `${done.state === 'succeeded' ? '' : 'FAILED: '}${finished(done)}`,
         );
+        // A failure may be the drive or the cartridge, not the file: stop before it marks every file of the tape.
+        if (done.state !== 'succeeded') {
+          stopped = `file ${r.fileNumber} failed; look at it ("targets --tape ${r.tape}") before confirming the rest`;
+          break;
+        }
       }
-      event({ event: 'summary', tape, confirmed, failed: bad }, `confirm --all on ${tape}: ${confirmed} confirmed, ${bad} failed`);
+      event(
+        { event: 'summary', tape, confirmed, failed: bad, ...(stopped ? { stopped } : {}) },
+        `confirm --all on ${tape}: ${confirmed} confirmed, ${bad} failed${stopped ? `; stopped: ${stopped}` : ''}`,
+      );
       if (bad) exitCode = 1;
     });
 
@@ -540,6 +550,11 @@ export function terminalAsk(): CliIo['ask'] {
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
       return /^y(es)?$/i.test((await rl.question(q)).trim());
+    } catch (e) {
+      // Ctrl-C or Ctrl-D at the question: no answer, so nothing is done.
+      if ((e as { code?: string }).code === 'ABORT_ERR' || (e as Error).name === 'AbortError')
+        throw new InterruptedError('interrupted: no answer, nothing was changed.');
+      throw e;
     } finally {
       rl.close();
     }

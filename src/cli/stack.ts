@@ -8,12 +8,10 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { createClients, destroyClients } from '../lib/aws/clients.ts';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
-import { errorMessage } from '../lib/errors.ts';
 import { createJobContext } from '../lib/jobs/context.ts';
-import { reconcile } from '../lib/jobs/reconcile.ts';
-import { startResultsPump } from '../lib/results/results-pump.ts';
+import { startBackgroundWork } from '../local/background-work.ts';
 import { startEmbeddedStack } from '../local/embedded-stack.ts';
-import { assertPortsFree } from '../local/free-port.ts';
+import { exitIfPortsTaken } from '../local/free-port.ts';
 
 const program = new Command('stack')
   .option('--work-dir <dir>', 'work dir: the DynamoDB Local data is in its dynamodb/ (the same as npm run dev)', '.tape-archive/dev')
@@ -24,18 +22,13 @@ const program = new Command('stack')
 const o = program.opts<{ workDir: string; dynamodbPort: string; sqsPort: string; prefix?: string }>();
 const dataDir = resolve(o.workDir, 'dynamodb');
 
-try {
-  await assertPortsFree(
-    [
-      { port: Number(o.dynamodbPort), what: 'DynamoDB Local', flag: '--dynamodb-port' },
-      { port: Number(o.sqsPort), what: 'local SQS', flag: '--sqs-port' },
-    ],
-    resolve(DEFAULT_CONFIG_PATH),
-  );
-} catch (e) {
-  console.error(`error: ${errorMessage(e)}`);
-  process.exit(1);
-}
+await exitIfPortsTaken(
+  [
+    { port: Number(o.dynamodbPort), what: 'DynamoDB Local', flag: '--dynamodb-port' },
+    { port: Number(o.sqsPort), what: 'local SQS', flag: '--sqs-port' },
+  ],
+  resolve(DEFAULT_CONFIG_PATH),
+);
 
 const stack = await startEmbeddedStack({
   dataDir,
@@ -47,10 +40,8 @@ const stack = await startEmbeddedStack({
 const clients = createClients(stack.config);
 const ctx = createJobContext(stack.config, clients);
 // What the SQS-triggered Lambda and the schedule do on AWS: reports applied, lost work re-driven.
-const pump = await startResultsPump(ctx, { waitTimeSeconds: 1 });
-await reconcile(ctx, { olderThanSeconds: 0 }).catch(() => undefined);
-const timer = setInterval(() => void reconcile(ctx, { olderThanSeconds: 600 }).catch(() => undefined), 60_000);
-timer.unref();
+const background = await startBackgroundWork(ctx);
+await background.catchUp();
 
 console.log(`DynamoDB Local  ${stack.endpoints.dynamodb}  (data: ${dataDir})`);
 console.log(`local SQS       ${stack.endpoints.sqs}  (in memory: tasks lost on restart are re-driven from the catalog)`);
@@ -64,8 +55,7 @@ let stopping = false;
 const shutdown = async () => {
   if (stopping) process.exit(1);
   stopping = true;
-  clearInterval(timer);
-  await pump.stop();
+  await background.stop();
   destroyClients(clients);
   await stack.stop();
   process.exit(0);

@@ -47,3 +47,14 @@ export async function assertPortsFree(ports: { port: number; what: string; flag:
 export class PortsInUseError extends Error {
   override readonly name = 'PortsInUseError';
 }
+
+/** For the entry points: refuses taken ports with the message above and exit code 1. */
+export async function exitIfPortsTaken(ports: { port: number; what: string; flag: string }[], runningConfig?: string): Promise<void> {
+  try {
+    await assertPortsFree(ports, runningConfig);
+  } catch (e) {
+    if (!(e instanceof PortsInUseError)) throw e;
+    console.error(`error: ${e.message}`);
+    process.exit(1);
+  }
+}

@@ -9,9 +9,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClients, destroyClients } from '../lib/aws/clients.ts';
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
-import { reconcile } from '../lib/jobs/reconcile.ts';
 import { discover } from '../lib/jobs/discover.ts';
-import { startResultsPump } from '../lib/results/results-pump.ts';
+import { startBackgroundWork } from './background-work.ts';
 import { VirtualTapeLibrary } from '../lib/tape/virtual-library.ts';
 import { startEmbeddedStack, type EmbeddedStack } from './embedded-stack.ts';
 import { createInterface } from 'node:readline';
@@ -63,9 +62,10 @@ export async function startLocalSystem(opts: {
   };
   const clients = createClients(stack.config);
   const ctx = createJobContext(stack.config, clients);
-  const pump = opts.resultsPump === false ? { stop: async () => undefined } : await startResultsPump(ctx, { waitTimeSeconds: 1 });
-  const timer = setInterval(() => void reconcile(ctx, { olderThanSeconds: 600 }).catch(() => undefined), (opts.reconcileEverySeconds ?? 60) * 1000);
-  timer.unref();
+  const background = await startBackgroundWork(ctx, {
+    ...(opts.resultsPump === false ? { resultsPump: false } : {}),
+    ...(opts.reconcileEverySeconds ? { reconcileEverySeconds: opts.reconcileEverySeconds } : {}),
+  });
   const importEvery = opts.importRoots?.length && opts.importPattern ? (opts.importEverySeconds ?? 3600) : 0;
   const importTimer = importEvery
     ? setInterval(() => void discover(ctx, { roots: opts.importRoots!, pattern: opts.importPattern! }).catch(() => undefined), importEvery * 1000)
@@ -98,7 +98,7 @@ export async function startLocalSystem(opts: {
   let restartTimer: NodeJS.Timeout | undefined;
   const supervisor: { agent: ChildProcess } = { agent: undefined as unknown as ChildProcess };
   /** Starts the agent; resolves once it says it started. */
-  const spawnAgent = (): Promise<void> => {
+  const spawnAgent = (initial: boolean): Promise<void> => {
     const child = spawn(process.execPath, [join(repoRoot, 'bin/tape-agent.js'), 'run', '--config', agentConfig], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -116,7 +116,8 @@ export async function startLocalSystem(opts: {
       });
       child.once('exit', (code, signal) => {
         if (!up) reject(new Error(`the tape agent exited (${signal ?? `code ${code}`}) before it started; its log is above`));
-        if (stopping || !up) return;
+        // The first start failing fails the system; a restart that fails is tried again.
+        if (stopping || (!up && initial)) return;
         // As systemd would (Restart=on-failure): say so at once, and start it again; its tasks
         // come back from the queue (or from reconcile) and run again safely.
         // 1 s, then longer while it keeps dying within seconds of its start (up to 30 s).
@@ -125,7 +126,7 @@ export async function startLocalSystem(opts: {
         restarts = quick ? restarts + 1 : 0;
         notice(`the tape agent died (${signal ?? `exit code ${code}`}); restarting it in ${delay / 1000} s`);
         restartTimer = setTimeout(() => {
-          spawnAgent().then(
+          spawnAgent(false).then(
             () => notice('the tape agent is running again'),
             (e: unknown) => notice(`the tape agent did not start again: ${String(e)}`),
           );
@@ -134,10 +135,9 @@ export async function startLocalSystem(opts: {
       });
     });
   };
-  const started = spawnAgent();
+  const started = spawnAgent(true);
   const stop = async () => {
     stopping = true;
-    clearInterval(timer);
     if (restartTimer) clearTimeout(restartTimer);
     if (importTimer) clearInterval(importTimer);
     const agent = supervisor.agent;
@@ -146,7 +146,7 @@ export async function startLocalSystem(opts: {
       agent.kill('SIGTERM');
       await exited;
     }
-    await pump.stop();
+    await background.stop();
     destroyClients(clients);
     await stack.stop();
   };
@@ -159,7 +159,7 @@ export async function startLocalSystem(opts: {
   // The local queues keep nothing across a restart: whatever the catalog says is pending is
   // sent again now (safe: a task the catalog no longer wants is dropped); a task that was
   // running when the system died is re-driven once its heartbeat is missing (periodic pass).
-  await reconcile(ctx, { olderThanSeconds: 0 }).catch(() => undefined);
+  await background.catchUp();
   return {
     stack,
     ctx,

@@ -6,6 +6,7 @@
  * The real agent process, the virtual tape library, GNU tar on every good tape file.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { copyFile, writeFile } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { snapshotCatalog } from '../support/catalog-helpers.ts';
 import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-data.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
-import { FORMAT, writeLabel } from '../../src/lib/tape-format/index.ts';
+import { FORMAT, writeLabel, writeTargetFile } from '../../src/lib/tape-format/index.ts';
 import { isStale } from '../../src/lib/catalog/task-status.ts';
 
 let stack: TestStack;
@@ -67,6 +68,16 @@ describe('a target whose read-back failed can be archived again', () => {
     const [t] = await prepare('reread', [[300_000, 2000]]);
     await archiveWithBadReadBack('reread', 1);
     expect(await target(t!.id)).toMatchObject({ placement: 'confirm_failed', fileNumber: 1 });
+
+    // Not while a verify of the bad file is still to come: it might confirm it after all.
+    expect(await h.agents.at(-1)!.stop()).toBe(0);
+    const pending = (await json(['confirm', '1', '--retry', '--no-wait'])).taskId as string;
+    const busy = await h.cli(['assign', '--target', t!.id]);
+    expect(busy.code).toBe(1);
+    expect(busy.err).toMatch(new RegExp(`a verify of reread file 1 \\(target ${t!.id}\\) is still under way \\(task ${pending}\\)`));
+    expect((await h.cli(['rescan', t!.id])).code).toBe(1);
+    await h.startAgent();
+    await waitUntil(async () => (await stack.ctx.tasks.get(pending))?.state === 'failed', 30_000, 'the pending verify fails too');
 
     expect((await h.cli(['assign', '--target', t!.id])).out).toMatch(/assigned 1 target\(s\) to reread/);
     const again = await h.cli(['archive']);
@@ -133,9 +144,15 @@ describe('catalog items written by release 0.2', () => {
     );
     expect((await stack.ctx.catalog.getTapeFile('oldfile', 1))!.scanId).toBeUndefined();
     expect((await h.cli(['confirm', 'next'])).code).toBe(0);
+    const scanOfFile1 = (await target(t!.id)).scanId;
     const bytes = (await stack.ctx.catalog.getTapeFile('oldfile', 1))!.bytes!;
     await h.vtl.injectFault('oldfile', { kind: 'flip-byte', fileNumber: 1, offset: Math.floor(bytes / 2) });
     expect((await h.cli(['confirm', '1', '--retry'])).code).toBe(1);
+    // Leaving it by a rescan: the old file is stamped with the scan it was written from first.
+    expect((await h.cli(['rescan', t!.id])).code).toBe(0);
+    await waitUntil(async () => (await target(t!.id)).scan === 'complete', 30_000, 'rescan');
+    expect((await stack.ctx.catalog.getTapeFile('oldfile', 1))!.scanId).toBe(scanOfFile1);
+    expect((await target(t!.id)).scanId).not.toBe(scanOfFile1);
     expect((await h.cli(['assign', '--target', t!.id])).code).toBe(0);
     expect((await h.cli(['archive'])).code).toBe(0);
     expect((await stack.ctx.catalog.getTapeFile('oldfile', 2))!.scanId).toBe((await target(t!.id)).scanId);
@@ -192,6 +209,60 @@ describe('a disabled tape can be enabled again after the agent checks it', () =>
     expect(notDisabled.code).toBe(1);
     expect(notDisabled.err).toMatch(/wprot is labelled, not disabled; there is nothing to enable/);
     expect((await h.cli(['close_tape', 'drift', '--yes'])).code).toBe(0);
+  });
+});
+
+describe('the leftover of a failed write (st drives end an aborted file with a filemark)', () => {
+  /** Puts a complete file `n` on `tapeName` whose header names `taskId`, as an aborted write leaves on an st drive. */
+  async function leaveFile(tapeName: string, n: number, taskId: string): Promise<void> {
+    await h.vtl.drive('vtl0').unload(); // the agent is idle between tasks
+    const d = h.vtl.drive('labeller');
+    await d.load(tapeName);
+    await d.seekFile(n);
+    const w = await d.openWriter();
+    const sha = createHash('sha256').update('part').digest('hex');
+    await writeTargetFile({
+      writer: w,
+      header: {
+        tapeName,
+        fileNumber: n,
+        taskId,
+        target: { id: 't-x', host: 'h', path: '/p' },
+        scanId: 's',
+        writtenAt: new Date().toISOString(),
+        manifest: [{ path: 'a', type: 'file', size: 4, mtimeMs: 0, mode: 0o644, sha256: sha }],
+      },
+      source: [{ entry: { path: 'a', type: 'file', size: 4, mode: 0o644, mtimeMs: 0 }, content: [Buffer.from('part')] }],
+    });
+    await w.close();
+    await d.unload();
+  }
+
+  it('is written over after enable_tape, and only when the catalog records that write as failed', async () => {
+    const [, second] = await prepare('leftover', [[1000], [300_000]]);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    await h.vtl.injectFault('leftover', { kind: 'write-error', fileNumber: 2, afterBytes: 100_000, once: true });
+    const failed = JSON.parse((await h.cli(['--json', 'archive'])).out).taskId as string;
+    expect(await tape('leftover')).toMatchObject({ state: 'disabled', nextFileNumber: 2 });
+
+    // A file 2 from a task the catalog does not know could hold data: the tape stays disabled.
+    await leaveFile('leftover', 2, '00000000-0000-4000-8000-000000000000');
+    const unknown = await h.cli(['enable_tape', 'leftover']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.out).toMatch(/leftover stays disabled: it holds 3 complete file\(s\), label included, but the catalog expects 2/);
+
+    // The leftover of the write that failed: enabled, and the next write goes over it.
+    await leaveFile('leftover', 2, failed);
+    const ok = await h.cli(['enable_tape', 'leftover']);
+    expect(ok.code, ok.out).toBe(0);
+    expect((await h.cli(['archive'])).code).toBe(0);
+    const agent = h.agents.at(-1)!;
+    expect(agent.logs.some((l) => l.msg === 'writing over the leftover of a failed write' && l.failedTaskId === failed)).toBe(true);
+    expect((await h.cli(['confirm', '--all'])).code).toBe(0);
+    const file2 = (await stack.ctx.catalog.getTapeFile('leftover', 2))!;
+    const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('leftover', 2));
+    expect(data).toEqual(await treeDigest((await target(file2.targetId)).path));
+    expect([second!.id, ...(await stack.ctx.catalog.listTargetsByPlacement('confirmed', 'leftover')).map((x) => x.id)]).toContain(file2.targetId);
   });
 });
 

@@ -1,7 +1,7 @@
 /** The catalog's request parameters are pure functions: checked here without DynamoDB. */
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { closeTapeItems, discardWriteItems, recordVerifyItems, startWriteItems, targetUpdateItem } from '../../src/lib/catalog/requests.ts';
+import { closeTapeItems, discardWriteItems, enableTapeItems, recordVerifyItems, startWriteItems, targetUpdateItem } from '../../src/lib/catalog/requests.ts';
 import type { Tape } from '../../src/lib/domain/tape.ts';
 import type { Target } from '../../src/lib/domain/target.ts';
 import type { TapeFile } from '../../src/lib/domain/tape-file.ts';
@@ -83,6 +83,14 @@ describe('catalog request builders', () => {
     expect(items[1]!.Update).toBeUndefined();
     expect(items[1]!.ConditionCheck!.ConditionExpression).toContain('fileNumber <> :n');
     expect(unmarshall(items[2]!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':d': 1 });
+  });
+
+  it('enabling a tape is conditional on it still being disabled at the same file number and on the check task being open', () => {
+    const [update, check] = enableTapeItems('cat', { ...tape, state: 'disabled', nextFileNumber: 4 }, 'labelled', 'k-1', now);
+    expect(update!.Update!.ConditionExpression).toBe('#s = :disabled AND nextFileNumber = :n AND attribute_not_exists(writeInFlight)');
+    expect(unmarshall(update!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':n': 4, ':to': 'labelled' });
+    expect(unmarshall(check!.ConditionCheck!.Key!)).toEqual({ pk: 'TASK#k-1', sk: 'TASK' });
+    expect(check!.ConditionCheck!.ConditionExpression).toBe('#s IN (:queued, :running)');
   });
 
   it('a started write records the scan it writes on the tape file', () => {

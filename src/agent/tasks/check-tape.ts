@@ -6,7 +6,7 @@ import type { CheckTapeTask } from '../../lib/protocol/tasks.ts';
 import { TapeBusyError } from '../../lib/tape/drive.ts';
 import { errorMessage } from '../../lib/errors.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
-import { checkLabel, mountTape } from './tape-checks.ts';
+import { checkLabel, leftoverOfFailedWrite, mountTape } from './tape-checks.ts';
 
 export async function runCheckTape(deps: DriveDeps, task: CheckTapeTask, signal: AbortSignal): Promise<TaskOutcome> {
   const { drive, ctx, log } = deps;
@@ -21,8 +21,18 @@ export async function runCheckTape(deps: DriveDeps, task: CheckTapeTask, signal:
     const filesOnTape = label ? await drive.seekEndOfData() : 0;
     const { writeProtected } = await drive.status();
     const problems: string[] = [];
-    // A tape with nothing written may be blank or hold only its label.
-    const positionOk = filesOnTape === task.expectedFiles || (task.expectedFiles <= 1 && filesOnTape <= 1);
+    // A tape with nothing written may be blank or hold only its label; one more file than the
+    // catalog's may be the leftover of the failed write that disabled the tape (st drives).
+    const leftover =
+      filesOnTape === task.expectedFiles + 1 && task.expectedFiles >= 1
+        ? await leftoverOfFailedWrite(drive, ctx, task.tapeName, task.expectedFiles)
+        : undefined;
+    const positionOk = filesOnTape === task.expectedFiles || (task.expectedFiles <= 1 && filesOnTape <= 1) || leftover !== undefined;
+    if (leftover)
+      log('info', 'the file after the last catalogued one is the leftover of a failed write; the next write goes over it', {
+        taskId: task.taskId,
+        failedTaskId: leftover,
+      });
     if (!positionOk) {
       problems.push(
         `it holds ${filesOnTape} complete file(s), label included, but the catalog expects ${task.expectedFiles}; look at it with "tape-agent inspect" (read only) before using it`,

@@ -3,7 +3,8 @@
  * catalog thinks it is? (CTA's write session checks, Bareos' label checks.)
  */
 import { isTapeChanger, type TapeDrive } from '../../lib/tape/drive.ts';
-import { readLabel, type TapeLabel } from '../../lib/tape-format/index.ts';
+import { readLabel, readTargetHeader, type TapeLabel } from '../../lib/tape-format/index.ts';
+import type { JobContext } from '../../lib/jobs/context.ts';
 import { errorMessage } from '../../lib/errors.ts';
 
 export class TapeRefusal extends Error {
@@ -38,4 +39,21 @@ export async function checkLabel(drive: TapeDrive, tapeName: string): Promise<Ta
     throw new TapeRefusal('wrong-tape', `drive ${drive.id} holds tape "${label.tapeName}", expected "${tapeName}"; load the right tape.`);
   }
   return label;
+}
+
+/**
+ * Whether file `fileNumber` (the catalog's next number, so not a file the catalog records) is
+ * the leftover of a write that failed: an st drive ends an aborted file with a filemark, so
+ * it counts as a complete file. Only a file whose header names a write task of this tape and
+ * number that the catalog records as failed may be written over; anything else (a header
+ * unreadable, a task unknown: a catalog restored from a backup) may hold data and is kept.
+ * Returns that task's id.
+ */
+export async function leftoverOfFailedWrite(drive: TapeDrive, ctx: JobContext, tapeName: string, fileNumber: number): Promise<string | undefined> {
+  await drive.seekFile(fileNumber);
+  const header = await readTargetHeader(drive.readFile()).catch(() => undefined);
+  if (!header || header.tapeName !== tapeName || header.fileNumber !== fileNumber) return undefined;
+  const status = await ctx.tasks.get(header.taskId);
+  const failed = status?.kind === 'write' && status.state === 'failed' && status.tapeName === tapeName && status.fileNumber === fileNumber;
+  return failed ? header.taskId : undefined;
 }

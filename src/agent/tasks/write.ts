@@ -10,7 +10,7 @@ import { EndOfMediumError, isTapeError, TapeBusyError, WriteProtectedError, type
 import { readTargetHeader, SourceChangedError, writeLabel, writeTargetFile, FORMAT } from '../../lib/tape-format/index.ts';
 import { SourceUnavailableError } from '../../lib/source/data-source.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
-import { checkLabel, mountTape, TapeRefusal } from './tape-checks.ts';
+import { checkLabel, leftoverOfFailedWrite, mountTape, TapeRefusal } from './tape-checks.ts';
 import { errorMessage } from '../../lib/errors.ts';
 
 export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSignal): Promise<TaskOutcome> {
@@ -104,6 +104,11 @@ async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<void> {
     const header = await readTargetHeader(deps.drive.readFile()).catch(() => undefined);
     if (header?.taskId === task.taskId) {
       deps.log('warn', 'rewriting file of an unreported earlier attempt', { taskId: task.taskId, fileNumber: task.fileNumber });
+      return;
+    }
+    const failed = await leftoverOfFailedWrite(deps.drive, deps.ctx, task.tapeName, task.fileNumber);
+    if (failed) {
+      deps.log('warn', 'writing over the leftover of a failed write', { taskId: task.taskId, fileNumber: task.fileNumber, failedTaskId: failed });
       return;
     }
   }

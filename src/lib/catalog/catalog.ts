@@ -32,7 +32,8 @@ import {
   newTargetPut,
   recordVerifyItems,
   setOnlineItems,
-  enableTapeItem,
+  enableTapeItems,
+  stampTapeFileScanItem,
   removeTapeItems,
   startWriteItems,
   tapeFilesQuery,
@@ -119,18 +120,29 @@ export class Catalog {
     await this.transact(closeTapeItems(this.tableName, tape, now));
   }
 
+  /** See stampTapeFileScanItem; false when the file already names its scan. */
+  async stampTapeFileScan(file: TapeFile, scanId: string, manifestPages: number): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateItemCommand(stampTapeFileScanItem(this.tableName, file, scanId, manifestPages).Update!));
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
   /** Removes an empty tape's record (ConditionFailed if anything was written or started meanwhile). */
   async removeTape(tape: Tape): Promise<void> {
     await this.transact(removeTapeItems(this.tableName, tape));
   }
 
-  /** A disabled tape back in service; false if it is no longer disabled as it was. */
-  async enableTape(tape: Tape, to: 'registered' | 'labelled', now: string): Promise<boolean> {
+  /** A disabled tape back in service, by check task `checkTaskId`; false if the tape or the task is no longer as read. */
+  async enableTape(tape: Tape, to: 'registered' | 'labelled', checkTaskId: string, now: string): Promise<boolean> {
     try {
-      await this.db.send(new UpdateItemCommand(enableTapeItem(this.tableName, tape, to, now)));
+      await this.transact(enableTapeItems(this.tableName, tape, to, checkTaskId, now));
       return true;
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
+      if (e instanceof ConditionFailed) return false;
       throw e;
     }
   }

@@ -10,7 +10,6 @@ import type {
   QueryCommandInput,
   ScanCommandInput,
   TransactWriteItem,
-  UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
@@ -155,17 +154,30 @@ export function closeTapeItems(table: string, tape: Tape, now: string): Transact
       },
     },
   ];
-  if (tape.online) {
-    items.push({
-      Delete: {
-        TableName: table,
-        Key: m(keys.online()),
-        ConditionExpression: 'tapeName = :n',
-        ExpressionAttributeValues: m({ ':n': tape.name }),
-      },
-    });
-  }
+  if (tape.online) items.push(onlinePointerDelete(table, tape.name));
   return items;
+}
+
+/** Clears the online pointer, only while it names `tapeName`. */
+function onlinePointerDelete(table: string, tapeName: string): TransactWriteItem {
+  return { Delete: { TableName: table, Key: m(keys.online()), ConditionExpression: 'tapeName = :n', ExpressionAttributeValues: m({ ':n': tapeName }) } };
+}
+
+/**
+ * Records on a tape file written before release 0.3 (no scan id) the scan it was written
+ * from, before its target is scanned again: the file keeps being checked against its own
+ * manifest. Changes nothing on a file that already has one.
+ */
+export function stampTapeFileScanItem(table: string, file: TapeFile, scanId: string, manifestPages: number): TransactWriteItem {
+  return {
+    Update: {
+      TableName: table,
+      Key: m(keys.tapeFile(file.tapeName, file.fileNumber)),
+      UpdateExpression: 'SET scanId = :s, manifestPages = :p',
+      ConditionExpression: 'attribute_not_exists(scanId) AND targetId = :t',
+      ExpressionAttributeValues: m({ ':s': scanId, ':p': manifestPages, ':t': file.targetId }),
+    },
+  };
 }
 
 /**
@@ -179,33 +191,45 @@ export function removeTapeItems(table: string, tape: Tape): TransactWriteItem[] 
       Delete: {
         TableName: table,
         Key: m(keys.tape(tape.name)),
-        ConditionExpression: 'nextFileNumber = :one AND filesWritten = :zero AND attribute_not_exists(writeInFlight)',
-        ExpressionAttributeValues: m({ ':one': 1, ':zero': 0 }),
+        // ...and still online or offline as read, so a concurrent open_tape cannot leave the pointer on a deleted tape.
+        ConditionExpression: 'nextFileNumber = :one AND filesWritten = :zero AND attribute_not_exists(writeInFlight) AND #o = :online',
+        ExpressionAttributeNames: { '#o': 'online' },
+        ExpressionAttributeValues: m({ ':one': 1, ':zero': 0, ':online': tape.online }),
       },
     },
   ];
-  if (tape.online) {
-    items.push({
-      Delete: { TableName: table, Key: m(keys.online()), ConditionExpression: 'tapeName = :n', ExpressionAttributeValues: m({ ':n': tape.name }) },
-    });
-  }
+  if (tape.online) items.push(onlinePointerDelete(table, tape.name));
   return items;
 }
 
 /**
  * A disabled tape back in service (`enable_tape`, after the agent found its label and end of
  * data where the catalog says): state `to`, reason cleared. Conditional on it still being
- * disabled at the same file number, so a late or repeated check changes nothing.
+ * disabled at the same file number and on the check task still being open, so a late or
+ * repeated report of an old check changes nothing.
  */
-export function enableTapeItem(table: string, tape: Tape, to: 'registered' | 'labelled', now: string): UpdateItemCommandInput {
-  return {
-    TableName: table,
-    Key: m(keys.tape(tape.name)),
-    UpdateExpression: 'SET #s = :to, updatedAt = :now REMOVE reason',
-    ConditionExpression: '#s = :disabled AND nextFileNumber = :n AND attribute_not_exists(writeInFlight)',
-    ExpressionAttributeNames: { '#s': 'state' },
-    ExpressionAttributeValues: m({ ':to': to, ':now': now, ':disabled': 'disabled', ':n': tape.nextFileNumber }),
-  };
+export function enableTapeItems(table: string, tape: Tape, to: 'registered' | 'labelled', checkTaskId: string, now: string): TransactWriteItem[] {
+  return [
+    {
+      Update: {
+        TableName: table,
+        Key: m(keys.tape(tape.name)),
+        UpdateExpression: 'SET #s = :to, updatedAt = :now REMOVE reason',
+        ConditionExpression: '#s = :disabled AND nextFileNumber = :n AND attribute_not_exists(writeInFlight)',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: m({ ':to': to, ':now': now, ':disabled': 'disabled', ':n': tape.nextFileNumber }),
+      },
+    },
+    {
+      ConditionCheck: {
+        TableName: table,
+        Key: m({ pk: `TASK#${checkTaskId}`, sk: 'TASK' }),
+        ConditionExpression: '#s IN (:queued, :running)',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: m({ ':queued': 'queued', ':running': 'running' }),
+      },
+    },
+  ];
 }
 
 /**

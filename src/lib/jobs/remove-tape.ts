@@ -4,10 +4,11 @@
  * record is the only map of what is on it. Targets assigned to it are released.
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
-import type { Target } from '../domain/target.ts';
-import { ConflictError, IllegalTransitionError } from '../errors.ts';
+import type { Tape } from '../domain/tape.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { resolveTape } from './tapes.ts';
+import { releaseAssigned } from './workflow.ts';
 
 export interface RemoveTapeResult {
   tape: string;
@@ -17,14 +18,27 @@ export interface RemoveTapeResult {
 }
 
 export async function removeTape(ctx: JobContext, input: { name: string }): Promise<RemoveTapeResult> {
-  const tape = await resolveTape(ctx, input.name);
+  let tape: Tape;
+  try {
+    tape = await resolveTape(ctx, input.name);
+  } catch (e) {
+    // Removed already, but stopped before every target was released: release the rest now.
+    const left = e instanceof NotFoundError ? await ctx.catalog.listTargetsByPlacement('assigned', input.name) : [];
+    if (!left.length) throw e;
+    const released = await releaseAssigned(ctx, left);
+    return {
+      tape: input.name,
+      wasOnline: false,
+      released,
+      message: `tape ${input.name} was already removed; released ${released.length} target(s) still assigned to it.`,
+    };
+  }
   const files = await ctx.catalog.listTapeFiles(tape.name);
   if (tape.writeInFlight || tape.filesWritten > 0 || tape.nextFileNumber > 1 || files.length > 0) {
     throw new IllegalTransitionError(
       `tape ${tape.name} holds data (${files.length} file(s) recorded, next file ${tape.nextFileNumber}${tape.writeInFlight ? ', a write in flight' : ''}); only a tape with nothing written can be removed. Close it instead ("close_tape ${tape.name}").`,
     );
   }
-  const assigned = await ctx.catalog.listTargetsByPlacement('assigned', tape.name);
   try {
     await ctx.catalog.removeTape(tape);
   } catch (e) {
@@ -35,19 +49,9 @@ export async function removeTape(ctx: JobContext, input: { name: string }): Prom
     }
     throw e;
   }
-  // The tape is gone, so no archive can take these any more: release them for another tape.
-  const released: string[] = [];
-  for (const t of assigned) {
-    const next: Target = {
-      ...t,
-      placement: 'unassigned',
-      tapeName: undefined,
-      fileNumber: undefined,
-      updatedAt: ctx.now().toISOString(),
-      version: t.version + 1,
-    };
-    if (await ctx.catalog.updateTarget(t, next)) released.push(t.id);
-  }
+  // The tape is gone, so no archive or assign can take these any more; an interrupted release
+  // is finished by running remove_tape again.
+  const released = await releaseAssigned(ctx, await ctx.catalog.listTargetsByPlacement('assigned', tape.name));
   return {
     tape: tape.name,
     wasOnline: tape.online,

@@ -9,6 +9,7 @@ import { REASSIGNABLE_PLACEMENTS, targetStatus, withFileInHistory, type Target }
 import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
+import { prepareToLeaveBadFile } from './workflow.ts';
 
 export interface RescanInput {
   targetIds?: string[];
@@ -30,6 +31,7 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
       }
       targets.push(t);
     }
+    for (const t of targets) await prepareToLeaveBadFile(ctx, t);
   } else if (input.failed) {
     targets = (await ctx.catalog.listAllTargets()).filter((t) => t.scan === 'failed' || t.placement === 'write_failed');
   } else {

@@ -48,6 +48,23 @@ function assignedTo(t: Target, tape: string, now: string): Target {
   };
 }
 
+/**
+ * Before a target whose read-back failed leaves its tape file (assign --target, rescan): no
+ * verify of that file may still be running (it could confirm it after all, and the history
+ * would be wrong), and a file written before release 0.3 gets the scan id it was written from.
+ */
+export async function prepareToLeaveBadFile(ctx: JobContext, t: Target): Promise<void> {
+  if (t.placement !== 'confirm_failed' || !t.tapeName || t.fileNumber === undefined) return;
+  const running = (await ctx.tasks.listUnfinished('verify')).find((s) => s.tapeName === t.tapeName && s.fileNumber === t.fileNumber);
+  if (running) {
+    throw new ConflictError(
+      `a verify of ${t.tapeName} file ${t.fileNumber} (target ${t.id}) is still under way (task ${running.taskId}); wait for it ("task ${running.taskId} --wait"), then archive the target again if it still fails. Nothing was changed.`,
+    );
+  }
+  const file = await ctx.catalog.getTapeFile(t.tapeName, t.fileNumber);
+  if (file && !file.scanId && t.scanId && file.targetId === t.id) await ctx.catalog.stampTapeFileScan(file, t.scanId, t.manifestPages ?? 0);
+}
+
 /** `assign [TAPE]`: every unassigned target goes to TAPE (default: the online tape). */
 export async function assign(ctx: JobContext, input: AssignInput): Promise<AssignResult> {
   const tape = await resolveTape(ctx, input.tape);
@@ -73,6 +90,7 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
         candidates.push(t);
       }
     }
+    for (const t of candidates) await prepareToLeaveBadFile(ctx, t);
   } else {
     candidates = await ctx.catalog.listTargetsByPlacement('unassigned');
   }
@@ -276,6 +294,23 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
 
 // ---- close_tape -----------------------------------------------------------
 
+/** Assigned targets back to unassigned (their tape is closed or removed); the ids of those released. */
+export async function releaseAssigned(ctx: JobContext, targets: Target[]): Promise<string[]> {
+  const released: string[] = [];
+  for (const t of targets) {
+    const next: Target = {
+      ...t,
+      placement: 'unassigned',
+      tapeName: undefined,
+      fileNumber: undefined,
+      updatedAt: ctx.now().toISOString(),
+      version: t.version + 1,
+    };
+    if (await ctx.catalog.updateTarget(t, next)) released.push(t.id);
+  }
+  return released;
+}
+
 export interface ClosePlan {
   tape: Tape;
   warnings: string[];
@@ -338,18 +373,7 @@ export async function closeTape(ctx: JobContext, plan: ClosePlan): Promise<Close
   }
   // Closing first means no archive can take these targets any more; releasing them after
   // is safe to repeat: close_tape on a closed tape releases whatever is still assigned.
-  const released: string[] = [];
-  for (const t of plan.toRelease) {
-    const next: Target = {
-      ...t,
-      placement: 'unassigned',
-      tapeName: undefined,
-      fileNumber: undefined,
-      updatedAt: ctx.now().toISOString(),
-      version: t.version + 1,
-    };
-    if (await ctx.catalog.updateTarget(t, next)) released.push(t.id);
-  }
+  const released = await releaseAssigned(ctx, plan.toRelease);
   const message = plan.alreadyClosed
     ? `tape ${tape.name} was already closed; released ${released.length} leftover target(s).`
     : `tape ${tape.name} closed and offline; released ${released.length} target(s) for the next tape.`;

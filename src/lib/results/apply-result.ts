@@ -203,6 +203,9 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
 /** enable_tape's check: the tape returns to service only if the agent found it as the catalog expects. */
 async function applyCheckTape(ctx: JobContext, r: CheckTapeResult): Promise<ApplyOutcome> {
   const now = ctx.now().toISOString();
+  const task = await ctx.tasks.get(r.taskId);
+  if (!task || task.state === 'succeeded' || task.state === 'failed')
+    return { applied: false, note: `check ${r.taskId} is not open (already applied, or unknown); ignored` };
   const tape = await ctx.catalog.getTape(r.tapeName);
   let state: 'succeeded' | 'failed' = 'failed';
   let message: string;
@@ -212,11 +215,11 @@ async function applyCheckTape(ctx: JobContext, r: CheckTapeResult): Promise<Appl
     message = `tape ${tape.name} is ${tape.state}, no longer disabled; the check changed nothing.`;
   } else if (!r.ok) {
     message = `tape ${tape.name} stays disabled: ${r.error ?? 'the check failed'}. Fix that and run "enable_tape ${tape.name}" again, or close the tape.`;
-  } else if (await ctx.catalog.enableTape(tape, (r.filesOnTape ?? 0) >= 1 ? 'labelled' : 'registered', now)) {
+  } else if (await ctx.catalog.enableTape(tape, (r.filesOnTape ?? 0) >= 1 ? 'labelled' : 'registered', r.taskId, now)) {
     state = 'succeeded';
     message = `tape ${tape.name} enabled: its label and end of data (${r.filesOnTape} file(s), label included) match the catalog${tape.reason ? `; it had been disabled because: ${tape.reason}` : ''}.`;
   } else {
-    message = `tape ${tape.name} changed while it was checked; nothing was enabled. Run "enable_tape ${tape.name}" again.`;
+    message = `tape ${tape.name} changed while it was checked, or this check was already applied; nothing was enabled. Run "enable_tape ${tape.name}" again if it is still disabled.`;
   }
   await ctx.tasks.finish(r.taskId, state, r.ok ? 'checked' : 'mismatch', message, now);
   return { applied: state === 'succeeded', note: message };
