@@ -7,7 +7,7 @@ import type { ManifestEntry } from '../../lib/domain/manifest.ts';
 import type { WriteTask } from '../../lib/protocol/tasks.ts';
 import { MAX_LISTED } from '../../lib/protocol/results.ts';
 import { EndOfMediumError, isTapeError, TapeBusyError, WriteProtectedError, type TapeFileWriter } from '../../lib/tape/drive.ts';
-import { readTargetHeader, SourceChangedError, writeLabel, writeTargetFile, FORMAT } from '../../lib/tape-format/index.ts';
+import { readTargetFile, readTargetHeader, SourceChangedError, writeLabel, writeTargetFile, FORMAT } from '../../lib/tape-format/index.ts';
 import { SourceUnavailableError } from '../../lib/source/data-source.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { checkLabel, leftoverOfFailedWrite, mountTape, TapeRefusal } from './tape-checks.ts';
@@ -43,12 +43,26 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
       labelWritten = true;
       log('info', 'label written', { tape: task.tapeName, drive: drive.id });
     }
-    await checkPosition(deps, task);
+    const position = await checkPosition(deps, task);
 
     const manifest: ManifestEntry[] = await ctx.manifests.readAll(task.target.id, task.scanId, task.manifestPages);
     // What the scan left out by policy is written into the header: the tape says what it lacks.
     const record = await ctx.catalog.getTarget(task.target.id);
     const skipped = record?.scanId === task.scanId && record.skippedCount ? { skipped: record.skipped ?? [], skippedCount: record.skippedCount } : undefined;
+    if (position === 'own-earlier-attempt') {
+      // This task's file is already on tape (its report was lost, or is still on its way):
+      // if it reads back whole and right, report it instead of writing it again.
+      const done = await readBackEarlierAttempt(deps, task, manifest, signal);
+      if (done) {
+        log('warn', 'the file of an unreported earlier attempt is complete and verified; reporting it, not rewriting', {
+          taskId: task.taskId,
+          fileNumber: task.fileNumber,
+        });
+        const left = skipped ? { skipped: skipped.skipped.slice(0, MAX_LISTED), skippedCount: skipped.skippedCount } : {};
+        return { kind: 'report', result: { ...base, outcome: 'archived', ...done, labelWritten, ...left } };
+      }
+      log('warn', 'rewriting file of an unreported earlier attempt', { taskId: task.taskId, fileNumber: task.fileNumber });
+    }
     const source = deps.sources.for(task.target.host);
     const progress = deps.reporter.progress(task.taskId, task.totalBytes, 'writing');
     await drive.seekFile(task.fileNumber);
@@ -94,28 +108,48 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
   }
 }
 
-/** The tape must end exactly where the catalog says: files 0..N-1 complete, writing file N. */
-async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<void> {
+/**
+ * The tape must end exactly where the catalog says: files 0..N-1 complete, writing file N;
+ * or file N is this task's own earlier attempt, or the leftover of a write that failed.
+ */
+async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<'append' | 'own-earlier-attempt' | 'over-leftover'> {
   const onTape = await deps.drive.seekEndOfData();
-  if (onTape === task.fileNumber) return;
+  if (onTape === task.fileNumber) return 'append';
   if (onTape === task.fileNumber + 1) {
     // A previous attempt of this very task completed on tape but its report was lost.
     await deps.drive.seekFile(task.fileNumber);
     const header = await readTargetHeader(deps.drive.readFile()).catch(() => undefined);
-    if (header?.taskId === task.taskId) {
-      deps.log('warn', 'rewriting file of an unreported earlier attempt', { taskId: task.taskId, fileNumber: task.fileNumber });
-      return;
-    }
+    if (header?.taskId === task.taskId) return 'own-earlier-attempt';
     const failed = await leftoverOfFailedWrite(deps.drive, deps.ctx, task.tapeName, task.fileNumber);
     if (failed) {
       deps.log('warn', 'writing over the leftover of a failed write', { taskId: task.taskId, fileNumber: task.fileNumber, failedTaskId: failed });
-      return;
+      return 'over-leftover';
     }
   }
   throw new TapeRefusal(
     'position-mismatch',
     `tape ${task.tapeName} holds ${onTape} complete file(s) (label included) but the catalog expects ${task.fileNumber}; refusing to write. Check the tape with "tape-agent inspect --device DEV" (read only: the label and every file header) before re-enabling it.`,
   );
+}
+
+/** File N, written by an earlier attempt of this task, read back against the manifest: its figures if whole and right. */
+async function readBackEarlierAttempt(
+  deps: DriveDeps,
+  task: WriteTask,
+  manifest: ManifestEntry[],
+  signal: AbortSignal,
+): Promise<{ bytes: number; fileCount: number; digest: string } | undefined> {
+  await deps.drive.seekFile(task.fileNumber);
+  let tapeBytes = 0;
+  async function* counted(blocks: AsyncIterable<Buffer>) {
+    for await (const b of blocks) {
+      tapeBytes += b.length;
+      yield b;
+    }
+  }
+  const report = await readTargetFile(counted(deps.drive.readFile({ signal })), { targetId: task.target.id, manifest }, { signal }).catch(() => undefined);
+  if (!report?.ok || !report.trailer || report.header?.taskId !== task.taskId || report.header.scanId !== task.scanId) return undefined;
+  return { bytes: tapeBytes, fileCount: report.trailer.fileCount, digest: report.trailer.digest };
 }
 
 type WriteBase = { kind: 'write-result'; taskId: string; tapeName: string; fileNumber: number; targetId: string };
