@@ -16,7 +16,7 @@ import { runScan } from './tasks/scan.ts';
 import { runCheckTape } from './tasks/check-tape.ts';
 import { runVerify } from './tasks/verify.ts';
 import { runWrite } from './tasks/write.ts';
-import type { AgentDeps, TaskOutcome } from './types.ts';
+import type { AgentDeps, TaskOutcome, TaskReport } from './types.ts';
 
 const SEEN_MAX = 10_000;
 
@@ -114,17 +114,25 @@ export class TapeAgent {
       return undefined; // already deleted by deadLetter
     }
     const task = parsed.value;
-    // A second copy of a task this agent is running or has reported (redelivery while it
-    // ran, reconcile of a task it was still on): dropped, never run twice, never a rewrite.
+    // A second copy of a task this agent is running or has reported (reconcile of a task it
+    // was still on, a redelivery): never run twice. A copy of a reported task gets that report
+    // again (applying it is idempotent: a lost report is recovered this way).
     const copy = this.seen.get(task.taskId);
-    if (copy) {
-      this.deps.log('info', 'task dropped', {
-        taskId: task.taskId,
-        reason: `a copy of a task this agent ${copy === 'running' ? 'is running' : 'has reported'}`,
-      });
+    if (copy?.state === 'running') {
+      if (copy.messageId === message.MessageId) {
+        // The very message came back (its visibility lapsed): left to the attempt that holds it.
+        this.deps.log('warn', 'the message of a running task came back; left on the queue', { taskId: task.taskId });
+        return undefined;
+      }
+      this.deps.log('info', 'task dropped', { taskId: task.taskId, reason: 'a copy of a task this agent is running' });
       return message;
     }
-    this.remember(task.taskId, 'running');
+    if (copy?.state === 'reported') {
+      await this.deps.reporter.report(copy.result);
+      this.deps.log('info', 'task dropped', { taskId: task.taskId, reason: 'a copy of a task this agent has reported: its report was sent again' });
+      return message;
+    }
+    this.seen.set(task.taskId, { state: 'running', ...(message.MessageId ? { messageId: message.MessageId } : {}) });
     this.active++;
     const started = Date.now();
     this.deps.log('info', 'task received', { queue, kind: task.kind, taskId: task.taskId, receiveCount: message.Attributes?.ApproximateReceiveCount });
@@ -134,11 +142,13 @@ export class TapeAgent {
       const outcome = await run(task, this.abort.signal);
       if (outcome.kind === 'report') {
         await this.deps.reporter.report(outcome.result);
+        this.remember(task.taskId, outcome.result);
       } else {
+        // Dropped: the catalog does not want it; a copy is checked (and dropped) the same way.
+        this.seen.delete(task.taskId);
         this.deps.log('info', 'task dropped', { taskId: task.taskId, reason: outcome.reason });
       }
       this.deps.log('info', 'task done', { taskId: task.taskId, kind: task.kind, seconds: (Date.now() - started) / 1000 });
-      this.remember(task.taskId, 'reported');
       return message; // deleted only now, after the report is on the results queue
     } catch (e) {
       this.seen.delete(task.taskId); // not done: the redelivered message runs it again
@@ -149,12 +159,20 @@ export class TapeAgent {
     }
   }
 
-  /** Task ids running or reported here, the most recent SEEN_MAX (a copy arrives within minutes, not days). */
-  private readonly seen = new Map<string, 'running' | 'reported'>();
-  private remember(taskId: string, state: 'running' | 'reported'): void {
+  /**
+   * Tasks running here (never forgotten while they run), and the reports of the last SEEN_MAX
+   * reported ones (a copy arrives within minutes of its task, not days).
+   */
+  private readonly seen = new Map<string, { state: 'running'; messageId?: string } | { state: 'reported'; result: TaskReport }>();
+  private remember(taskId: string, result: TaskReport): void {
     this.seen.delete(taskId);
-    this.seen.set(taskId, state);
-    if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(taskId, { state: 'reported', result });
+    if (this.seen.size <= SEEN_MAX) return;
+    for (const [id, entry] of this.seen) {
+      if (entry.state !== 'reported') continue;
+      this.seen.delete(id); // the oldest reported one
+      break;
+    }
   }
 
   /** Sends a heartbeat now and every heartbeatInterval seconds until cleared. */

@@ -8,7 +8,10 @@ import type { Reporter } from './reporter.ts';
 type Body<T> = T extends unknown ? Omit<T, 'v' | 'reportedAt'> : never;
 
 /** What a task runner decided: report a result, or drop a task the catalog no longer wants. */
-export type TaskOutcome = { kind: 'report'; result: Body<Result> } | { kind: 'dropped'; reason: string };
+/** A report as a task runner produces it (the envelope is added when it is sent). */
+export type TaskReport = Body<Result>;
+
+export type TaskOutcome = { kind: 'report'; result: TaskReport } | { kind: 'dropped'; reason: string };
 
 export interface DataSources {
   for(host: string): DataSource;

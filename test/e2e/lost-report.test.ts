@@ -68,4 +68,33 @@ describe('a finished write whose report is not applied yet', () => {
       await pump.stop();
     }
   });
+
+  it('lost on the way, is sent again by the agent that made it when a copy of its task arrives', async () => {
+    let pump = await startResultsPump(stack.ctx, { waitTimeSeconds: 1 });
+    const agent = h.agents.at(-1)!;
+    const path = await makeTarget(join(h.dir, 'data', 'lost2'), [50_000]);
+    await writeFile(join(h.dir, 'list2.txt'), `${path}\n`);
+    expect((await h.cli(['import', join(h.dir, 'list2.txt')])).code).toBe(0);
+    await waitUntil(async () => (await stack.ctx.catalog.listAllTargets()).some((t) => t.path === path && t.scan === 'complete'), 30_000, 'scan');
+    await h.vtl.createTape('lost2', { capacityBytes: 100_000_000 });
+    expect((await h.cli(['open_tape', '--new', 'lost2'])).code).toBe(0);
+    expect((await h.cli(['assign'])).code).toBe(0);
+    await pump.stop();
+
+    const taskId = JSON.parse((await h.cli(['--json', 'archive', '--no-wait'])).out).taskId as string;
+    await agent.waitForLog((l) => l.taskId === taskId && l.msg === 'task done');
+    await stack.drain('results'); // the report is lost
+    expect((await stack.ctx.tasks.get(taskId))?.state).not.toBe('succeeded');
+
+    expect(JSON.parse((await h.cli(['--json', 'reconcile', '--older-than', '0', '--stale-after', '0'])).out).writesResent).toHaveLength(1);
+    await agent.waitForLog((l) => l.taskId === taskId && l.msg === 'task dropped' && String(l.reason).includes('its report was sent again'));
+    pump = await startResultsPump(stack.ctx, { waitTimeSeconds: 1 });
+    try {
+      await waitUntil(async () => (await stack.ctx.tasks.get(taskId))?.state === 'succeeded', 30_000, 'the report sent again, applied');
+      expect(await stack.ctx.catalog.getTape('lost2')).toMatchObject({ filesWritten: 1, nextFileNumber: 2 });
+      expect(agent.logs.filter((l) => l.taskId === taskId && l.msg === 'write complete')).toHaveLength(1);
+    } finally {
+      await pump.stop();
+    }
+  });
 });

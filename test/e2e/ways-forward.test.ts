@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -251,13 +251,17 @@ describe('the leftover of a failed write (st drives end an aborted file with a f
     expect(unknown.code).toBe(1);
     expect(unknown.out).toMatch(/leftover stays disabled: it holds 3 complete file\(s\), label included, but the catalog expects 2/);
 
-    // The leftover of the write that failed: enabled, and the next write goes over it.
+    // The leftover of the write that failed: enabled, and the next write goes over it. The tape
+    // itself remembers that write, so this holds after its task item has expired (TTL).
+    expect((await tape('leftover')).lastDiscardedWrite).toEqual({ taskId: failed, fileNumber: 2 });
+    await stack.ctx.catalog.db.send(new DeleteItemCommand({ TableName: stack.ctx.catalog.tableName, Key: marshall({ pk: `TASK#${failed}`, sk: 'TASK' }) }));
     await leaveFile('leftover', 2, failed);
     const ok = await h.cli(['enable_tape', 'leftover']);
     expect(ok.code, ok.out).toBe(0);
     expect((await h.cli(['archive'])).code).toBe(0);
     const agent = h.agents.at(-1)!;
     expect(agent.logs.some((l) => l.msg === 'writing over the leftover of a failed write' && l.failedTaskId === failed)).toBe(true);
+    expect((await tape('leftover')).lastDiscardedWrite).toBeUndefined();
     expect((await h.cli(['confirm', '--all'])).code).toBe(0);
     const file2 = (await stack.ctx.catalog.getTapeFile('leftover', 2))!;
     const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('leftover', 2));

@@ -65,8 +65,15 @@ describe('catalog request builders', () => {
       { targetPlacement: 'assigned', tapeState: 'full', reason: 'end of medium' },
       now,
     );
-    expect(tapeUpdate!.Update!.UpdateExpression).toBe('SET nextFileNumber = :n, updatedAt = :now, #s = :full, reason = :reason REMOVE writeInFlight');
-    expect(unmarshall(tapeUpdate!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':full': 'full', ':reason': 'end of medium', ':n': 3 });
+    expect(tapeUpdate!.Update!.UpdateExpression).toBe(
+      'SET nextFileNumber = :n, updatedAt = :now, lastDiscardedWrite = :d, #s = :full, reason = :reason REMOVE writeInFlight',
+    );
+    expect(unmarshall(tapeUpdate!.Update!.ExpressionAttributeValues!)).toMatchObject({
+      ':full': 'full',
+      ':reason': 'end of medium',
+      ':n': 3,
+      ':d': { taskId: 'k', fileNumber: 3 },
+    });
   });
 
   it('a verify moves the confirmed count only when the file state really changes', () => {

@@ -44,8 +44,9 @@ export async function checkLabel(drive: TapeDrive, tapeName: string): Promise<Ta
 /**
  * Whether file `fileNumber` (the catalog's next number, so not a file the catalog records) is
  * the leftover of a write that failed: an st drive ends an aborted file with a filemark, so
- * it counts as a complete file. Only a file whose header names a write task of this tape and
- * number that the catalog records as failed may be written over; anything else (a header
+ * it counts as a complete file. Only a file whose header names the write the tape records as
+ * its last discarded one at this number (or a write task the catalog records as failed there)
+ * may be written over; anything else (a header
  * unreadable, a task unknown: a catalog restored from a backup) may hold data and is kept.
  * Returns that task's id.
  */
@@ -53,6 +54,9 @@ export async function leftoverOfFailedWrite(drive: TapeDrive, ctx: JobContext, t
   await drive.seekFile(fileNumber);
   const header = await readTargetHeader(drive.readFile()).catch(() => undefined);
   if (!header || header.tapeName !== tapeName || header.fileNumber !== fileNumber) return undefined;
+  // The tape remembers its last discarded write; older discards are found by their task item (kept 30 days).
+  const discarded = (await ctx.catalog.getTape(tapeName))?.lastDiscardedWrite;
+  if (discarded?.taskId === header.taskId && discarded.fileNumber === fileNumber) return header.taskId;
   const status = await ctx.tasks.get(header.taskId);
   const failed = status?.kind === 'write' && status.state === 'failed' && status.tapeName === tapeName && status.fileNumber === fileNumber;
   return failed ? header.taskId : undefined;

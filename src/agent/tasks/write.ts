@@ -147,7 +147,11 @@ async function readBackEarlierAttempt(
       yield b;
     }
   }
-  const report = await readTargetFile(counted(deps.drive.readFile({ signal })), { targetId: task.target.id, manifest }, { signal }).catch(() => undefined);
+  const report = await readTargetFile(counted(deps.drive.readFile({ signal })), { targetId: task.target.id, manifest }, { signal }).catch((e: unknown) => {
+    // Stopped, or the tape is busy: not a verdict on the file, which must not be written over now.
+    if (signal.aborted || e instanceof TapeBusyError) throw e;
+    return undefined;
+  });
   if (!report?.ok || !report.trailer || report.header?.taskId !== task.taskId || report.header.scanId !== task.scanId) return undefined;
   return { bytes: tapeBytes, fileCount: report.trailer.fileCount, digest: report.trailer.digest };
 }

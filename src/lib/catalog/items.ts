@@ -38,6 +38,7 @@ const tapeItemSchema = z.object({
   filesWritten: z.number().int(),
   filesConfirmed: z.number().int(),
   writeInFlight: z.object({ fileNumber: z.number().int(), targetId: z.string(), taskId: z.string(), startedAt: isoDate }).optional(),
+  lastDiscardedWrite: z.object({ taskId: z.string(), fileNumber: z.number().int() }).optional(),
   reason: z.string().optional(),
   createdAt: isoDate,
   updatedAt: isoDate,

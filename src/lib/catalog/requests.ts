@@ -346,7 +346,7 @@ export function finishWriteItems(
       Update: {
         TableName: table,
         Key: m(keys.tape(tape.name)),
-        UpdateExpression: `SET bytesUsed = bytesUsed + :b, filesWritten = filesWritten + :one, updatedAt = :now${labelled} REMOVE writeInFlight`,
+        UpdateExpression: `SET bytesUsed = bytesUsed + :b, filesWritten = filesWritten + :one, updatedAt = :now${labelled} REMOVE writeInFlight, lastDiscardedWrite`,
         ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
         ...(labelled ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
         ExpressionAttributeValues: m({
@@ -400,13 +400,16 @@ export function discardWriteItems(
       Update: {
         TableName: table,
         Key: m(keys.tape(tape.name)),
-        UpdateExpression: `SET nextFileNumber = :n, updatedAt = :now${full} REMOVE writeInFlight`,
+        // The discarded attempt is remembered: what it left on tape (st drives keep an aborted
+        // file) may be written over by the next write at this number, and by nothing else.
+        UpdateExpression: `SET nextFileNumber = :n, updatedAt = :now, lastDiscardedWrite = :d${full} REMOVE writeInFlight`,
         ConditionExpression: 'writeInFlight.taskId = :task AND writeInFlight.fileNumber = :n',
         ...(full ? { ExpressionAttributeNames: { '#s': 'state' } } : {}),
         ExpressionAttributeValues: m({
           ':n': w.fileNumber,
           ':now': now,
           ':task': w.taskId,
+          ':d': { taskId: w.taskId, fileNumber: w.fileNumber },
           ...(outcome.tapeState ? { ':full': outcome.tapeState } : {}),
           ...(outcome.tapeState && outcome.reason ? { ':reason': outcome.reason } : {}),
         }),

@@ -59,6 +59,8 @@ export interface Tape {
   filesWritten: number;
   filesConfirmed: number;
   writeInFlight?: WriteInFlight;
+  /** The last write given up on this tape, until a write completes: what it left may be written over (absent before release 0.3). */
+  lastDiscardedWrite?: { taskId: string; fileNumber: number };
   reason?: string;
   createdAt: string;
   updatedAt: string;
