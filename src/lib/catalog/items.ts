@@ -26,7 +26,19 @@ export function placementIndexKey(placement: Placement, tapeName?: string): stri
 
 const isoDate = z.string().min(1);
 
-const tapeItemSchema = z.object({
+/** An entry a scan left out by policy (special files). */
+export const skippedEntrySchema = z.object({ path: z.string(), rawPath: z.string().optional(), reason: z.string() });
+/** A tape file a target left after a failed read-back (domain/target.ts PreviousFile). */
+export const previousFileSchema = z.object({
+  tapeName: z.string(),
+  fileNumber: z.number().int(),
+  state: z.literal('confirm_failed'),
+  error: z.string().optional(),
+  at: isoDate,
+});
+
+/** A tape as stored; `open_tape` answers it (jobs/output-schemas.ts). */
+export const tapeItemSchema = z.object({
   name: z.string(),
   barcode: z.string(),
   pool: z.string(),
@@ -58,11 +70,9 @@ const targetItemSchema = z.object({
   totalBytes: z.number().optional(),
   manifestPages: z.number().int().optional(),
   skippedCount: z.number().int().optional(),
-  skipped: z.array(z.object({ path: z.string(), rawPath: z.string().optional(), reason: z.string() })).optional(),
+  skipped: z.array(skippedEntrySchema).optional(),
   lastError: z.string().optional(),
-  previousFiles: z
-    .array(z.object({ tapeName: z.string(), fileNumber: z.number().int(), state: z.literal('confirm_failed'), error: z.string().optional(), at: isoDate }))
-    .optional(),
+  previousFiles: z.array(previousFileSchema).optional(),
   importedAt: isoDate,
   updatedAt: isoDate,
   version: z.number().int(),

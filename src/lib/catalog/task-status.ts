@@ -20,7 +20,8 @@ import { z } from 'zod';
 export const TASK_STATES = ['queued', 'running', 'succeeded', 'failed'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
-const schema = z.object({
+/** A task status item as stored; the `task` job answers it (jobs/output-schemas.ts). */
+export const taskStatusSchema = z.object({
   taskId: z.string(),
   kind: z.enum(['scan', 'write', 'verify', 'check-tape']),
   state: z.enum(TASK_STATES),
@@ -40,7 +41,7 @@ const schema = z.object({
   /** When the agent was first heard working on it. */
   startedAt: z.string().optional(),
 });
-export type TaskStatus = z.infer<typeof schema>;
+export type TaskStatus = z.infer<typeof taskStatusSchema>;
 
 /** A running task with no heartbeat for this long counts as dead (the agent sends one every 30 s by default). */
 export const STALE_AFTER_SECONDS = 120;
@@ -98,7 +99,7 @@ export class TaskStatusStore {
     do {
       const page = await this.db.send(new ScanCommand(unfinishedTasksScan(this.tableName, kind, start)));
       for (const raw of page.Items ?? []) {
-        const parsed = schema.safeParse(unmarshall(raw));
+        const parsed = taskStatusSchema.safeParse(unmarshall(raw));
         if (parsed.success) out.push(parsed.data);
       }
       start = page.LastEvaluatedKey;
@@ -109,48 +110,30 @@ export class TaskStatusStore {
   async get(taskId: string): Promise<TaskStatus | undefined> {
     const out = await this.db.send(new GetItemCommand({ TableName: this.tableName, Key: key(taskId), ConsistentRead: true }));
     if (!out.Item) return undefined;
-    return schema.parse(unmarshall(out.Item));
+    return taskStatusSchema.parse(unmarshall(out.Item));
   }
 
   /** Progress only moves a task that is not finished yet (a late progress report is dropped). */
-  async progress(taskId: string, p: { bytesDone: number; bytesTotal: number; phase: string }, now: string): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: key(taskId),
-          UpdateExpression:
-            'SET #s = :running, bytesDone = :d, bytesTotal = :t, phase = :p, updatedAt = :now, heartbeatAt = :now, startedAt = if_not_exists(startedAt, :now)',
-          ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
-          ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: marshall({
-            ':running': 'running',
-            ':queued': 'queued',
-            ':d': p.bytesDone,
-            ':t': p.bytesTotal,
-            ':p': p.phase,
-            ':now': now,
-          }),
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+  progress(taskId: string, p: { bytesDone: number; bytesTotal: number; phase: string }, now: string): Promise<boolean> {
+    return this.markRunning(taskId, 'bytesDone = :d, bytesTotal = :t, phase = :p', { ':d': p.bytesDone, ':t': p.bytesTotal, ':p': p.phase }, now);
   }
 
   /** The agent is alive and on this task: running, heartbeat now. False for a finished or unknown task. */
-  async heartbeat(taskId: string, now: string): Promise<boolean> {
+  heartbeat(taskId: string, now: string): Promise<boolean> {
+    return this.markRunning(taskId, undefined, {}, now);
+  }
+
+  /** A sign of life from the agent (with `set` besides): running, heartbeat now, started once; only while unfinished. */
+  private async markRunning(taskId: string, set: string | undefined, values: Record<string, unknown>, now: string): Promise<boolean> {
     try {
       await this.db.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(taskId),
-          UpdateExpression: 'SET #s = :running, heartbeatAt = :now, updatedAt = :now, startedAt = if_not_exists(startedAt, :now)',
+          UpdateExpression: `SET #s = :running, ${set ? `${set}, ` : ''}updatedAt = :now, heartbeatAt = :now, startedAt = if_not_exists(startedAt, :now)`,
           ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
           ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: marshall({ ':running': 'running', ':queued': 'queued', ':now': now }),
+          ExpressionAttributeValues: marshall({ ':running': 'running', ':queued': 'queued', ':now': now, ...values }),
         }),
       );
       return true;

@@ -5,28 +5,14 @@
  * jobs' own result types in step.
  */
 import { z } from 'zod';
-import { TASK_STATES } from '../catalog/task-status.ts';
+import { previousFileSchema, skippedEntrySchema, tapeItemSchema } from '../catalog/items.ts';
+import { taskStatusSchema } from '../catalog/task-status.ts';
 import { TAPE_STATES } from '../domain/tape.ts';
 import { TARGET_STATUSES } from '../domain/target.ts';
 import type { JobName, JobOutput } from './registry.ts';
 
-const inFlight = z.object({ fileNumber: z.number().int(), targetId: z.string(), taskId: z.string(), startedAt: z.string() });
-const tape = z.object({
-  name: z.string(),
-  barcode: z.string(),
-  pool: z.string(),
-  capacityBytes: z.number(),
-  state: z.enum(TAPE_STATES),
-  online: z.boolean(),
-  bytesUsed: z.number(),
-  nextFileNumber: z.number().int(),
-  filesWritten: z.number().int(),
-  filesConfirmed: z.number().int(),
-  writeInFlight: inFlight.optional(),
-  reason: z.string().optional().describe('why it is disabled or broken'),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+const inFlight = tapeItemSchema.shape.writeInFlight;
+const tape = tapeItemSchema;
 const tapeRow = z.object({
   name: z.string(),
   barcode: z.string(),
@@ -42,7 +28,6 @@ const tapeRow = z.object({
   writeInFlight: inFlight.optional(),
   reason: z.string().optional(),
 });
-const skippedEntry = z.object({ path: z.string(), rawPath: z.string().optional(), reason: z.string() });
 const targetRow = z.object({
   id: z.string(),
   host: z.string(),
@@ -53,12 +38,9 @@ const targetRow = z.object({
   fileCount: z.number().int().optional(),
   totalBytes: z.number().optional(),
   skippedCount: z.number().int().optional(),
-  skipped: z.array(skippedEntry).optional(),
+  skipped: z.array(skippedEntrySchema).optional(),
   error: z.string().optional(),
-  previousFiles: z
-    .array(z.object({ tapeName: z.string(), fileNumber: z.number().int(), state: z.literal('confirm_failed'), error: z.string().optional(), at: z.string() }))
-    .optional()
-    .describe('tape files given up after a failed read-back'),
+  previousFiles: z.array(previousFileSchema).optional().describe('tape files given up after a failed read-back'),
 });
 const released = z.array(z.object({ id: z.string(), reason: z.string() }));
 const taskRef = z.object({ tape: z.string(), fileNumber: z.number().int(), taskId: z.string() });
@@ -150,23 +132,7 @@ export const jobOutputSchemas = {
     verifiesResent: z.array(taskRef),
     checksResent: z.array(z.object({ tape: z.string(), taskId: z.string() })),
   }),
-  task: z.object({
-    taskId: z.string(),
-    kind: z.enum(['scan', 'write', 'verify', 'check-tape']),
-    state: z.enum(TASK_STATES),
-    tapeName: z.string().optional(),
-    fileNumber: z.number().int().optional(),
-    targetId: z.string().optional(),
-    updateCatalog: z.boolean().optional(),
-    bytesDone: z.number(),
-    bytesTotal: z.number(),
-    phase: z.string().optional(),
-    outcome: z.string().optional(),
-    message: z.string().optional(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    heartbeatAt: z.string().optional(),
-    startedAt: z.string().optional(),
+  task: taskStatusSchema.extend({
     stale: z.boolean().describe('running, but no heartbeat from the agent for 120 s: reconcile drives it again'),
   }),
   rescan: z.object({ rescanned: z.array(z.object({ id: z.string(), path: z.string() })) }),
