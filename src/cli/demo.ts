@@ -2,8 +2,11 @@
  * `npm run demo`: the seed's whole workflow on the embedded default. Starts the local system
  * (emulators, results pump, agent, virtual tape library) in a fresh work dir, makes sample
  * data, and runs: import, open tape1, assign, archive until tape1 is full, confirm, close
- * tape1, open tape2, assign the rest, archive, confirm; prints the tapes table; then checks
- * every tape file with GNU tar against its source. Exit 0 only if everything checks out.
+ * tape1, open tape2, assign the rest, archive, confirm; then a second pool: open off1 in pool
+ * offsite, raise every target's copy policy to default,offsite, assign, archive and confirm
+ * there; prints the tapes and targets tables; then checks every copy's tape file with GNU tar
+ * against its source. Exit 0 only if every target is safe (two confirmed copies) and every
+ * file checks out.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -77,6 +80,7 @@ try {
   // Virtual cartridges: tape1 is small so it fills up, as in the seed's workflow.
   await vtl.createTape('tape1', { capacityBytes: 12_000_000 });
   await vtl.createTape('tape2', { capacityBytes: 1_000_000_000 });
+  await vtl.createTape('off1', { capacityBytes: 1_000_000_000 });
 
   await job(env, ['import', list]);
   say('(waiting for the agent to scan every target)');
@@ -99,23 +103,39 @@ try {
   for (let i = 0; i < 100 && (await job(env, ['confirm', 'next'])) === 0; i++) {
     if (!(await system.ctx.catalog.listTapeFiles('tape2')).some((f) => f.state === 'archived')) break;
   }
+  await job(env, ['targets', '--state', 'at-risk']);
+
+  say('\n# a second copy of everything, in pool offsite (a tape that leaves the building)');
+  await job(env, ['open_tape', '--new', 'off1', '--pool', 'offsite', '--capacity', '1G', '--barcode', 'ACT101L9']);
+  await job(env, ['set_copies', '--all-imported', '--pools', 'default,offsite']);
+  await job(env, ['assign']);
+  await job(env, ['archive', '--all']);
+  await job(env, ['confirm', '--all', '--pool', 'offsite']);
   await job(env, ['tapes']);
   await job(env, ['targets']);
+  await job(env, ['targets', '--state', 'safe']);
 
-  say('\nchecking every tape file with GNU tar against its source:');
-  for (const t of await system.ctx.catalog.listAllTargets()) {
-    if (t.placement !== 'confirmed' || !t.tapeName || t.fileNumber === undefined) {
-      say(`  FAIL ${t.path}: ${t.placement}${t.lastError ? ` (${t.lastError})` : ''}`);
+  say("\nchecking every copy's tape file with GNU tar against its source:");
+  for (const { target: t, copies } of await system.ctx.catalog.listAllTargetCopies()) {
+    if (copies.length !== 2 || new Set(copies.map((c) => c.tapeName)).size !== 2) {
+      say(`  FAIL ${t.path}: copies ${copies.map((c) => `${c.pool}:${c.tapeName ?? '-'}`).join(', ')}; expected two, on two tapes`);
       failed = true;
-      continue;
     }
-    const file = vtl.tapeFilePath(t.tapeName, t.fileNumber);
-    const dest = await mkdtemp(join(workDir, 'extract-'));
-    await run('tar', ['-xf', file, '-C', dest]);
-    const same = JSON.stringify(await digestTree(join(dest, 'data'))) === JSON.stringify(await digestTree(t.path));
-    say(`  ${same ? 'ok  ' : 'FAIL'} ${t.tapeName} file ${t.fileNumber}: tar -xf ${file} == ${t.path}`);
-    if (!same) failed = true;
-    await rm(dest, { recursive: true, force: true });
+    for (const c of copies) {
+      if (c.placement !== 'confirmed' || !c.tapeName || c.fileNumber === undefined) {
+        say(`  FAIL ${t.path} (pool ${c.pool}): ${c.placement}${c.lastError ? ` (${c.lastError})` : ''}`);
+        failed = true;
+        continue;
+      }
+      const file = vtl.tapeFilePath(c.tapeName, c.fileNumber);
+      const dest = await mkdtemp(join(workDir, 'extract-'));
+      await run('tar', ['-xf', file, '-C', dest]);
+      const header = JSON.parse(await readFile(join(dest, 'header.json'), 'utf8')) as { pool?: string };
+      const same = JSON.stringify(await digestTree(join(dest, 'data'))) === JSON.stringify(await digestTree(t.path)) && header.pool === c.pool;
+      say(`  ${same ? 'ok  ' : 'FAIL'} ${c.pool} ${c.tapeName} file ${c.fileNumber}: tar -xf ${file} == ${t.path} (header pool ${header.pool})`);
+      if (!same) failed = true;
+      await rm(dest, { recursive: true, force: true });
+    }
   }
 } catch (e) {
   failed = true;
@@ -123,5 +143,9 @@ try {
 } finally {
   await system.stop();
 }
-say(failed ? '\ndemo FAILED' : '\ndemo passed: every target archived, confirmed, and identical when read back with GNU tar.');
+say(
+  failed
+    ? '\ndemo FAILED'
+    : '\ndemo passed: every target has two confirmed copies on tapes of two pools, each identical to its source when read back with GNU tar.',
+);
 process.exit(failed ? 1 : 0);

@@ -115,20 +115,30 @@ export function tapesTable(rows: TapeRow[], o: RenderOptions = {}): string {
 export function targetsTable(rows: TargetRow[], o: RenderOptions = {}): string {
   if (rows.length === 0) return 'no targets match.';
   const full = o.format === 'wide' || o.format === 'tsv';
+  // With one copy per target (one pool) the row is that copy; with more, each copy is listed.
+  const several = rows.some((t) => t.copies.length > 1 || t.policy.length > 1);
+  const copyCells = (t: TargetRow) =>
+    several
+      ? [
+          t.copiesStatus,
+          t.copies.map((c) => `${c.pool}${c.extra ? '(extra)' : ''} ${c.tape ? `${c.tape}:${c.fileNumber ?? '-'}` : '-'} ${c.status}`).join('; '),
+        ]
+      : [];
   return table(
-    ['id', 'host:path', 'status', 'tape', 'file', 'files', 'size', 'skipped', 'error', 'bad files'],
+    ['id', 'host:path', 'status', 'tape', 'file', ...(several ? ['safe', 'copies'] : []), 'files', 'size', 'skipped', 'error', 'bad files'],
     rows.map((t) => [
       t.id,
       `${t.host}:${t.path}`,
       t.status,
       t.tape ?? '',
       t.fileNumber ?? '',
+      ...copyCells(t),
       t.fileCount ?? '',
       t.totalBytes !== undefined ? formatBytes(t.totalBytes) : '',
       t.skippedCount ? `${t.skippedCount} special` : '',
       t.error ? (full ? t.error : shorten(t.error, 60)) : '',
       (t.previousFiles ?? []).map((f) => `${f.tapeName}:${f.fileNumber}`).join(' '),
     ]),
-    { ...o, flex: ['host:path', 'error'] },
+    { ...o, flex: ['host:path', 'error', ...(several ? ['copies'] : [])] },
   );
 }

@@ -122,13 +122,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
             .map(([k, n]) => `${k} ${n}`)
             .join(', ') || 'none';
         const lines = [
-          `online tape: ${r.onlineTape ?? 'none (open one with "open_tape NAME")'}`,
+          r.online.length > 1 || r.online.some((o) => o.pool !== 'default')
+            ? `online tapes: ${r.online.map((o) => `${o.tape} (pool ${o.pool})`).join(', ')}`
+            : `online tape: ${r.onlineTape ?? 'none (open one with "open_tape NAME")'}`,
           `tapes: ${nonZero(r.tapes)}`,
           ...r.setAside.map(
             (t) =>
               `  ${t.name} is ${t.state}: ${t.reason ?? 'no reason recorded'} (way forward: ${t.state === 'disabled' ? `"enable_tape ${t.name}" once fixed, or ` : ''}"close_tape ${t.name}")`,
           ),
           `targets: ${nonZero(r.targets)}`,
+          `copies: ${r.copies.safe} target(s) safe (every required copy confirmed), ${r.copies.atRisk} at risk`,
           `tape tasks: ${r.tasks.running} running, ${r.tasks.queued} queued${r.tasks.stale.length ? `, ${r.tasks.stale.length} STALE` : ''}`,
           ...r.tasks.stale.map(
             (t) =>
@@ -193,7 +196,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .argument('<file>', 'file listing full paths of target directories, one a line (host:/path or /path)')
     .description('add targets to the catalog and request a scan of each')
     .option('--skip-invalid', 'import the valid lines even if some are invalid')
-    .action(async (file: string, o: { skipInvalid?: boolean }) => {
+    .option('--copies <pools>', 'the pools each new target needs a confirmed copy in, e.g. primary,offsite (default: the configured copies)')
+    .action(async (file: string, o: { skipInvalid?: boolean; copies?: string }) => {
       let content: Buffer;
       try {
         content = await readFile(file);
@@ -211,9 +215,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         const { describeProblems } = await import('../lib/jobs/targets.ts');
         throw new ValidationError(describeProblems(`${file} is not valid UTF-8 text and`, parseImportList(content, 'x').errors));
       }
-      const r = await job('import', { content: text, source: file, skipInvalid: !!o.skipInvalid });
+      const copies = o.copies === undefined ? {} : { copies: o.copies.split(',').map((p) => p.trim()) };
+      const r = await job('import', { content: text, source: file, skipInvalid: !!o.skipInvalid, ...copies });
       print(r, () => {
-        const lines = [`imported ${r.imported.length} target(s), scans requested: ${r.scansRequested}`];
+        const lines = [
+          `imported ${r.imported.length} target(s), scans requested: ${r.scansRequested}${r.copies.join(',') === 'default' ? '' : `; copies in: ${r.copies.join(', ')}`}`,
+        ];
         for (const k of r.alreadyKnown) lines.push(`  line ${k.line}: ${k.host}:${k.path} is already known (${k.id}, ${k.status}); unchanged`);
         for (const d of r.duplicates) lines.push(`  line ${d.line}: duplicate of line ${d.firstLine}; ignored`);
         for (const s of r.skipped.slice(0, 20)) lines.push(`  line ${s.line}: skipped: ${s.message}`);
@@ -225,16 +232,20 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('assign')
-    .argument('[tape]', 'tape name (default: the online tape)')
-    .description('assign every unassigned target to a tape')
+    .argument('[tape]', 'tape name (default: the online tape of each pool)')
+    .description('assign every unassigned copy of a pool to a tape of that pool')
     .option('--target <id...>', 'move only these targets (allowed while never written to their tape)')
     .action(async (tape: string | undefined, o: { target?: string[] }) => {
       const r = await job('assign', { ...(tape ? { tape } : {}), ...(o.target ? { targetIds: o.target } : {}) });
       print(r, () => {
-        const waiting = r.assigned.filter((a) => a.awaitingScan).length;
-        const lines = [`assigned ${r.assigned.length} target(s) to ${r.tape}${waiting ? ` (${waiting} awaiting scan)` : ''}`];
-        for (const a of r.assigned.filter((x) => x.from)) lines.push(`  ${a.id} moved from ${a.from}`);
-        for (const x of r.refused) lines.push(`  ${x.id}: not assigned: ${x.reason}`);
+        const lines: string[] = [];
+        for (const a of [r, ...(r.otherPools ?? [])]) {
+          const waiting = a.assigned.filter((x) => x.awaitingScan).length;
+          const pool = r.otherPools || a.pool !== 'default' ? ` (pool ${a.pool})` : '';
+          lines.push(`assigned ${a.assigned.length} target(s) to ${a.tape}${pool}${waiting ? ` (${waiting} awaiting scan)` : ''}`);
+          for (const x of a.assigned.filter((y) => y.from)) lines.push(`  ${x.id} moved from ${x.from}`);
+          for (const x of a.refused) lines.push(`  ${x.id}: not assigned: ${x.reason}`);
+        }
         return lines.join('\n');
       });
     });
@@ -264,79 +275,107 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return `${done.message ?? done.outcome}${figures && done.state === 'succeeded' ? ` (${figures})` : ''}`;
   };
 
+  /** One pool's archive: one write, or with --all one after the other until its tape is full or nothing is left. */
+  const archivePool = async (pool: string | undefined, o: { all?: boolean; wait: boolean }, say: (v: Record<string, unknown>, human: string) => void) => {
+    const results: Record<string, unknown>[] = [];
+    let failed = false;
+    let firstTape: string | undefined;
+    let total = 0;
+    let bytes = 0;
+    let stopped = '';
+    for (;;) {
+      let r: JobOutput<'archive'>;
+      try {
+        r = await job('archive', firstTape ? { tape: firstTape } : pool ? { pool } : {});
+      } catch (e) {
+        // open_tape ran elsewhere: stop and say so, rather than end "idle" on a tape nobody meant.
+        if (!(e instanceof OnlineTapeChangedError)) throw e;
+        throw new OnlineTapeChangedError(`archive --all stopped after ${results.length} write(s): ${e.message}`);
+      }
+      if (r.status === 'refused') throw new UsageError(`archive on pool ${r.pool}: ${r.message}`); // only beside other pools; not asked for here
+      if (firstTape === undefined && o.all && r.status === 'started') {
+        // n of N: what is assigned and scanned now, this one included.
+        const ready = (await job('targets', { tape: r.tape, state: 'assigned' })).targets.length;
+        total = ready + 1;
+      }
+      firstTape ??= r.tape;
+      for (const x of r.released ?? []) {
+        failed = true; // a target was left behind: say so, and do not end with success
+        say({ event: 'released', tape: r.tape, targetId: x.id, reason: x.reason }, `NOT ARCHIVED: ${x.id} released from ${r.tape}: ${x.reason}`);
+      }
+      if (r.status === 'idle') {
+        say({ event: 'idle', tape: r.tape, pool: r.pool, message: r.message }, r.message);
+        results.push(r);
+        stopped = 'nothing more to archive';
+        break;
+      }
+      const n = results.filter((x) => x.status !== 'idle').length + 1;
+      const of = total ? ` (${n} of ${Math.max(total, n)})` : '';
+      say(
+        {
+          event: 'started',
+          tape: r.tape,
+          pool: r.pool,
+          fileNumber: r.fileNumber,
+          targetId: r.targetId,
+          path: r.path,
+          taskId: r.taskId,
+          n,
+          of: total || undefined,
+        },
+        `writing ${r.path} (${r.targetId}) to ${r.tape} file ${r.fileNumber}${of}; task ${r.taskId}`,
+      );
+      if (!o.wait) {
+        results.push(r);
+        break;
+      }
+      const done = await awaitTask(r.taskId, `write of ${r.path} to ${r.tape} file ${r.fileNumber}`);
+      const out = { ...r, status: done.state, outcome: done.outcome, message: done.message };
+      results.push(out);
+      say(
+        { event: 'done', ...out, bytes: done.bytesDone, startedAt: done.startedAt, finishedAt: done.updatedAt },
+        `${done.state === 'succeeded' ? '' : 'FAILED: '}${r.tape} file ${r.fileNumber}: ${finished(done)}`,
+      );
+      if (done.state === 'succeeded' && done.outcome === 'archived') bytes += done.bytesDone;
+      if (done.state === 'failed') failed = true;
+      if (!o.all || done.state === 'failed' || done.outcome === 'end-of-medium') {
+        stopped = done.state === 'failed' ? 'a write failed' : done.outcome === 'end-of-medium' ? `${r.tape} is full` : '';
+        break;
+      }
+    }
+    if (o.all && o.wait) {
+      const archived = results.filter((x) => x.outcome === 'archived').length;
+      const bad = results.filter((x) => x.status === 'failed').length;
+      const left = firstTape ? (await job('targets', { tape: firstTape, state: 'assigned' })).targets.length : 0;
+      say(
+        { event: 'summary', tape: firstTape, pool, archived, failed: bad, bytes, leftAssigned: left, stopped },
+        `archive --all${firstTape ? ` on ${firstTape}` : ''}: ${archived} archived (${formatBytes(bytes)}), ${bad} failed, ${left} still assigned${stopped ? `; stopped: ${stopped}` : ''}`,
+      );
+    }
+    return { results, failed };
+  };
+
   program
     .command('archive')
-    .description('one archiving action: the next assigned target goes to the next file number of the online tape')
+    .description("one archiving action per pool: the next assigned copy goes to the next file number of its pool's online tape")
+    .option('--pool <pool>', 'only this pool (default: every pool with an online tape, one after the other)')
     .option('--all', 'keep archiving until nothing is assigned or the tape is full (with --json: one JSON line per event)')
     .option('--no-wait', 'only enqueue the write; do not wait for the agent')
-    .action(async (o: { all?: boolean; wait: boolean }) => {
-      const results: Record<string, unknown>[] = [];
+    .action(async (o: { pool?: string; all?: boolean; wait: boolean }) => {
       const stream = !!o.all && json;
       const say = (value: Record<string, unknown>, human: string) => (stream ? io.out(JSON.stringify(value)) : json ? undefined : io.out(human));
+      // Every pool with an online tape, one after the other (a single drive writes one tape at a time).
+      const online = o.pool ? [o.pool] : [...new Set((await job('tapes', {})).tapes.filter((t) => t.online).map((t) => t.pool))].sort();
+      const pools: (string | undefined)[] = online.length ? online : [undefined];
+      const results: Record<string, unknown>[] = [];
       let failed = false;
-      let firstTape: string | undefined;
-      let total = 0;
-      let bytes = 0;
-      let stopped = '';
-      for (;;) {
-        let r: JobOutput<'archive'>;
-        try {
-          r = await job('archive', firstTape ? { tape: firstTape } : {});
-        } catch (e) {
-          // open_tape ran elsewhere: stop and say so, rather than end "idle" on a tape nobody meant.
-          if (!(e instanceof OnlineTapeChangedError)) throw e;
-          throw new OnlineTapeChangedError(`archive --all stopped after ${results.length} write(s): ${e.message}`);
-        }
-        if (firstTape === undefined && o.all && r.status === 'started') {
-          // n of N: what is assigned and scanned now, this one included.
-          const ready = (await job('targets', { tape: r.tape, state: 'assigned' })).targets.length;
-          total = ready + 1;
-        }
-        firstTape ??= r.tape;
-        for (const x of r.released ?? []) {
-          failed = true; // a target was left behind: say so, and do not end with success
-          say({ event: 'released', tape: r.tape, targetId: x.id, reason: x.reason }, `NOT ARCHIVED: ${x.id} released from ${r.tape}: ${x.reason}`);
-        }
-        if (r.status === 'idle') {
-          say({ event: 'idle', tape: r.tape, message: r.message }, r.message);
-          results.push(r);
-          stopped = 'nothing more to archive';
-          break;
-        }
-        const n = results.filter((x) => x.status !== 'idle').length + 1;
-        const of = total ? ` (${n} of ${Math.max(total, n)})` : '';
-        say(
-          { event: 'started', tape: r.tape, fileNumber: r.fileNumber, targetId: r.targetId, path: r.path, taskId: r.taskId, n, of: total || undefined },
-          `writing ${r.path} (${r.targetId}) to ${r.tape} file ${r.fileNumber}${of}; task ${r.taskId}`,
-        );
-        if (!o.wait) {
-          results.push(r);
-          break;
-        }
-        const done = await awaitTask(r.taskId, `write of ${r.path} to ${r.tape} file ${r.fileNumber}`);
-        const out = { ...r, status: done.state, outcome: done.outcome, message: done.message };
-        results.push(out);
-        say(
-          { event: 'done', ...out, bytes: done.bytesDone, startedAt: done.startedAt, finishedAt: done.updatedAt },
-          `${done.state === 'succeeded' ? '' : 'FAILED: '}${r.tape} file ${r.fileNumber}: ${finished(done)}`,
-        );
-        if (done.state === 'succeeded' && done.outcome === 'archived') bytes += done.bytesDone;
-        if (done.state === 'failed') failed = true;
-        if (!o.all || done.state === 'failed' || done.outcome === 'end-of-medium') {
-          stopped = done.state === 'failed' ? 'a write failed' : done.outcome === 'end-of-medium' ? `${r.tape} is full` : '';
-          break;
-        }
+      for (const pool of pools) {
+        if (pools.length > 1 && !json) io.out(`pool ${pool}:`);
+        const r = await archivePool(pool, o, say);
+        results.push(...r.results);
+        failed ||= r.failed;
       }
-      if (o.all && o.wait) {
-        const archived = results.filter((x) => x.outcome === 'archived').length;
-        const bad = results.filter((x) => x.status === 'failed').length;
-        const left = firstTape ? (await job('targets', { tape: firstTape, state: 'assigned' })).targets.length : 0;
-        say(
-          { event: 'summary', tape: firstTape, archived, failed: bad, bytes, leftAssigned: left, stopped },
-          `archive --all${firstTape ? ` on ${firstTape}` : ''}: ${archived} archived (${formatBytes(bytes)}), ${bad} failed, ${left} still assigned${stopped ? `; stopped: ${stopped}` : ''}`,
-        );
-      }
-      if (json && !stream) io.out(JSON.stringify(o.all ? { results } : results[0], null, 2));
+      if (json && !stream) io.out(JSON.stringify(o.all || results.length > 1 ? { results } : results[0], null, 2));
       if (failed) exitCode = 1;
     });
 
@@ -345,15 +384,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .argument('[which]', 'file number on the tape, or "next"', 'next')
     .description('read a tape file back and verify every checksum')
     .option('--tape <name>', 'tape (default: the online tape)')
+    .option('--pool <pool>', 'the online tape of this pool (when several pools have one)')
     .option('--retry', 're-run confirm on an already confirmed file')
     .option('--all', 'confirm every archived file of the tape, one after the other (with --json: one JSON line per event)')
     .option('--no-db-update', 'verify and report without changing the catalog')
     .option('--no-wait', 'only request the verify; do not wait for the agent')
-    .action(async (which: string, o: { tape?: string; retry?: boolean; all?: boolean; dbUpdate: boolean; wait: boolean }) => {
+    .action(async (which: string, o: { tape?: string; pool?: string; retry?: boolean; all?: boolean; dbUpdate: boolean; wait: boolean }) => {
       if (o.all && (which !== 'next' || o.retry || !o.wait || !o.dbUpdate)) {
         throw new UsageError('confirm --all confirms "next" until nothing is left; it takes no file number, --retry, --no-wait or --no-db-update.');
       }
-      const input = { which, ...(o.tape ? { tape: o.tape } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate };
+      const input = { which, ...(o.tape ? { tape: o.tape } : {}), ...(o.pool ? { pool: o.pool } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate };
       if (!o.all) {
         const r = await job('confirm', input);
         if (r.status !== 'requested' || !o.wait) {
@@ -407,9 +447,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .command('close_tape')
     .argument('[tape]', 'tape name (default: the online tape)')
     .description('mark a tape closed and offline, releasing targets assigned but not archived')
+    .option('--pool <pool>', 'the online tape of this pool (when several pools have one)')
     .option('-y, --yes', 'do not ask for confirmation')
-    .action(async (tape: string | undefined, o: { yes?: boolean }) => {
-      const base = tape ? { tape } : {};
+    .action(async (tape: string | undefined, o: { yes?: boolean; pool?: string }) => {
+      const base = { ...(tape ? { tape } : {}), ...(o.pool ? { pool: o.pool } : {}) };
       let yes = !!o.yes;
       if (!yes) {
         const preview = await job('close_tape', { ...base, yes: false });
@@ -431,23 +472,57 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('targets')
-    .description('list targets: what is where')
-    .addOption(new Option('--state <state>', 'only targets in this state'))
+    .description('list targets: what is where, copy by copy, and whether each is safe')
+    .addOption(new Option('--state <state>', 'only targets in this state (a copy in it), or "safe" / "at-risk" (every required copy confirmed, or not)'))
     .option('--tape <name>', 'only targets on this tape (and those that left a bad file on it)')
+    .option('--pool <pool>', 'only targets with a copy in this pool (shown by that copy)')
     .option('--limit <n>', 'at most this many rows (a page); 0 = all', '0')
     .option('--page <k>', 'which page of --limit rows', '1')
-    .action(async (o: { state?: string; tape?: string; limit: string; page: string }) => {
+    .action(async (o: { state?: string; tape?: string; pool?: string; limit: string; page: string }) => {
       for (const [flag, v, min] of [
         ['--limit', o.limit, 0],
         ['--page', o.page, 1],
       ] as const) {
         if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${flag} "${v}" is not a whole number${min ? ' of 1 or more' : ''}.`);
       }
-      const r = await job('targets', { ...(o.state ? { state: o.state } : {}), ...(o.tape ? { tape: o.tape } : {}) });
+      const r = await job('targets', { ...(o.state ? { state: o.state } : {}), ...(o.tape ? { tape: o.tape } : {}), ...(o.pool ? { pool: o.pool } : {}) });
       const page = paginate(r.targets, Number(o.limit), Number(o.page), 'targets');
       print({ ...r, targets: page.rows, ...(page.footer ? { page: page.footer } : {}) }, () =>
         [targetsTable(page.rows, render()), ...(page.footer ? [page.footer] : [])].join('\n'),
       );
+    });
+
+  program
+    .command('set_copies')
+    .argument('[ids...]', 'target ids (or --all-imported)')
+    .description('set the pools each target needs a confirmed copy in: raising creates the missing copies, lowering keeps copies on tape as extra')
+    .requiredOption('--pools <pools>', 'the new copy policy, e.g. primary,offsite')
+    .option('--all-imported', 'every target in the catalog')
+    .option('--force', 'allow dropping a pool whose copy holds data on tape (that copy is kept as an extra copy, never deleted)')
+    .action(async (ids: string[], o: { pools: string; allImported?: boolean; force?: boolean }) => {
+      const r = await job('set_copies', {
+        pools: o.pools.split(',').map((p) => p.trim()),
+        ...(ids.length ? { targetIds: ids } : {}),
+        allImported: !!o.allImported,
+        force: !!o.force,
+      });
+      print(r, () =>
+        [
+          r.message,
+          ...r.changed.map(
+            (c) =>
+              `  ${c.id}: ${c.from.join(',')} -> ${r.policy.join(',')}${c.created.length ? `; new copies in ${c.created.join(', ')}` : ''}${c.released.length ? `; released in ${c.released.join(', ')}` : ''}${c.keptAsExtra.length ? `; kept as extra: ${c.keptAsExtra.join(', ')}` : ''}`,
+          ),
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('migrate')
+    .description('upgrade a catalog written by release 0.3 to copies (run once after upgrading; safe to repeat)')
+    .action(async () => {
+      const r = await job('migrate', {});
+      print(r, () => `${r.message}${r.onlineMoved ? `\nthe online tape ${r.onlineMoved.tape} is now the online tape of pool ${r.onlineMoved.pool}` : ''}`);
     });
 
   program

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConfigError, errorMessage } from './errors.ts';
 import { resourceNames, type ResourceNames } from './resources/definitions.ts';
 import { formatIssues } from './validation.ts';
+import { DEFAULT_POLICY, parseCopyPolicy } from './domain/copies.ts';
 
 const fileSchema = z
   .object({
@@ -26,6 +27,7 @@ const fileSchema = z
     apiToken: z.string().min(16).optional(),
     importRoots: z.array(z.string().min(2)).optional(),
     importPattern: z.string().min(1).optional(),
+    copies: z.array(z.string()).min(1).optional(),
   })
   .strict();
 
@@ -44,6 +46,8 @@ export interface Config {
   importPattern?: string;
   /** Host used for import lines that do not name one. */
   defaultHost: string;
+  /** The copy policy of an import that names none: the pools each target needs a confirmed copy in. */
+  copies: string[];
   /** Bearer token the HTTP API accepts where no AWS authorizer runs (serverless-offline). */
   apiToken?: string;
   /**
@@ -115,6 +119,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const region = overrides.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? file.region ?? 'us-east-1';
   const names = resourceNames(prefix);
+  const copiesText = get('TAPE_ARCHIVE_COPIES');
+  const policy = parseCopyPolicy(overrides.copies ?? copiesText ?? file.copies ?? DEFAULT_POLICY);
+  if ('error' in policy) {
+    throw new ConfigError(`the copy policy (${copiesText !== undefined ? 'TAPE_ARCHIVE_COPIES' : 'copies in the config file'}) is invalid: ${policy.error}`);
+  }
   const isLocal = (u?: string) => !!u && /^https?:\/\/(localhost|127\.|\[::1\])/.test(u);
   return {
     region,
@@ -131,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       results: env.RESULT_QUEUE_URL,
     },
     defaultHost: overrides.defaultHost ?? env.TAPE_ARCHIVE_DEFAULT_HOST ?? file.defaultHost ?? 'localhost',
+    copies: [...policy.policy],
     ...((get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken) ? { apiToken: get('TAPE_ARCHIVE_API_TOKEN') ?? file.apiToken } : {}),
     trustGatewayAuth: !!env.AWS_LAMBDA_FUNCTION_NAME && !env.IS_OFFLINE,
     importRoots:

@@ -59,6 +59,19 @@ export class OnlineTapeChangedError extends ArchiveError {
   readonly status = 409;
 }
 
+/** The catalog still holds items of release 0.3 (one copy on the target): `migrate` must run first; nothing was changed. */
+export class CatalogUpgradeError extends ArchiveError {
+  override readonly name = 'CatalogUpgradeError';
+  readonly code = 'CATALOG_UPGRADE_NEEDED';
+  readonly status = 409;
+  constructor(targetId: string) {
+    super(
+      `the catalog was written by release 0.3 and is not upgraded yet (target ${targetId} still holds its placement); run "run-job migrate" once, then repeat this. Nothing was changed.`,
+      { targetId },
+    );
+  }
+}
+
 /** Required configuration is missing or malformed. */
 export class ConfigError extends ArchiveError {
   override readonly name = 'ConfigError';

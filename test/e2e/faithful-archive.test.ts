@@ -16,6 +16,7 @@ import { sshHostConfig, startSshd, type SshdFixture } from '../support/sshd.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { expectFaithful, extractSnapshot, snapshotTree } from '../support/tree-snapshot.ts';
 import { waitUntil } from '../support/wait.ts';
+import { targetView } from '../support/catalog-helpers.ts';
 
 const run = promisify(execFile);
 
@@ -38,7 +39,7 @@ afterAll(async () => {
 const raw = (dir: string, name: number[] | string) => Buffer.concat([Buffer.from(dir + '/'), Buffer.from(name as never)]);
 const T2005 = new Date('2005-06-01T12:00:00Z');
 const T2001 = new Date('2001-02-03T04:05:06Z');
-const target = async (id: string) => (await stack.ctx.catalog.getTarget(id))!;
+const target = (id: string) => targetView(stack, id);
 const equal = (a: unknown, b: unknown, what: string) => expect(a, what).toEqual(b);
 
 /** Awkward data: hard links, non-UTF-8 symlink targets, special files, an old 0750 root. */

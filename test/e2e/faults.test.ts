@@ -11,6 +11,7 @@ import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-dat
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
 import { writeLabel, FORMAT } from '../../src/lib/tape-format/index.ts';
+import { targetView } from '../support/catalog-helpers.ts';
 
 let stack: TestStack;
 let h: Harness;
@@ -40,7 +41,7 @@ async function prepare(tape: string, sizes: number[], capacity = 100_000_000): P
   return { id, path };
 }
 
-const target = async (id: string) => (await stack.ctx.catalog.getTarget(id))!;
+const target = (id: string) => targetView(stack, id);
 const tape = async (name: string) => (await stack.ctx.catalog.getTape(name))!;
 
 describe('faults', () => {

@@ -11,6 +11,7 @@ import { createHarness, type Harness } from '../support/agent-harness.ts';
 import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-data.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
+import { allTargetViews } from '../support/catalog-helpers.ts';
 
 let stack: TestStack;
 let h: Harness;
@@ -58,7 +59,7 @@ describe('a finished write whose report is not applied yet', () => {
     pump = await startResultsPump(stack.ctx, { waitTimeSeconds: 1 });
     try {
       await waitUntil(async () => (await stack.ctx.tasks.get(taskId))?.state === 'succeeded', 30_000, 'the reports applied');
-      await waitUntil(async () => (await stack.ctx.catalog.listAllTargets()).some((t) => t.path === path && t.placement === 'archived'), 30_000, 'archived');
+      await waitUntil(async () => (await allTargetViews(stack)).some((t) => t.path === path && t.placement === 'archived'), 30_000, 'archived');
       expect(await stack.ctx.catalog.getTape('lost')).toMatchObject({ filesWritten: 1, nextFileNumber: 2 });
       expect(await h.vtl.countFiles('lost')).toBe(2);
       const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('lost', 1));

@@ -1,9 +1,11 @@
 /**
  * A catalog written by release 0.3 (test/fixtures/catalog-0.3: both tables item by item, and
  * the virtual tape they describe, made by test/support/make-catalog-fixture.ts) is loaded into
- * fresh tables, and the seed's workflow goes on with it: the archived file is confirmed, the
- * assigned targets are archived after the files already on tape, the next tape takes the rest,
- * and every tape file, old and new, reads back with GNU tar equal to its source.
+ * fresh tables. Jobs that read copies refuse until `migrate` has run (changing nothing);
+ * `migrate` upgrades it once (a second run changes nothing); then the seed's workflow goes on:
+ * the archived file is confirmed, the assigned targets are archived after the files already on
+ * tape, the next tape takes the rest, a second pool gets a copy of everything, and every tape
+ * file, old and new, reads back with GNU tar equal to its source.
  */
 import { cp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import { FIXTURE_ROOT, makeFixtureTarget } from '../support/fixture-tree.ts';
 import { itemsFromJson } from '../support/dynamodb-json.ts';
 import { extractWithGnuTar, treeDigest } from '../support/sample-data.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
+import { snapshotCatalog } from '../support/catalog-helpers.ts';
 
 const FIXTURE = join(process.cwd(), 'test/fixtures/catalog-0.3');
 const BLOCK_SIZE = 16 * 1024; // what the fixture's tapes were written with
@@ -46,11 +49,38 @@ afterAll(async () => {
   await rm(FIXTURE_ROOT, { recursive: true, force: true });
 });
 
-const targets = async () =>
-  JSON.parse((await h.cli(['--json', 'targets'])).out).targets as { path: string; status: string; tape?: string; fileNumber?: number }[];
+interface Row {
+  path: string;
+  status: string;
+  tape?: string;
+  fileNumber?: number;
+  safe: boolean;
+  copies: { pool: string; status: string; tape?: string; fileNumber?: number }[];
+}
+const targets = async () => JSON.parse((await h.cli(['--json', 'targets'])).out).targets as Row[];
 const byRun = async () => Object.fromEntries((await targets()).map((t) => [t.path.replace(/.*\//, ''), t]));
 
 describe('a catalog written by release 0.3', () => {
+  it('jobs that read copies refuse until migrate has run, changing nothing; migrate upgrades it once', async () => {
+    const before = await snapshotCatalog(stack);
+    for (const args of [['targets'], ['assign'], ['archive'], ['status']]) {
+      const r = await h.cli(['--json', ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(JSON.parse(r.err).error).toMatchObject({ code: 'CATALOG_UPGRADE_NEEDED', message: expect.stringMatching(/run "run-job migrate" once/) });
+    }
+    expect(await snapshotCatalog(stack)).toEqual(before);
+
+    const first = await h.cli(['--json', 'migrate']);
+    expect(first.code, first.err).toBe(0);
+    expect(JSON.parse(first.out)).toMatchObject({ migrated: 5, alreadyUpgraded: 0 });
+    const after = await snapshotCatalog(stack);
+    expect(after.filter((i) => i.type === 'copy')).toHaveLength(5);
+    expect(after.filter((i) => i.type === 'target' && 'placement' in i)).toEqual([]);
+    const again = await h.cli(['--json', 'migrate']);
+    expect(JSON.parse(again.out)).toMatchObject({ migrated: 0, alreadyUpgraded: 5 });
+    expect(await snapshotCatalog(stack)).toEqual(after);
+  });
+
   it('reads as it was left: tapes, files, targets and the online tape', async () => {
     expect(await byRun()).toMatchObject({
       'run-0': { status: 'confirmed', tape: 'tape1', fileNumber: 1 },
@@ -84,8 +114,33 @@ describe('a catalog written by release 0.3', () => {
 
     const all = await targets();
     expect(all.map((t) => t.status)).toEqual(['confirmed', 'confirmed', 'confirmed', 'confirmed', 'confirmed']);
+    expect(all.every((t) => t.safe)).toBe(true);
     for (const t of all) {
       const { data } = await extractWithGnuTar(h.vtl.tapeFilePath(t.tape!, t.fileNumber!));
+      expect(data, t.path).toEqual(await treeDigest(t.path));
+    }
+  });
+
+  it('a second pool added to the upgraded catalog: every target ends with two confirmed copies on tapes of two pools', async () => {
+    await h.vtl.createTape('off1', { capacityBytes: 1_000_000_000 });
+    expect((await h.cli(['open_tape', '--new', 'off1', '--pool', 'offsite'])).code).toBe(0);
+    const raised = await h.cli(['set_copies', '--all-imported', '--pools', 'default,offsite']);
+    expect(raised.out).toMatch(/5 target\(s\) changed/);
+    expect((await targets()).every((t) => !t.safe)).toBe(true);
+    expect((await h.cli(['assign'])).out).toMatch(/assigned 5 target\(s\) to off1 \(pool offsite\)/);
+    const archived = await h.cli(['archive', '--all', '--pool', 'offsite']);
+    expect(archived.code, archived.err).toBe(0);
+    expect((await h.cli(['confirm', '--all', '--pool', 'offsite'])).out).toMatch(/confirm --all on off1: 5 confirmed, 0 failed/);
+    const all = await targets();
+    for (const t of all) {
+      expect(t.safe, t.path).toBe(true);
+      expect(t.copies.map((c) => [c.pool, c.status])).toEqual([
+        ['default', 'confirmed'],
+        ['offsite', 'confirmed'],
+      ]);
+      const off = t.copies.find((c) => c.pool === 'offsite')!;
+      expect(off.tape).toBe('off1');
+      const { data } = await extractWithGnuTar(h.vtl.tapeFilePath(off.tape!, off.fileNumber!));
       expect(data, t.path).toEqual(await treeDigest(t.path));
     }
   });

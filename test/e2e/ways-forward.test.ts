@@ -13,7 +13,7 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
-import { snapshotCatalog } from '../support/catalog-helpers.ts';
+import { snapshotCatalog, targetView } from '../support/catalog-helpers.ts';
 import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-data.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -33,7 +33,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const target = async (id: string) => (await stack.ctx.catalog.getTarget(id))!;
+const target = (id: string) => targetView(stack, id);
 const tape = async (name: string) => (await stack.ctx.catalog.getTape(name))!;
 const json = async (args: string[]) => JSON.parse((await h.cli(['--json', ...args])).out);
 
@@ -266,7 +266,10 @@ describe('the leftover of a failed write (st drives end an aborted file with a f
     const file2 = (await stack.ctx.catalog.getTapeFile('leftover', 2))!;
     const { data } = await extractWithGnuTar(h.vtl.tapeFilePath('leftover', 2));
     expect(data).toEqual(await treeDigest((await target(file2.targetId)).path));
-    expect([second!.id, ...(await stack.ctx.catalog.listTargetsByPlacement('confirmed', 'leftover')).map((x) => x.id)]).toContain(file2.targetId);
+    expect([
+      second!.id,
+      ...(await stack.ctx.catalog.listCopies({ placement: 'confirmed', pool: 'default', tapeName: 'leftover' })).map((x) => x.targetId),
+    ]).toContain(file2.targetId);
   });
 });
 
@@ -289,7 +292,7 @@ describe('a mistyped tape name registers nothing', () => {
     expect((await h.cli(['open_tape', '--new', 'oops'])).code).toBe(0);
     const [t] = await prepare('spareB', [[1000]]);
     expect((await h.cli(['assign', 'oops', '--target', t!.id])).code).toBe(0);
-    const onOops = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'oops')).length;
+    const onOops = (await stack.ctx.catalog.listCopies({ placement: 'assigned', pool: 'default', tapeName: 'oops' })).length;
     const removed = await h.cli(['remove_tape', 'oops']);
     expect(removed.code).toBe(0);
     expect(removed.out).toMatch(new RegExp(`tape oops removed from the catalog; released ${onOops} assigned target`));
@@ -297,11 +300,11 @@ describe('a mistyped tape name registers nothing', () => {
     expect(await target(t!.id)).toMatchObject({ placement: 'unassigned' });
 
     // tapeA never got a file either: removed, its targets released too.
-    const onA = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'tapeA')).length;
+    const onA = (await stack.ctx.catalog.listCopies({ placement: 'assigned', pool: 'default', tapeName: 'tapeA' })).length;
     expect(onA).toBeGreaterThanOrEqual(1);
     expect((await h.cli(['remove_tape', 'tapeA'])).out).toMatch(new RegExp(`released ${onA} assigned target`));
     expect((await h.cli(['assign'])).out).toMatch(new RegExp(`assigned ${onA + 1} target\\(s\\) to spareB`));
-    const onB = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'spareB')).length;
+    const onB = (await stack.ctx.catalog.listCopies({ placement: 'assigned', pool: 'default', tapeName: 'spareB' })).length;
     expect((await h.cli(['archive', '--all'])).code).toBe(0);
     expect(await tape('spareB')).toMatchObject({ filesWritten: onB });
     const refused = await h.cli(['remove_tape', 'spareB']);
@@ -322,9 +325,9 @@ describe('a mistyped tape name registers nothing', () => {
     expect(r.err).toMatch(/archive --all stopped after 1 write\(s\): the online tape is now other, not moving/);
     // One file written; every other target assigned to moving is still assigned to it.
     expect(await tape('moving')).toMatchObject({ filesWritten: 1 });
-    const left = await stack.ctx.catalog.listTargetsByPlacement('assigned', 'moving');
+    const left = await stack.ctx.catalog.listCopies({ placement: 'assigned', pool: 'default', tapeName: 'moving' });
     expect(left.length).toBeGreaterThanOrEqual(2);
-    expect(targets.filter((t) => left.some((l) => l.id === t.id)).length).toBeGreaterThanOrEqual(2);
+    expect(targets.filter((t) => left.some((l) => l.targetId === t.id)).length).toBeGreaterThanOrEqual(2);
     expect((await tape('other')).writeInFlight).toBeUndefined();
     await h.vtl.clearFaults('moving');
   });
@@ -333,7 +336,7 @@ describe('a mistyped tape name registers nothing', () => {
 describe('archive --all and confirm --all say where they are', () => {
   it('archive --all --json streams one line per event with n of N and a summary; confirm next three times verifies three files; confirm --all the rest', async () => {
     const targets = await prepare('many', [[1000], [2000], [3000], [4000]]);
-    const assigned = (await stack.ctx.catalog.listTargetsByPlacement('assigned', 'many')).length;
+    const assigned = (await stack.ctx.catalog.listCopies({ placement: 'assigned', pool: 'default', tapeName: 'many' })).length;
     expect(assigned).toBeGreaterThanOrEqual(targets.length);
     const r = await h.cli(['--json', 'archive', '--all']);
     expect(r.code).toBe(0);

@@ -8,7 +8,7 @@ import { applyResult } from '../../src/lib/results/apply-result.ts';
 import { UndeclaredAccessError } from '../../src/lib/aws/access-guard.ts';
 import { RESULTS_ACCESS } from '../../src/lib/resources/access.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
-import { completeScan } from '../support/catalog-helpers.ts';
+import { completeScan, targetView } from '../support/catalog-helpers.ts';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -69,7 +69,7 @@ describe('results handler (SQS-triggered Lambda)', () => {
     const dead = await deadLetters();
     expect(dead.map((m) => m.reason).sort()).toEqual([expect.stringMatching(/not JSON/), expect.stringMatching(/unsupported protocol version 9/)].sort());
     expect(await stack.ctx.catalog.getTape('tapeR')).toMatchObject({ filesWritten: 1, bytesUsed: 262144, state: 'labelled' });
-    expect((await stack.ctx.catalog.getTarget(t!.id))?.placement).toBe('archived');
+    expect((await targetView(stack, t!.id)).placement).toBe('archived');
     expect((await stack.ctx.tasks.get(started.taskId))?.state).toBe('succeeded');
   });
 
@@ -119,8 +119,8 @@ describe('results handler (SQS-triggered Lambda)', () => {
     await expect(readOnly.catalog.listTapes()).resolves.toBeDefined();
     await expect(readOnly.manifests.readAll('t-x', 's', 0)).rejects.toThrow(/job tapes is not declared to read the manifests table/);
     const now = new Date().toISOString();
-    const t = { id: 't-guard', host: 'h', path: '/p', scan: 'pending' as const, placement: 'unassigned' as const, importedAt: now, updatedAt: now, version: 1 };
-    await expect(readOnly.catalog.createTarget(t)).rejects.toThrow(/not declared to write the catalog table/);
+    const t = { id: 't-guard', host: 'h', path: '/p', scan: 'pending' as const, copies: ['default'], importedAt: now, updatedAt: now, version: 1 };
+    await expect(readOnly.catalog.createTarget(t, [])).rejects.toThrow(/not declared to write the catalog table/);
     await expect(readOnly.queues.sendJson('tasks', {})).rejects.toThrow(/not declared to (look up|send to) the tasks queue/);
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJob, type JobName } from '../../src/lib/jobs/registry.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError } from '../../src/lib/errors.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
-import { completeScan, snapshotCatalog } from '../support/catalog-helpers.ts';
+import { completeScan, snapshotCatalog, targetView } from '../support/catalog-helpers.ts';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -147,7 +147,7 @@ describe('a failed scan stays visible', () => {
       id: t1!.id,
       reason: expect.stringMatching(/^not ready: its scan failed \(permission denied\); fix the cause, then "rescan /),
     });
-    expect((await stack.ctx.catalog.getTarget(t1!.id))!.placement).toBe('unassigned');
+    expect((await targetView(stack, t1!.id)).placement).toBe('unassigned');
     const failed = (await job('targets', { state: 'scan_failed' })).targets.map((t) => t.id).sort();
     expect(failed).toEqual([t1!.id, t2!.id].sort());
   });

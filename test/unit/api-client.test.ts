@@ -24,7 +24,7 @@ const OPENED = {
   message: 'ok',
 };
 const TASK = { taskId: 't', kind: 'write', state: 'queued', bytesDone: 0, bytesTotal: 0, createdAt: NOW, updatedAt: NOW, stale: false };
-const IMPORTED = { imported: [], alreadyKnown: [], duplicates: [], skipped: [], scansRequested: 0 };
+const IMPORTED = { imported: [], alreadyKnown: [], duplicates: [], skipped: [], scansRequested: 0, copies: ['default'] };
 
 describe('run-job --api client', () => {
   it('refuses an answer that does not match the contract, naming what is wrong', async () => {

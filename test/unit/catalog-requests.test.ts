@@ -1,7 +1,17 @@
 /** The catalog's request parameters are pure functions: checked here without DynamoDB. */
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { closeTapeItems, discardWriteItems, enableTapeItems, recordVerifyItems, startWriteItems, targetUpdateItem } from '../../src/lib/catalog/requests.ts';
+import {
+  closeTapeItems,
+  copyUpdateItem,
+  discardWriteItems,
+  enableTapeItems,
+  recordVerifyItems,
+  setOnlineItems,
+  startWriteItems,
+  targetUpdateItem,
+} from '../../src/lib/catalog/requests.ts';
+import type { Copy } from '../../src/lib/domain/copies.ts';
 import type { Tape } from '../../src/lib/domain/tape.ts';
 import type { Target } from '../../src/lib/domain/target.ts';
 import type { TapeFile } from '../../src/lib/domain/tape-file.ts';
@@ -27,27 +37,55 @@ const target: Target = {
   path: '/p',
   scan: 'complete',
   scanId: 's',
-  placement: 'assigned',
-  tapeName: 'T1',
+  copies: ['default', 'offsite'],
   importedAt: now,
   updatedAt: now,
   version: 4,
 };
+const copy: Copy = { targetId: 't-1', pool: 'default', placement: 'assigned', tapeName: 'T1', importedAt: now, updatedAt: now, version: 2 };
 
 describe('catalog request builders', () => {
-  it('startWrite: the next file number only on an online, writable tape with no write in flight, and the target at its version', () => {
+  it('startWrite: the next file number only on an online, writable tape with no write in flight, the copy at its version and the target at its scan', () => {
     const flight = { fileNumber: 3, targetId: 't-1', taskId: 'k', startedAt: now };
-    const [tapeUpdate, filePut, targetPut] = startWriteItems('cat', tape, target, { ...target, placement: 'writing', fileNumber: 3, version: 5 }, flight, now);
+    const [tapeUpdate, filePut, copyPut, targetCheck] = startWriteItems(
+      'cat',
+      tape,
+      target,
+      copy,
+      { ...copy, placement: 'writing', fileNumber: 3, version: 3 },
+      flight,
+      now,
+    );
     expect(tapeUpdate!.Update!.ConditionExpression).toBe('nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND #s IN (:wr0, :wr1)');
     expect(unmarshall(tapeUpdate!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':n': 3, ':next': 4, ':wr0': 'registered', ':wr1': 'labelled' });
     expect(filePut!.Put).toMatchObject({ TableName: 'cat', ConditionExpression: 'attribute_not_exists(pk)' });
     expect(unmarshall(filePut!.Put!.Item!)).toMatchObject({ pk: 'TAPE#T1', sk: 'FILE#0000003', state: 'writing', taskId: 'k' });
-    expect(targetPut!.Put!.ConditionExpression).toBe('version = :v');
-    expect(unmarshall(targetPut!.Put!.ExpressionAttributeValues!)).toEqual({ ':v': 4 });
+    expect(copyPut!.Put!.ConditionExpression).toBe('version = :v');
+    expect(unmarshall(copyPut!.Put!.ExpressionAttributeValues!)).toEqual({ ':v': 2 });
+    expect(unmarshall(copyPut!.Put!.Item!)).toMatchObject({
+      pk: 'TARGET#t-1',
+      sk: 'COPY#default',
+      gsi1pk: 'PLACE#writing#T1',
+      placement: 'writing',
+      fileNumber: 3,
+    });
+    expect(unmarshall(targetCheck!.ConditionCheck!.Key!)).toEqual({ pk: 'TARGET#t-1', sk: 'TARGET' });
+    expect(targetCheck!.ConditionCheck!.ConditionExpression).toBe('scanId = :sid AND #scan = :complete');
   });
 
-  it('an optimistic update must advance the version by one', () => {
+  it('an optimistic update must advance the version by one; a target update never replaces a release-0.3 item', () => {
     expect(() => targetUpdateItem('cat', target, { ...target, version: 6 })).toThrow(/advance by one/);
+    expect(() => copyUpdateItem('cat', copy, { ...copy, pool: 'offsite', version: 3 })).toThrow(/keeps target and pool/);
+    expect(targetUpdateItem('cat', target, { ...target, version: 5 }).Put!.ConditionExpression).toBe('version = :v AND attribute_not_exists(placement)');
+  });
+
+  it('each pool has its own online pointer; the default pool keeps the key of release 0.3', () => {
+    const [pointer] = setOnlineItems('cat', 'offsite', 'O1', 'O0', now);
+    expect(unmarshall(pointer!.Put!.Item!)).toMatchObject({ pk: 'ONLINE', sk: 'ONLINE#offsite', pool: 'offsite', tapeName: 'O1' });
+    const [main] = setOnlineItems('cat', 'default', 'T1', undefined, now);
+    expect(unmarshall(main!.Put!.Item!)).toMatchObject({ pk: 'ONLINE', sk: 'ONLINE' });
+    const closing = closeTapeItems('cat', { ...tape, name: 'O1', pool: 'offsite' }, now);
+    expect(unmarshall(closing[1]!.Delete!.Key!)).toEqual({ pk: 'ONLINE', sk: 'ONLINE#offsite' });
   });
 
   it('close_tape of the online tape also removes the online pointer, only if it names this tape', () => {
@@ -78,15 +116,17 @@ describe('catalog request builders', () => {
 
   it('a verify moves the confirmed count only when the file state really changes', () => {
     const file: TapeFile = { tapeName: 'T1', fileNumber: 2, targetId: 't-1', state: 'archived', taskId: 'k', startedAt: now };
-    expect(recordVerifyItems('cat', file, { taskId: 'v1', ok: true, targetOnFile: true }, now)).toHaveLength(3);
-    expect(recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v2', ok: true, targetOnFile: true }, now)).toHaveLength(2);
-    const down = recordVerifyItems('cat', { ...file, state: 'confirmed' }, { taskId: 'v3', ok: false, error: 'bad', targetOnFile: true }, now);
+    const up = recordVerifyItems('cat', file, 'offsite', { taskId: 'v1', ok: true, targetOnFile: true }, now);
+    expect(up).toHaveLength(3);
+    expect(unmarshall(up[1]!.Update!.Key!)).toEqual({ pk: 'TARGET#t-1', sk: 'COPY#offsite' });
+    expect(recordVerifyItems('cat', { ...file, state: 'confirmed' }, 'default', { taskId: 'v2', ok: true, targetOnFile: true }, now)).toHaveLength(2);
+    const down = recordVerifyItems('cat', { ...file, state: 'confirmed' }, 'default', { taskId: 'v3', ok: false, error: 'bad', targetOnFile: true }, now);
     expect(unmarshall(down[2]!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':d': -1 });
   });
 
   it('a verify of a file the target has left changes the file only, checking the target is still elsewhere', () => {
     const file: TapeFile = { tapeName: 'T1', fileNumber: 2, targetId: 't-1', state: 'confirm_failed', taskId: 'k', startedAt: now };
-    const items = recordVerifyItems('cat', file, { taskId: 'v4', ok: true, targetOnFile: false }, now);
+    const items = recordVerifyItems('cat', file, 'default', { taskId: 'v4', ok: true, targetOnFile: false }, now);
     expect(items[1]!.Update).toBeUndefined();
     expect(items[1]!.ConditionCheck!.ConditionExpression).toContain('fileNumber <> :n');
     expect(unmarshall(items[2]!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':d': 1 });
@@ -101,24 +141,13 @@ describe('catalog request builders', () => {
   });
 
   it('a started write records the scan it writes on the tape file', () => {
-    const target = {
-      id: 't-1',
-      host: 'h',
-      path: '/p',
-      scan: 'complete',
-      scanId: 's-9',
-      manifestPages: 2,
-      placement: 'assigned',
-      tapeName: 'T1',
-      importedAt: now,
-      updatedAt: now,
-      version: 3,
-    } as const;
+    const scanned: Target = { ...target, scanId: 's-9', manifestPages: 2 };
     const items = startWriteItems(
       'cat',
       tape,
-      target,
-      { ...target, placement: 'writing', fileNumber: 4, version: 4 },
+      scanned,
+      copy,
+      { ...copy, placement: 'writing', fileNumber: 4, version: 3 },
       { fileNumber: 4, targetId: 't-1', taskId: 'k', startedAt: now },
       now,
     );

@@ -7,7 +7,7 @@ import {
   targetId,
   targetStatus,
   withFileInHistory,
-  type Target,
+  type Placed,
 } from '../../src/lib/domain/target.ts';
 import { formatBytes, parseBytes } from '../../src/lib/domain/units.ts';
 import { IllegalTransitionError } from '../../src/lib/errors.ts';
@@ -36,19 +36,7 @@ describe('target state machine', () => {
   });
 
   it('leaving a bad tape file puts it into the history, bounded to the last 20', () => {
-    const t: Target = {
-      id: 't',
-      host: 'h',
-      path: '/p',
-      scan: 'complete',
-      placement: 'confirm_failed',
-      tapeName: 'T1',
-      fileNumber: 3,
-      lastError: 'bad crc',
-      importedAt: 'x',
-      updatedAt: 'x',
-      version: 1,
-    };
+    const t: Placed = { placement: 'confirm_failed', tapeName: 'T1', fileNumber: 3, lastError: 'bad crc' };
     expect(withFileInHistory(t, 'now').previousFiles).toEqual([{ tapeName: 'T1', fileNumber: 3, state: 'confirm_failed', error: 'bad crc', at: 'now' }]);
     expect(withFileInHistory({ ...t, placement: 'write_failed' }, 'now')).toEqual({});
     const long = {

@@ -24,7 +24,7 @@ describe('docs/openapi.json', () => {
 
   it('the answer schemas refuse an answer that breaks the contract', () => {
     expect(jobOutputSchemas.tapes.safeParse({ tapes: [{ name: 'x' }] }).success).toBe(false);
-    expect(jobOutputSchemas.archive.safeParse({ status: 'idle', tape: 't', message: 'm' }).success).toBe(true);
+    expect(jobOutputSchemas.archive.safeParse({ status: 'idle', tape: 't', pool: 'default', message: 'm' }).success).toBe(true);
     expect(jobOutputSchemas.archive.safeParse({ status: 'started', tape: 't' }).success).toBe(false);
   });
 });

@@ -76,6 +76,8 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
         taskId: task.taskId,
         target: task.target,
         scanId: task.scanId,
+        // The copy's pool: a catalog rebuilt from the tapes alone knows which copy this is.
+        pool: tape.pool,
         writtenAt: new Date().toISOString(),
         ...skipped,
         manifest,

@@ -1,6 +1,6 @@
 /**
- * The catalog repository: tapes, targets, tape files and the online pointer in one
- * DynamoDB table. Every state change is a conditional write (or a transaction of them) so
+ * The catalog repository: tapes, targets with their copies, tape files and the online
+ * pointers in one DynamoDB table. Every state change is a conditional write (or a transaction of them) so
  * that a refused change is never half applied and racing callers cannot both win.
  */
 import {
@@ -17,19 +17,23 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { ConflictError } from '../errors.ts';
+import { CatalogUpgradeError, ConflictError } from '../errors.ts';
 import type { Tape, WriteInFlight } from '../domain/tape.ts';
-import type { Placement, Target } from '../domain/target.ts';
+import type { Target } from '../domain/target.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
-import { keys, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
+import { DEFAULT_POOL, type Copy, type TargetCopies } from '../domain/copies.ts';
+import { copyCodec, isReleaseThreeTarget, keys, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
 import {
   allTargetsScan,
   assignedCountQuery,
   closeTapeItems,
+  copiesByPlacementQuery,
+  copyUpdateItem,
   discardWriteItems,
   finishWriteItems,
   getItemInput,
-  newTargetPut,
+  newTargetItems,
+  onlinePointersQuery,
   recordVerifyItems,
   setOnlineItems,
   enableTapeItems,
@@ -38,7 +42,7 @@ import {
   startWriteItems,
   tapeFilesQuery,
   tapesQuery,
-  targetsByPlacementQuery,
+  targetPartitionQuery,
   targetUpdateItem,
 } from './requests.ts';
 
@@ -102,17 +106,27 @@ export class Catalog {
     return items.map(tapeCodec.fromItem);
   }
 
-  async getOnlineTapeName(): Promise<string | undefined> {
-    const item = await this.get(keys.online());
+  /** The online tape of `pool`. */
+  async getOnlineTapeName(pool: string = DEFAULT_POOL): Promise<string | undefined> {
+    const item = await this.get(keys.online(pool));
     return typeof item?.tapeName === 'string' ? item.tapeName : undefined;
   }
 
+  /** The online tape of every pool that has one, by pool name. */
+  async listOnline(): Promise<{ pool: string; tapeName: string }[]> {
+    const items = await this.queryAll(onlinePointersQuery());
+    return items
+      .filter((i) => typeof i.tapeName === 'string')
+      .map((i) => ({ pool: typeof i.pool === 'string' ? i.pool : DEFAULT_POOL, tapeName: String(i.tapeName) }))
+      .sort((a, b) => a.pool.localeCompare(b.pool));
+  }
+
   /**
-   * Makes `name` the online tape in one transaction: pointer, new tape flag, old tape flag.
-   * `expectedPrevious` guards against a concurrent open_tape.
+   * Makes `name` the online tape of `pool` in one transaction: pointer, new tape flag, old
+   * tape flag. `expectedPrevious` guards against a concurrent open_tape.
    */
-  async setOnline(name: string, expectedPrevious: string | undefined, now: string, newTape?: Tape): Promise<void> {
-    await this.transact(setOnlineItems(this.tableName, name, expectedPrevious, now, newTape));
+  async setOnline(pool: string, name: string, expectedPrevious: string | undefined, now: string, newTape?: Tape): Promise<void> {
+    await this.transact(setOnlineItems(this.tableName, pool, name, expectedPrevious, now, newTape));
   }
 
   /** Closes a tape: state closed, offline, pointer cleared if it pointed here. */
@@ -147,34 +161,55 @@ export class Catalog {
     }
   }
 
-  // ---- targets -----------------------------------------------------------
+  // ---- targets and copies -------------------------------------------------
 
+  /** The target's own item (scan, policy); of a release-0.3 item too. */
   async getTarget(id: string): Promise<Target | undefined> {
     const item = await this.get(keys.target(id));
     return item ? targetCodec.fromItem(item) : undefined;
   }
 
-  /** Creates the target unless it exists; returns false (and changes nothing) if it does. */
-  async createTarget(t: Target): Promise<boolean> {
+  /** The target's item as stored (migrate reads release-0.3 items this way). */
+  async rawTarget(id: string): Promise<Record<string, unknown> | undefined> {
+    return this.get(keys.target(id));
+  }
+
+  /** The target and all its copies, in one Query (CatalogUpgradeError on a release-0.3 target). */
+  async getTargetCopies(id: string): Promise<TargetCopies | undefined> {
+    return groupTargets(await this.queryAll(targetPartitionQuery(id)))[0];
+  }
+
+  /** Creates the target with its copies unless it exists; returns false (and changes nothing) if it does. */
+  async createTarget(t: Target, copies: Copy[]): Promise<boolean> {
     try {
-      await this.db.send(new PutItemCommand(newTargetPut(this.tableName, t)));
+      await this.transact(newTargetItems(this.tableName, t, copies));
       return true;
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
+      if (e instanceof ConditionFailed) return false;
       throw e;
     }
   }
 
-  async listTargetsByPlacement(placement: Placement, tapeName?: string, limit?: number): Promise<Target[]> {
-    const input = targetsByPlacementQuery(placement, tapeName, limit);
-    if (!tapeName && placement !== 'unassigned') {
-      // Across all tapes: the index key carries the tape, so scan by prefix instead.
-      return (await this.listAllTargets()).filter((t) => t.placement === placement);
-    }
-    return (await this.queryAll(input)).map(targetCodec.fromItem);
+  /** Copies of one placement on one tape (or, unassigned, of one pool), in import order. */
+  async listCopies(where: Pick<Copy, 'placement' | 'pool' | 'tapeName'>): Promise<Copy[]> {
+    return (await this.queryAll(copiesByPlacementQuery(where))).map(copyCodec.fromItem);
   }
 
+  /** Every target's own item, in import order (release-0.3 items too). */
   async listAllTargets(): Promise<Target[]> {
+    return (await this.scanTargets())
+      .filter((i) => i.type === 'target')
+      .map(targetCodec.fromItem)
+      .sort(byImport);
+  }
+
+  /** Every target with its copies, in import order (CatalogUpgradeError on a release-0.3 target). */
+  async listAllTargetCopies(): Promise<TargetCopies[]> {
+    return groupTargets(await this.scanTargets());
+  }
+
+  /** Every item of a target or a copy, raw. */
+  async scanTargets(): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let start: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
     do {
@@ -182,12 +217,26 @@ export class Catalog {
       items.push(...(out.Items ?? []).map((i) => unmarshall(i)));
       start = out.LastEvaluatedKey;
     } while (start);
-    return items.map(targetCodec.fromItem).sort((a, b) => a.importedAt.localeCompare(b.importedAt) || a.id.localeCompare(b.id));
+    return items;
   }
 
+  /** The target's scan or policy, if it still has `current.version` (CatalogUpgradeError on a release-0.3 item). */
   async updateTarget(current: Target, next: Target): Promise<boolean> {
     try {
       await this.db.send(new PutItemCommand(targetUpdateItem(this.tableName, current, next).Put!));
+      return true;
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      const item = await this.get(keys.target(current.id));
+      if (item && isReleaseThreeTarget(item)) throw new CatalogUpgradeError(current.id);
+      return false;
+    }
+  }
+
+  /** A copy's new placement, if it still has `current.version`. */
+  async updateCopy(current: Copy, next: Copy): Promise<boolean> {
+    try {
+      await this.db.send(new PutItemCommand(copyUpdateItem(this.tableName, current, next).Put!));
       return true;
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) return false;
@@ -224,8 +273,8 @@ export class Catalog {
    * transaction. It fails (ConditionFailed) if the number was taken, a write is already in
    * flight on the tape, the tape is no longer writable/online, or the target changed.
    */
-  async startWrite(tape: Tape, target: Target, writing: Target, flight: WriteInFlight, now: string, extra: TransactWriteItem[] = []): Promise<void> {
-    await this.transact([...startWriteItems(this.tableName, tape, target, writing, flight, now), ...extra]);
+  async startWrite(tape: Tape, target: Target, copy: Copy, writing: Copy, flight: WriteInFlight, now: string, extra: TransactWriteItem[] = []): Promise<void> {
+    await this.transact([...startWriteItems(this.tableName, tape, target, copy, writing, flight, now), ...extra]);
   }
 
   /**
@@ -251,12 +300,30 @@ export class Catalog {
    * the file remembers the last verify task applied, and the confirmed count moves only when
    * the file's state really changes.
    */
-  async recordVerify(file: TapeFile, v: Parameters<typeof recordVerifyItems>[2], now: string): Promise<void> {
-    await this.transact(recordVerifyItems(this.tableName, file, v, now));
+  async recordVerify(file: TapeFile, pool: string, v: Parameters<typeof recordVerifyItems>[3], now: string): Promise<void> {
+    await this.transact(recordVerifyItems(this.tableName, file, pool, v, now));
   }
 
   /** Targets whose scan is still pending (for reconcile). */
   async listPendingScans(): Promise<Target[]> {
     return (await this.listAllTargets()).filter((t) => t.scan === 'pending');
   }
+}
+
+const byImport = (a: Target, b: Target) => a.importedAt.localeCompare(b.importedAt) || a.id.localeCompare(b.id);
+
+/** Target and copy items (any order) -> each target with its copies, in import order. */
+function groupTargets(items: Record<string, unknown>[]): TargetCopies[] {
+  const copies = new Map<string, Copy[]>();
+  for (const i of items) {
+    if (isReleaseThreeTarget(i)) throw new CatalogUpgradeError(String(i.id));
+    if (i.type !== 'copy') continue;
+    const c = copyCodec.fromItem(i);
+    copies.set(c.targetId, [...(copies.get(c.targetId) ?? []), c]);
+  }
+  return items
+    .filter((i) => i.type === 'target')
+    .map(targetCodec.fromItem)
+    .sort(byImport)
+    .map((target) => ({ target, copies: (copies.get(target.id) ?? []).sort((a, b) => a.pool.localeCompare(b.pool)) }));
 }

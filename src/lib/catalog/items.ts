@@ -4,12 +4,19 @@
  *
  *   tape       pk TAPE#<name>    sk TAPE          gsi1 TAPES / <name>
  *   tape file  pk TAPE#<name>    sk FILE#<000001>
- *   target     pk TARGET#<id>    sk TARGET        gsi1 PLACE#<placement>[#<tape>] / <importedAt>#<id>
- *   online     pk ONLINE         sk ONLINE        (which tape is online)
+ *   target     pk TARGET#<id>    sk TARGET        (scan and copy policy)
+ *   copy       pk TARGET#<id>    sk COPY#<pool>   gsi1 PLACE#<placement>#<tape> (on a tape)
+ *                                                      PLACE#unassigned[#<pool>] (not on one) / <importedAt>#<id>
+ *   online     pk ONLINE         sk ONLINE[#<pool>]  (which tape of the pool is online; no suffix: the default pool)
+ *
+ * Release 0.3 kept the one copy's placement on the target item (under the same index keys
+ * the default pool's copies have now); `migrate` moves it to a copy item (copy-items.ts).
  */
 import { z } from 'zod';
 import { TAPE_STATES, type Tape } from '../domain/tape.ts';
-import { PLACEMENTS, SCAN_STATES, type Placement, type Target } from '../domain/target.ts';
+import { DEFAULT_POOL, type Copy } from '../domain/copies.ts';
+import { PLACEMENTS, SCAN_STATES, type Target } from '../domain/target.ts';
+import { CatalogUpgradeError } from '../errors.ts';
 import { TAPE_FILE_STATES, type TapeFile } from '../domain/tape-file.ts';
 import { formatIssues } from '../validation.ts';
 
@@ -17,11 +24,17 @@ export const keys = {
   tape: (name: string) => ({ pk: `TAPE#${name}`, sk: 'TAPE' }),
   tapeFile: (name: string, fileNumber: number) => ({ pk: `TAPE#${name}`, sk: `FILE#${String(fileNumber).padStart(7, '0')}` }),
   target: (id: string) => ({ pk: `TARGET#${id}`, sk: 'TARGET' }),
-  online: () => ({ pk: 'ONLINE', sk: 'ONLINE' }),
+  copy: (targetId: string, pool: string) => ({ pk: `TARGET#${targetId}`, sk: `COPY#${pool}` }),
+  online: (pool: string = DEFAULT_POOL) => ({ pk: 'ONLINE', sk: pool === DEFAULT_POOL ? 'ONLINE' : `ONLINE#${pool}` }),
 };
 
-export function placementIndexKey(placement: Placement, tapeName?: string): string {
-  return placement === 'unassigned' || !tapeName ? `PLACE#${placement}` : `PLACE#${placement}#${tapeName}`;
+/**
+ * Where the placement index finds a copy: by its tape once it has one (a tape is in one
+ * pool), else by its pool. The default pool's keys are those release 0.3 gave its targets.
+ */
+export function copyIndexKey(c: Pick<Copy, 'placement' | 'pool' | 'tapeName'>): string {
+  if (c.placement !== 'unassigned' && c.tapeName) return `PLACE#${c.placement}#${c.tapeName}`;
+  return c.pool === DEFAULT_POOL ? `PLACE#${c.placement}` : `PLACE#${c.placement}#${c.pool}`;
 }
 
 const isoDate = z.string().min(1);
@@ -63,14 +76,28 @@ const targetItemSchema = z.object({
   scan: z.enum(SCAN_STATES),
   scanId: z.string().optional(),
   scanError: z.string().optional(),
-  placement: z.enum(PLACEMENTS),
-  tapeName: z.string().optional(),
-  fileNumber: z.number().int().optional(),
   fileCount: z.number().int().optional(),
   totalBytes: z.number().optional(),
   manifestPages: z.number().int().optional(),
   skippedCount: z.number().int().optional(),
   skipped: z.array(skippedEntrySchema).optional(),
+  // Absent on a release-0.3 item (one copy, in the default pool).
+  copies: z.array(z.string()).default([DEFAULT_POOL]),
+  importedAt: isoDate,
+  updatedAt: isoDate,
+  version: z.number().int(),
+});
+
+/** A copy as stored (domain/copies.ts Copy). */
+export const copyItemSchema = z.object({
+  targetId: z.string(),
+  pool: z.string(),
+  placement: z.enum(PLACEMENTS),
+  tapeName: z.string().optional(),
+  fileNumber: z.number().int().optional(),
+  bytes: z.number().optional(),
+  archivedAt: isoDate.optional(),
+  verifiedAt: isoDate.optional(),
   lastError: z.string().optional(),
   previousFiles: z.array(previousFileSchema).optional(),
   importedAt: isoDate,
@@ -115,16 +142,22 @@ export const tapeCodec = {
   fromItem: (item: Record<string, unknown>): Tape => defined(parseItem(tapeItemSchema, 'tape', item)),
 };
 
+/** A target item of release 0.3: its one copy's placement is still on it (`migrate` moves it). */
+export const isReleaseThreeTarget = (item: Record<string, unknown>): boolean => item.type === 'target' && 'placement' in item;
+
 export const targetCodec = {
-  toItem: (t: Target) =>
-    defined({
-      ...keys.target(t.id),
-      type: 'target',
-      gsi1pk: placementIndexKey(t.placement, t.tapeName),
-      gsi1sk: `${t.importedAt}#${t.id}`,
-      ...t,
-    }),
+  toItem: (t: Target) => defined({ ...keys.target(t.id), type: 'target', ...t }),
+  /** The target's own fields (scan, policy); also of a release-0.3 item, whose placement is not read here. */
   fromItem: (item: Record<string, unknown>): Target => defined(parseItem(targetItemSchema, 'target', item)),
+};
+
+export const copyCodec = {
+  toItem: (c: Copy) => defined({ ...keys.copy(c.targetId, c.pool), type: 'copy', gsi1pk: copyIndexKey(c), gsi1sk: `${c.importedAt}#${c.targetId}`, ...c }),
+  /** A copy; meeting a release-0.3 target where a copy is expected means `migrate` has not run. */
+  fromItem: (item: Record<string, unknown>): Copy => {
+    if (isReleaseThreeTarget(item)) throw new CatalogUpgradeError(String(item.id));
+    return defined(parseItem(copyItemSchema, 'copy', item));
+  },
 };
 
 export const tapeFileCodec = {

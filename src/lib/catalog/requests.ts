@@ -15,7 +15,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
 import type { Placement, Target } from '../domain/target.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
-import { keys, placementIndexKey, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
+import { DEFAULT_POOL, type Copy } from '../domain/copies.ts';
+import { copyCodec, copyIndexKey, keys, tapeCodec, tapeFileCodec, targetCodec } from './items.ts';
 
 export const m = (o: Record<string, unknown>) => marshall(o, { removeUndefinedValues: true });
 
@@ -39,14 +40,19 @@ export function tapesQuery(): Omit<QueryCommandInput, 'TableName'> {
   return { IndexName: 'byPlacement', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: m({ ':p': 'TAPES' }) };
 }
 
-/** Targets of one placement (and tape), in import order. */
-export function targetsByPlacementQuery(placement: Placement, tapeName?: string, limit?: number): Omit<QueryCommandInput, 'TableName'> {
-  return {
-    IndexName: 'byPlacement',
-    KeyConditionExpression: 'gsi1pk = :p',
-    ExpressionAttributeValues: m({ ':p': placementIndexKey(placement, tapeName) }),
-    ...(limit ? { Limit: limit } : {}),
-  };
+/** Copies of one placement on one tape (or, unassigned, of one pool), in import order. */
+export function copiesByPlacementQuery(where: Pick<Copy, 'placement' | 'pool' | 'tapeName'>): Omit<QueryCommandInput, 'TableName'> {
+  return { IndexName: 'byPlacement', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: m({ ':p': copyIndexKey(where) }) };
+}
+
+/** A target and all its copies: its partition. */
+export function targetPartitionQuery(targetId: string): Omit<QueryCommandInput, 'TableName'> {
+  return { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: m({ ':pk': keys.target(targetId).pk }), ConsistentRead: true };
+}
+
+/** The online pointers of every pool. */
+export function onlinePointersQuery(): Omit<QueryCommandInput, 'TableName'> {
+  return { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: m({ ':pk': keys.online().pk }), ConsistentRead: true };
 }
 
 /** The tape files of a tape, in file number order. */
@@ -58,13 +64,13 @@ export function tapeFilesQuery(tapeName: string): Omit<QueryCommandInput, 'Table
   };
 }
 
-/** One page of every target (a Scan: the index key carries the tape). */
+/** One page of every target and copy (a Scan: the index key carries the tape). */
 export function allTargetsScan(table: string, start?: Record<string, AttributeValue>): ScanCommandInput {
   return {
     TableName: table,
-    FilterExpression: '#t = :t',
+    FilterExpression: '#t IN (:t, :c)',
     ExpressionAttributeNames: { '#t': 'type' },
-    ExpressionAttributeValues: m({ ':t': 'target' }),
+    ExpressionAttributeValues: m({ ':t': 'target', ':c': 'copy' }),
     ExclusiveStartKey: start,
     ConsistentRead: true,
   };
@@ -76,15 +82,17 @@ export function assignedCountQuery(table: string, tapeName: string, start?: Reco
     TableName: table,
     IndexName: 'byPlacement',
     KeyConditionExpression: 'gsi1pk = :p',
-    ExpressionAttributeValues: m({ ':p': placementIndexKey('assigned', tapeName) }),
+    ExpressionAttributeValues: m({ ':p': copyIndexKey({ placement: 'assigned', pool: DEFAULT_POOL, tapeName }) }),
     Select: 'COUNT',
     ExclusiveStartKey: start,
   };
 }
 
-/** A new target, unless one exists under its id. */
-export function newTargetPut(table: string, t: Target): PutItemCommandInput {
-  return { TableName: table, Item: m(targetCodec.toItem(t)), ConditionExpression: 'attribute_not_exists(pk)' };
+/** A new target with its copies, unless one exists under its id. */
+export function newTargetItems(table: string, t: Target, copies: Copy[]): TransactWriteItem[] {
+  return [t, ...copies].map((x) => ({
+    Put: { TableName: table, Item: m('pool' in x ? copyCodec.toItem(x) : targetCodec.toItem(x)), ConditionExpression: 'attribute_not_exists(pk)' },
+  }));
 }
 
 // ---- writes ---------------------------------------------------------------
@@ -97,15 +105,22 @@ export function newTapeItem(table: string, tape: Tape): TransactWriteItem {
 }
 
 /**
- * Makes `name` the online tape in one transaction: pointer, new tape flag, old tape flag.
- * `expectedPrevious` guards against a concurrent open_tape.
+ * Makes `name` the online tape of `pool` in one transaction: the pool's pointer, new tape
+ * flag, old tape flag. `expectedPrevious` guards against a concurrent open_tape.
  */
-export function setOnlineItems(table: string, name: string, expectedPrevious: string | undefined, now: string, newTape?: Tape): TransactWriteItem[] {
+export function setOnlineItems(
+  table: string,
+  pool: string,
+  name: string,
+  expectedPrevious: string | undefined,
+  now: string,
+  newTape?: Tape,
+): TransactWriteItem[] {
   const items: TransactWriteItem[] = [];
   items.push({
     Put: {
       TableName: table,
-      Item: m({ ...keys.online(), type: 'online', tapeName: name, updatedAt: now }),
+      Item: m({ ...keys.online(pool), type: 'online', pool, tapeName: name, updatedAt: now }),
       ...(expectedPrevious
         ? { ConditionExpression: 'tapeName = :prev', ExpressionAttributeValues: m({ ':prev': expectedPrevious }) }
         : { ConditionExpression: 'attribute_not_exists(pk)' }),
@@ -154,13 +169,15 @@ export function closeTapeItems(table: string, tape: Tape, now: string): Transact
       },
     },
   ];
-  if (tape.online) items.push(onlinePointerDelete(table, tape.name));
+  if (tape.online) items.push(onlinePointerDelete(table, tape));
   return items;
 }
 
-/** Clears the online pointer, only while it names `tapeName`. */
-function onlinePointerDelete(table: string, tapeName: string): TransactWriteItem {
-  return { Delete: { TableName: table, Key: m(keys.online()), ConditionExpression: 'tapeName = :n', ExpressionAttributeValues: m({ ':n': tapeName }) } };
+/** Clears the pointer of the tape's pool, only while it names the tape. */
+function onlinePointerDelete(table: string, tape: Pick<Tape, 'name' | 'pool'>): TransactWriteItem {
+  return {
+    Delete: { TableName: table, Key: m(keys.online(tape.pool)), ConditionExpression: 'tapeName = :n', ExpressionAttributeValues: m({ ':n': tape.name }) },
+  };
 }
 
 /**
@@ -198,7 +215,7 @@ export function removeTapeItems(table: string, tape: Tape): TransactWriteItem[] 
       },
     },
   ];
-  if (tape.online) items.push(onlinePointerDelete(table, tape.name));
+  if (tape.online) items.push(onlinePointerDelete(table, tape));
   return items;
 }
 
@@ -234,7 +251,8 @@ export function enableTapeItems(table: string, tape: Tape, to: 'registered' | 'l
 
 /**
  * Writes `next` over `current` only if the stored item still has `current.version`
- * (optimistic lock); `next.version` must be current + 1.
+ * (optimistic lock); `next.version` must be current + 1. Never over a release-0.3 item,
+ * whose placement the put would drop (`migrate` first).
  */
 export function targetUpdateItem(table: string, current: Target, next: Target): TransactWriteItem {
   if (next.version !== current.version + 1) throw new Error('target version must advance by one');
@@ -242,18 +260,39 @@ export function targetUpdateItem(table: string, current: Target, next: Target): 
     Put: {
       TableName: table,
       Item: m(targetCodec.toItem(next)),
+      ConditionExpression: 'version = :v AND attribute_not_exists(placement)',
+      ExpressionAttributeValues: m({ ':v': current.version }),
+    },
+  };
+}
+
+/** Writes copy `next` over `current` only if the stored copy still has `current.version`. */
+export function copyUpdateItem(table: string, current: Copy, next: Copy): TransactWriteItem {
+  if (next.version !== current.version + 1 || next.targetId !== current.targetId || next.pool !== current.pool) {
+    throw new Error('a copy update keeps target and pool and advances the version by one');
+  }
+  return {
+    Put: {
+      TableName: table,
+      Item: m(copyCodec.toItem(next)),
       ConditionExpression: 'version = :v',
       ExpressionAttributeValues: m({ ':v': current.version }),
     },
   };
 }
 
+/** A new copy (a raised policy), unless the target already has one in that pool. */
+export function newCopyItem(table: string, c: Copy): TransactWriteItem {
+  return { Put: { TableName: table, Item: m(copyCodec.toItem(c)), ConditionExpression: 'attribute_not_exists(pk)' } };
+}
+
 /**
- * Allocates the tape's next file number to `target` and marks the write in flight, in one
- * transaction. It fails (ConditionFailed) if the number was taken, a write is already in
- * flight on the tape, the tape is no longer writable/online, or the target changed.
+ * Allocates the tape's next file number to a copy of `target` and marks the write in flight,
+ * in one transaction. It fails (ConditionFailed) if the number was taken, a write is already
+ * in flight on the tape, the tape is no longer writable/online, the copy changed, or the
+ * target was scanned again (the scan written is the target's current one).
  */
-export function startWriteItems(table: string, tape: Tape, target: Target, writing: Target, flight: WriteInFlight, now: string): TransactWriteItem[] {
+export function startWriteItems(table: string, tape: Tape, target: Target, copy: Copy, writing: Copy, flight: WriteInFlight, now: string): TransactWriteItem[] {
   const fileNumber = flight.fileNumber;
   return [
     {
@@ -290,20 +329,30 @@ export function startWriteItems(table: string, tape: Tape, target: Target, writi
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     },
-    targetUpdateItem(table, target, writing),
+    copyUpdateItem(table, copy, writing),
+    {
+      ConditionCheck: {
+        TableName: table,
+        Key: m(keys.target(target.id)),
+        ConditionExpression: 'scanId = :sid AND #scan = :complete',
+        ExpressionAttributeNames: { '#scan': 'scan' },
+        ExpressionAttributeValues: m({ ':sid': target.scanId ?? '', ':complete': 'complete' }),
+      },
+    },
   ];
 }
 
-/** The target's side of ending a write: placement `to`, only if it is still writing that file. */
-export function targetAfterWriteItem(
+/** The copy's side of ending a write: placement `to`, only if it is still writing that file. */
+export function copyAfterWriteItem(
   table: string,
-  tapeName: string,
+  tape: Pick<Tape, 'name' | 'pool'>,
   fileNumber: number,
   targetId: string,
   to: Placement,
   now: string,
   extra: Record<string, unknown> = {},
 ): TransactWriteItem {
+  const tapeName = tape.name;
   const sets = Object.keys(extra).map((_k, i) => `#x${i} = :x${i}`);
   const names = Object.fromEntries(Object.keys(extra).map((k, i) => [`#x${i}`, k]));
   const values = Object.fromEntries(Object.values(extra).map((v, i) => [`:x${i}`, v]));
@@ -311,13 +360,13 @@ export function targetAfterWriteItem(
   return {
     Update: {
       TableName: table,
-      Key: m(keys.target(targetId)),
+      Key: m(keys.copy(targetId, tape.pool)),
       UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${sets.length ? ', ' + sets.join(', ') : ''}${keepNumber ? '' : ' REMOVE fileNumber'}`,
       ConditionExpression: 'placement = :writing AND tapeName = :t AND fileNumber = :n',
       ...(sets.length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: m({
         ':to': to,
-        ':g': placementIndexKey(to, tapeName),
+        ':g': copyIndexKey({ placement: to, pool: tape.pool, tapeName }),
         ':now': now,
         ':one': 1,
         ':writing': 'writing',
@@ -330,7 +379,7 @@ export function targetAfterWriteItem(
 }
 
 /**
- * Records a completed write (trailer and filemark on tape): tape file archived, target
+ * Records a completed write (trailer and filemark on tape): tape file archived, copy
  * archived, usage counted, the in-flight mark cleared. Conditional on the task id, so a
  * duplicate or late report fails its condition and changes nothing.
  */
@@ -378,13 +427,13 @@ export function finishWriteItems(
         }),
       },
     },
-    targetAfterWriteItem(table, tape.name, w.fileNumber, w.targetId, 'archived', now),
+    copyAfterWriteItem(table, tape, w.fileNumber, w.targetId, 'archived', now, { bytes: w.bytes, archivedAt: now }),
   ];
 }
 
 /**
  * Gives a write up: the tape file record is removed and its number handed back (the next
- * write overwrites it on tape), the target returns to `targetPlacement`. With `tapeState`
+ * write overwrites it on tape), the copy returns to `targetPlacement`. With `tapeState`
  * the tape becomes full (end of medium) or disabled (refused or failing, with a reason). Conditional on the task id, like finishWrite.
  */
 export function discardWriteItems(
@@ -424,20 +473,21 @@ export function discardWriteItems(
         ExpressionAttributeValues: m({ ':writing': 'writing', ':task': w.taskId }),
       },
     },
-    targetAfterWriteItem(table, tape.name, w.fileNumber, w.targetId, outcome.targetPlacement, now, outcome.error ? { lastError: outcome.error } : {}),
+    copyAfterWriteItem(table, tape, w.fileNumber, w.targetId, outcome.targetPlacement, now, outcome.error ? { lastError: outcome.error } : {}),
   ];
 }
 
 /**
- * Applies a read-back verify to the tape file and, when the target still lives in that file,
- * to the target (`targetOnFile`; a target archived again elsewhere after a bad read-back keeps
- * its new placement, and only the old file's record changes). Idempotent per verify task:
+ * Applies a read-back verify to the tape file and, when the target's copy in the tape's pool
+ * still lives in that file, to that copy (`targetOnFile`; a copy archived again elsewhere after
+ * a bad read-back keeps its new placement, and only the old file's record changes). Idempotent per verify task:
  * the file remembers the last verify task applied, and the confirmed count moves only when
  * the file's state really changes.
  */
 export function recordVerifyItems(
   table: string,
   file: TapeFile,
+  pool: string,
   v: { taskId: string; ok: boolean; error?: string; targetOnFile: boolean },
   now: string,
 ): TransactWriteItem[] {
@@ -465,12 +515,12 @@ export function recordVerifyItems(
       ? {
           Update: {
             TableName: table,
-            Key: m(keys.target(file.targetId)),
-            UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${v.error ? ', lastError = :err' : ''}${v.error ? '' : ' REMOVE lastError'}`,
+            Key: m(keys.copy(file.targetId, pool)),
+            UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${v.error ? ', lastError = :err' : ', verifiedAt = :now'}${v.error ? '' : ' REMOVE lastError'}`,
             ConditionExpression: 'tapeName = :t AND fileNumber = :n AND placement IN (:archived, :confirmed, :failed)',
             ExpressionAttributeValues: m({
               ':to': to,
-              ':g': placementIndexKey(to, file.tapeName),
+              ':g': copyIndexKey({ placement: to, pool, tapeName: file.tapeName }),
               ':now': now,
               ':one': 1,
               ':t': file.tapeName,
@@ -483,10 +533,10 @@ export function recordVerifyItems(
           },
         }
       : {
-          // The target moved on: the file's record may change only while the target is elsewhere.
+          // The copy moved on: the file's record may change only while the copy is elsewhere.
           ConditionCheck: {
             TableName: table,
-            Key: m(keys.target(file.targetId)),
+            Key: m(keys.copy(file.targetId, pool)),
             ConditionExpression: 'attribute_not_exists(tapeName) OR tapeName <> :t OR attribute_not_exists(fileNumber) OR fileNumber <> :n',
             ExpressionAttributeValues: m({ ':t': file.tapeName, ':n': file.fileNumber }),
           },

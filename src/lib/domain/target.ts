@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { IllegalTransitionError } from '../errors.ts';
 
 /**
- * A target has two independent dimensions:
- *  - scan: pending -> complete | failed (the manifest is known when complete);
- *  - placement: unassigned -> assigned(tape) -> writing(tape, file) -> archived -> confirmed.
+ * A target has a scan and one copy per pool its copy policy names (domain/copies.ts):
+ *  - scan (on the target): pending -> complete | failed (the manifest is known when complete);
+ *  - placement (on each copy): unassigned -> assigned(tape) -> writing(tape, file) -> archived -> confirmed.
  * Assignment may happen before the scan completes; archive only takes scanned targets.
  */
 export const SCAN_STATES = ['pending', 'complete', 'failed'] as const;
@@ -35,6 +35,12 @@ const PLACEMENT_TRANSITIONS: Record<Placement, readonly Placement[]> = {
  */
 export const REASSIGNABLE_PLACEMENTS: readonly Placement[] = PLACEMENTS.filter((p) => p !== 'writing' && canTransitionPlacement(p, 'assigned'));
 
+/** Placements in which a copy holds a file that read back good or is not yet read back: a rescan leaves these alone. */
+export const KEEPS_FILE_PLACEMENTS: readonly Placement[] = PLACEMENTS.filter((p) => p !== 'writing' && !REASSIGNABLE_PLACEMENTS.includes(p));
+
+/** Placements whose tape file was given up (write failed, read back bad): a rescan sends the copy back to unassigned. */
+export const GAVE_UP_FILE_PLACEMENTS: readonly Placement[] = ['write_failed', 'confirm_failed'];
+
 /** A tape file that once held the target and was given up (read back bad), kept as history. */
 export interface PreviousFile {
   tapeName: string;
@@ -45,8 +51,17 @@ export interface PreviousFile {
   at: string;
 }
 
-/** `t` leaving its current tape file for a new archive: the file goes into its history. */
-export function withFileInHistory(t: Target, at: string): Pick<Target, 'previousFiles'> {
+/** Where a copy is: the placement machine's state, its tape and file, and the files it gave up. */
+export interface Placed {
+  placement: Placement;
+  tapeName?: string;
+  fileNumber?: number;
+  lastError?: string;
+  previousFiles?: PreviousFile[];
+}
+
+/** A copy `t` leaving its current tape file for a new archive: the file goes into its history. */
+export function withFileInHistory(t: Placed, at: string): Pick<Placed, 'previousFiles'> {
   if (t.placement !== 'confirm_failed' || !t.tapeName || t.fileNumber === undefined) return t.previousFiles ? { previousFiles: t.previousFiles } : {};
   const entry: PreviousFile = {
     tapeName: t.tapeName,
@@ -69,7 +84,7 @@ export function assertPlacementTransition(targetId: string, from: Placement, to:
   }
 }
 
-/** The single word operators see, combining scan and placement. */
+/** The single word operators see for a copy, combining its target's scan and its placement. */
 export const TARGET_STATUSES = [
   'imported',
   'scan_failed',
@@ -91,6 +106,7 @@ export function targetStatus(t: { scan: ScanState; placement: Placement }): Targ
   return t.placement;
 }
 
+/** A directory to archive: where it is, what its scan found, and the pools it needs a copy in. */
 export interface Target {
   id: string;
   host: string;
@@ -98,9 +114,6 @@ export interface Target {
   scan: ScanState;
   scanId?: string;
   scanError?: string;
-  placement: Placement;
-  tapeName?: string;
-  fileNumber?: number;
   fileCount?: number;
   totalBytes?: number;
   /** Number of manifest pages of the current scan. */
@@ -108,9 +121,8 @@ export interface Target {
   /** Entries the current scan left out by policy (special files): how many, and the first ones. */
   skippedCount?: number;
   skipped?: { path: string; rawPath?: string; reason: string }[];
-  lastError?: string;
-  /** Tape files given up after a failed read-back, oldest first (at most the last 20). */
-  previousFiles?: PreviousFile[];
+  /** The copy policy: the pools each of which must hold a confirmed copy (domain/copies.ts). */
+  copies: string[];
   importedAt: string;
   updatedAt: string;
   /** Optimistic lock: every conditional write checks and bumps it. */

@@ -28,13 +28,28 @@ const tapeRow = z.object({
   writeInFlight: inFlight.optional(),
   reason: z.string().optional(),
 });
+const copyRow = z.object({
+  pool: z.string(),
+  status: z.enum(TARGET_STATUSES),
+  tape: z.string().optional(),
+  fileNumber: z.number().int().optional(),
+  bytes: z.number().optional(),
+  archivedAt: z.string().optional(),
+  verifiedAt: z.string().optional(),
+  error: z.string().optional(),
+  extra: z.boolean().optional().describe('a copy in a pool the policy no longer names: kept, not counted'),
+});
 const targetRow = z.object({
   id: z.string(),
   host: z.string(),
   path: z.string(),
-  status: z.enum(TARGET_STATUSES),
+  status: z.enum(TARGET_STATUSES).describe('of the copy shown: on the tape or in the pool asked for, else the first required copy not yet confirmed'),
   tape: z.string().optional(),
   fileNumber: z.number().int().optional(),
+  policy: z.array(z.string()).describe('the pools each of which must hold a confirmed copy'),
+  safe: z.boolean().describe('every copy the policy requires is confirmed: the source may be deleted'),
+  copiesStatus: z.string().describe('"safe", or e.g. "1/2 confirmed (missing: offsite)"'),
+  copies: z.array(copyRow),
   fileCount: z.number().int().optional(),
   totalBytes: z.number().optional(),
   skippedCount: z.number().int().optional(),
@@ -43,6 +58,35 @@ const targetRow = z.object({
   previousFiles: z.array(previousFileSchema).optional().describe('tape files given up after a failed read-back'),
 });
 const released = z.array(z.object({ id: z.string(), reason: z.string() }));
+const tapeAssignment = z.object({
+  tape: z.string(),
+  pool: z.string(),
+  assigned: z.array(z.object({ id: z.string(), path: z.string(), from: z.string().optional(), awaitingScan: z.boolean() })),
+  refused: z.array(z.object({ id: z.string(), reason: z.string() })),
+});
+const poolArchive = z.union([
+  z.object({
+    status: z.literal('started'),
+    tape: z.string(),
+    pool: z.string(),
+    fileNumber: z.number().int(),
+    targetId: z.string(),
+    path: z.string(),
+    taskId: z.string(),
+    totalBytes: z.number(),
+    released: released.optional(),
+  }),
+  z.object({ status: z.literal('idle'), tape: z.string(), pool: z.string(), message: z.string(), released: released.optional() }),
+  z.object({
+    status: z.literal('refused'),
+    tape: z.string().optional(),
+    pool: z.string(),
+    code: z.string(),
+    message: z.string(),
+    released: released.optional(),
+  }),
+]);
+const otherPools = <T extends z.ZodType>(s: T) => z.array(s).optional().describe('with no tape or pool named and several pools online: the other pools');
 const taskRef = z.object({ tape: z.string(), fileNumber: z.number().int(), taskId: z.string() });
 
 const counts = <K extends string>(keys: readonly [K, ...K[]]) => z.object(Object.fromEntries(keys.map((k) => [k, z.number().int()])) as Record<K, z.ZodNumber>);
@@ -51,9 +95,11 @@ export const jobOutputSchemas = {
   tapes: z.object({ tapes: z.array(tapeRow) }),
   status: z.object({
     onlineTape: z.string().optional(),
+    online: z.array(z.object({ pool: z.string(), tape: z.string() })),
     tapes: counts(TAPE_STATES),
     setAside: z.array(z.object({ name: z.string(), state: z.enum(TAPE_STATES), reason: z.string().optional() })),
     targets: counts(TARGET_STATUSES),
+    copies: z.object({ safe: z.number().int(), atRisk: z.number().int() }),
     tasks: z.object({
       queued: z.number().int(),
       running: z.number().int(),
@@ -84,35 +130,21 @@ export const jobOutputSchemas = {
     duplicates: z.array(z.object({ line: z.number().int(), firstLine: z.number().int() })),
     skipped: z.array(z.object({ line: z.number().int(), text: z.string(), message: z.string() })),
     scansRequested: z.number().int(),
+    copies: z.array(z.string()).describe('the copy policy the new targets got'),
   }),
-  assign: z.object({
-    tape: z.string(),
-    assigned: z.array(z.object({ id: z.string(), path: z.string(), from: z.string().optional(), awaitingScan: z.boolean() })),
-    refused: z.array(z.object({ id: z.string(), reason: z.string() })),
-  }),
-  archive: z.union([
-    z.object({
-      status: z.literal('started'),
-      tape: z.string(),
-      fileNumber: z.number().int(),
-      targetId: z.string(),
-      path: z.string(),
-      taskId: z.string(),
-      totalBytes: z.number(),
-      released: released.optional(),
-    }),
-    z.object({ status: z.literal('idle'), tape: z.string(), message: z.string(), released: released.optional() }),
-  ]),
+  assign: tapeAssignment.extend({ otherPools: otherPools(tapeAssignment) }),
+  archive: z.intersection(poolArchive, z.object({ otherPools: otherPools(poolArchive) })),
   confirm: z.union([
     z.object({
       status: z.literal('requested'),
       tape: z.string(),
+      pool: z.string(),
       fileNumber: z.number().int(),
       targetId: z.string(),
       taskId: z.string(),
       updateCatalog: z.boolean(),
     }),
-    z.object({ status: z.literal('idle'), tape: z.string(), message: z.string() }),
+    z.object({ status: z.literal('idle'), tape: z.string(), pool: z.string(), message: z.string() }),
   ]),
   close_tape: z.union([
     z.object({ status: z.literal('needs-confirmation'), tape: z.string(), warnings: z.array(z.string()), toRelease: z.array(z.string()), message: z.string() }),
@@ -126,6 +158,20 @@ export const jobOutputSchemas = {
     }),
   ]),
   targets: z.object({ targets: z.array(targetRow) }),
+  set_copies: z.object({
+    policy: z.array(z.string()),
+    changed: z.array(
+      z.object({ id: z.string(), from: z.array(z.string()), created: z.array(z.string()), released: z.array(z.string()), keptAsExtra: z.array(z.string()) }),
+    ),
+    unchanged: z.number().int(),
+    message: z.string(),
+  }),
+  migrate: z.object({
+    migrated: z.number().int(),
+    alreadyUpgraded: z.number().int(),
+    onlineMoved: z.object({ tape: z.string(), pool: z.string() }).optional(),
+    message: z.string(),
+  }),
   reconcile: z.object({
     scansResent: z.array(z.string()),
     writesResent: z.array(taskRef),
@@ -153,6 +199,8 @@ const _fits: { [N in JobName]: Fits<N> } = {
   confirm: true,
   close_tape: true,
   targets: true,
+  set_copies: true,
+  migrate: true,
   reconcile: true,
   task: true,
   rescan: true,

@@ -45,8 +45,10 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
     if (!w) continue;
     const status = await ctx.tasks.get(w.taskId);
     if (!lost(status, w.startedAt)) continue;
-    const target = await ctx.catalog.getTarget(w.targetId);
-    if (target?.placement !== 'writing') continue;
+    const tc = await ctx.catalog.getTargetCopies(w.targetId);
+    const copy = tc?.copies.find((c) => c.pool === tape.pool);
+    if (!tc || copy?.placement !== 'writing' || copy.tapeName !== tape.name || copy.fileNumber !== w.fileNumber) continue;
+    const target = tc.target;
     // Same task id: whichever copy an agent runs first is the one the catalog accepts.
     await ctx.queues.sendTask(writeTask({ taskId: w.taskId, issuedAt: now }, target, tape.name, w.fileNumber));
     result.writesResent.push({ tape: tape.name, fileNumber: w.fileNumber, taskId: w.taskId });

@@ -15,11 +15,18 @@ import { JOB_ACCESS } from '../resources/access.ts';
 import { restrict, type JobContext } from './context.ts';
 import { listTapes, openTape } from './tapes.ts';
 import { importTargets, listTargets } from './targets.ts';
-import { archive, assign, closeTape, confirm, planCloseTape } from './workflow.ts';
+import { assign } from './assign.ts';
+import { archive } from './archive.ts';
+import { confirm } from './confirm.ts';
+import { closeTape, planCloseTape } from './close-tape.ts';
+import { setCopies } from './set-copies.ts';
+import { migrate } from './migrate.ts';
 import { formatIssues } from '../validation.ts';
 import { isStale } from '../catalog/task-status.ts';
 
 const tapeName = z.string().min(1).max(64);
+const poolName = z.string().min(1).max(64);
+const targetIds = z.array(z.string().min(1).max(64)).max(10_000);
 
 export const jobInputSchemas = {
   tapes: z.object({}).strict(),
@@ -29,28 +36,44 @@ export const jobInputSchemas = {
       name: tapeName,
       capacity: z.union([z.string().max(32), z.number().int().positive()]).optional(),
       barcode: z.string().max(16).optional(),
-      pool: z.string().max(64).optional(),
+      pool: poolName.optional(),
       new: z.boolean().default(false),
     })
     .strict(),
   enable_tape: z.object({ name: tapeName }).strict(),
   remove_tape: z.object({ name: tapeName }).strict(),
   import: z
-    .object({ content: z.string().max(5 * 1024 * 1024), source: z.string().max(256).default('import list'), skipInvalid: z.boolean().default(false) })
+    .object({
+      content: z.string().max(5 * 1024 * 1024),
+      source: z.string().max(256).default('import list'),
+      skipInvalid: z.boolean().default(false),
+      /** The copy policy of the new targets (default: the configured `copies`). */
+      copies: z.array(poolName).min(1).max(16).optional(),
+    })
     .strict(),
-  assign: z.object({ tape: tapeName.optional(), targetIds: z.array(z.string().min(1).max(64)).max(10_000).optional() }).strict(),
-  /** tape: only if this is (still) the online tape; archive --all passes the tape it began on. */
-  archive: z.object({ tape: tapeName.optional() }).strict(),
+  assign: z.object({ tape: tapeName.optional(), targetIds: targetIds.optional() }).strict(),
+  /** tape: only if this is (still) the online tape of its pool; archive --all passes the tape it began on. */
+  archive: z.object({ tape: tapeName.optional(), pool: poolName.optional() }).strict(),
   confirm: z
     .object({
       which: z.string().min(1).max(32).default('next'),
       tape: tapeName.optional(),
+      pool: poolName.optional(),
       retry: z.boolean().default(false),
       noDbUpdate: z.boolean().default(false),
     })
     .strict(),
-  close_tape: z.object({ tape: tapeName.optional(), yes: z.boolean().default(false) }).strict(),
-  targets: z.object({ state: z.string().max(32).optional(), tape: tapeName.optional() }).strict(),
+  close_tape: z.object({ tape: tapeName.optional(), pool: poolName.optional(), yes: z.boolean().default(false) }).strict(),
+  targets: z.object({ state: z.string().max(32).optional(), tape: tapeName.optional(), pool: poolName.optional() }).strict(),
+  set_copies: z
+    .object({
+      pools: z.array(poolName).min(1).max(16),
+      targetIds: targetIds.optional(),
+      allImported: z.boolean().default(false),
+      force: z.boolean().default(false),
+    })
+    .strict(),
+  migrate: z.object({}).strict(),
   reconcile: z
     .object({
       olderThanSeconds: z
@@ -68,7 +91,7 @@ export const jobInputSchemas = {
     })
     .strict(),
   task: z.object({ taskId: z.string().uuid() }).strict(),
-  rescan: z.object({ targetIds: z.array(z.string().min(1).max(64)).max(10_000).optional(), failed: z.boolean().default(false) }).strict(),
+  rescan: z.object({ targetIds: targetIds.optional(), failed: z.boolean().default(false) }).strict(),
   discover: z.object({ roots: z.array(z.string().min(2).max(4096)).max(100).optional(), pattern: z.string().min(1).max(256).optional() }).strict(),
 } as const;
 
@@ -77,13 +100,13 @@ export type JobInput<N extends JobName> = z.output<(typeof jobInputSchemas)[N]>;
 export const JOB_NAMES = Object.keys(jobInputSchemas) as JobName[];
 
 async function closeTapeJob(ctx: JobContext, input: JobInput<'close_tape'>) {
-  const plan = await planCloseTape(ctx, input.tape);
+  const plan = await planCloseTape(ctx, input.tape, input.pool);
   if (!input.yes && !plan.alreadyClosed) {
     return {
       status: 'needs-confirmation' as const,
       tape: plan.tape.name,
       warnings: plan.warnings,
-      toRelease: plan.toRelease.map((t) => t.id),
+      toRelease: plan.toRelease.map((c) => c.targetId),
       message: `closing ${plan.tape.name} needs confirmation; nothing was changed. Repeat with yes (CLI: --yes).`,
     };
   }
@@ -102,6 +125,8 @@ const runners = {
   confirm: (ctx: JobContext, i: JobInput<'confirm'>) => confirm(ctx, i),
   close_tape: closeTapeJob,
   targets: (ctx: JobContext, i: JobInput<'targets'>) => listTargets(ctx, i),
+  set_copies: (ctx: JobContext, i: JobInput<'set_copies'>) => setCopies(ctx, i),
+  migrate: (ctx: JobContext) => migrate(ctx),
   reconcile: (ctx: JobContext, i: JobInput<'reconcile'>) => reconcile(ctx, i),
   discover: (ctx: JobContext, i: JobInput<'discover'>) => discover(ctx, i),
   rescan: (ctx: JobContext, i: JobInput<'rescan'>) => rescan(ctx, i),

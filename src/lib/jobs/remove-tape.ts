@@ -8,7 +8,8 @@ import type { Tape } from '../domain/tape.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { resolveTape } from './tapes.ts';
-import { releaseAssigned } from './workflow.ts';
+import { assignedTo, releaseAssigned } from './close-tape.ts';
+import { DEFAULT_POOL } from '../domain/copies.ts';
 
 export interface RemoveTapeResult {
   tape: string;
@@ -22,8 +23,9 @@ export async function removeTape(ctx: JobContext, input: { name: string }): Prom
   try {
     tape = await resolveTape(ctx, input.name);
   } catch (e) {
-    // Removed already, but stopped before every target was released: release the rest now.
-    const left = e instanceof NotFoundError ? await ctx.catalog.listTargetsByPlacement('assigned', input.name) : [];
+    // Removed already, but stopped before every target was released: release the rest now
+    // (the copy index finds a tape's copies by the tape's name alone).
+    const left = e instanceof NotFoundError ? await assignedTo(ctx, { name: input.name, pool: DEFAULT_POOL }) : [];
     if (!left.length) throw e;
     const released = await releaseAssigned(ctx, left);
     return {
@@ -51,11 +53,11 @@ export async function removeTape(ctx: JobContext, input: { name: string }): Prom
   }
   // The tape is gone, so no archive or assign can take these any more; an interrupted release
   // is finished by running remove_tape again.
-  const released = await releaseAssigned(ctx, await ctx.catalog.listTargetsByPlacement('assigned', tape.name));
+  const released = await releaseAssigned(ctx, await assignedTo(ctx, tape));
   return {
     tape: tape.name,
     wasOnline: tape.online,
     released,
-    message: `tape ${tape.name} removed from the catalog${tape.online ? ' (no tape is online now; open one with "open_tape NAME")' : ''}; released ${released.length} assigned target(s).`,
+    message: `tape ${tape.name} removed from the catalog${tape.online ? ` (pool ${tape.pool} has no online tape now; open one with "open_tape NAME")` : ''}; released ${released.length} assigned target(s).`,
   };
 }

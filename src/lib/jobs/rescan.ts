@@ -1,61 +1,82 @@
 /**
  * `rescan`: scan targets again, for a scan that failed (host down, key not yet trusted), a
- * target whose source changed after its scan (write_failed), or one whose tape file read back
- * bad (confirm_failed: that file keeps its own scan id, and goes into the target's history).
- * The target gets a new scan id. Targets with a good copy on tape are refused: their manifest
- * describes what is on tape.
+ * copy whose write found the source changed (write_failed), or one whose tape file read back
+ * bad (confirm_failed: that file keeps its own scan id, and goes into the copy's history).
+ * The target gets a new scan id; its copies in write_failed or confirm_failed go back to
+ * unassigned. Refused while a copy is being written, and when every copy holds a good file
+ * (their manifest describes what is on tape). Copies already on tape keep their files, which
+ * record the scan they were written from and are verified against it.
  */
-import { REASSIGNABLE_PLACEMENTS, targetStatus, withFileInHistory, type Target } from '../domain/target.ts';
+import { GAVE_UP_FILE_PLACEMENTS, KEEPS_FILE_PLACEMENTS, withFileInHistory } from '../domain/target.ts';
+import { overallStatus, type TargetCopies } from '../domain/copies.ts';
 import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
+import { copyUpdateItem, targetUpdateItem } from '../catalog/requests.ts';
+import { ConditionFailed } from '../catalog/catalog.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
-import { prepareToLeaveBadFile } from './workflow.ts';
+import { prepareToLeaveBadFile } from './assign.ts';
 
 export interface RescanInput {
   targetIds?: string[];
-  /** Every target whose scan failed or whose write found the source changed. */
+  /** Every target whose scan failed or one of whose writes found the source changed. */
   failed?: boolean;
 }
 
 export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ rescanned: { id: string; path: string }[] }> {
-  let targets: Target[];
+  let targets: TargetCopies[];
   if (input.targetIds?.length) {
     targets = [];
     for (const id of input.targetIds) {
-      const t = await ctx.catalog.getTarget(id);
-      if (!t) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
-      if (!REASSIGNABLE_PLACEMENTS.includes(t.placement)) {
+      const tc = await ctx.catalog.getTargetCopies(id);
+      if (!tc) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
+      const writing = tc.copies.find((c) => c.placement === 'writing');
+      if (writing) {
         throw new IllegalTransitionError(
-          `target ${id} is ${targetStatus(t)}; its manifest describes what is on tape and cannot be replaced. Nothing was rescanned.`,
+          `target ${id} is being written to ${writing.tapeName} file ${writing.fileNumber}; rescan it once that write has finished. Nothing was rescanned.`,
         );
       }
-      targets.push(t);
+      if (tc.copies.length && tc.copies.every((c) => KEEPS_FILE_PLACEMENTS.includes(c.placement))) {
+        throw new IllegalTransitionError(
+          `target ${id} is ${overallStatus(tc)}; its manifest describes what is on tape and cannot be replaced. Nothing was rescanned.`,
+        );
+      }
+      targets.push(tc);
     }
-    for (const t of targets) await prepareToLeaveBadFile(ctx, t);
+    for (const tc of targets) for (const c of tc.copies) await prepareToLeaveBadFile(ctx, tc.target, c);
   } else if (input.failed) {
-    targets = (await ctx.catalog.listAllTargets()).filter((t) => t.scan === 'failed' || t.placement === 'write_failed');
+    targets = (await ctx.catalog.listAllTargetCopies()).filter(
+      (tc) => tc.target.scan === 'failed' || (tc.copies.some((c) => c.placement === 'write_failed') && !tc.copies.some((c) => c.placement === 'writing')),
+    );
   } else {
     throw new UsageError('name the targets to rescan, or use --failed for every failed scan and changed source.');
   }
   const out: { id: string; path: string }[] = [];
-  for (const t of targets) {
+  const table = ctx.catalog.tableName;
+  for (const { target: t, copies } of targets) {
     const now = ctx.now().toISOString();
     const scanId = ctx.newId();
-    // Off its tape file (write failed, or read back bad): back to unassigned, to be assigned anew.
-    const leaves = t.placement === 'write_failed' || t.placement === 'confirm_failed';
-    const next: Target = {
-      ...t,
-      ...withFileInHistory(t, now),
-      scan: 'pending',
-      scanId,
-      scanError: undefined,
-      lastError: undefined,
-      placement: leaves ? 'unassigned' : t.placement,
-      ...(leaves ? { tapeName: undefined, fileNumber: undefined } : {}),
-      updatedAt: now,
-      version: t.version + 1,
-    };
-    if (!(await ctx.catalog.updateTarget(t, next))) continue;
+    // Off their tape files (write failed, or read back bad): back to unassigned, to be assigned anew.
+    const leaving = copies.filter((c) => GAVE_UP_FILE_PLACEMENTS.includes(c.placement));
+    try {
+      await ctx.catalog.transact([
+        targetUpdateItem(table, t, { ...t, scan: 'pending', scanId, scanError: undefined, updatedAt: now, version: t.version + 1 }),
+        ...leaving.map((c) =>
+          copyUpdateItem(table, c, {
+            ...c,
+            ...withFileInHistory(c, now),
+            placement: 'unassigned',
+            tapeName: undefined,
+            fileNumber: undefined,
+            lastError: undefined,
+            updatedAt: now,
+            version: c.version + 1,
+          }),
+        ),
+      ]);
+    } catch (e) {
+      if (e instanceof ConditionFailed) continue; // changed meanwhile: not rescanned, not listed
+      throw e;
+    }
     await ctx.queues.sendTask(scanTask({ taskId: ctx.newId(), issuedAt: now }, t, scanId));
     out.push({ id: t.id, path: t.path });
   }

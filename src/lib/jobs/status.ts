@@ -1,19 +1,26 @@
 /**
- * `status`: the whole archive at a glance for the operator: which tape is online, tapes set
- * aside and why, how many targets are in each state, and the tape tasks under way, with any
- * whose agent has gone silent (stale: reconcile drives them again).
+ * `status`: the whole archive at a glance for the operator: which tape of each pool is online,
+ * tapes set aside and why, how many targets are in each state and how many are safe (every
+ * copy their policy requires confirmed), and the tape tasks under way, with any whose agent
+ * has gone silent (stale: reconcile drives them again).
  */
 import { isStale, type TaskStatus } from '../catalog/task-status.ts';
 import { TAPE_STATES, type TapeState } from '../domain/tape.ts';
-import { TARGET_STATUSES, targetStatus, type TargetStatus } from '../domain/target.ts';
+import { TARGET_STATUSES, type TargetStatus } from '../domain/target.ts';
+import { copiesStatus, DEFAULT_POOL, overallStatus } from '../domain/copies.ts';
 import type { JobContext } from './context.ts';
 
 export interface StatusResult {
+  /** The online tape of the default pool, or of the only pool with one. */
   onlineTape?: string;
+  /** The online tape of every pool that has one. */
+  online: { pool: string; tape: string }[];
   tapes: Record<TapeState, number>;
   /** Disabled and broken tapes, with the reason they were set aside. */
   setAside: { name: string; state: TapeState; reason?: string }[];
   targets: Record<TargetStatus, number>;
+  /** Targets with every required copy confirmed (their source may be deleted), and the rest. */
+  copies: { safe: number; atRisk: number };
   tasks: {
     queued: number;
     running: number;
@@ -26,17 +33,20 @@ const TASK_KINDS = ['write', 'verify', 'check-tape'] as const;
 
 export async function status(ctx: JobContext): Promise<StatusResult> {
   const [online, tapes, targets, ...tasks] = await Promise.all([
-    ctx.catalog.getOnlineTapeName(),
+    ctx.catalog.listOnline(),
     ctx.catalog.listTapes(),
-    ctx.catalog.listAllTargets(),
+    ctx.catalog.listAllTargetCopies(),
     ...TASK_KINDS.map((k) => ctx.tasks.listUnfinished(k)),
   ]);
   const unfinished = tasks.flat();
   const now = ctx.now();
   const count = <K extends string>(keys: readonly K[], values: K[]) =>
     Object.fromEntries(keys.map((k) => [k, values.filter((v) => v === k).length])) as Record<K, number>;
+  const main = online.find((o) => o.pool === DEFAULT_POOL) ?? (online.length === 1 ? online[0] : undefined);
+  const safe = targets.filter((tc) => copiesStatus(tc.target.copies, tc.copies).safe).length;
   return {
-    ...(online ? { onlineTape: online } : {}),
+    ...(main ? { onlineTape: main.tapeName } : {}),
+    online: online.map((o) => ({ pool: o.pool, tape: o.tapeName })),
     tapes: count(
       TAPE_STATES,
       tapes.map((t) => t.state),
@@ -44,7 +54,8 @@ export async function status(ctx: JobContext): Promise<StatusResult> {
     setAside: tapes
       .filter((t) => t.state === 'disabled' || t.state === 'broken')
       .map((t) => ({ name: t.name, state: t.state, ...(t.reason ? { reason: t.reason } : {}) })),
-    targets: count(TARGET_STATUSES, targets.map(targetStatus)),
+    targets: count(TARGET_STATUSES, targets.map(overallStatus)),
+    copies: { safe, atRisk: targets.length - safe },
     tasks: {
       queued: unfinished.filter((s) => s.state === 'queued').length,
       running: unfinished.filter((s) => s.state === 'running').length,

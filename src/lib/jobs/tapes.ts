@@ -3,6 +3,7 @@ import { BARCODE_RE, canGoOnline, validateTapeName, WRITABLE_TAPE_STATES, type T
 import { parseBytes } from '../domain/units.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError } from '../errors.ts';
 import type { JobContext } from './context.ts';
+import { DEFAULT_POOL, validatePoolName } from '../domain/copies.ts';
 
 export interface TapeRow {
   name: string;
@@ -81,13 +82,14 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
   if (barcode !== undefined && !BARCODE_RE.test(barcode)) {
     throw new UsageError(`barcode "${input.barcode}" is invalid: use six letters or digits, optionally with the LTO media suffix (e.g. ABC123L9).`);
   }
-  if (input.pool !== undefined && !/^[A-Za-z0-9._-]{1,32}$/.test(input.pool)) {
-    throw new UsageError(`pool "${input.pool}" is invalid: use 1-32 letters, digits, '.', '_' or '-'.`);
-  }
+  const poolError = input.pool === undefined ? undefined : validatePoolName(input.pool);
+  if (poolError) throw new UsageError(poolError);
 
   const existing = await ctx.catalog.getTape(input.name);
-  if (!existing) await refuseUnintendedName(ctx, input.name, !!input.new);
-  const previousOnline = await ctx.catalog.getOnlineTapeName();
+  if (!existing) await refuseUnintendedName(ctx, input.name, !!input.new, input.pool ?? DEFAULT_POOL);
+  const pool = existing?.pool ?? input.pool ?? DEFAULT_POOL;
+  const ofPool = pool === DEFAULT_POOL ? '' : ` of pool ${pool}`;
+  const previousOnline = await ctx.catalog.getOnlineTapeName(pool);
   const now = ctx.now().toISOString();
 
   if (existing) {
@@ -105,10 +107,10 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
       throw new IllegalTransitionError(`tape ${existing.name} is ${existing.state} and cannot be opened${existing.reason ? ` (${existing.reason})` : ''}.`);
     }
     if (existing.online && previousOnline === existing.name) {
-      return { tape: existing, registered: false, message: `tape ${existing.name} is already the online tape; nothing changed.` };
+      return { tape: existing, registered: false, message: `tape ${existing.name} is already the online tape${ofPool}; nothing changed.` };
     }
     try {
-      await ctx.catalog.setOnline(existing.name, previousOnline, now);
+      await ctx.catalog.setOnline(pool, existing.name, previousOnline, now);
     } catch (e) {
       if (e instanceof ConditionFailed)
         throw new ConflictError(`another open_tape or close_tape ran at the same time; nothing was changed. Check with "tapes" and try again.`);
@@ -119,14 +121,14 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
       tape,
       registered: false,
       ...(previousOnline && previousOnline !== tape.name ? { previousOnline } : {}),
-      message: `tape ${tape.name} is now online${previousOnline && previousOnline !== tape.name ? ` (${previousOnline} taken offline)` : ''}.`,
+      message: `tape ${tape.name} is now online${ofPool}${previousOnline && previousOnline !== tape.name ? ` (${previousOnline} taken offline)` : ''}.`,
     };
   }
 
   const tape: Tape = {
     name: input.name,
     barcode: barcode ?? '',
-    pool: input.pool ?? 'default',
+    pool,
     capacityBytes: capacity ?? DEFAULT_CAPACITY_BYTES,
     state: 'registered',
     online: true,
@@ -138,7 +140,7 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
     updatedAt: now,
   };
   try {
-    await ctx.catalog.setOnline(tape.name, previousOnline, now, tape);
+    await ctx.catalog.setOnline(pool, tape.name, previousOnline, now, tape);
   } catch (e) {
     if (e instanceof ConditionFailed)
       throw new ConflictError(
@@ -150,7 +152,7 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
     tape,
     registered: true,
     ...(previousOnline ? { previousOnline } : {}),
-    message: `tape ${tape.name} registered and online${previousOnline ? ` (${previousOnline} taken offline)` : ''}.`,
+    message: `tape ${tape.name} registered and online${ofPool}${previousOnline ? ` (${previousOnline} taken offline)` : ''}.`,
   };
 }
 
@@ -158,8 +160,16 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
  * A name not in the catalog is registered only when asked for (`new`), and never when it
  * differs from a registered tape only by case (Tape1 beside tape1 is a typo, not a tape).
  */
-async function refuseUnintendedName(ctx: JobContext, name: string, asNew: boolean): Promise<void> {
-  const known = (await ctx.catalog.listTapes()).map((t) => t.name);
+async function refuseUnintendedName(ctx: JobContext, name: string, asNew: boolean, pool: string): Promise<void> {
+  const tapes = await ctx.catalog.listTapes();
+  const known = tapes.map((t) => t.name);
+  const pools = new Set([DEFAULT_POOL, ...ctx.config.copies, ...tapes.map((t) => t.pool)]);
+  const poolTwin = [...pools].find((p) => p !== pool && p.toLowerCase() === pool.toLowerCase());
+  if (poolTwin) {
+    throw new ValidationError(
+      `pool ${pool} differs from the known pool ${poolTwin} only by case; use --pool ${poolTwin}, or a distinct name. Nothing was changed.`,
+    );
+  }
   const twin = known.find((k) => k.toLowerCase() === name.toLowerCase());
   if (twin) {
     throw new ValidationError(
@@ -174,20 +184,65 @@ async function refuseUnintendedName(ctx: JobContext, name: string, asNew: boolea
   }
 }
 
-/** The tape a job works on: the named one, or the online tape. */
-export async function resolveTape(ctx: JobContext, name: string | undefined): Promise<Tape> {
+/**
+ * The tape a job works on: the named one (which must be in `pool` when both are given), or
+ * the online tape of `pool`, or the one online tape when only one pool has one.
+ */
+export async function resolveTape(ctx: JobContext, name: string | undefined, pool?: string): Promise<Tape> {
   if (name !== undefined) {
     const err = validateTapeName(name);
     if (err) throw new UsageError(err);
     const tape = await ctx.catalog.getTape(name);
     if (!tape) throw new NotFoundError(`tape ${name} is not registered; register it with "open_tape ${name}" or check the name with "tapes".`);
+    if (pool !== undefined && tape.pool !== pool) {
+      throw new ValidationError(`tape ${name} is in pool ${tape.pool}, not ${pool}; name a tape of pool ${pool}, or leave out --pool. Nothing was changed.`);
+    }
     return tape;
   }
-  const online = await ctx.catalog.getOnlineTapeName();
-  if (!online) throw new NotFoundError('no tape is online; open one with "open_tape NAME" or name the tape explicitly.');
-  const tape = await ctx.catalog.getTape(online);
-  if (!tape) throw new NotFoundError(`the online tape ${online} is missing from the catalog; open a tape with "open_tape NAME".`);
+  const online = await onlineTapes(ctx, pool);
+  if (online.length > 1) {
+    throw new UsageError(
+      `several pools have an online tape (${online.map((o) => `${o.pool}: ${o.tapeName}`).join(', ')}); say which with --pool POOL or --tape NAME. Nothing was changed.`,
+    );
+  }
+  const only = online[0];
+  if (!only) {
+    throw new NotFoundError(
+      pool === undefined
+        ? 'no tape is online; open one with "open_tape NAME" or name the tape explicitly.'
+        : `pool ${pool} has no online tape; open one with "open_tape NAME --pool ${pool}" or name the tape explicitly.`,
+    );
+  }
+  const tape = await ctx.catalog.getTape(only.tapeName);
+  if (!tape) throw new NotFoundError(`the online tape ${only.tapeName} is missing from the catalog; open a tape with "open_tape NAME".`);
   return tape;
+}
+
+/** The online tape of `pool` (checked to be a known pool), or of every pool that has one. */
+export async function onlineTapes(ctx: JobContext, pool?: string): Promise<{ pool: string; tapeName: string }[]> {
+  if (pool !== undefined) await assertKnownPools(ctx, [pool]);
+  const online = await ctx.catalog.listOnline();
+  return pool === undefined ? online : online.filter((o) => o.pool === pool);
+}
+
+/**
+ * Pools exist once a tape is registered in them (`open_tape NAME --new --pool P`) or the
+ * configured copy policy names them; any other name is a typo, refused before anything changes.
+ */
+export async function assertKnownPools(ctx: JobContext, pools: readonly string[]): Promise<void> {
+  for (const p of pools) {
+    const err = validatePoolName(p);
+    if (err) throw new UsageError(err);
+  }
+  const configured = new Set([DEFAULT_POOL, ...ctx.config.copies]);
+  if (pools.every((p) => configured.has(p))) return;
+  const known = new Set([...configured, ...(await ctx.catalog.listTapes()).map((t) => t.pool)]);
+  const unknown = pools.filter((p) => !known.has(p));
+  if (unknown.length) {
+    throw new ValidationError(
+      `unknown pool(s) ${unknown.join(', ')}: no tape is registered in them and the configured copy policy does not name them (known pools: ${[...known].sort().join(', ')}). Register a pool's first tape with "open_tape NAME --new --pool ${unknown[0]}", or check the spelling. Nothing was changed.`,
+    );
+  }
 }
 
 export function isWritable(tape: Tape): boolean {

@@ -1,9 +1,10 @@
 import { parseImportList, type ImportProblem } from '../domain/import-list.ts';
-import { PLACEMENTS, TARGET_STATUSES, targetId, targetStatus, type Placement, type Target, type TargetStatus } from '../domain/target.ts';
+import { TARGET_STATUSES, targetId, type PreviousFile, type Target, type TargetStatus } from '../domain/target.ts';
+import { copiesStatus, copyStatus, describeCopies, newCopies, overallStatus, parseCopyPolicy, type Copy, type TargetCopies } from '../domain/copies.ts';
 import { UsageError, ValidationError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { mapLimit } from '../concurrency.ts';
-import { resolveTape } from './tapes.ts';
+import { assertKnownPools, resolveTape } from './tapes.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
 
 export interface ImportInput {
@@ -12,6 +13,8 @@ export interface ImportInput {
   /** Shown in messages, e.g. the file name. */
   source: string;
   skipInvalid?: boolean;
+  /** The copy policy of the new targets (default: the configured one); known targets keep theirs. */
+  copies?: string[];
 }
 
 export interface ImportResult {
@@ -20,6 +23,8 @@ export interface ImportResult {
   duplicates: { line: number; firstLine: number }[];
   skipped: ImportProblem[];
   scansRequested: number;
+  /** The copy policy the new targets got. */
+  copies: string[];
 }
 
 /** Offending lines named in a refusal; the rest are counted. */
@@ -39,6 +44,10 @@ export function describeProblems(source: string, problems: ImportProblem[]): str
 
 /** `import FILE`: each listed directory becomes a target and a scan of it is requested. */
 export async function importTargets(ctx: JobContext, input: ImportInput): Promise<ImportResult> {
+  const policy = parseCopyPolicy(input.copies ?? ctx.config.copies);
+  if ('error' in policy) throw new ValidationError(`${policy.error} Nothing was imported.`);
+  const copies = [...policy.policy];
+  await assertKnownPools(ctx, copies);
   const parsed = parseImportList(input.content, ctx.config.defaultHost);
   if (parsed.errors.length && !input.skipInvalid) {
     throw new ValidationError(describeProblems(input.source, parsed.errors), {
@@ -51,7 +60,7 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
       `${input.source} lists no target directories (only blank lines, comments or invalid lines); nothing was imported. Write one full directory path per line.`,
     );
   }
-  const result: ImportResult = { imported: [], alreadyKnown: [], duplicates: parsed.duplicates, skipped: parsed.errors, scansRequested: 0 };
+  const result: ImportResult = { imported: [], alreadyKnown: [], duplicates: parsed.duplicates, skipped: parsed.errors, scansRequested: 0, copies };
   // Each target is one conditional put and one message; run them 16 at a time so that a list
   // of thousands fits in an API call. Import times are spaced by a millisecond per line so
   // archive takes the targets in the order of the list.
@@ -66,16 +75,16 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
       path: entry.path,
       scan: 'pending',
       scanId,
-      placement: 'unassigned',
+      copies,
       importedAt: now,
       updatedAt: now,
       version: 1,
     };
-    if (!(await ctx.catalog.createTarget(target))) {
-      const known = await ctx.catalog.getTarget(id);
+    if (!(await ctx.catalog.createTarget(target, newCopies(target, now)))) {
+      const known = await ctx.catalog.getTargetCopies(id);
       return {
         kind: 'known' as const,
-        known: { id, host: entry.host, path: entry.path, line: entry.line, status: known ? targetStatus(known) : ('imported' as const) },
+        known: { id, host: entry.host, path: entry.path, line: entry.line, status: known ? overallStatus(known) : ('imported' as const) },
       };
     }
     // The target is recorded before its scan is requested: if this send is lost, the target
@@ -94,60 +103,123 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
 }
 
 export interface ListTargetsInput {
+  /** A status word, or `safe` / `at-risk` (every required copy confirmed, or not). */
   state?: string;
   tape?: string;
+  pool?: string;
+}
+
+/** One copy of a target, as `targets` shows it. */
+export interface CopyRow {
+  pool: string;
+  status: TargetStatus;
+  tape?: string;
+  fileNumber?: number;
+  bytes?: number;
+  archivedAt?: string;
+  verifiedAt?: string;
+  error?: string;
+  /** A copy in a pool its target's policy no longer names (kept, not counted). */
+  extra?: boolean;
 }
 
 export interface TargetRow {
   id: string;
   host: string;
   path: string;
+  /** The copy shown (on the tape asked for, else the one holding the target up): its status word. */
   status: TargetStatus;
   tape?: string;
   fileNumber?: number;
+  /** The copy policy, and whether every copy it requires is confirmed. */
+  policy: string[];
+  safe: boolean;
+  /** "safe", or "1/2 confirmed (missing: offsite)". */
+  copiesStatus: string;
+  copies: CopyRow[];
   fileCount?: number;
   totalBytes?: number;
   /** Entries of the target not archived by policy (special files): how many, and the first ones. */
   skippedCount?: number;
   skipped?: { path: string; rawPath?: string; reason: string }[];
   error?: string;
-  /** Tape files given up after a failed read-back (they stay on their tapes, recorded as bad). */
-  previousFiles?: NonNullable<Target['previousFiles']>;
+  /** Tape files given up after a failed read-back, of every copy (they stay on their tapes, recorded as bad). */
+  previousFiles?: PreviousFile[];
 }
 
-export function toTargetRow(t: Target): TargetRow {
+export const TARGET_FILTERS = [...TARGET_STATUSES, 'safe', 'at-risk'] as const;
+
+function copyRow(t: Target, c: Copy): CopyRow {
+  return {
+    pool: c.pool,
+    status: copyStatus(t.scan, c),
+    ...(c.tapeName ? { tape: c.tapeName } : {}),
+    ...(c.fileNumber !== undefined ? { fileNumber: c.fileNumber } : {}),
+    ...(c.bytes !== undefined ? { bytes: c.bytes } : {}),
+    ...(c.archivedAt ? { archivedAt: c.archivedAt } : {}),
+    ...(c.verifiedAt ? { verifiedAt: c.verifiedAt } : {}),
+    ...(c.lastError ? { error: c.lastError } : {}),
+    ...(t.copies.includes(c.pool) ? {} : { extra: true }),
+  };
+}
+
+/** The copies in policy order, then any extra ones. */
+const ordered = ({ target, copies }: TargetCopies) =>
+  [...copies].sort((a, b) => rank(target.copies, a.pool) - rank(target.copies, b.pool) || a.pool.localeCompare(b.pool));
+const rank = (policy: string[], pool: string) => (policy.includes(pool) ? policy.indexOf(pool) : policy.length);
+
+/** A target's row; `focus` is the copy the row is about (on the tape or in the pool asked for). */
+export function toTargetRow(tc: TargetCopies, focus?: Copy): TargetRow {
+  const t = tc.target;
+  const copies = ordered(tc);
+  const shown = focus ?? copies.find((c) => t.copies.includes(c.pool) && c.placement !== 'confirmed') ?? copies[0];
+  const safety = copiesStatus(t.copies, tc.copies);
+  const lastError = shown?.lastError ?? copies.find((c) => c.lastError)?.lastError;
+  const previousFiles = copies.flatMap((c) => c.previousFiles ?? []);
   return {
     id: t.id,
     host: t.host,
     path: t.path,
-    status: targetStatus(t),
-    ...(t.tapeName ? { tape: t.tapeName } : {}),
-    ...(t.fileNumber !== undefined ? { fileNumber: t.fileNumber } : {}),
+    status: focus ? copyStatus(t.scan, focus) : overallStatus(tc),
+    ...(shown?.tapeName ? { tape: shown.tapeName } : {}),
+    ...(shown?.fileNumber !== undefined ? { fileNumber: shown.fileNumber } : {}),
+    policy: t.copies,
+    safe: safety.safe,
+    copiesStatus: describeCopies(safety),
+    copies: copies.map((c) => copyRow(t, c)),
     ...(t.fileCount !== undefined ? { fileCount: t.fileCount } : {}),
     ...(t.totalBytes !== undefined ? { totalBytes: t.totalBytes } : {}),
     ...(t.skippedCount ? { skippedCount: t.skippedCount, skipped: t.skipped ?? [] } : {}),
-    ...(t.lastError || t.scanError ? { error: t.lastError ?? t.scanError } : {}),
-    ...(t.previousFiles?.length ? { previousFiles: t.previousFiles } : {}),
+    ...(lastError || t.scanError ? { error: lastError ?? t.scanError } : {}),
+    ...(previousFiles.length ? { previousFiles } : {}),
   };
 }
 
-/** `targets [--state S] [--tape T]`: what is where. */
+/** `targets [--state S] [--tape T] [--pool P]`: what is where, copy by copy. */
 export async function listTargets(ctx: JobContext, input: ListTargetsInput): Promise<{ targets: TargetRow[] }> {
-  if (input.state !== undefined && !(TARGET_STATUSES as readonly string[]).includes(input.state)) {
-    throw new UsageError(`unknown state "${input.state}"; use one of: ${TARGET_STATUSES.join(', ')}.`);
+  if (input.state !== undefined && !(TARGET_FILTERS as readonly string[]).includes(input.state)) {
+    throw new UsageError(`unknown state "${input.state}"; use one of: ${TARGET_FILTERS.join(', ')}.`);
   }
-  if (input.tape !== undefined) await resolveTape(ctx, input.tape);
-  const status = input.state as TargetStatus | undefined;
-  let targets: Target[];
-  if (input.tape !== undefined && status && (PLACEMENTS as readonly string[]).includes(status)) {
-    targets = await ctx.catalog.listTargetsByPlacement(status as Placement, input.tape);
-  } else {
-    targets = await ctx.catalog.listAllTargets();
+  const tape = input.tape !== undefined ? await resolveTape(ctx, input.tape, input.pool) : undefined;
+  if (input.pool !== undefined) await assertKnownPools(ctx, [input.pool]);
+  const state = input.state;
+  const rows: TargetRow[] = [];
+  for (const tc of await ctx.catalog.listAllTargetCopies()) {
+    const t = tc.target;
+    // The copy the row is about: on the tape (a tape's listing includes the copies that left a bad file on it) or in the pool.
+    const focus = tape
+      ? tc.copies.find((c) => c.pool === tape.pool && (c.tapeName === tape.name || c.previousFiles?.some((f) => f.tapeName === tape.name)))
+      : input.pool !== undefined
+        ? tc.copies.find((c) => c.pool === input.pool)
+        : undefined;
+    if ((tape || input.pool !== undefined) && !focus) continue;
+    if (state === 'safe' || state === 'at-risk') {
+      if (copiesStatus(t.copies, tc.copies).safe !== (state === 'safe')) continue;
+    } else if (state !== undefined) {
+      const statuses = focus ? [copyStatus(t.scan, focus)] : [overallStatus(tc), ...tc.copies.map((c) => copyStatus(t.scan, c))];
+      if (!statuses.includes(state as TargetStatus)) continue;
+    }
+    rows.push(toTargetRow(tc, focus));
   }
-  const rows = targets
-    // A tape's listing includes targets that left a bad file on it: their history shows it.
-    .filter((t) => input.tape === undefined || t.tapeName === input.tape || t.previousFiles?.some((f) => f.tapeName === input.tape))
-    .filter((t) => status === undefined || targetStatus(t) === status)
-    .map(toTargetRow);
   return { targets: rows };
 }

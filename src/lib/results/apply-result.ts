@@ -176,16 +176,19 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
       ? `file ${r.fileNumber} on ${r.tapeName} confirmed: ${r.fileCount} file(s), ${r.bytes} bytes re-read, every checksum matches`
       : `file ${r.fileNumber} on ${r.tapeName} FAILED verify (${r.badCount} bad): ${r.error ?? r.bad.map((b) => `${b.path}: ${b.reason}`).join('; ')}`;
   if (r.updateCatalog) {
-    // Re-read and retry when the target moves (re-assigned) between the reads and the write.
+    // Re-read and retry when the copy moves (re-assigned) between the reads and the write.
+    const tape = await ctx.catalog.getTape(r.tapeName);
+    if (!tape) return { applied: false, note: `verify of a file on unknown tape ${r.tapeName}; ignored` };
     for (let attempt = 1; ; attempt++) {
       const file = await ctx.catalog.getTapeFile(r.tapeName, r.fileNumber);
       if (!file || file.targetId !== r.targetId) return { applied: false, note: `verify of unknown file ${r.tapeName}/${r.fileNumber}; ignored` };
       if (file.lastVerifyTaskId === r.taskId) return { applied: false, note: `verify ${r.taskId} already applied; ignored` };
-      const target = await ctx.catalog.getTarget(r.targetId);
-      const targetOnFile = target?.tapeName === file.tapeName && target.fileNumber === file.fileNumber;
+      const copy = (await ctx.catalog.getTargetCopies(r.targetId))?.copies.find((c) => c.pool === tape.pool);
+      const targetOnFile = copy?.tapeName === file.tapeName && copy.fileNumber === file.fileNumber;
       try {
         await ctx.catalog.recordVerify(
           file,
+          tape.pool,
           { taskId: r.taskId, ok: r.outcome === 'confirmed', targetOnFile, ...(r.outcome === 'failed' ? { error: message } : {}) },
           now,
         );

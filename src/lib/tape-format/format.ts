@@ -41,6 +41,8 @@ export interface TargetHeader {
   taskId: string;
   target: TargetRef;
   scanId: string;
+  /** The pool of the tape, i.e. which of the target's copies this file is (optional: added in release 0.4, absent before). */
+  pool?: string;
   /** ISO 8601, when the tape file was started. */
   writtenAt: string;
   /** Number of manifest entries (files, dirs and symlinks). */
@@ -340,6 +342,7 @@ export const headerSchema = z.looseObject({
   taskId: z.string(),
   target: z.looseObject({ id: z.string(), host: z.string(), path: z.string() }),
   scanId: z.string(),
+  pool: z.string().optional(),
   writtenAt: z.string(),
   entries: z.number().int().nonnegative(),
   fileCount: z.number().int().nonnegative(),

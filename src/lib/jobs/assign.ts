@@ -1,0 +1,156 @@
+/**
+ * `assign [TAPE] [--target ID...]`: the unassigned copies of TAPE's pool go to TAPE (default:
+ * each pool's online tape). One conditional change per copy; a refused one says why.
+ */
+import type { Copy, TargetCopies } from '../domain/copies.ts';
+import { REASSIGNABLE_PLACEMENTS, targetStatus, withFileInHistory, type Target } from '../domain/target.ts';
+import type { Tape } from '../domain/tape.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from '../errors.ts';
+import { mapLimit } from '../concurrency.ts';
+import type { JobContext } from './context.ts';
+import { isWritable, onlineTapes, resolveTape } from './tapes.ts';
+
+export interface AssignInput {
+  tape?: string;
+  /** Move these targets' copies (assigned elsewhere or unassigned) instead of every unassigned one. */
+  targetIds?: string[];
+}
+
+export interface TapeAssignment {
+  tape: string;
+  pool: string;
+  assigned: { id: string; path: string; from?: string; awaitingScan: boolean }[];
+  refused: { id: string; reason: string }[];
+}
+
+/** The first tape's assignment; with no tape named and several pools online, the others too. */
+export type AssignResult = TapeAssignment & { otherPools?: TapeAssignment[] };
+
+/** Why a scanned target can never be written to `tape` (larger than the whole tape), or undefined. */
+export function tooLargeFor(t: Target, tape: Tape): string | undefined {
+  if (t.scan !== 'complete' || t.totalBytes === undefined || t.totalBytes <= tape.capacityBytes) return undefined;
+  return (
+    `too large for the tape: ${t.totalBytes} bytes of data, tape ${tape.name} holds ${tape.capacityBytes} bytes; files never span tapes, ` +
+    'so split the target into smaller directories or assign it to a tape of larger capacity'
+  );
+}
+
+function assignedTo(c: Copy, tape: string, now: string): Copy {
+  const { bytes: _b, archivedAt: _a, verifiedAt: _v, ...rest } = c;
+  return {
+    ...rest,
+    ...withFileInHistory(c, now),
+    placement: 'assigned',
+    tapeName: tape,
+    fileNumber: undefined,
+    lastError: undefined,
+    updatedAt: now,
+    version: c.version + 1,
+  };
+}
+
+/**
+ * Before a copy whose read-back failed leaves its tape file (assign --target, rescan): no
+ * verify of that file may still be running (it could confirm it after all, and the history
+ * would be wrong), and a file written before release 0.3 gets the scan id it was written from.
+ */
+export async function prepareToLeaveBadFile(ctx: JobContext, t: Target, c: Copy): Promise<void> {
+  if (c.placement !== 'confirm_failed' || !c.tapeName || c.fileNumber === undefined) return;
+  const running = (await ctx.tasks.listUnfinished('verify')).find((s) => s.tapeName === c.tapeName && s.fileNumber === c.fileNumber);
+  if (running) {
+    throw new ConflictError(
+      `a verify of ${c.tapeName} file ${c.fileNumber} (target ${t.id}) is still under way (task ${running.taskId}); wait for it ("task ${running.taskId} --wait"), then archive the target again if it still fails. Nothing was changed.`,
+    );
+  }
+  const file = await ctx.catalog.getTapeFile(c.tapeName, c.fileNumber);
+  if (file && !file.scanId && t.scanId && file.targetId === t.id) await ctx.catalog.stampTapeFileScan(file, t.scanId, t.manifestPages ?? 0);
+}
+
+export async function assign(ctx: JobContext, input: AssignInput): Promise<AssignResult> {
+  let tapes: Tape[];
+  if (input.tape !== undefined) {
+    tapes = [await resolveTape(ctx, input.tape)];
+  } else {
+    const online = await onlineTapes(ctx);
+    // No tape online: resolveTape says so.
+    tapes = online.length ? await Promise.all(online.map((o) => resolveTape(ctx, o.tapeName))) : [await resolveTape(ctx, undefined)];
+  }
+  for (const tape of tapes) {
+    if (!isWritable(tape)) {
+      throw new IllegalTransitionError(
+        `tape ${tape.name} is ${tape.state}; targets can only be assigned to a tape that is registered or labelled. Open a new tape with "open_tape NAME"${tape.pool === 'default' ? '' : ` --pool ${tape.pool}`}, or name the tape. Nothing was assigned.`,
+      );
+    }
+  }
+  const results: TapeAssignment[] = [];
+  for (const tape of tapes) results.push(await assignTo(ctx, tape, input.targetIds, tapes.length > 1));
+  const [head, ...rest] = results;
+  return rest.length ? { ...head!, otherPools: rest } : head!;
+}
+
+/** Candidates named by the operator: each must have a copy in the tape's pool that holds no good file. */
+async function namedCopies(
+  ctx: JobContext,
+  tape: Tape,
+  ids: string[],
+  manyPools: boolean,
+): Promise<{ found: TargetCopies[]; refused: TapeAssignment['refused'] }> {
+  const found: TargetCopies[] = [];
+  const refused: TapeAssignment['refused'] = [];
+  for (const id of ids) {
+    const tc = await ctx.catalog.getTargetCopies(id);
+    if (!tc) throw new NotFoundError(`target ${id} does not exist; list targets with "targets".`);
+    const c = tc.copies.find((x) => x.pool === tape.pool);
+    if (!c) {
+      if (manyPools) {
+        refused.push({ id, reason: `no copy in pool ${tape.pool} (its copies: ${tc.copies.map((x) => x.pool).join(', ')})` });
+        continue;
+      }
+      throw new ValidationError(
+        `target ${id} has no copy in pool ${tape.pool}, the pool of tape ${tape.name} (its copies: ${tc.copies.map((x) => x.pool).join(', ') || 'none'}); name a tape of one of its pools, or add the pool with "set_copies ${id} ${[...tc.target.copies, tape.pool].join(',')}". Nothing was assigned.`,
+      );
+    }
+    if (c.placement === 'assigned' && c.tapeName === tape.name) refused.push({ id, reason: `already assigned to ${tape.name}` });
+    else if (!REASSIGNABLE_PLACEMENTS.includes(c.placement)) {
+      throw new IllegalTransitionError(
+        `target ${id}'s copy in pool ${tape.pool} is ${targetStatus({ scan: tc.target.scan, placement: c.placement })}${c.tapeName ? ` on ${c.tapeName}` : ''}; only copies with no good file on tape (not yet written, write failed, or confirm failed) can be assigned. Nothing was assigned.`,
+      );
+    } else found.push({ target: tc.target, copies: [c] });
+  }
+  for (const tc of found) await prepareToLeaveBadFile(ctx, tc.target, tc.copies[0]!);
+  return { found, refused };
+}
+
+async function assignTo(ctx: JobContext, tape: Tape, ids: string[] | undefined, manyPools = false): Promise<TapeAssignment> {
+  const result: TapeAssignment = { tape: tape.name, pool: tape.pool, assigned: [], refused: [] };
+  let candidates: TargetCopies[];
+  if (ids?.length) {
+    const named = await namedCopies(ctx, tape, ids, manyPools);
+    candidates = named.found;
+    result.refused.push(...named.refused);
+  } else {
+    const copies = await ctx.catalog.listCopies({ placement: 'unassigned', pool: tape.pool });
+    const targets = await mapLimit(copies, 16, (c) => ctx.catalog.getTarget(c.targetId));
+    candidates = copies.flatMap((c, i) => (targets[i] ? [{ target: targets[i], copies: [c] }] : []));
+  }
+  for (const { target: t, copies } of candidates) {
+    const c = copies[0]!;
+    const now = ctx.now().toISOString();
+    const tooLarge = tooLargeFor(t, tape);
+    if (tooLarge) {
+      result.refused.push({ id: t.id, reason: tooLarge });
+    } else if (t.scan === 'failed') {
+      result.refused.push({
+        id: t.id,
+        reason: `not ready: its scan failed (${t.scanError ?? 'no reason recorded'}); fix the cause, then "rescan ${t.id}" (or "rescan --failed")`,
+      });
+    } else if (!t.copies.includes(c.pool)) {
+      result.refused.push({ id: t.id, reason: `its copy policy (${t.copies.join(', ')}) no longer names pool ${c.pool}` });
+    } else if (await ctx.catalog.updateCopy(c, assignedTo(c, tape.name, now))) {
+      result.assigned.push({ id: t.id, path: t.path, ...(c.tapeName ? { from: c.tapeName } : {}), awaitingScan: t.scan !== 'complete' });
+    } else {
+      result.refused.push({ id: t.id, reason: 'changed by another job at the same time; run assign again' });
+    }
+  }
+  return result;
+}

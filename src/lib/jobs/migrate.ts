@@ -1,0 +1,55 @@
+/**
+ * `migrate`: brings a catalog written by release 0.3 to the copies model (catalog/upgrade.ts).
+ * Each target's placement becomes a copy in the pool of its tape (the default pool when it has
+ * none); the one online pointer moves to its tape's pool. Idempotent and safe beside other
+ * jobs: each target moves in one conditional transaction, re-read and retried if it changed.
+ * Until it has run, jobs that read copies refuse with CATALOG_UPGRADE_NEEDED.
+ */
+import { ConditionFailed } from '../catalog/catalog.ts';
+import { isReleaseThreeTarget } from '../catalog/items.ts';
+import { migrateOnlineItems, migrateTargetItems, parseReleaseThreeTarget } from '../catalog/upgrade.ts';
+import { DEFAULT_POOL } from '../domain/copies.ts';
+import { ConflictError } from '../errors.ts';
+import type { JobContext } from './context.ts';
+
+export interface MigrateResult {
+  migrated: number;
+  alreadyUpgraded: number;
+  /** The release-0.3 online pointer moved to its tape's pool (when that is not the default pool). */
+  onlineMoved?: { tape: string; pool: string };
+  message: string;
+}
+
+export async function migrate(ctx: JobContext): Promise<MigrateResult> {
+  const items = await ctx.catalog.scanTargets();
+  const tapes = new Map((await ctx.catalog.listTapes()).map((t) => [t.name, t]));
+  const poolOf = (tapeName: string | undefined) => (tapeName ? tapes.get(tapeName)?.pool : undefined) ?? DEFAULT_POOL;
+  const table = ctx.catalog.tableName;
+  let migrated = 0;
+  for (const item of items.filter(isReleaseThreeTarget)) {
+    let current: Record<string, unknown> | undefined = item;
+    for (let attempt = 1; current && isReleaseThreeTarget(current); attempt++) {
+      const t = parseReleaseThreeTarget(current);
+      try {
+        await ctx.catalog.transact(migrateTargetItems(table, t, poolOf(t.tapeName), ctx.now().toISOString()));
+        migrated++;
+        break;
+      } catch (e) {
+        if (!(e instanceof ConditionFailed)) throw e;
+        if (attempt >= 5) throw new ConflictError(`target ${t.id} kept changing while it was migrated; run migrate again (it is safe to repeat).`);
+        current = await ctx.catalog.rawTarget(t.id);
+      }
+    }
+  }
+  const result: MigrateResult = { migrated, alreadyUpgraded: items.filter((i) => i.type === 'target').length - migrated, message: '' };
+  const legacyOnline = await ctx.catalog.getOnlineTapeName(DEFAULT_POOL);
+  const pool = poolOf(legacyOnline);
+  if (legacyOnline && pool !== DEFAULT_POOL) {
+    await ctx.catalog.transact(migrateOnlineItems(table, legacyOnline, pool, ctx.now().toISOString()));
+    result.onlineMoved = { tape: legacyOnline, pool };
+  }
+  result.message = migrated
+    ? `catalog upgraded: ${migrated} target(s) now keep their placement in a copy item; ${result.alreadyUpgraded} were already upgraded.`
+    : `catalog already upgraded (${result.alreadyUpgraded} target(s)); nothing was changed.`;
+  return result;
+}
