@@ -21,7 +21,9 @@ describe('npm run demo', () => {
     });
     expect(stdout).toMatch(/end of medium/);
     expect(stdout).toMatch(/released [1-9] target\(s\) for the next tape/);
-    expect(stdout.match(/^ {2}ok {3}tape[12] file \d+: tar -xf/gm)).toHaveLength(5);
+    // Every target twice: its default-pool copy on tape1 or tape2, its offsite copy on off1.
+    expect(stdout.match(/^ {2}ok {3}default tape[12] file \d+: tar -xf/gm)).toHaveLength(5);
+    expect(stdout.match(/^ {2}ok {3}offsite off1 file \d+: tar -xf .*\(header pool offsite\)$/gm)).toHaveLength(5);
     expect(stdout).toMatch(/demo passed/);
   }, 300_000);
 });

@@ -13,6 +13,7 @@ import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
 import { makeHostileTree } from '../ssh/helpers.ts';
 import { CutProxy } from '../ssh/proxy.ts';
+import { targetView } from '../support/catalog-helpers.ts';
 
 let stack: TestStack;
 let h: Harness;
@@ -80,7 +81,7 @@ describe('archiving from a data host over SSH', () => {
       const failed = await h.cli(['archive']);
       expect(failed.code).toBe(1);
       expect(failed.out).toMatch(/could not read the source/);
-      expect(await stack.ctx.catalog.getTarget(id)).toMatchObject({ placement: 'assigned', tapeName: 'flakytape' });
+      expect(await targetView(stack, id)).toMatchObject({ placement: 'assigned', tapeName: 'flakytape' });
       expect(await stack.ctx.catalog.getTape('flakytape')).toMatchObject({ nextFileNumber: 1, filesWritten: 0 });
       expect((await stack.ctx.catalog.getTape('flakytape'))?.state).not.toBe('disabled');
       expect(await h.vtl.countFiles('flakytape')).toBe(1); // the label only

@@ -3,14 +3,7 @@
  * functions (no client, unit-tested without DynamoDB); `catalog.ts` sends them. State
  * conditions derive from the domain model's lists (stateIn).
  */
-import type {
-  AttributeValue,
-  GetItemCommandInput,
-  PutItemCommandInput,
-  QueryCommandInput,
-  ScanCommandInput,
-  TransactWriteItem,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, GetItemCommandInput, QueryCommandInput, ScanCommandInput, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
 import type { Placement, Target } from '../domain/target.ts';

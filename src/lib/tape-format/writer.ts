@@ -129,6 +129,7 @@ export function buildHeader(init: TargetHeaderInit): TargetHeader {
     taskId: init.taskId,
     target: { id: init.target.id, host: init.target.host, path: init.target.path },
     scanId: init.scanId,
+    ...(init.pool !== undefined ? { pool: init.pool } : {}),
     writtenAt: init.writtenAt,
     ...derived,
     ...(init.skipped?.length ? { skipped: init.skipped, skippedCount: Math.max(init.skippedCount ?? 0, init.skipped.length) } : {}),
