@@ -9,8 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJob, type JobName } from '../../src/lib/jobs/registry.ts';
 import { applyResult } from '../../src/lib/results/apply-result.ts';
 import { copiesStatus } from '../../src/lib/domain/copies.ts';
-import { PROTOCOL_VERSION } from '../../src/lib/protocol/tasks.ts';
-import type { Result } from '../../src/lib/protocol/results.ts';
+import { report, type ReportBody } from '../../src/lib/protocol/build-tasks.ts';
 import { completeScan } from '../support/catalog-helpers.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 
@@ -20,10 +19,10 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 const job = <N extends JobName>(name: N, input: unknown = {}) => runJob(stack.ctx, name, input);
-const reportedAt = () => new Date().toISOString();
 
 /** A report applied twice at the same moment (a duplicate delivery): exactly one application counts. */
-async function deliverTwice(r: Result): Promise<void> {
+async function deliverTwice(body: ReportBody): Promise<void> {
+  const r = report(body, new Date().toISOString());
   const outcomes = await Promise.all([applyResult(stack.ctx, r), applyResult(stack.ctx, r)]);
   expect(outcomes.filter((o) => o.applied)).toHaveLength(1);
 }
@@ -83,9 +82,7 @@ describe('two pools archived at the same time', () => {
       await checkInvariants();
       for (const s of started) {
         const base = {
-          v: PROTOCOL_VERSION,
           taskId: s.taskId,
-          reportedAt: reportedAt(),
           kind: 'write-result' as const,
           tapeName: s.tape,
           fileNumber: s.fileNumber,
@@ -115,9 +112,7 @@ describe('two pools archived at the same time', () => {
         const r = await job('confirm', { tape });
         if (r.status !== 'requested') break;
         await deliverTwice({
-          v: PROTOCOL_VERSION,
           taskId: r.taskId,
-          reportedAt: reportedAt(),
           kind: 'verify-result',
           tapeName: tape,
           fileNumber: r.fileNumber,
