@@ -371,9 +371,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       let failed = false;
       for (const pool of pools) {
         if (pools.length > 1 && !json) io.out(`pool ${pool}:`);
-        const r = await archivePool(pool, o, say);
-        results.push(...r.results);
-        failed ||= r.failed;
+        try {
+          const r = await archivePool(pool, o, say);
+          results.push(...r.results);
+          failed ||= r.failed;
+        } catch (e) {
+          // Beside other pools, a pool that cannot write is reported and the others go on; the exit is 1.
+          if (pools.length === 1 || !isArchiveError(e)) throw e;
+          failed = true;
+          results.push({ status: 'refused', pool, code: e.code, message: e.message });
+          say({ event: 'refused', pool, code: e.code, message: e.message }, `FAILED: pool ${pool}: ${e.message}`);
+        }
       }
       if (json && !stream) io.out(JSON.stringify(o.all || results.length > 1 ? { results } : results[0], null, 2));
       if (failed) exitCode = 1;
@@ -452,21 +460,24 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .action(async (tape: string | undefined, o: { yes?: boolean; pool?: string }) => {
       const base = { ...(tape ? { tape } : {}), ...(o.pool ? { pool: o.pool } : {}) };
       let yes = !!o.yes;
+      let preview: string | undefined;
       if (!yes) {
-        const preview = await job('close_tape', { ...base, yes: false });
-        if (preview.status === 'needs-confirmation') {
-          for (const w of preview.warnings) io.err(`warning: ${w}`);
+        const previewed = await job('close_tape', { ...base, yes: false });
+        preview = previewed.tape;
+        if (previewed.status === 'needs-confirmation') {
+          for (const w of previewed.warnings) io.err(`warning: ${w}`);
           if (!io.ask) {
-            throw new UsageError(`closing ${preview.tape} needs confirmation and no terminal is attached; nothing was changed. Run again with --yes.`);
+            throw new UsageError(`closing ${previewed.tape} needs confirmation and no terminal is attached; nothing was changed. Run again with --yes.`);
           }
-          if (!(await io.ask(`Close tape ${preview.tape}? [y/N] `))) {
-            io.out(`tape ${preview.tape} left as it was.`);
+          if (!(await io.ask(`Close tape ${previewed.tape}? [y/N] `))) {
+            io.out(`tape ${previewed.tape} left as it was.`);
             return;
           }
         }
         yes = true;
       }
-      const r = await job('close_tape', { ...base, yes });
+      // The tape previewed and confirmed, even if another was opened meanwhile.
+      const r = await job('close_tape', { ...base, ...(preview ? { tape: preview } : {}), yes });
       print(r, () => (r.status === 'closed' ? [...(o.yes ? r.warnings.map((w) => `warning: ${w}`) : []), r.message].join('\n') : r.message));
     });
 

@@ -64,11 +64,11 @@ export class CatalogUpgradeError extends ArchiveError {
   override readonly name = 'CatalogUpgradeError';
   readonly code = 'CATALOG_UPGRADE_NEEDED';
   readonly status = 409;
-  constructor(targetId: string) {
-    super(
-      `the catalog was written by release 0.3 and is not upgraded yet (target ${targetId} still holds its placement); run "run-job migrate" once, then repeat this. Nothing was changed.`,
-      { targetId },
-    );
+  /** `what`: the release-0.3 item met, e.g. "target t-1 still holds its placement". */
+  constructor(what: string) {
+    super(`the catalog was written by release 0.3 and is not upgraded yet (${what}); run "run-job migrate" once, then repeat this. Nothing was changed.`, {
+      what,
+    });
   }
 }
 

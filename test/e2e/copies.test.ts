@@ -84,6 +84,11 @@ describe('the seed workflow with a two-pool policy', () => {
     expect(archived.out).toMatch(/pool offsite:[\s\S]*archive --all on o1: 4 archived/);
     expect(archived.out).toMatch(/pool primary:[\s\S]*archive --all on p1: 2 archived .*stopped: p1 is full/);
     expect((await stack.ctx.catalog.getTape('p1'))?.state).toBe('full');
+    // A pool that cannot write is reported, the others go on, and the exit says something failed.
+    const both = await h.cli(['archive']);
+    expect(both.code).toBe(1);
+    expect(both.out).toMatch(/pool offsite:\nno targets are assigned to o1/);
+    expect(both.out).toMatch(/FAILED: pool primary: the online tape p1 is full/);
 
     // Two pools are online: confirm must be told which.
     await refused(['confirm', 'next'], 2, /several pools have an online tape \(offsite: o1, primary: p1\); say which with --pool POOL or --tape NAME/);

@@ -63,7 +63,7 @@ const byRun = async () => Object.fromEntries((await targets()).map((t) => [t.pat
 describe('a catalog written by release 0.3', () => {
   it('jobs that read copies refuse until migrate has run, changing nothing; migrate upgrades it once', async () => {
     const before = await snapshotCatalog(stack);
-    for (const args of [['targets'], ['assign'], ['archive'], ['status']]) {
+    for (const args of [['targets'], ['assign'], ['archive'], ['status'], ['open_tape', 'tape2']]) {
       const r = await h.cli(['--json', ...args]);
       expect(r.code, args.join(' ')).toBe(1);
       expect(JSON.parse(r.err).error).toMatchObject({ code: 'CATALOG_UPGRADE_NEEDED', message: expect.stringMatching(/run "run-job migrate" once/) });
@@ -75,6 +75,11 @@ describe('a catalog written by release 0.3', () => {
     expect(JSON.parse(first.out)).toMatchObject({ migrated: 5, alreadyUpgraded: 0 });
     const after = await snapshotCatalog(stack);
     expect(after.filter((i) => i.type === 'copy')).toHaveLength(5);
+    // A copy keeps what its tape file says of it; the online pointer now names its pool.
+    const confirmed = after.find((i) => i.type === 'copy' && i.placement === 'confirmed')!;
+    const file = after.find((i) => i.type === 'tapefile' && i.targetId === confirmed.targetId)!;
+    expect(confirmed).toMatchObject({ pool: 'default', tapeName: 'tape1', bytes: file.bytes, archivedAt: file.archivedAt, verifiedAt: file.verifiedAt });
+    expect(after.find((i) => i.pk === 'ONLINE')).toMatchObject({ sk: 'ONLINE', tapeName: 'tape1', pool: 'default' });
     expect(after.filter((i) => i.type === 'target' && 'placement' in i)).toEqual([]);
     const again = await h.cli(['--json', 'migrate']);
     expect(JSON.parse(again.out)).toMatchObject({ migrated: 0, alreadyUpgraded: 5 });

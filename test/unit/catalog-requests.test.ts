@@ -70,7 +70,7 @@ describe('catalog request builders', () => {
       fileNumber: 3,
     });
     expect(unmarshall(targetCheck!.ConditionCheck!.Key!)).toEqual({ pk: 'TARGET#t-1', sk: 'TARGET' });
-    expect(targetCheck!.ConditionCheck!.ConditionExpression).toBe('scanId = :sid AND #scan = :complete');
+    expect(targetCheck!.ConditionCheck!.ConditionExpression).toBe('scanId = :sid AND #scan = :complete AND contains(copies, :pool)');
   });
 
   it('an optimistic update must advance the version by one; a target update never replaces a release-0.3 item', () => {

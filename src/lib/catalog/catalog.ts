@@ -34,6 +34,7 @@ import {
   getItemInput,
   newTargetItems,
   onlinePointersQuery,
+  policyNamesPoolCheck,
   recordVerifyItems,
   setOnlineItems,
   enableTapeItems,
@@ -106,19 +107,21 @@ export class Catalog {
     return items.map(tapeCodec.fromItem);
   }
 
-  /** The online tape of `pool`. */
+  /** The online tape of `pool` (CatalogUpgradeError on release 0.3's pointer, which names no pool). */
   async getOnlineTapeName(pool: string = DEFAULT_POOL): Promise<string | undefined> {
     const item = await this.get(keys.online(pool));
-    return typeof item?.tapeName === 'string' ? item.tapeName : undefined;
+    return item ? onlinePointer(item).tapeName : undefined;
+  }
+
+  /** The online pointer of the default pool as stored (release 0.3's names no pool; migrate reads it this way). */
+  async rawOnlinePointer(): Promise<Record<string, unknown> | undefined> {
+    return this.get(keys.online());
   }
 
   /** The online tape of every pool that has one, by pool name. */
   async listOnline(): Promise<{ pool: string; tapeName: string }[]> {
     const items = await this.queryAll(onlinePointersQuery());
-    return items
-      .filter((i) => typeof i.tapeName === 'string')
-      .map((i) => ({ pool: typeof i.pool === 'string' ? i.pool : DEFAULT_POOL, tapeName: String(i.tapeName) }))
-      .sort((a, b) => a.pool.localeCompare(b.pool));
+    return items.map(onlinePointer).sort((a, b) => a.pool.localeCompare(b.pool));
   }
 
   /**
@@ -190,8 +193,17 @@ export class Catalog {
     }
   }
 
-  /** Copies of one placement on one tape (or, unassigned, of one pool), in import order. */
+  /**
+   * Copies of one placement on one tape (or, unassigned, of one pool), in import order. Only
+   * copies of `where.pool`: the index finds a tape's copies by its name, and a name given up
+   * (remove_tape) may come back in another pool.
+   */
   async listCopies(where: Pick<Copy, 'placement' | 'pool' | 'tapeName'>): Promise<Copy[]> {
+    return (await this.listCopiesByKey(where)).filter((c) => c.pool === where.pool);
+  }
+
+  /** Copies under the index key of `where`, of any pool (remove_tape's release of a tape already gone). */
+  async listCopiesByKey(where: Pick<Copy, 'placement' | 'pool' | 'tapeName'>): Promise<Copy[]> {
     return (await this.queryAll(copiesByPlacementQuery(where))).map(copyCodec.fromItem);
   }
 
@@ -228,8 +240,19 @@ export class Catalog {
     } catch (e) {
       if (!(e instanceof ConditionalCheckFailedException)) throw e;
       const item = await this.get(keys.target(current.id));
-      if (item && isReleaseThreeTarget(item)) throw new CatalogUpgradeError(current.id);
+      if (item && isReleaseThreeTarget(item)) throw new CatalogUpgradeError(`target ${current.id} still holds its placement`);
       return false;
+    }
+  }
+
+  /** A copy assigned to a tape, if it still has `current.version` and its target's policy still names its pool. */
+  async assignCopy(current: Copy, next: Copy): Promise<boolean> {
+    try {
+      await this.transact([copyUpdateItem(this.tableName, current, next), policyNamesPoolCheck(this.tableName, current.targetId, current.pool)]);
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionFailed) return false;
+      throw e;
     }
   }
 
@@ -310,13 +333,19 @@ export class Catalog {
   }
 }
 
+/** An online pointer; release 0.3's (no pool: it may name a tape of any pool) means `migrate` has not run. */
+function onlinePointer(item: Record<string, unknown>): { pool: string; tapeName: string } {
+  if (typeof item.pool !== 'string') throw new CatalogUpgradeError(`the online pointer of ${String(item.tapeName)} names no pool`);
+  return { pool: item.pool, tapeName: String(item.tapeName) };
+}
+
 const byImport = (a: Target, b: Target) => a.importedAt.localeCompare(b.importedAt) || a.id.localeCompare(b.id);
 
 /** Target and copy items (any order) -> each target with its copies, in import order. */
 function groupTargets(items: Record<string, unknown>[]): TargetCopies[] {
   const copies = new Map<string, Copy[]>();
   for (const i of items) {
-    if (isReleaseThreeTarget(i)) throw new CatalogUpgradeError(String(i.id));
+    if (isReleaseThreeTarget(i)) throw new CatalogUpgradeError(`target ${String(i.id)} still holds its placement`);
     if (i.type !== 'copy') continue;
     const c = copyCodec.fromItem(i);
     copies.set(c.targetId, [...(copies.get(c.targetId) ?? []), c]);

@@ -155,7 +155,7 @@ export const copyCodec = {
   toItem: (c: Copy) => defined({ ...keys.copy(c.targetId, c.pool), type: 'copy', gsi1pk: copyIndexKey(c), gsi1sk: `${c.importedAt}#${c.targetId}`, ...c }),
   /** A copy; meeting a release-0.3 target where a copy is expected means `migrate` has not run. */
   fromItem: (item: Record<string, unknown>): Copy => {
-    if (isReleaseThreeTarget(item)) throw new CatalogUpgradeError(String(item.id));
+    if (isReleaseThreeTarget(item)) throw new CatalogUpgradeError(`target ${String(item.id)} still holds its placement`);
     return defined(parseItem(copyItemSchema, 'copy', item));
   },
 };

@@ -274,6 +274,30 @@ export function copyUpdateItem(table: string, current: Copy, next: Copy): Transa
   };
 }
 
+/** The target's policy still names `pool` (a copy is assigned only then; set_copies may drop it meanwhile). */
+export function policyNamesPoolCheck(table: string, targetId: string, pool: string): TransactWriteItem {
+  return {
+    ConditionCheck: {
+      TableName: table,
+      Key: m(keys.target(targetId)),
+      ConditionExpression: 'contains(copies, :pool)',
+      ExpressionAttributeValues: m({ ':pool': pool }),
+    },
+  };
+}
+
+/** The copy is still at the version read (part of a transaction that depends on it). */
+export function copyUnchangedCheck(table: string, c: Copy): TransactWriteItem {
+  return {
+    ConditionCheck: {
+      TableName: table,
+      Key: m(keys.copy(c.targetId, c.pool)),
+      ConditionExpression: 'version = :v',
+      ExpressionAttributeValues: m({ ':v': c.version }),
+    },
+  };
+}
+
 /** A new copy (a raised policy), unless the target already has one in that pool. */
 export function newCopyItem(table: string, c: Copy): TransactWriteItem {
   return { Put: { TableName: table, Item: m(copyCodec.toItem(c)), ConditionExpression: 'attribute_not_exists(pk)' } };
@@ -327,9 +351,10 @@ export function startWriteItems(table: string, tape: Tape, target: Target, copy:
       ConditionCheck: {
         TableName: table,
         Key: m(keys.target(target.id)),
-        ConditionExpression: 'scanId = :sid AND #scan = :complete',
+        // ...and its policy still names the copy's pool (set_copies may have dropped it meanwhile).
+        ConditionExpression: 'scanId = :sid AND #scan = :complete AND contains(copies, :pool)',
         ExpressionAttributeNames: { '#scan': 'scan' },
-        ExpressionAttributeValues: m({ ':sid': target.scanId ?? '', ':complete': 'complete' }),
+        ExpressionAttributeValues: m({ ':sid': target.scanId ?? '', ':complete': 'complete', ':pool': copy.pool }),
       },
     },
   ];

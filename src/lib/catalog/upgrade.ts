@@ -11,6 +11,7 @@ import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { DEFAULT_POOL, type Copy } from '../domain/copies.ts';
 import { PLACEMENTS } from '../domain/target.ts';
+import type { TapeFile } from '../domain/tape-file.ts';
 import { copyCodec, keys, previousFileSchema } from './items.ts';
 import { m } from './requests.ts';
 import { formatIssues } from '../validation.ts';
@@ -34,8 +35,12 @@ export function parseReleaseThreeTarget(item: Record<string, unknown>): ReleaseT
   return parsed.data;
 }
 
-/** The one copy a release-0.3 target had, in `pool` (its tape's, or the default pool). */
-export function releaseThreeCopy(t: ReleaseThreeTarget, pool: string, now: string): Copy {
+/** What a copy's tape file says of it: its size on tape, when it was written and last read back good. */
+export type FileFigures = Pick<TapeFile, 'bytes' | 'archivedAt' | 'verifiedAt' | 'state'>;
+
+/** The one copy a release-0.3 target had, in `pool` (its tape's), with the figures of its tape file. */
+export function releaseThreeCopy(t: ReleaseThreeTarget, pool: string, now: string, file?: FileFigures): Copy {
+  const holdsFile = t.placement === 'archived' || t.placement === 'confirmed' || t.placement === 'confirm_failed';
   return {
     targetId: t.id,
     pool,
@@ -44,6 +49,9 @@ export function releaseThreeCopy(t: ReleaseThreeTarget, pool: string, now: strin
     ...(t.fileNumber !== undefined ? { fileNumber: t.fileNumber } : {}),
     ...(t.lastError !== undefined ? { lastError: t.lastError } : {}),
     ...(t.previousFiles?.length ? { previousFiles: t.previousFiles } : {}),
+    ...(holdsFile && file?.bytes !== undefined ? { bytes: file.bytes } : {}),
+    ...(holdsFile && file?.archivedAt ? { archivedAt: file.archivedAt } : {}),
+    ...(t.placement === 'confirmed' && file?.verifiedAt ? { verifiedAt: file.verifiedAt } : {}),
     importedAt: t.importedAt,
     updatedAt: now,
     version: 1,
@@ -51,9 +59,9 @@ export function releaseThreeCopy(t: ReleaseThreeTarget, pool: string, now: strin
 }
 
 /** The target keeps its scan, gets its policy, and its placement leaves it for the copy item. */
-export function migrateTargetItems(table: string, t: ReleaseThreeTarget, pool: string, now: string): TransactWriteItem[] {
+export function migrateTargetItems(table: string, t: ReleaseThreeTarget, pool: string, now: string, file?: FileFigures): TransactWriteItem[] {
   return [
-    { Put: { TableName: table, Item: m(copyCodec.toItem(releaseThreeCopy(t, pool, now))), ConditionExpression: 'attribute_not_exists(pk)' } },
+    { Put: { TableName: table, Item: m(copyCodec.toItem(releaseThreeCopy(t, pool, now, file))), ConditionExpression: 'attribute_not_exists(pk)' } },
     {
       Update: {
         TableName: table,
@@ -68,13 +76,34 @@ export function migrateTargetItems(table: string, t: ReleaseThreeTarget, pool: s
 }
 
 /**
- * Release 0.3 had one online pointer (the key the default pool's has now). If it names a
- * tape of another pool, it moves to that pool's key.
+ * Release 0.3 had one online pointer, naming no pool, under the key the default pool's has
+ * now. It gets its tape's pool; if that is another pool, it moves to that pool's key.
  */
 export function migrateOnlineItems(table: string, tapeName: string, pool: string, now: string): TransactWriteItem[] {
-  if (pool === DEFAULT_POOL) return [];
+  if (pool === DEFAULT_POOL) {
+    return [
+      {
+        Update: {
+          TableName: table,
+          Key: m(keys.online()),
+          UpdateExpression: 'SET #p = :p, updatedAt = :now',
+          ConditionExpression: 'tapeName = :n AND attribute_not_exists(#p)',
+          ExpressionAttributeNames: { '#p': 'pool' },
+          ExpressionAttributeValues: m({ ':p': pool, ':now': now, ':n': tapeName }),
+        },
+      },
+    ];
+  }
   return [
-    { Delete: { TableName: table, Key: m(keys.online()), ConditionExpression: 'tapeName = :n', ExpressionAttributeValues: m({ ':n': tapeName }) } },
+    {
+      Delete: {
+        TableName: table,
+        Key: m(keys.online()),
+        ConditionExpression: 'tapeName = :n AND attribute_not_exists(#p)',
+        ExpressionAttributeNames: { '#p': 'pool' },
+        ExpressionAttributeValues: m({ ':n': tapeName }),
+      },
+    },
     {
       Put: {
         TableName: table,

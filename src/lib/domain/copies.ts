@@ -48,6 +48,12 @@ export interface Copy extends Placed {
   version: number;
 }
 
+/** A copy leaving its tape file (assigned anew, rescanned, released): the file's figures do not come along. */
+export function withoutFileFigures(c: Copy): Copy {
+  const { bytes: _b, archivedAt: _a, verifiedAt: _v, ...rest } = c;
+  return rest;
+}
+
 /** A target with all its copies, as one Query on its partition reads them. */
 export interface TargetCopies {
   target: Target;

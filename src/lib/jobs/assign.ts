@@ -2,7 +2,7 @@
  * `assign [TAPE] [--target ID...]`: the unassigned copies of TAPE's pool go to TAPE (default:
  * each pool's online tape). One conditional change per copy; a refused one says why.
  */
-import type { Copy, TargetCopies } from '../domain/copies.ts';
+import { withoutFileFigures, type Copy, type TargetCopies } from '../domain/copies.ts';
 import { REASSIGNABLE_PLACEMENTS, targetStatus, withFileInHistory, type Target } from '../domain/target.ts';
 import type { Tape } from '../domain/tape.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from '../errors.ts';
@@ -36,9 +36,8 @@ export function tooLargeFor(t: Target, tape: Tape): string | undefined {
 }
 
 function assignedTo(c: Copy, tape: string, now: string): Copy {
-  const { bytes: _b, archivedAt: _a, verifiedAt: _v, ...rest } = c;
   return {
-    ...rest,
+    ...withoutFileFigures(c),
     ...withFileInHistory(c, now),
     placement: 'assigned',
     tapeName: tape,
@@ -62,8 +61,14 @@ export async function prepareToLeaveBadFile(ctx: JobContext, t: Target, c: Copy)
       `a verify of ${c.tapeName} file ${c.fileNumber} (target ${t.id}) is still under way (task ${running.taskId}); wait for it ("task ${running.taskId} --wait"), then archive the target again if it still fails. Nothing was changed.`,
     );
   }
+  await stampFileScan(ctx, t, c);
+}
+
+/** A copy's tape file written before release 0.3 (no scan id) gets the scan of its target, before that target is scanned again. */
+export async function stampFileScan(ctx: JobContext, t: Target, c: Copy): Promise<void> {
+  if (!c.tapeName || c.fileNumber === undefined || !t.scanId) return;
   const file = await ctx.catalog.getTapeFile(c.tapeName, c.fileNumber);
-  if (file && !file.scanId && t.scanId && file.targetId === t.id) await ctx.catalog.stampTapeFileScan(file, t.scanId, t.manifestPages ?? 0);
+  if (file && !file.scanId && file.targetId === t.id) await ctx.catalog.stampTapeFileScan(file, t.scanId, t.manifestPages ?? 0);
 }
 
 export async function assign(ctx: JobContext, input: AssignInput): Promise<AssignResult> {
@@ -82,10 +87,22 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
       );
     }
   }
+  // Every tape's candidates are read and checked before anything changes.
+  const plans: Plan[] = [];
+  for (const tape of tapes) plans.push(await planFor(ctx, tape, input.targetIds, tapes.length > 1));
+  for (const p of plans) for (const tc of p.leavingBadFiles) await prepareToLeaveBadFile(ctx, tc.target, tc.copies[0]!);
   const results: TapeAssignment[] = [];
-  for (const tape of tapes) results.push(await assignTo(ctx, tape, input.targetIds, tapes.length > 1));
+  for (const p of plans) results.push(await assignTo(ctx, p));
   const [head, ...rest] = results;
   return rest.length ? { ...head!, otherPools: rest } : head!;
+}
+
+interface Plan {
+  tape: Tape;
+  candidates: TargetCopies[];
+  refused: TapeAssignment['refused'];
+  /** Named copies that leave a file read back bad (prepareToLeaveBadFile first). */
+  leavingBadFiles: TargetCopies[];
 }
 
 /** Candidates named by the operator: each must have a copy in the tape's pool that holds no good file. */
@@ -110,29 +127,35 @@ async function namedCopies(
         `target ${id} has no copy in pool ${tape.pool}, the pool of tape ${tape.name} (its copies: ${tc.copies.map((x) => x.pool).join(', ') || 'none'}); name a tape of one of its pools, or add the pool with "set_copies ${id} ${[...tc.target.copies, tape.pool].join(',')}". Nothing was assigned.`,
       );
     }
+    const status = targetStatus({ scan: tc.target.scan, placement: c.placement });
     if (c.placement === 'assigned' && c.tapeName === tape.name) refused.push({ id, reason: `already assigned to ${tape.name}` });
     else if (!REASSIGNABLE_PLACEMENTS.includes(c.placement)) {
-      throw new IllegalTransitionError(
-        `target ${id}'s copy in pool ${tape.pool} is ${targetStatus({ scan: tc.target.scan, placement: c.placement })}${c.tapeName ? ` on ${c.tapeName}` : ''}; only copies with no good file on tape (not yet written, write failed, or confirm failed) can be assigned. Nothing was assigned.`,
-      );
+      // Beside other pools this pool's copy is not taken; named for one tape, it is refused outright.
+      if (manyPools) refused.push({ id, reason: `its copy in pool ${tape.pool} is ${status}${c.tapeName ? ` on ${c.tapeName}` : ''}` });
+      else
+        throw new IllegalTransitionError(
+          `target ${id}'s copy in pool ${tape.pool} is ${status}${c.tapeName ? ` on ${c.tapeName}` : ''}; only copies with no good file on tape (not yet written, write failed, or confirm failed) can be assigned. Nothing was assigned.`,
+        );
     } else found.push({ target: tc.target, copies: [c] });
   }
-  for (const tc of found) await prepareToLeaveBadFile(ctx, tc.target, tc.copies[0]!);
   return { found, refused };
 }
 
-async function assignTo(ctx: JobContext, tape: Tape, ids: string[] | undefined, manyPools = false): Promise<TapeAssignment> {
-  const result: TapeAssignment = { tape: tape.name, pool: tape.pool, assigned: [], refused: [] };
-  let candidates: TargetCopies[];
+async function planFor(ctx: JobContext, tape: Tape, ids: string[] | undefined, manyPools: boolean): Promise<Plan> {
   if (ids?.length) {
     const named = await namedCopies(ctx, tape, ids, manyPools);
-    candidates = named.found;
-    result.refused.push(...named.refused);
-  } else {
-    const copies = await ctx.catalog.listCopies({ placement: 'unassigned', pool: tape.pool });
-    const targets = await mapLimit(copies, 16, (c) => ctx.catalog.getTarget(c.targetId));
-    candidates = copies.flatMap((c, i) => (targets[i] ? [{ target: targets[i], copies: [c] }] : []));
+    const leavingBadFiles = named.found.filter((tc) => tc.copies[0]!.placement === 'confirm_failed');
+    return { tape, candidates: named.found, refused: named.refused, leavingBadFiles };
   }
+  const copies = await ctx.catalog.listCopies({ placement: 'unassigned', pool: tape.pool });
+  const targets = await mapLimit(copies, 16, (c) => ctx.catalog.getTarget(c.targetId));
+  // A copy of a pool its target's policy no longer names (lowered with set_copies) is left alone.
+  const wanted = copies.flatMap((c, i) => (targets[i]?.copies.includes(c.pool) ? [{ target: targets[i], copies: [c] }] : []));
+  return { tape, candidates: wanted, refused: [], leavingBadFiles: [] };
+}
+
+async function assignTo(ctx: JobContext, { tape, candidates, refused }: Plan): Promise<TapeAssignment> {
+  const result: TapeAssignment = { tape: tape.name, pool: tape.pool, assigned: [], refused: [...refused] };
   for (const { target: t, copies } of candidates) {
     const c = copies[0]!;
     const now = ctx.now().toISOString();
@@ -146,7 +169,7 @@ async function assignTo(ctx: JobContext, tape: Tape, ids: string[] | undefined, 
       });
     } else if (!t.copies.includes(c.pool)) {
       result.refused.push({ id: t.id, reason: `its copy policy (${t.copies.join(', ')}) no longer names pool ${c.pool}` });
-    } else if (await ctx.catalog.updateCopy(c, assignedTo(c, tape.name, now))) {
+    } else if (await ctx.catalog.assignCopy(c, assignedTo(c, tape.name, now))) {
       result.assigned.push({ id: t.id, path: t.path, ...(c.tapeName ? { from: c.tapeName } : {}), awaitingScan: t.scan !== 'complete' });
     } else {
       result.refused.push({ id: t.id, reason: 'changed by another job at the same time; run assign again' });

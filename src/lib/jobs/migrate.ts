@@ -23,15 +23,20 @@ export interface MigrateResult {
 export async function migrate(ctx: JobContext): Promise<MigrateResult> {
   const items = await ctx.catalog.scanTargets();
   const tapes = new Map((await ctx.catalog.listTapes()).map((t) => [t.name, t]));
-  const poolOf = (tapeName: string | undefined) => (tapeName ? tapes.get(tapeName)?.pool : undefined) ?? DEFAULT_POOL;
+  // A target not on a tape goes to the pool all the tapes are in (release 0.3 allowed one
+  // tape pool per catalog in practice), or the default pool when they are in several.
+  const pools = new Set([...tapes.values()].map((t) => t.pool));
+  const fallback = pools.size === 1 ? [...pools][0]! : DEFAULT_POOL;
+  const poolOf = (tapeName: string | undefined) => (tapeName ? tapes.get(tapeName)?.pool : undefined) ?? fallback;
   const table = ctx.catalog.tableName;
   let migrated = 0;
   for (const item of items.filter(isReleaseThreeTarget)) {
     let current: Record<string, unknown> | undefined = item;
     for (let attempt = 1; current && isReleaseThreeTarget(current); attempt++) {
       const t = parseReleaseThreeTarget(current);
+      const file = t.tapeName && t.fileNumber !== undefined ? await ctx.catalog.getTapeFile(t.tapeName, t.fileNumber) : undefined;
       try {
-        await ctx.catalog.transact(migrateTargetItems(table, t, poolOf(t.tapeName), ctx.now().toISOString()));
+        await ctx.catalog.transact(migrateTargetItems(table, t, poolOf(t.tapeName), ctx.now().toISOString(), file?.targetId === t.id ? file : undefined));
         migrated++;
         break;
       } catch (e) {
@@ -42,11 +47,18 @@ export async function migrate(ctx: JobContext): Promise<MigrateResult> {
     }
   }
   const result: MigrateResult = { migrated, alreadyUpgraded: items.filter((i) => i.type === 'target').length - migrated, message: '' };
-  const legacyOnline = await ctx.catalog.getOnlineTapeName(DEFAULT_POOL);
-  const pool = poolOf(legacyOnline);
-  if (legacyOnline && pool !== DEFAULT_POOL) {
-    await ctx.catalog.transact(migrateOnlineItems(table, legacyOnline, pool, ctx.now().toISOString()));
-    result.onlineMoved = { tape: legacyOnline, pool };
+  const pointer = await ctx.catalog.rawOnlinePointer();
+  if (pointer && typeof pointer.pool !== 'string' && typeof pointer.tapeName === 'string') {
+    const pool = tapes.get(pointer.tapeName)?.pool ?? DEFAULT_POOL;
+    try {
+      await ctx.catalog.transact(migrateOnlineItems(table, pointer.tapeName, pool, ctx.now().toISOString()));
+    } catch (e) {
+      if (!(e instanceof ConditionFailed)) throw e;
+      throw new ConflictError(
+        `the online pointer of release 0.3 (tape ${pointer.tapeName}, pool ${pool}) could not be upgraded: it changed meanwhile, or pool ${pool} already has an online tape. Check "tapes", then run migrate again (it is safe to repeat).`,
+      );
+    }
+    if (pool !== DEFAULT_POOL) result.onlineMoved = { tape: pointer.tapeName, pool };
   }
   result.message = migrated
     ? `catalog upgraded: ${migrated} target(s) now keep their placement in a copy item; ${result.alreadyUpgraded} were already upgraded.`

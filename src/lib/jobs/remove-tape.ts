@@ -25,7 +25,7 @@ export async function removeTape(ctx: JobContext, input: { name: string }): Prom
   } catch (e) {
     // Removed already, but stopped before every target was released: release the rest now
     // (the copy index finds a tape's copies by the tape's name alone).
-    const left = e instanceof NotFoundError ? await assignedTo(ctx, { name: input.name, pool: DEFAULT_POOL }) : [];
+    const left = e instanceof NotFoundError ? await ctx.catalog.listCopiesByKey({ placement: 'assigned', pool: DEFAULT_POOL, tapeName: input.name }) : [];
     if (!left.length) throw e;
     const released = await releaseAssigned(ctx, left);
     return {
@@ -41,6 +41,8 @@ export async function removeTape(ctx: JobContext, input: { name: string }): Prom
       `tape ${tape.name} holds data (${files.length} file(s) recorded, next file ${tape.nextFileNumber}${tape.writeInFlight ? ', a write in flight' : ''}); only a tape with nothing written can be removed. Close it instead ("close_tape ${tape.name}").`,
     );
   }
+  // Read before the removal too: on a catalog not yet migrated this refuses before any change.
+  await assignedTo(ctx, tape);
   try {
     await ctx.catalog.removeTape(tape);
   } catch (e) {

@@ -8,13 +8,13 @@
  * record the scan they were written from and are verified against it.
  */
 import { GAVE_UP_FILE_PLACEMENTS, KEEPS_FILE_PLACEMENTS, withFileInHistory } from '../domain/target.ts';
-import { overallStatus, type TargetCopies } from '../domain/copies.ts';
+import { overallStatus, withoutFileFigures, type TargetCopies } from '../domain/copies.ts';
 import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
-import { copyUpdateItem, targetUpdateItem } from '../catalog/requests.ts';
+import { copyUnchangedCheck, copyUpdateItem, targetUpdateItem } from '../catalog/requests.ts';
 import { ConditionFailed } from '../catalog/catalog.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
-import { prepareToLeaveBadFile } from './assign.ts';
+import { prepareToLeaveBadFile, stampFileScan } from './assign.ts';
 
 export interface RescanInput {
   targetIds?: string[];
@@ -42,7 +42,6 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
       }
       targets.push(tc);
     }
-    for (const tc of targets) for (const c of tc.copies) await prepareToLeaveBadFile(ctx, tc.target, c);
   } else if (input.failed) {
     targets = (await ctx.catalog.listAllTargetCopies()).filter(
       (tc) => tc.target.scan === 'failed' || (tc.copies.some((c) => c.placement === 'write_failed') && !tc.copies.some((c) => c.placement === 'writing')),
@@ -50,6 +49,11 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
   } else {
     throw new UsageError('name the targets to rescan, or use --failed for every failed scan and changed source.');
   }
+  // Before any change: no verify of a file being given up is still running, and every file a
+  // copy keeps or leaves names the scan it was written from (files from before release 0.3
+  // name none), so the new scan never changes what those files are checked against.
+  for (const tc of targets) for (const c of tc.copies) await prepareToLeaveBadFile(ctx, tc.target, c);
+  for (const tc of targets) for (const c of tc.copies.filter((x) => KEEPS_FILE_PLACEMENTS.includes(x.placement))) await stampFileScan(ctx, tc.target, c);
   const out: { id: string; path: string }[] = [];
   const table = ctx.catalog.tableName;
   for (const { target: t, copies } of targets) {
@@ -60,9 +64,11 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
     try {
       await ctx.catalog.transact([
         targetUpdateItem(table, t, { ...t, scan: 'pending', scanId, scanError: undefined, updatedAt: now, version: t.version + 1 }),
+        // The copies that keep their files stay as read: an archive that started one meanwhile fails this.
+        ...copies.filter((c) => !leaving.includes(c)).map((c) => copyUnchangedCheck(table, c)),
         ...leaving.map((c) =>
           copyUpdateItem(table, c, {
-            ...c,
+            ...withoutFileFigures(c),
             ...withFileInHistory(c, now),
             placement: 'unassigned',
             tapeName: undefined,

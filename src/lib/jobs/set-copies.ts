@@ -56,7 +56,13 @@ export async function setCopies(ctx: JobContext, input: SetCopiesInput): Promise
   }
   const result: SetCopiesResult = { policy, changed: [], unchanged: 0, message: '' };
   for (const tc of targets) {
-    const change = await applyPolicy(ctx, tc, policy, !!input.force);
+    let change: SetCopiesResult['changed'][number] | undefined;
+    try {
+      change = await applyPolicy(ctx, tc, policy, !!input.force);
+    } catch (e) {
+      if (!(e instanceof ConflictError) || !result.changed.length) throw e;
+      throw new ConflictError(`${e.message} ${result.changed.length} target(s) before it already have the new policy; the rest do not yet.`);
+    }
     if (change) result.changed.push(change);
     else result.unchanged++;
   }

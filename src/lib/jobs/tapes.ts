@@ -86,7 +86,16 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
   if (poolError) throw new UsageError(poolError);
 
   const existing = await ctx.catalog.getTape(input.name);
-  if (!existing) await refuseUnintendedName(ctx, input.name, !!input.new, input.pool ?? DEFAULT_POOL);
+  if (!existing) {
+    await refuseUnintendedName(ctx, input.name, !!input.new, input.pool ?? DEFAULT_POOL);
+    // A removed tape's name comes back only once remove_tape has released what was assigned to it.
+    const left = await ctx.catalog.listCopiesByKey({ placement: 'assigned', pool: DEFAULT_POOL, tapeName: input.name });
+    if (left.length) {
+      throw new ConflictError(
+        `${left.length} copies are still assigned to the removed tape ${input.name}; run "remove_tape ${input.name}" to release them, then register it again. Nothing was changed.`,
+      );
+    }
+  }
   const pool = existing?.pool ?? input.pool ?? DEFAULT_POOL;
   const ofPool = pool === DEFAULT_POOL ? '' : ` of pool ${pool}`;
   const previousOnline = await ctx.catalog.getOnlineTapeName(pool);

@@ -1,5 +1,7 @@
 import { parseImportList, type ImportProblem } from '../domain/import-list.ts';
-import { TARGET_STATUSES, targetId, type PreviousFile, type Target, type TargetStatus } from '../domain/target.ts';
+import { TARGET_STATUSES, targetId, targetStatus, type PreviousFile, type Target, type TargetStatus } from '../domain/target.ts';
+import { isReleaseThreeTarget, targetCodec } from '../catalog/items.ts';
+import { parseReleaseThreeTarget } from '../catalog/upgrade.ts';
 import { copiesStatus, copyStatus, describeCopies, newCopies, overallStatus, parseCopyPolicy, type Copy, type TargetCopies } from '../domain/copies.ts';
 import { UsageError, ValidationError } from '../errors.ts';
 import type { JobContext } from './context.ts';
@@ -81,11 +83,7 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
       version: 1,
     };
     if (!(await ctx.catalog.createTarget(target, newCopies(target, now)))) {
-      const known = await ctx.catalog.getTargetCopies(id);
-      return {
-        kind: 'known' as const,
-        known: { id, host: entry.host, path: entry.path, line: entry.line, status: known ? overallStatus(known) : ('imported' as const) },
-      };
+      return { kind: 'known' as const, known: { id, host: entry.host, path: entry.path, line: entry.line, status: await knownStatus(ctx, id) } };
     }
     // The target is recorded before its scan is requested: if this send is lost, the target
     // stays "imported" with a pending scan, which reconcile re-requests.
@@ -100,6 +98,15 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
     }
   }
   return result;
+}
+
+/** The status of a target already in the catalog; of a release-0.3 item too (import never refuses over it). */
+async function knownStatus(ctx: JobContext, id: string): Promise<TargetStatus> {
+  const raw = await ctx.catalog.rawTarget(id);
+  if (!raw) return 'imported';
+  if (isReleaseThreeTarget(raw)) return targetStatus({ scan: targetCodec.fromItem(raw).scan, placement: parseReleaseThreeTarget(raw).placement });
+  const tc = await ctx.catalog.getTargetCopies(id);
+  return tc ? overallStatus(tc) : 'imported';
 }
 
 export interface ListTargetsInput {

@@ -5,6 +5,8 @@
  * acknowledged and changes nothing.
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
+import { isReleaseThreeTarget } from '../catalog/items.ts';
+import { CatalogUpgradeError } from '../errors.ts';
 import type { JobContext } from '../jobs/context.ts';
 import type { CheckTapeResult, DiscoverResult, ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
 import { importTargets } from '../jobs/targets.ts';
@@ -160,7 +162,12 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
         break;
     }
   } catch (e) {
-    if (e instanceof ConditionFailed) return { applied: false, note: `write ${r.taskId} already applied or superseded; ignored` };
+    if (e instanceof ConditionFailed) {
+      // A write started by release 0.3 whose report arrives before `migrate`: retried, not lost.
+      const item = await ctx.catalog.rawTarget(r.targetId);
+      if (item && isReleaseThreeTarget(item)) throw new CatalogUpgradeError(`target ${r.targetId} still holds its placement`);
+      return { applied: false, note: `write ${r.taskId} already applied or superseded; ignored` };
+    }
     throw e;
   }
   const ok = r.outcome === 'archived';
