@@ -4,7 +4,7 @@
  * own pool, so the seed's jobs work per pool. A tape belongs to one pool and a target has at
  * most one copy per pool, so two copies of a target never share a tape. Pure: no catalog, no clock.
  */
-import { targetStatus, type Placed, type ScanState, type Target, type TargetStatus } from './target.ts';
+import { targetStatus, withFileInHistory, type Placed, type ScanState, type Target, type TargetStatus } from './target.ts';
 
 /** The pool a tape is in when none is given, and the one copy a target needs by default. */
 export const DEFAULT_POOL = 'default';
@@ -52,6 +52,23 @@ export interface Copy extends Placed {
 export function withoutFileFigures(c: Copy): Copy {
   const { bytes: _b, archivedAt: _a, verifiedAt: _v, ...rest } = c;
   return rest;
+}
+
+/**
+ * A copy off its tape file, to start again: unassigned, or assigned to `tapeName`. A file read
+ * back bad goes into its history; the file's figures and the last error stay behind.
+ */
+export function startedAgain(c: Copy, now: string, tapeName?: string): Copy {
+  return {
+    ...withoutFileFigures(c),
+    ...withFileInHistory(c, now),
+    placement: tapeName === undefined ? 'unassigned' : 'assigned',
+    tapeName,
+    fileNumber: undefined,
+    lastError: undefined,
+    updatedAt: now,
+    version: c.version + 1,
+  };
 }
 
 /** A target with all its copies, as one Query on its partition reads them. */

@@ -2,8 +2,8 @@
  * `assign [TAPE] [--target ID...]`: the unassigned copies of TAPE's pool go to TAPE (default:
  * each pool's online tape). One conditional change per copy; a refused one says why.
  */
-import { withoutFileFigures, type Copy, type TargetCopies } from '../domain/copies.ts';
-import { REASSIGNABLE_PLACEMENTS, targetStatus, withFileInHistory, type Target } from '../domain/target.ts';
+import { startedAgain, type Copy, type TargetCopies } from '../domain/copies.ts';
+import { REASSIGNABLE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
 import type { Tape } from '../domain/tape.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from '../errors.ts';
 import { mapLimit } from '../concurrency.ts';
@@ -33,19 +33,6 @@ export function tooLargeFor(t: Target, tape: Tape): string | undefined {
     `too large for the tape: ${t.totalBytes} bytes of data, tape ${tape.name} holds ${tape.capacityBytes} bytes; files never span tapes, ` +
     'so split the target into smaller directories or assign it to a tape of larger capacity'
   );
-}
-
-function assignedTo(c: Copy, tape: string, now: string): Copy {
-  return {
-    ...withoutFileFigures(c),
-    ...withFileInHistory(c, now),
-    placement: 'assigned',
-    tapeName: tape,
-    fileNumber: undefined,
-    lastError: undefined,
-    updatedAt: now,
-    version: c.version + 1,
-  };
 }
 
 /**
@@ -169,7 +156,7 @@ async function assignTo(ctx: JobContext, { tape, candidates, refused }: Plan): P
       });
     } else if (!t.copies.includes(c.pool)) {
       result.refused.push({ id: t.id, reason: `its copy policy (${t.copies.join(', ')}) no longer names pool ${c.pool}` });
-    } else if (await ctx.catalog.assignCopy(c, assignedTo(c, tape.name, now))) {
+    } else if (await ctx.catalog.assignCopy(c, startedAgain(c, now, tape.name))) {
       result.assigned.push({ id: t.id, path: t.path, ...(c.tapeName ? { from: c.tapeName } : {}), awaitingScan: t.scan !== 'complete' });
     } else {
       result.refused.push({ id: t.id, reason: 'changed by another job at the same time; run assign again' });

@@ -7,8 +7,8 @@
  * (their manifest describes what is on tape). Copies already on tape keep their files, which
  * record the scan they were written from and are verified against it.
  */
-import { GAVE_UP_FILE_PLACEMENTS, KEEPS_FILE_PLACEMENTS, withFileInHistory } from '../domain/target.ts';
-import { overallStatus, withoutFileFigures, type TargetCopies } from '../domain/copies.ts';
+import { GAVE_UP_FILE_PLACEMENTS, KEEPS_FILE_PLACEMENTS } from '../domain/target.ts';
+import { overallStatus, startedAgain, type TargetCopies } from '../domain/copies.ts';
 import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { copyUnchangedCheck, copyUpdateItem, targetUpdateItem } from '../catalog/requests.ts';
@@ -66,18 +66,7 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
         targetUpdateItem(table, t, { ...t, scan: 'pending', scanId, scanError: undefined, updatedAt: now, version: t.version + 1 }),
         // The copies that keep their files stay as read: an archive that started one meanwhile fails this.
         ...copies.filter((c) => !leaving.includes(c)).map((c) => copyUnchangedCheck(table, c)),
-        ...leaving.map((c) =>
-          copyUpdateItem(table, c, {
-            ...withoutFileFigures(c),
-            ...withFileInHistory(c, now),
-            placement: 'unassigned',
-            tapeName: undefined,
-            fileNumber: undefined,
-            lastError: undefined,
-            updatedAt: now,
-            version: c.version + 1,
-          }),
-        ),
+        ...leaving.map((c) => copyUpdateItem(table, c, startedAgain(c, now))),
       ]);
     } catch (e) {
       if (e instanceof ConditionFailed) continue; // changed meanwhile: not rescanned, not listed
