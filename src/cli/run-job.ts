@@ -169,6 +169,31 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     });
 
   program
+    .command('activate_tape')
+    .argument('<name>', 'a registered tape')
+    .description("make a registered tape the online tape of its pool (the predecessor's name; unknown, closed and broken tapes are refused)")
+    .action(async (name: string) => {
+      const r = await job('activate_tape', { name });
+      print(r, () => r.message);
+    });
+
+  program
+    .command('unassigned')
+    .description('how many scanned targets, and how many bytes, wait in each pool for a tape')
+    .option('--pool <pool>', 'only this pool')
+    .action(async (o: { pool?: string }) => {
+      const r = await job('unassigned', o.pool ? { pool: o.pool } : {});
+      print(r, () =>
+        [
+          `${r.count} scanned target(s) unassigned, ${formatBytes(r.bytes)}${r.awaitingScan ? `; ${r.awaitingScan} more awaiting their scan` : ''}`,
+          ...(r.pools.length > 1 || r.pools.some((p) => p.pool !== 'default')
+            ? r.pools.map((p) => `  pool ${p.pool}: ${p.count} target(s), ${formatBytes(p.bytes)}`)
+            : []),
+        ].join('\n'),
+      );
+    });
+
+  program
     .command('enable_tape')
     .argument('<name>', 'a disabled tape')
     .description('put a disabled tape back in service once the agent has checked its label and end of data against the catalog')
@@ -360,8 +385,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .description("one archiving action per pool: the next assigned copy goes to the next file number of its pool's online tape")
     .option('--pool <pool>', 'only this pool (default: every pool with an online tape, one after the other)')
     .option('--all', 'keep archiving until nothing is assigned or the tape is full (with --json: one JSON line per event)')
+    .option('--repeat', "the same as --all (the predecessor's name)")
     .option('--no-wait', 'only enqueue the write; do not wait for the agent')
-    .action(async (o: { pool?: string; all?: boolean; wait: boolean }) => {
+    .action(async (opts: { pool?: string; all?: boolean; repeat?: boolean; wait: boolean }) => {
+      const o = { ...opts, all: !!(opts.all || opts.repeat) };
       const stream = !!o.all && json;
       const say = (value: Record<string, unknown>, human: string) => (stream ? io.out(JSON.stringify(value)) : json ? undefined : io.out(human));
       // Every pool with an online tape, one after the other (a single drive writes one tape at a time).

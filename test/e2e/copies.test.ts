@@ -75,7 +75,18 @@ describe('the seed workflow with a two-pool policy', () => {
     const paths = await importTargets('obs', 4, 'primary,offsite');
     expect((await rows()).map((t) => t.copiesStatus)).toEqual(Array(4).fill('0/2 confirmed (missing: primary, offsite)'));
 
+    const waiting = JSON.parse((await ok(['--json', 'unassigned'])).out);
+    expect(waiting).toMatchObject({
+      count: 4,
+      awaitingScan: 0,
+      pools: [
+        { pool: 'offsite', count: 4 },
+        { pool: 'primary', count: 4 },
+      ],
+    });
+    expect(waiting.bytes).toBe(2 * 4 * 250_000);
     const assigned = await ok(['assign']);
+    expect(JSON.parse((await ok(['--json', 'unassigned'])).out)).toMatchObject({ count: 0, bytes: 0, pools: [] });
     expect(assigned.out).toMatch(/assigned 4 target\(s\) to p1 \(pool primary\)/);
     expect(assigned.out).toMatch(/assigned 4 target\(s\) to o1 \(pool offsite\)/);
 
@@ -96,7 +107,7 @@ describe('the seed workflow with a two-pool policy', () => {
     await ok(['close_tape', 'p1', '--yes']);
     await ok(['open_tape', '--new', 'p2', '--pool', 'primary']);
     expect((await ok(['assign', 'p2'])).out).toMatch(/assigned 2 target\(s\) to p2/);
-    await ok(['archive', '--all', '--pool', 'primary']);
+    await ok(['archive', '--repeat', '--pool', 'primary']); // the predecessor's name for --all
     await ok(['confirm', '--all', '--pool', 'primary']);
     expect((await rows(['--state', 'safe'])).length).toBe(0);
     await ok(['confirm', '--all', '--pool', 'offsite']);
@@ -140,6 +151,10 @@ describe('the seed workflow with a two-pool policy', () => {
     await refused(['import', list, '--copies', 'primary,primary'], 1, /names pool primary twice/);
     await refused(['archive', '--pool', 'nosuch'], 1, /unknown pool\(s\) nosuch/);
     await refused(['confirm', 'next', '--pool', 'primary', '--tape', 'o1'], 1, /tape o1 is in pool offsite, not primary/);
+
+    await refused(['activate_tape', 'nosuch'], 1, /tape nosuch is not registered; activate_tape only brings a registered tape online/);
+    await refused(['activate_tape', 'p1'], 1, /tape p1 is closed and cannot be opened/);
+    expect((await ok(['activate_tape', 'o1'])).out).toMatch(/o1 is already the online tape of pool offsite/);
 
     // A target with a primary copy only: the offsite tape cannot take it.
     await importTargets('single', 1, 'primary');

@@ -166,6 +166,13 @@ export const jobOutputSchemas = {
     unchanged: z.number().int(),
     message: z.string(),
   }),
+  unassigned: z.object({
+    pools: z.array(z.object({ pool: z.string(), count: z.number().int(), bytes: z.number() })),
+    count: z.number().int(),
+    bytes: z.number(),
+    awaitingScan: z.number().int(),
+  }),
+  activate_tape: z.object({ tape, registered: z.boolean(), previousOnline: z.string().optional(), message: z.string() }),
   migrate: z.object({
     migrated: z.number().int(),
     alreadyUpgraded: z.number().int(),
@@ -201,6 +208,8 @@ const _fits: { [N in JobName]: Fits<N> } = {
   targets: true,
   set_copies: true,
   migrate: true,
+  unassigned: true,
+  activate_tape: true,
   reconcile: true,
   task: true,
   rescan: true,

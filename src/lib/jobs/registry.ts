@@ -21,6 +21,7 @@ import { confirm } from './confirm.ts';
 import { closeTape, planCloseTape } from './close-tape.ts';
 import { setCopies } from './set-copies.ts';
 import { migrate } from './migrate.ts';
+import { unassigned } from './unassigned.ts';
 import { formatIssues } from '../validation.ts';
 import { isStale } from '../catalog/task-status.ts';
 
@@ -40,6 +41,8 @@ export const jobInputSchemas = {
       new: z.boolean().default(false),
     })
     .strict(),
+  /** The predecessor's name: make a registered tape its pool's online tape (never registers one). */
+  activate_tape: z.object({ name: tapeName }).strict(),
   enable_tape: z.object({ name: tapeName }).strict(),
   remove_tape: z.object({ name: tapeName }).strict(),
   import: z
@@ -74,6 +77,7 @@ export const jobInputSchemas = {
     })
     .strict(),
   migrate: z.object({}).strict(),
+  unassigned: z.object({ pool: poolName.optional() }).strict(),
   reconcile: z
     .object({
       olderThanSeconds: z
@@ -117,6 +121,13 @@ const runners = {
   tapes: (ctx: JobContext) => listTapes(ctx),
   status: (ctx: JobContext) => status(ctx),
   open_tape: (ctx: JobContext, i: JobInput<'open_tape'>) => openTape(ctx, i),
+  activate_tape: async (ctx: JobContext, i: JobInput<'activate_tape'>) => {
+    if (!(await ctx.catalog.getTape(i.name)))
+      throw new NotFoundError(
+        `tape ${i.name} is not registered; activate_tape only brings a registered tape online. Register a new one with "open_tape ${i.name} --new", or check the name with "tapes".`,
+      );
+    return openTape(ctx, { name: i.name, new: false });
+  },
   enable_tape: (ctx: JobContext, i: JobInput<'enable_tape'>) => enableTape(ctx, i),
   remove_tape: (ctx: JobContext, i: JobInput<'remove_tape'>) => removeTape(ctx, i),
   import: (ctx: JobContext, i: JobInput<'import'>) => importTargets(ctx, i),
@@ -127,6 +138,7 @@ const runners = {
   targets: (ctx: JobContext, i: JobInput<'targets'>) => listTargets(ctx, i),
   set_copies: (ctx: JobContext, i: JobInput<'set_copies'>) => setCopies(ctx, i),
   migrate: (ctx: JobContext) => migrate(ctx),
+  unassigned: (ctx: JobContext, i: JobInput<'unassigned'>) => unassigned(ctx, i),
   reconcile: (ctx: JobContext, i: JobInput<'reconcile'>) => reconcile(ctx, i),
   discover: (ctx: JobContext, i: JobInput<'discover'>) => discover(ctx, i),
   rescan: (ctx: JobContext, i: JobInput<'rescan'>) => rescan(ctx, i),
