@@ -194,6 +194,36 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     });
 
   program
+    .command('tape_detail')
+    .argument('[tape]', 'tape name (default: the online tape)')
+    .argument('[fnum]', 'only this file number')
+    .description('one row per tape file: number, state, size, target; -v with a file number prints only its "sha256sum -c" lines')
+    .option('--pool <pool>', 'the online tape of this pool (when several pools have one)')
+    .option('-v, --verbose', 'a line per regular file, "SHA-256  name", that sha256sum -c checks in the target directory')
+    .action(async (tape: string | undefined, fnum: string | undefined, o: { pool?: string; verbose?: boolean }) => {
+      if (fnum !== undefined && !/^\d+$/.test(fnum)) throw new UsageError(`"${fnum}" is not a file number; give the file number on the tape (1, 2, ...).`);
+      const r = await job('tape_detail', {
+        ...(tape ? { tape } : {}),
+        ...(o.pool ? { pool: o.pool } : {}),
+        ...(fnum ? { fileNumber: Number(fnum) } : {}),
+        verbose: !!o.verbose,
+      });
+      print(r, () => {
+        const sums = (r.checksums ?? []).flatMap((c) => [
+          ...c.lines,
+          ...(c.notListed ? [`# file ${c.fileNumber}: ${c.notListed} file(s) with names that are not UTF-8 are not listed`] : []),
+        ]);
+        // One file with -v: only its lines, so that the output is a list for sha256sum -c.
+        if (o.verbose && fnum !== undefined) return sums.join('\n');
+        const rows = r.files.map(
+          (f) =>
+            `${String(f.fileNumber).padStart(5)}  ${f.state.padEnd(14)} ${(f.bytes !== undefined ? formatBytes(f.bytes) : '-').padStart(10)}  ${f.host ? `${f.host}:${f.path}` : f.targetId}`,
+        );
+        return [`tape ${r.tape} (pool ${r.pool}): ${r.files.length} file(s)`, ...rows, ...sums].join('\n');
+      });
+    });
+
+  program
     .command('enable_tape')
     .argument('<name>', 'a disabled tape')
     .description('put a disabled tape back in service once the agent has checked its label and end of data against the catalog')

@@ -119,6 +119,7 @@ export const targets = jobHandler('targets', fromQuery);
 export const setCopies = jobHandler('setCopies', fromBody);
 export const migrate = jobHandler('migrate', fromBody);
 export const unassigned = jobHandler('unassigned', fromQuery);
+export const tapeDetail = jobHandler('tapeDetail', withPath('name', 'tape', fromQuery));
 export const activateTape = jobHandler('activateTape', withPath('name', 'name'));
 export const reconcile = jobHandler('reconcileNow', fromBody);
 export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));

@@ -7,7 +7,9 @@
  * input (unknown pool, a pool named twice, a tape of another pool, lowering a policy below
  * its confirmed copies) is refused with a clear error and changes nothing.
  */
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
@@ -16,6 +18,7 @@ import { extractWithGnuTar, makeTarget, treeDigest } from '../support/sample-dat
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { waitUntil } from '../support/wait.ts';
 
+const run = promisify(execFile);
 let stack: TestStack;
 let h: Harness;
 
@@ -132,6 +135,16 @@ describe('the seed workflow with a two-pool policy', () => {
         expect(header).toMatchObject({ pool: c.pool, target: { id: t.id } });
       }
     }
+    // tape_detail: one row per file; with a file number and -v, a list sha256sum -c accepts in the target directory.
+    expect((await ok(['tape_detail', 'o1'])).out).toMatch(/tape o1 \(pool offsite\): 4 file\(s\)/);
+    const first = all.find((t) => t.copies.some((c) => c.tape === 'o1' && c.fileNumber === 1))!;
+    const list = (await ok(['tape_detail', 'o1', '1', '-v'])).out;
+    expect(list.split('\n')).toHaveLength(2);
+    await writeFile(join(h.dir, 'o1-1.sha256'), `${list}\n`);
+    const check = await run('sha256sum', ['-c', '--strict', join(h.dir, 'o1-1.sha256')], { cwd: first.path });
+    expect(check.stdout).toMatch(/file-0\.dat: OK\n.*file-1\.dat: OK/s);
+    await refused(['tape_detail', 'o1', '99'], 1, /tape o1 has no file 99/);
+    await refused(['tape_detail', 'nosuch'], 1, /tape nosuch is not registered/);
     const tapes = JSON.parse((await h.cli(['--json', 'tapes'])).out).tapes as { name: string; pool: string; filesConfirmed: number }[];
     expect(tapes.map((t) => [t.name, t.pool, t.filesConfirmed])).toEqual([
       ['o1', 'offsite', 4],

@@ -172,6 +172,22 @@ export const jobOutputSchemas = {
     bytes: z.number(),
     awaitingScan: z.number().int(),
   }),
+  tape_detail: z.object({
+    tape: z.string(),
+    pool: z.string(),
+    files: z.array(
+      z.object({
+        fileNumber: z.number().int(),
+        state: z.string(),
+        bytes: z.number().optional(),
+        fileCount: z.number().int().optional(),
+        targetId: z.string(),
+        host: z.string().optional(),
+        path: z.string().optional(),
+      }),
+    ),
+    checksums: z.array(z.object({ fileNumber: z.number().int(), lines: z.array(z.string()), notListed: z.number().int() })).optional(),
+  }),
   activate_tape: z.object({ tape, registered: z.boolean(), previousOnline: z.string().optional(), message: z.string() }),
   migrate: z.object({
     migrated: z.number().int(),
@@ -209,6 +225,7 @@ const _fits: { [N in JobName]: Fits<N> } = {
   set_copies: true,
   migrate: true,
   unassigned: true,
+  tape_detail: true,
   activate_tape: true,
   reconcile: true,
   task: true,

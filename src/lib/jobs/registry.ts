@@ -22,11 +22,15 @@ import { closeTape, planCloseTape } from './close-tape.ts';
 import { setCopies } from './set-copies.ts';
 import { migrate } from './migrate.ts';
 import { unassigned } from './unassigned.ts';
+import { tapeDetail } from './tape-detail.ts';
 import { formatIssues } from '../validation.ts';
 import { isStale } from '../catalog/task-status.ts';
 
 const tapeName = z.string().min(1).max(64);
 const poolName = z.string().min(1).max(64);
+/** A number or a boolean that may also come as query-string text ("3", "true"). */
+const fromQuery = <T extends z.ZodNumber | z.ZodBoolean>(s: T) =>
+  z.preprocess((v) => (typeof v !== 'string' ? v : v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v), s);
 const targetIds = z.array(z.string().min(1).max(64)).max(10_000);
 
 export const jobInputSchemas = {
@@ -78,6 +82,14 @@ export const jobInputSchemas = {
     .strict(),
   migrate: z.object({}).strict(),
   unassigned: z.object({ pool: poolName.optional() }).strict(),
+  tape_detail: z
+    .object({
+      tape: tapeName.optional(),
+      pool: poolName.optional(),
+      fileNumber: fromQuery(z.number().int()).optional(),
+      verbose: fromQuery(z.boolean()).default(false),
+    })
+    .strict(),
   reconcile: z
     .object({
       olderThanSeconds: z
@@ -139,6 +151,7 @@ const runners = {
   set_copies: (ctx: JobContext, i: JobInput<'set_copies'>) => setCopies(ctx, i),
   migrate: (ctx: JobContext) => migrate(ctx),
   unassigned: (ctx: JobContext, i: JobInput<'unassigned'>) => unassigned(ctx, i),
+  tape_detail: (ctx: JobContext, i: JobInput<'tape_detail'>) => tapeDetail(ctx, i),
   reconcile: (ctx: JobContext, i: JobInput<'reconcile'>) => reconcile(ctx, i),
   discover: (ctx: JobContext, i: JobInput<'discover'>) => discover(ctx, i),
   rescan: (ctx: JobContext, i: JobInput<'rescan'>) => rescan(ctx, i),

@@ -79,6 +79,13 @@ export const HTTP_ROUTES: Record<JobName, Route> = {
     okStatus: 200,
     summary: 'unassigned: how many scanned targets, and how many bytes, wait in each pool for a tape',
   },
+  tape_detail: {
+    method: 'GET',
+    path: '/tapes/{name}/files',
+    pathParams: { name: 'tape' },
+    okStatus: 200,
+    summary: 'tape_detail: one row per tape file (number, state, size, target); with verbose a sha256sum -c line per file',
+  },
   activate_tape: {
     method: 'POST',
     path: '/tapes/{name}/activate',
