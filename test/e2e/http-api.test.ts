@@ -57,6 +57,14 @@ describe('HTTP API over serverless-offline', () => {
     expect(data).toEqual(await treeDigest(src));
     // The same output in-process and over the API.
     expect(await ok(['targets'])).toBe((await h.cli(['targets'])).out);
+    // The query commands and the copies jobs, over the gateway too (query-string numbers and flags).
+    expect(await ok(['tape_detail', 'apitape', '1', '-v'])).toBe((await h.cli(['tape_detail', 'apitape', '1', '-v'])).out);
+    expect(await ok(['tape_detail', 'apitape', '1', '-v'])).toMatch(/^[0-9a-f]{64} {2}file-0\.dat$/m);
+    expect(JSON.parse(await ok(['--json', 'unassigned']))).toMatchObject({ count: 0 });
+    expect(JSON.parse(await ok(['--json', 'migrate']))).toMatchObject({ migrated: 0 });
+    expect(await ok(['set_copies', '--all-imported', '--pools', 'default'])).toMatch(/0 target\(s\) changed, 1 already had it/);
+    expect(await ok(['targets', '--state', 'safe'])).toMatch(/api-1/);
+    expect(await ok(['activate_tape', 'apitape'])).toMatch(/already the online tape/);
     expect(await ok(['close_tape', '--yes'])).toMatch(/apitape closed and offline/);
     // The jobs beyond the seed's, over the gateway too.
     expect(await ok(['reconcile', '--older-than', '3600'])).toMatch(/re-sent 0 scan\(s\), 0 write\(s\), 0 verify\(s\)/);
