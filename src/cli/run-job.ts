@@ -104,10 +104,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('tapes')
+    .argument('[name]', 'only this tape')
     .description('list tapes: state, online flag, used/capacity, files written and confirmed, targets assigned')
-    .action(async () => {
-      const r = await job('tapes', {});
-      print(r, () => tapesTable(r.tapes, render()));
+    .option('-v, --verbose', 'shorten nothing (as --output wide)')
+    .action(async (name: string | undefined, o: { verbose?: boolean }) => {
+      const r = await job('tapes', name ? { name } : {});
+      const options = render();
+      print(r, () => tapesTable(r.tapes, o.verbose && options.format === 'table' ? { ...options, format: 'wide' } : options));
     });
 
   program

@@ -145,6 +145,8 @@ describe('the seed workflow with a two-pool policy', () => {
     expect(check.stdout).toMatch(/file-0\.dat: OK\n.*file-1\.dat: OK/s);
     await refused(['tape_detail', 'o1', '99'], 1, /tape o1 has no file 99/);
     await refused(['tape_detail', 'nosuch'], 1, /tape nosuch is not registered/);
+    await refused(['tapes', 'nosuch'], 1, /tape nosuch is not registered/);
+    expect(JSON.parse((await ok(['--json', 'tapes', 'o1', '-v'])).out).tapes.map((t: { name: string }) => t.name)).toEqual(['o1']);
     const tapes = JSON.parse((await h.cli(['--json', 'tapes'])).out).tapes as { name: string; pool: string; filesConfirmed: number }[];
     expect(tapes.map((t) => [t.name, t.pool, t.filesConfirmed])).toEqual([
       ['o1', 'offsite', 4],

@@ -34,7 +34,7 @@ const fromQuery = <T extends z.ZodNumber | z.ZodBoolean>(s: T) =>
 const targetIds = z.array(z.string().min(1).max(64)).max(10_000);
 
 export const jobInputSchemas = {
-  tapes: z.object({}).strict(),
+  tapes: z.object({ name: tapeName.optional() }).strict(),
   status: z.object({}).strict(),
   open_tape: z
     .object({
@@ -130,7 +130,7 @@ async function closeTapeJob(ctx: JobContext, input: JobInput<'close_tape'>) {
 }
 
 const runners = {
-  tapes: (ctx: JobContext) => listTapes(ctx),
+  tapes: (ctx: JobContext, i: JobInput<'tapes'>) => listTapes(ctx, i),
   status: (ctx: JobContext) => status(ctx),
   open_tape: (ctx: JobContext, i: JobInput<'open_tape'>) => openTape(ctx, i),
   activate_tape: async (ctx: JobContext, i: JobInput<'activate_tape'>) => {

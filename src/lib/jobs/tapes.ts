@@ -23,8 +23,8 @@ export interface TapeRow {
 }
 
 /** `tapes`: every tape with state, online flag, usage and counts. */
-export async function listTapes(ctx: JobContext): Promise<{ tapes: TapeRow[] }> {
-  const tapes = await ctx.catalog.listTapes();
+export async function listTapes(ctx: JobContext, input: { name?: string } = {}): Promise<{ tapes: TapeRow[] }> {
+  const tapes = input.name === undefined ? await ctx.catalog.listTapes() : [await resolveTape(ctx, input.name)];
   const rows = await Promise.all(
     tapes.map(async (t) => ({
       name: t.name,
