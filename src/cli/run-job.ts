@@ -115,10 +115,24 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('status')
+    .argument('[tape]', 'also this tape: its files per state and size, its layout as runs of file numbers, what waits for it')
     .description('the archive at a glance: online tape, tapes set aside and why, targets per state, tasks under way and stale')
-    .action(async () => {
-      const r = await job('status', {});
+    .action(async (tape: string | undefined) => {
+      const r = await job('status', tape ? { tape } : {});
       print(r, () => {
+        const t = r.tape;
+        const head = t
+          ? [
+              `tape ${t.name} (pool ${t.pool}, ${t.state}): ${
+                Object.entries(t.files)
+                  .filter(([, v]) => v.count)
+                  .map(([k, v]) => `${k} ${v.count} (${formatBytes(v.bytes)})`)
+                  .join(', ') || 'no files'
+              }`,
+              ...t.layout.map((l) => `  ${l.from} - ${l.to} : ${l.state}`),
+              `  ${t.assigned} assigned, not yet written; ${t.unassignedInPool} unassigned in pool ${t.pool}`,
+            ]
+          : [];
         const nonZero = (o: Record<string, number>) =>
           Object.entries(o)
             .filter(([, n]) => n > 0)
@@ -141,7 +155,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
               `  ${t.kind} ${t.taskId}${t.tapeName ? ` on ${t.tapeName}${t.fileNumber !== undefined ? ` file ${t.fileNumber}` : ''}` : ''}: no heartbeat since ${t.heartbeatAt ?? 'it started'}; "reconcile" drives it again`,
           ),
         ];
-        return lines.join('\n');
+        return [...head, ...lines].join('\n');
       });
     });
 

@@ -146,6 +146,11 @@ describe('the seed workflow with a two-pool policy', () => {
     await refused(['tape_detail', 'o1', '99'], 1, /tape o1 has no file 99/);
     await refused(['tape_detail', 'nosuch'], 1, /tape nosuch is not registered/);
     await refused(['tapes', 'nosuch'], 1, /tape nosuch is not registered/);
+    const p1 = (await ok(['status', 'p1'])).out;
+    expect(p1).toMatch(/^tape p1 \(pool primary, closed\): confirmed 2 \(/m);
+    expect(p1).toMatch(/^ {2}1 - 2 : confirmed$/m);
+    expect(JSON.parse((await ok(['--json', 'status', 'o1'])).out).tape).toMatchObject({ layout: [{ from: 1, to: 4, state: 'confirmed' }], assigned: 0 });
+    await refused(['status', 'nosuch'], 1, /tape nosuch is not registered/);
     expect(JSON.parse((await ok(['--json', 'tapes', 'o1', '-v'])).out).tapes.map((t: { name: string }) => t.name)).toEqual(['o1']);
     const tapes = JSON.parse((await h.cli(['--json', 'tapes'])).out).tapes as { name: string; pool: string; filesConfirmed: number }[];
     expect(tapes.map((t) => [t.name, t.pool, t.filesConfirmed])).toEqual([

@@ -91,3 +91,17 @@ describe('byte sizes', () => {
     expect(formatBytes(2.5e12)).toBe('2.50 TB');
   });
 });
+
+describe('tape layout', () => {
+  it('is runs of consecutive file numbers in one state, in order', async () => {
+    const { layoutRuns } = await import('../../src/lib/domain/tape-file.ts');
+    const f = (fileNumber: number, state: 'archived' | 'confirmed' | 'confirm_failed') => ({ fileNumber, state });
+    expect(layoutRuns([f(3, 'confirmed'), f(1, 'confirmed'), f(2, 'confirmed'), f(4, 'archived'), f(5, 'confirm_failed'), f(6, 'archived')])).toEqual([
+      { from: 1, to: 3, state: 'confirmed' },
+      { from: 4, to: 4, state: 'archived' },
+      { from: 5, to: 5, state: 'confirm_failed' },
+      { from: 6, to: 6, state: 'archived' },
+    ]);
+    expect(layoutRuns([])).toEqual([]);
+  });
+});

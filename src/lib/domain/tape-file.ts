@@ -26,3 +26,14 @@ export interface TapeFile {
   verifyError?: string;
   lastVerifyTaskId?: string;
 }
+
+/** A tape's layout as runs of consecutive file numbers in one state ("1 - 41 : confirmed"), in order. */
+export function layoutRuns(files: readonly Pick<TapeFile, 'fileNumber' | 'state'>[]): { from: number; to: number; state: TapeFileState }[] {
+  const runs: { from: number; to: number; state: TapeFileState }[] = [];
+  for (const f of [...files].sort((a, b) => a.fileNumber - b.fileNumber)) {
+    const last = runs.at(-1);
+    if (last && last.state === f.state && last.to === f.fileNumber - 1) last.to = f.fileNumber;
+    else runs.push({ from: f.fileNumber, to: f.fileNumber, state: f.state });
+  }
+  return runs;
+}

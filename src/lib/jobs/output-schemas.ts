@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { previousFileSchema, skippedEntrySchema, tapeItemSchema } from '../catalog/items.ts';
 import { taskStatusSchema } from '../catalog/task-status.ts';
 import { TAPE_STATES } from '../domain/tape.ts';
+import { TAPE_FILE_STATES, type TapeFileState } from '../domain/tape-file.ts';
 import { TARGET_STATUSES } from '../domain/target.ts';
 import type { JobName, JobOutput } from './registry.ts';
 
@@ -94,6 +95,23 @@ const counts = <K extends string>(keys: readonly [K, ...K[]]) => z.object(Object
 export const jobOutputSchemas = {
   tapes: z.object({ tapes: z.array(tapeRow) }),
   status: z.object({
+    tape: z
+      .object({
+        name: z.string(),
+        pool: z.string(),
+        state: z.enum(TAPE_STATES),
+        files: z.object(
+          Object.fromEntries(TAPE_FILE_STATES.map((s) => [s, z.object({ count: z.number().int(), bytes: z.number() })])) as Record<
+            TapeFileState,
+            z.ZodObject<{ count: z.ZodNumber; bytes: z.ZodNumber }>
+          >,
+        ),
+        layout: z.array(z.object({ from: z.number().int(), to: z.number().int(), state: z.enum(TAPE_FILE_STATES) })),
+        assigned: z.number().int(),
+        unassignedInPool: z.number().int(),
+      })
+      .optional()
+      .describe('with a tape named: its files per state, its layout as runs of file numbers, and what waits for it'),
     onlineTape: z.string().optional(),
     online: z.array(z.object({ pool: z.string(), tape: z.string() })),
     tapes: counts(TAPE_STATES),

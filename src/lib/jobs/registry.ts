@@ -35,7 +35,7 @@ const targetIds = z.array(z.string().min(1).max(64)).max(10_000);
 
 export const jobInputSchemas = {
   tapes: z.object({ name: tapeName.optional() }).strict(),
-  status: z.object({}).strict(),
+  status: z.object({ tape: tapeName.optional() }).strict(),
   open_tape: z
     .object({
       name: tapeName,
@@ -131,7 +131,7 @@ async function closeTapeJob(ctx: JobContext, input: JobInput<'close_tape'>) {
 
 const runners = {
   tapes: (ctx: JobContext, i: JobInput<'tapes'>) => listTapes(ctx, i),
-  status: (ctx: JobContext) => status(ctx),
+  status: (ctx: JobContext, i: JobInput<'status'>) => status(ctx, i),
   open_tape: (ctx: JobContext, i: JobInput<'open_tape'>) => openTape(ctx, i),
   activate_tape: async (ctx: JobContext, i: JobInput<'activate_tape'>) => {
     if (!(await ctx.catalog.getTape(i.name)))

@@ -9,6 +9,9 @@ import { TAPE_STATES, type TapeState } from '../domain/tape.ts';
 import { TARGET_STATUSES, type TargetStatus } from '../domain/target.ts';
 import { copiesStatus, DEFAULT_POOL, overallStatus } from '../domain/copies.ts';
 import type { JobContext } from './context.ts';
+import { layoutRuns, TAPE_FILE_STATES, type TapeFileState } from '../domain/tape-file.ts';
+import { resolveTape } from './tapes.ts';
+import { assignedTo } from './close-tape.ts';
 
 export interface StatusResult {
   /** The online tape of the default pool, or of the only pool with one. */
@@ -31,7 +34,42 @@ export interface StatusResult {
 
 const TASK_KINDS = ['write', 'verify', 'check-tape'] as const;
 
-export async function status(ctx: JobContext): Promise<StatusResult> {
+/** `status TAPE` (the predecessor's form): one tape's files per state with their bytes, its layout, what waits for it. */
+export interface TapeStatus {
+  name: string;
+  pool: string;
+  state: TapeState;
+  files: Record<TapeFileState, { count: number; bytes: number }>;
+  /** Runs of consecutive file numbers in one state: "1 - 41 : confirmed". */
+  layout: { from: number; to: number; state: TapeFileState }[];
+  /** Copies assigned to the tape and not yet written; scanned copies of its pool not assigned to any tape. */
+  assigned: number;
+  unassignedInPool: number;
+}
+
+export async function tapeStatus(ctx: JobContext, name: string): Promise<TapeStatus> {
+  const tape = await resolveTape(ctx, name);
+  const files = await ctx.catalog.listTapeFiles(tape.name);
+  const perState = Object.fromEntries(
+    TAPE_FILE_STATES.map((s) => {
+      const of = files.filter((f) => f.state === s);
+      return [s, { count: of.length, bytes: of.reduce((n, f) => n + (f.bytes ?? 0), 0) }];
+    }),
+  ) as TapeStatus['files'];
+  const unassigned = await ctx.catalog.listCopies({ placement: 'unassigned', pool: tape.pool });
+  return {
+    name: tape.name,
+    pool: tape.pool,
+    state: tape.state,
+    files: perState,
+    layout: layoutRuns(files),
+    assigned: (await assignedTo(ctx, tape)).length,
+    unassignedInPool: unassigned.length,
+  };
+}
+
+export async function status(ctx: JobContext, input: { tape?: string } = {}): Promise<StatusResult & { tape?: TapeStatus }> {
+  const one = input.tape !== undefined ? await tapeStatus(ctx, input.tape) : undefined;
   const [online, tapes, targets, ...tasks] = await Promise.all([
     ctx.catalog.listOnline(),
     ctx.catalog.listTapes(),
@@ -45,6 +83,7 @@ export async function status(ctx: JobContext): Promise<StatusResult> {
   const main = online.find((o) => o.pool === DEFAULT_POOL) ?? (online.length === 1 ? online[0] : undefined);
   const safe = targets.filter((tc) => copiesStatus(tc.target.copies, tc.copies).safe).length;
   return {
+    ...(one ? { tape: one } : {}),
     ...(main ? { onlineTape: main.tapeName } : {}),
     online: online.map((o) => ({ pool: o.pool, tape: o.tapeName })),
     tapes: count(
