@@ -95,10 +95,16 @@ export function createApiClient(baseUrl: string, token: string | undefined, fetc
     for (const [param, field] of Object.entries(route.pathParams ?? {})) {
       let value = fields[field];
       delete fields[field];
-      if (value === undefined && name === 'close_tape') {
-        const online = (await call('tapes', {})).tapes.find((t) => t.online);
-        if (!online) throw new NotFoundError('no tape is online; name the tape to close.');
-        value = online.name;
+      if (value === undefined && (name === 'close_tape' || name === 'tape_detail')) {
+        // The route names the tape: the online one (of --pool) is looked up first, as in-process.
+        const online = (await call('tapes', {})).tapes.filter((t) => t.online && (fields.pool === undefined || t.pool === fields.pool));
+        if (online.length > 1) {
+          throw new UsageError(
+            `several pools have an online tape (${online.map((t) => `${t.pool}: ${t.name}`).join(', ')}); say which with --pool POOL or name the tape. Nothing was changed.`,
+          );
+        }
+        if (!online[0]) throw new NotFoundError(`no tape is online${fields.pool === undefined ? '' : ` in pool ${String(fields.pool)}`}; name the tape.`);
+        value = online[0].name;
       }
       path = path.replace(`{${param}}`, encodeURIComponent(String(value ?? '')));
     }

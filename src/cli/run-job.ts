@@ -229,6 +229,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         const sums = (r.checksums ?? []).flatMap((c) => [
           ...c.lines,
           ...(c.notListed ? [`# file ${c.fileNumber}: ${c.notListed} file(s) with names that are not UTF-8 are not listed`] : []),
+          ...(c.error ? [`# file ${c.fileNumber}: no checksums: ${c.error}`] : []),
         ]);
         // One file with -v: only its lines, so that the output is a list for sha256sum -c.
         if (o.verbose && fnum !== undefined) return sums.join('\n');
@@ -238,6 +239,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         );
         return [`tape ${r.tape} (pool ${r.pool}): ${r.files.length} file(s)`, ...rows, ...sums].join('\n');
       });
+      if ((r.checksums ?? []).some((c) => c.error)) exitCode = 1;
     });
 
   program
@@ -348,8 +350,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   };
 
   /** One pool's archive: one write, or with --all one after the other until its tape is full or nothing is left. */
-  const archivePool = async (pool: string | undefined, o: { all?: boolean; wait: boolean }, say: (v: Record<string, unknown>, human: string) => void) => {
-    const results: Record<string, unknown>[] = [];
+  /** `results` collects this pool's writes as they go, so that they are kept if a later step throws. */
+  const archivePool = async (
+    pool: string | undefined,
+    o: { all?: boolean; wait: boolean },
+    say: (v: Record<string, unknown>, human: string) => void,
+    results: Record<string, unknown>[] = [],
+  ) => {
     let failed = false;
     let firstTape: string | undefined;
     let total = 0;
@@ -445,16 +452,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       let failed = false;
       for (const pool of pools) {
         if (pools.length > 1 && !json) io.out(`pool ${pool}:`);
+        const mine: Record<string, unknown>[] = [];
         try {
-          const r = await archivePool(pool, o, say);
-          results.push(...r.results);
-          failed ||= r.failed;
+          failed = (await archivePool(pool, o, say, mine)).failed || failed;
+          results.push(...mine);
         } catch (e) {
-          // Beside other pools, a pool that cannot write is reported and the others go on; the exit is 1.
-          if (pools.length === 1 || !isArchiveError(e)) throw e;
+          // Beside other pools, a pool that cannot write is reported and the others go on; the
+          // exit is 1. Ctrl-C stops them all.
+          if (pools.length === 1 || !isArchiveError(e) || e instanceof InterruptedError) throw e;
           failed = true;
-          results.push({ status: 'refused', pool, code: e.code, message: e.message });
-          say({ event: 'refused', pool, code: e.code, message: e.message }, `FAILED: pool ${pool}: ${e.message}`);
+          results.push(...mine, { status: mine.length ? 'failed' : 'refused', pool, code: e.code, message: e.message });
+          say({ event: mine.length ? 'failed' : 'refused', pool, code: e.code, message: e.message }, `FAILED: pool ${pool}: ${e.message}`);
         }
       }
       if (json && !stream) io.out(JSON.stringify(o.all || results.length > 1 ? { results } : results[0], null, 2));

@@ -17,7 +17,7 @@ afterAll(async () => {
 describe('checksum lines', () => {
   it('are checked by sha256sum -c --strict, hostile names included', async () => {
     dir = await mkdtemp(join(tmpdir(), 'sums-'));
-    const names = ['plain.txt', 'with space', 'back\\slash', 'new\nline', '-leading-dash'];
+    const names = ['plain.txt', 'with space', 'back\\slash', 'new\nline', 'trail\r', '-leading-dash'];
     const lines: string[] = [];
     for (const [i, name] of names.entries()) {
       const content = `content ${i}`;

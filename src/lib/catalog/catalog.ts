@@ -251,7 +251,8 @@ export class Catalog {
       await this.transact([copyUpdateItem(this.tableName, current, next), policyNamesPoolCheck(this.tableName, current.targetId, current.pool)]);
       return true;
     } catch (e) {
-      if (e instanceof ConditionFailed) return false;
+      // Changed meanwhile, or another transaction on the target at that moment: not assigned, and said so.
+      if (e instanceof ConditionFailed || e instanceof ConflictError) return false;
       throw e;
     }
   }

@@ -36,7 +36,7 @@ export function parseReleaseThreeTarget(item: Record<string, unknown>): ReleaseT
 }
 
 /** What a copy's tape file says of it: its size on tape, when it was written and last read back good. */
-export type FileFigures = Pick<TapeFile, 'bytes' | 'archivedAt' | 'verifiedAt' | 'state'>;
+export type FileFigures = Pick<TapeFile, 'bytes' | 'archivedAt' | 'verifiedAt'>;
 
 /** The one copy a release-0.3 target had, in `pool` (its tape's), with the figures of its tape file. */
 export function releaseThreeCopy(t: ReleaseThreeTarget, pool: string, now: string, file?: FileFigures): Copy {

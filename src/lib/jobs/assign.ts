@@ -38,9 +38,10 @@ export function tooLargeFor(t: Target, tape: Tape): string | undefined {
 /**
  * Before a copy whose read-back failed leaves its tape file (assign --target, rescan): no
  * verify of that file may still be running (it could confirm it after all, and the history
- * would be wrong), and a file written before release 0.3 gets the scan id it was written from.
+ * would be wrong). Then (stampFileScan) a file written before release 0.3 gets the scan id it
+ * was written from.
  */
-export async function prepareToLeaveBadFile(ctx: JobContext, t: Target, c: Copy): Promise<void> {
+export async function assertNoVerifyRunning(ctx: JobContext, t: Target, c: Copy): Promise<void> {
   if (c.placement !== 'confirm_failed' || !c.tapeName || c.fileNumber === undefined) return;
   const running = (await ctx.tasks.listUnfinished('verify')).find((s) => s.tapeName === c.tapeName && s.fileNumber === c.fileNumber);
   if (running) {
@@ -48,7 +49,6 @@ export async function prepareToLeaveBadFile(ctx: JobContext, t: Target, c: Copy)
       `a verify of ${c.tapeName} file ${c.fileNumber} (target ${t.id}) is still under way (task ${running.taskId}); wait for it ("task ${running.taskId} --wait"), then archive the target again if it still fails. Nothing was changed.`,
     );
   }
-  await stampFileScan(ctx, t, c);
 }
 
 /** A copy's tape file written before release 0.3 (no scan id) gets the scan of its target, before that target is scanned again. */
@@ -77,7 +77,8 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
   // Every tape's candidates are read and checked before anything changes.
   const plans: Plan[] = [];
   for (const tape of tapes) plans.push(await planFor(ctx, tape, input.targetIds, tapes.length > 1));
-  for (const p of plans) for (const tc of p.leavingBadFiles) await prepareToLeaveBadFile(ctx, tc.target, tc.copies[0]!);
+  for (const p of plans) for (const tc of p.leavingBadFiles) await assertNoVerifyRunning(ctx, tc.target, tc.copies[0]!);
+  for (const p of plans) for (const tc of p.leavingBadFiles) await stampFileScan(ctx, tc.target, tc.copies[0]!);
   const results: TapeAssignment[] = [];
   for (const p of plans) results.push(await assignTo(ctx, p));
   const [head, ...rest] = results;
@@ -88,7 +89,7 @@ interface Plan {
   tape: Tape;
   candidates: TargetCopies[];
   refused: TapeAssignment['refused'];
-  /** Named copies that leave a file read back bad (prepareToLeaveBadFile first). */
+  /** Named copies that leave a file read back bad (checked and stamped first). */
   leavingBadFiles: TargetCopies[];
 }
 

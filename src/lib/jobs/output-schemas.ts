@@ -204,7 +204,9 @@ export const jobOutputSchemas = {
         path: z.string().optional(),
       }),
     ),
-    checksums: z.array(z.object({ fileNumber: z.number().int(), lines: z.array(z.string()), notListed: z.number().int() })).optional(),
+    checksums: z
+      .array(z.object({ fileNumber: z.number().int(), lines: z.array(z.string()), notListed: z.number().int(), error: z.string().optional() }))
+      .optional(),
   }),
   activate_tape: z.object({ tape, registered: z.boolean(), previousOnline: z.string().optional(), message: z.string() }),
   migrate: z.object({

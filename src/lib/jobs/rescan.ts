@@ -9,12 +9,12 @@
  */
 import { GAVE_UP_FILE_PLACEMENTS, KEEPS_FILE_PLACEMENTS } from '../domain/target.ts';
 import { overallStatus, startedAgain, type TargetCopies } from '../domain/copies.ts';
-import { IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { copyUnchangedCheck, copyUpdateItem, targetUpdateItem } from '../catalog/requests.ts';
 import { ConditionFailed } from '../catalog/catalog.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
-import { prepareToLeaveBadFile, stampFileScan } from './assign.ts';
+import { assertNoVerifyRunning, stampFileScan } from './assign.ts';
 
 export interface RescanInput {
   targetIds?: string[];
@@ -52,8 +52,10 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
   // Before any change: no verify of a file being given up is still running, and every file a
   // copy keeps or leaves names the scan it was written from (files from before release 0.3
   // name none), so the new scan never changes what those files are checked against.
-  for (const tc of targets) for (const c of tc.copies) await prepareToLeaveBadFile(ctx, tc.target, c);
-  for (const tc of targets) for (const c of tc.copies.filter((x) => KEEPS_FILE_PLACEMENTS.includes(x.placement))) await stampFileScan(ctx, tc.target, c);
+  for (const tc of targets) for (const c of tc.copies) await assertNoVerifyRunning(ctx, tc.target, c);
+  for (const tc of targets)
+    for (const c of tc.copies.filter((x) => x.placement === 'confirm_failed' || KEEPS_FILE_PLACEMENTS.includes(x.placement)))
+      await stampFileScan(ctx, tc.target, c);
   const out: { id: string; path: string }[] = [];
   const table = ctx.catalog.tableName;
   for (const { target: t, copies } of targets) {
@@ -69,7 +71,7 @@ export async function rescan(ctx: JobContext, input: RescanInput): Promise<{ res
         ...leaving.map((c) => copyUpdateItem(table, c, startedAgain(c, now))),
       ]);
     } catch (e) {
-      if (e instanceof ConditionFailed) continue; // changed meanwhile: not rescanned, not listed
+      if (e instanceof ConditionFailed || e instanceof ConflictError) continue; // changed meanwhile: not rescanned, not listed
       throw e;
     }
     await ctx.queues.sendTask(scanTask({ taskId: ctx.newId(), issuedAt: now }, t, scanId));

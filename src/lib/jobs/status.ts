@@ -11,6 +11,7 @@ import { copiesStatus, DEFAULT_POOL, overallStatus } from '../domain/copies.ts';
 import type { JobContext } from './context.ts';
 import { layoutRuns, TAPE_FILE_STATES, type TapeFileState } from '../domain/tape-file.ts';
 import { resolveTape } from './tapes.ts';
+import { mapLimit } from '../concurrency.ts';
 import { assignedTo } from './close-tape.ts';
 
 export interface StatusResult {
@@ -56,7 +57,10 @@ export async function tapeStatus(ctx: JobContext, name: string): Promise<TapeSta
       return [s, { count: of.length, bytes: of.reduce((n, f) => n + (f.bytes ?? 0), 0) }];
     }),
   ) as TapeStatus['files'];
-  const unassigned = await ctx.catalog.listCopies({ placement: 'unassigned', pool: tape.pool });
+  // As `unassigned` counts them: scanned targets whose policy still names the pool.
+  const copies = await ctx.catalog.listCopies({ placement: 'unassigned', pool: tape.pool });
+  const targets = await mapLimit(copies, 16, (c) => ctx.catalog.getTarget(c.targetId));
+  const unassigned = targets.filter((t) => t?.scan === 'complete' && t.copies.includes(tape.pool));
   return {
     name: tape.name,
     pool: tape.pool,

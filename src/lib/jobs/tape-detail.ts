@@ -3,9 +3,9 @@
  * number, state, size, target), from the catalog. With `verbose`, one line per regular file of
  * the chosen files, "SHA-256, two spaces, name relative to the target", which `sha256sum -c`
  * checks in a restored (or the original) target directory. Names `sha256sum` cannot take
- * literally are written in its escaped form (a leading backslash; `\\` and `\n` inside).
+ * literally are written in its escaped form (a leading backslash; `\\`, `\n` and `\r` inside).
  */
-import { NotFoundError, UsageError } from '../errors.ts';
+import { errorMessage, NotFoundError, UsageError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { resolveTape } from './tapes.ts';
 
@@ -21,13 +21,13 @@ export interface TapeDetailResult {
   pool: string;
   files: { fileNumber: number; state: string; bytes?: number; fileCount?: number; targetId: string; host?: string; path?: string }[];
   /** With verbose: per regular file of each listed tape file, a `sha256sum -c` line. */
-  checksums?: { fileNumber: number; lines: string[]; notListed: number }[];
+  checksums?: { fileNumber: number; lines: string[]; notListed: number; error?: string }[];
 }
 
 /** "<sha256>  <name>", escaped as GNU sha256sum writes names holding a backslash or a newline. */
 export function checksumLine(sha256: string, name: string): string {
-  if (!/[\\\n]/.test(name)) return `${sha256}  ${name}`;
-  return `\\${sha256}  ${name.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`;
+  if (!/[\\\n\r]/.test(name)) return `${sha256}  ${name}`;
+  return `\\${sha256}  ${name.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}`;
 }
 
 export async function tapeDetail(ctx: JobContext, input: TapeDetailInput): Promise<TapeDetailResult> {
@@ -53,10 +53,17 @@ export async function tapeDetail(ctx: JobContext, input: TapeDetailInput): Promi
       ...(t ? { host: t.host, path: t.path } : {}),
     });
     if (!input.verbose) continue;
-    // The scan written to this file; files from before release 0.3 use their target's.
-    const scanId = f.scanId ?? t?.scanId;
+    // The scan written to this file; a file from before release 0.3 uses its target's while that is complete.
+    const scanId = f.scanId ?? (t?.scan === 'complete' ? t.scanId : undefined);
     const pages = f.scanId ? (f.manifestPages ?? 0) : (t?.manifestPages ?? 0);
-    const manifest = scanId && pages ? await ctx.manifests.readAll(f.targetId, scanId, pages) : [];
+    let manifest: Awaited<ReturnType<typeof ctx.manifests.readAll>> = [];
+    let error: string | undefined;
+    try {
+      if (!scanId || !pages) error = 'its manifest is not known (a file from before release 0.3 whose target is being scanned again)';
+      else manifest = await ctx.manifests.readAll(f.targetId, scanId, pages);
+    } catch (e) {
+      error = `its manifest could not be read: ${errorMessage(e)}`;
+    }
     const regular = manifest.filter((e) => e.type === 'file' && e.sha256);
     // A name that is not UTF-8 cannot be printed as text here: counted, not listed.
     const printable = regular.filter((e) => e.rawPath === undefined);
@@ -64,6 +71,7 @@ export async function tapeDetail(ctx: JobContext, input: TapeDetailInput): Promi
       fileNumber: f.fileNumber,
       lines: printable.map((e) => checksumLine(e.sha256!, e.path)),
       notListed: regular.length - printable.length,
+      ...(error ? { error } : {}),
     });
   }
   return result;

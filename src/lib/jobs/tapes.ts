@@ -85,6 +85,8 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
   const poolError = input.pool === undefined ? undefined : validatePoolName(input.pool);
   if (poolError) throw new UsageError(poolError);
 
+  // Refuses while release 0.3's online pointer (naming no pool) is still there: migrate first.
+  await ctx.catalog.listOnline();
   const existing = await ctx.catalog.getTape(input.name);
   if (!existing) {
     await refuseUnintendedName(ctx, input.name, !!input.new, input.pool ?? DEFAULT_POOL);
