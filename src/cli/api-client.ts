@@ -18,6 +18,7 @@ import { jobOutputSchemas } from '../lib/jobs/output-schemas.ts';
 import { HTTP_ROUTES } from '../lib/resources/routes.ts';
 import { formatIssues } from '../lib/validation.ts';
 import { retry } from '../lib/concurrency.ts';
+import { severalOnline } from '../lib/jobs/tapes.ts';
 
 export class ApiError extends ArchiveError {
   override readonly name = 'ApiError';
@@ -98,11 +99,7 @@ export function createApiClient(baseUrl: string, token: string | undefined, fetc
       if (value === undefined && (name === 'close_tape' || name === 'tape_detail')) {
         // The route names the tape: the online one (of --pool) is looked up first, as in-process.
         const online = (await call('tapes', {})).tapes.filter((t) => t.online && (fields.pool === undefined || t.pool === fields.pool));
-        if (online.length > 1) {
-          throw new UsageError(
-            `several pools have an online tape (${online.map((t) => `${t.pool}: ${t.name}`).join(', ')}); say which with --pool POOL or name the tape. Nothing was changed.`,
-          );
-        }
+        if (online.length > 1) throw severalOnline(online.map((t) => ({ pool: t.pool, tapeName: t.name })));
         if (!online[0]) throw new NotFoundError(`no tape is online${fields.pool === undefined ? '' : ` in pool ${String(fields.pool)}`}; name the tape.`);
         value = online[0].name;
       }

@@ -199,12 +199,12 @@ export class Catalog {
    * (remove_tape) may come back in another pool.
    */
   async listCopies(where: Pick<Copy, 'placement' | 'pool' | 'tapeName'>): Promise<Copy[]> {
-    return (await this.listCopiesByKey(where)).filter((c) => c.pool === where.pool);
+    return (await this.queryAll(copiesByPlacementQuery(where))).map(copyCodec.fromItem).filter((c) => c.pool === where.pool);
   }
 
-  /** Copies under the index key of `where`, of any pool (remove_tape's release of a tape already gone). */
-  async listCopiesByKey(where: Pick<Copy, 'placement' | 'pool' | 'tapeName'>): Promise<Copy[]> {
-    return (await this.queryAll(copiesByPlacementQuery(where))).map(copyCodec.fromItem);
+  /** Copies in `placement` on a tape of this name, of any pool (a tape already removed: remove_tape's release, open_tape of the name). */
+  async listCopiesOnTapeName(placement: Copy['placement'], tapeName: string): Promise<Copy[]> {
+    return (await this.queryAll(copiesByPlacementQuery({ placement, pool: DEFAULT_POOL, tapeName }))).map(copyCodec.fromItem);
   }
 
   /** Every target's own item, in import order (release-0.3 items too). */

@@ -4,7 +4,7 @@
  * own pool, so the seed's jobs work per pool. A tape belongs to one pool and a target has at
  * most one copy per pool, so two copies of a target never share a tape. Pure: no catalog, no clock.
  */
-import { targetStatus, withFileInHistory, type Placed, type ScanState, type Target, type TargetStatus } from './target.ts';
+import { KEEPS_FILE_PLACEMENTS, targetStatus, withFileInHistory, type Placed, type ScanState, type Target, type TargetStatus } from './target.ts';
 
 /** The pool a tape is in when none is given, and the one copy a target needs by default. */
 export const DEFAULT_POOL = 'default';
@@ -125,7 +125,7 @@ export function tapesTaken(copies: readonly Pick<Copy, 'pool' | 'placement' | 't
 }
 
 /** Placements in which a copy holds (or is about to hold) data on its tape. */
-const ON_TAPE: readonly Copy['placement'][] = ['writing', 'archived', 'confirmed'];
+const ON_TAPE: readonly Copy['placement'][] = ['writing', ...KEEPS_FILE_PLACEMENTS];
 
 /**
  * A policy change: the copies to create (pools newly required), the copies assigned but not

@@ -9,7 +9,6 @@ import { ConflictError, IllegalTransitionError, NotFoundError } from '../errors.
 import type { JobContext } from './context.ts';
 import { resolveTape } from './tapes.ts';
 import { assignedTo, releaseAssigned } from './close-tape.ts';
-import { DEFAULT_POOL } from '../domain/copies.ts';
 
 export interface RemoveTapeResult {
   tape: string;
@@ -25,7 +24,7 @@ export async function removeTape(ctx: JobContext, input: { name: string }): Prom
   } catch (e) {
     // Removed already, but stopped before every target was released: release the rest now
     // (the copy index finds a tape's copies by the tape's name alone).
-    const left = e instanceof NotFoundError ? await ctx.catalog.listCopiesByKey({ placement: 'assigned', pool: DEFAULT_POOL, tapeName: input.name }) : [];
+    const left = e instanceof NotFoundError ? await ctx.catalog.listCopiesOnTapeName('assigned', input.name) : [];
     if (!left.length) throw e;
     const released = await releaseAssigned(ctx, left);
     return {

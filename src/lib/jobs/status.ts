@@ -11,7 +11,7 @@ import { copiesStatus, DEFAULT_POOL, overallStatus } from '../domain/copies.ts';
 import type { JobContext } from './context.ts';
 import { layoutRuns, TAPE_FILE_STATES, type TapeFileState } from '../domain/tape-file.ts';
 import { resolveTape } from './tapes.ts';
-import { mapLimit } from '../concurrency.ts';
+import { unassigned } from './unassigned.ts';
 import { assignedTo } from './close-tape.ts';
 
 export interface StatusResult {
@@ -57,10 +57,8 @@ export async function tapeStatus(ctx: JobContext, name: string): Promise<TapeSta
       return [s, { count: of.length, bytes: of.reduce((n, f) => n + (f.bytes ?? 0), 0) }];
     }),
   ) as TapeStatus['files'];
-  // As `unassigned` counts them: scanned targets whose policy still names the pool.
-  const copies = await ctx.catalog.listCopies({ placement: 'unassigned', pool: tape.pool });
-  const targets = await mapLimit(copies, 16, (c) => ctx.catalog.getTarget(c.targetId));
-  const unassigned = targets.filter((t) => t?.scan === 'complete' && t.copies.includes(tape.pool));
+  // Counted as `unassigned` counts them.
+  const waiting = (await unassigned(ctx, { pool: tape.pool })).count;
   return {
     name: tape.name,
     pool: tape.pool,
@@ -68,7 +66,7 @@ export async function tapeStatus(ctx: JobContext, name: string): Promise<TapeSta
     files: perState,
     layout: layoutRuns(files),
     assigned: (await assignedTo(ctx, tape)).length,
-    unassignedInPool: unassigned.length,
+    unassignedInPool: waiting,
   };
 }
 

@@ -91,7 +91,7 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
   if (!existing) {
     await refuseUnintendedName(ctx, input.name, !!input.new, input.pool ?? DEFAULT_POOL);
     // A removed tape's name comes back only once remove_tape has released what was assigned to it.
-    const left = await ctx.catalog.listCopiesByKey({ placement: 'assigned', pool: DEFAULT_POOL, tapeName: input.name });
+    const left = await ctx.catalog.listCopiesOnTapeName('assigned', input.name);
     if (left.length) {
       throw new ConflictError(
         `${left.length} copies are still assigned to the removed tape ${input.name}; run "remove_tape ${input.name}" to release them, then register it again. Nothing was changed.`,
@@ -211,11 +211,7 @@ export async function resolveTape(ctx: JobContext, name: string | undefined, poo
     return tape;
   }
   const online = await onlineTapes(ctx, pool);
-  if (online.length > 1) {
-    throw new UsageError(
-      `several pools have an online tape (${online.map((o) => `${o.pool}: ${o.tapeName}`).join(', ')}); say which with --pool POOL or --tape NAME. Nothing was changed.`,
-    );
-  }
+  if (online.length > 1) throw severalOnline(online);
   const only = online[0];
   if (!only) {
     throw new NotFoundError(
@@ -227,6 +223,13 @@ export async function resolveTape(ctx: JobContext, name: string | undefined, poo
   const tape = await ctx.catalog.getTape(only.tapeName);
   if (!tape) throw new NotFoundError(`the online tape ${only.tapeName} is missing from the catalog; open a tape with "open_tape NAME".`);
   return tape;
+}
+
+/** No tape named, and more than one pool has an online tape: the job must be told which (in-process and in the API client alike). */
+export function severalOnline(online: { pool: string; tapeName: string }[]): UsageError {
+  return new UsageError(
+    `several pools have an online tape (${online.map((o) => `${o.pool}: ${o.tapeName}`).join(', ')}); say which with --pool POOL or --tape NAME. Nothing was changed.`,
+  );
 }
 
 /** The online tape of `pool` (checked to be a known pool), or of every pool that has one. */
