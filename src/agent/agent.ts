@@ -16,6 +16,7 @@ import { runScan } from './tasks/scan.ts';
 import { runCheckTape } from './tasks/check-tape.ts';
 import { runVerify } from './tasks/verify.ts';
 import { runWrite } from './tasks/write.ts';
+import { runRestore } from './tasks/restore.ts';
 import type { AgentDeps, TaskOutcome, TaskReport } from './types.ts';
 
 const SEEN_MAX = 10_000;
@@ -72,6 +73,8 @@ export class TapeAgent {
         return runVerify(deps, task, signal);
       case 'check-tape':
         return runCheckTape(deps, task, signal);
+      case 'restore':
+        return runRestore(deps, task, signal);
       default:
         return this.runHostTask(task, signal);
     }

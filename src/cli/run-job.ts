@@ -13,6 +13,7 @@ import { isArchiveError, NotFoundError, OnlineTapeChangedError, UsageError, Vali
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
+import { addRestoreCommands, restoreReport } from './restore-commands.ts';
 import { explainAwsError } from '../lib/aws/explain.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { OUTPUT_FORMATS, paginate, tapesTable, targetsTable, type OutputFormat } from './output.ts';
@@ -662,6 +663,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       );
     });
 
+  addRestoreCommands(program, {
+    job,
+    print,
+    out: io.out,
+    json: () => json,
+    awaitTask,
+    failed: () => {
+      exitCode = 1;
+    },
+  });
+
   program
     .command('task')
     .argument('<id>', 'task id printed by archive and confirm')
@@ -673,7 +685,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       print(
         r,
         () =>
-          `${r.kind} ${r.taskId}: ${r.state}${stale}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${finished(r)}` : ''}`,
+          `${r.kind} ${r.taskId}: ${r.state}${stale}${r.outcome ? ` (${r.outcome})` : ''} ${r.bytesDone}/${r.bytesTotal} bytes${r.message ? `\n${r.restore ? restoreReport(r) : finished(r)}` : ''}`,
       );
       if (o.wait && r.state === 'failed') exitCode = 1;
     });

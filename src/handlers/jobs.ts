@@ -124,4 +124,6 @@ export const activateTape = jobHandler('activateTape', withPath('name', 'name'))
 export const reconcile = jobHandler('reconcileNow', fromBody);
 export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));
 export const discover = jobHandler('discoverNow', fromBody);
+export const restore = jobHandler('restore', fromBody);
+export const cancel = jobHandler('cancel', withPath('id', 'taskId'));
 export const rescan = jobHandler('rescan', fromBody);

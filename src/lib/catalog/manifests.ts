@@ -27,6 +27,8 @@ const entrySchema = z
     linkTarget: z.string().optional(),
     rawLinkTarget: z.string().optional(),
     linkGroup: z.number().int().positive().optional(),
+    uid: z.number().int().nonnegative().optional(),
+    gid: z.number().int().nonnegative().optional(),
   })
   .strict();
 

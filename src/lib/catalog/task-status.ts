@@ -20,10 +20,21 @@ import { z } from 'zod';
 export const TASK_STATES = ['queued', 'running', 'succeeded', 'failed'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
+/** What a finished restore did (its report's figures). */
+export const restoreSummarySchema = z.object({
+  restored: z.number(),
+  bytes: z.number(),
+  skipped: z.number(),
+  failed: z.number(),
+  targetsDone: z.number(),
+  failures: z.array(z.object({ path: z.string(), rawPath: z.string().optional(), reason: z.string(), targetId: z.string().optional() })),
+});
+export type RestoreSummary = z.infer<typeof restoreSummarySchema>;
+
 /** A task status item as stored; the `task` job answers it (jobs/output-schemas.ts). */
 export const taskStatusSchema = z.object({
   taskId: z.string(),
-  kind: z.enum(['scan', 'write', 'verify', 'check-tape']),
+  kind: z.enum(['scan', 'write', 'verify', 'check-tape', 'restore']),
   state: z.enum(TASK_STATES),
   tapeName: z.string().optional(),
   fileNumber: z.number().int().optional(),
@@ -40,6 +51,11 @@ export const taskStatusSchema = z.object({
   heartbeatAt: z.string().optional(),
   /** When the agent was first heard working on it. */
   startedAt: z.string().optional(),
+  /** restore: where to (`[host:]dir`), and what it did once reported. */
+  destination: z.string().optional(),
+  restore: restoreSummarySchema.optional(),
+  /** `cancel TASK` asked the agent to stop it (restores stop cleanly after the current file). */
+  cancelRequested: z.boolean().optional(),
 });
 export type TaskStatus = z.infer<typeof taskStatusSchema>;
 
@@ -143,16 +159,40 @@ export class TaskStatusStore {
     }
   }
 
-  async finish(taskId: string, state: 'succeeded' | 'failed', outcome: string, message: string, now: string): Promise<void> {
+  /** Asks the agent to stop a queued or running task; false when it is finished or unknown. */
+  async requestCancel(taskId: string, now: string): Promise<boolean> {
     try {
       await this.db.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(taskId),
-          UpdateExpression: 'SET #s = :state, outcome = :o, message = :m, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk)',
+          UpdateExpression: 'SET cancelRequested = :t, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
           ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: marshall({ ':state': state, ':o': outcome, ':m': message.slice(0, 4000), ':now': now }),
+          ExpressionAttributeValues: marshall({ ':t': true, ':now': now, ':queued': 'queued', ':running': 'running' }),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  /** Records the outcome; `restore` also the figures of a restore. */
+  async finish(taskId: string, state: 'succeeded' | 'failed', outcome: string, message: string, now: string, restore?: RestoreSummary): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(taskId),
+          UpdateExpression: `SET #s = :state, outcome = :o, message = :m, updatedAt = :now${restore ? ', #r = :r' : ''}`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#s': 'state', ...(restore ? { '#r': 'restore' } : {}) },
+          ExpressionAttributeValues: marshall(
+            { ':state': state, ':o': outcome, ':m': message.slice(0, 4000), ':now': now, ...(restore ? { ':r': restore } : {}) },
+            { removeUndefinedValues: true },
+          ),
         }),
       );
     } catch (e) {

@@ -30,6 +30,9 @@ export interface ManifestEntry {
   rawLinkTarget?: string;
   /** Regular files with several names in the target: the group shared by all its names. */
   linkGroup?: number;
+  /** Owner and group as numbers (since release 0.5; older manifests have none). Not in the digest. */
+  uid?: number;
+  gid?: number;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -36,6 +36,9 @@ export const ONLINE_TAPE_STATES: readonly TapeState[] = [...WRITABLE_TAPE_STATES
 /** States from which a tape may be closed: derived from the transitions. */
 export const CLOSABLE_TAPE_STATES: readonly TapeState[] = TAPE_STATES.filter((s) => canTransitionTape(s, 'closed'));
 
+/** Tapes a restore may read: a broken tape is not mounted again. */
+export const READABLE_TAPE_STATES: readonly TapeState[] = TAPE_STATES.filter((s) => s !== 'broken');
+
 export const canGoOnline = (state: TapeState): boolean => ONLINE_TAPE_STATES.includes(state);
 export const canBeClosed = (state: TapeState): boolean => CLOSABLE_TAPE_STATES.includes(state);
 

@@ -124,7 +124,7 @@ export const jobOutputSchemas = {
       stale: z.array(
         z.object({
           taskId: z.string(),
-          kind: z.enum(['scan', 'write', 'verify', 'check-tape']),
+          kind: taskStatusSchema.shape.kind,
           tapeName: z.string().optional(),
           fileNumber: z.number().int().optional(),
           heartbeatAt: z.string().optional(),
@@ -224,6 +224,21 @@ export const jobOutputSchemas = {
   task: taskStatusSchema.extend({
     stale: z.boolean().describe('running, but no heartbeat from the agent for 120 s: reconcile drives it again'),
   }),
+  restore: z.object({
+    status: z.literal('requested'),
+    destination: z.string(),
+    tasks: z.array(
+      z.object({
+        taskId: z.string(),
+        tape: z.string(),
+        pool: z.string(),
+        bytes: z.number(),
+        targets: z.array(z.object({ id: z.string(), fileNumber: z.number().int(), dir: z.string() })),
+      }),
+    ),
+    leftOut: z.array(z.object({ fileNumber: z.number().int(), targetId: z.string(), reason: z.string() })),
+  }),
+  cancel: z.object({ status: z.literal('cancel-requested'), taskId: z.string(), message: z.string() }),
   rescan: z.object({ rescanned: z.array(z.object({ id: z.string(), path: z.string() })) }),
   discover: z.object({ requested: z.array(z.object({ host: z.string(), root: z.string(), pattern: z.string(), taskId: z.string() })) }),
 } as const satisfies Record<JobName, z.ZodType>;
@@ -251,5 +266,7 @@ const _fits: { [N in JobName]: Fits<N> } = {
   task: true,
   rescan: true,
   discover: true,
+  restore: true,
+  cancel: true,
 };
 void _fits;

@@ -25,6 +25,9 @@ import { unassigned } from './unassigned.ts';
 import { tapeDetail } from './tape-detail.ts';
 import { formatIssues } from '../validation.ts';
 import { isStale } from '../catalog/task-status.ts';
+import { MAX_RESTORE_PATHS } from '../protocol/tasks.ts';
+import { restore } from './restore.ts';
+import { cancel } from './cancel.ts';
 
 const tapeName = z.string().min(1).max(64);
 const poolName = z.string().min(1).max(64);
@@ -107,6 +110,19 @@ export const jobInputSchemas = {
     })
     .strict(),
   task: z.object({ taskId: z.string().uuid() }).strict(),
+  restore: z
+    .object({
+      targetIds: targetIds.optional(),
+      tape: tapeName.optional(),
+      paths: z.array(z.string().min(1).max(4096)).max(MAX_RESTORE_PATHS).optional(),
+      /** [HOST:]DIR */
+      to: z.string().min(1).max(4096),
+      /** A pool or a tape: the copy to read. */
+      from: z.string().min(1).max(64).optional(),
+      overwrite: z.boolean().default(false),
+    })
+    .strict(),
+  cancel: z.object({ taskId: z.string().uuid() }).strict(),
   rescan: z.object({ targetIds: targetIds.optional(), failed: z.boolean().default(false) }).strict(),
   discover: z.object({ roots: z.array(z.string().min(2).max(4096)).max(100).optional(), pattern: z.string().min(1).max(256).optional() }).strict(),
 } as const;
@@ -161,6 +177,8 @@ const runners = {
     // Running but no heartbeat: the agent died or lost it; reconcile drives it again.
     return { ...status, stale: isStale(status, ctx.now()) };
   },
+  restore: (ctx: JobContext, i: JobInput<'restore'>) => restore(ctx, i),
+  cancel: (ctx: JobContext, i: JobInput<'cancel'>) => cancel(ctx, i),
 } satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
 
 export type JobOutput<N extends JobName> = Awaited<ReturnType<(typeof runners)[N]>>;

@@ -33,7 +33,7 @@ export interface StatusResult {
   };
 }
 
-const TASK_KINDS = ['write', 'verify', 'check-tape'] as const;
+const TASK_KINDS = ['write', 'verify', 'check-tape', 'restore'] as const;
 
 /** `status TAPE` (the predecessor's form): one tape's files per state with their bytes, its layout, what waits for it. */
 export interface TapeStatus {

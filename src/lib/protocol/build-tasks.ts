@@ -6,7 +6,7 @@
  */
 import type { Target } from '../domain/target.ts';
 import type { Result } from './results.ts';
-import { PROTOCOL_VERSION, type CheckTapeTask, type DiscoverTask, type ScanTask, type VerifyTask, type WriteTask } from './tasks.ts';
+import { PROTOCOL_VERSION, type CheckTapeTask, type DiscoverTask, type RestoreTask, type ScanTask, type VerifyTask, type WriteTask } from './tasks.ts';
 
 /** When and under which id a task is issued. */
 export interface Issue {
@@ -54,6 +54,20 @@ export function verifyTask(issue: Issue, v: { tapeName: string; fileNumber: numb
 /** Check a disabled tape's label and end of data against the catalog (enable_tape). */
 export function checkTapeTask(issue: Issue, tapeName: string, expectedFiles: number): CheckTapeTask {
   return { v: PROTOCOL_VERSION, kind: 'check-tape', ...issue, tapeName, expectedFiles };
+}
+
+/** Restore the listed files of `tapeName` (restore): `items` in file-number order. */
+export function restoreTask(issue: Issue, r: Pick<RestoreTask, 'tapeName' | 'items' | 'paths' | 'overwrite'> & { host?: string }): RestoreTask {
+  return {
+    v: PROTOCOL_VERSION,
+    kind: 'restore',
+    ...issue,
+    tapeName: r.tapeName,
+    items: [...r.items].sort((a, b) => a.fileNumber - b.fileNumber),
+    ...(r.host ? { host: r.host } : {}),
+    paths: r.paths,
+    overwrite: r.overwrite,
+  };
 }
 
 /** List directories matching `pattern` under `root` on `host` (scheduled import). */

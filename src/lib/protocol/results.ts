@@ -105,6 +105,26 @@ export const checkTapeResultSchema = z
   })
   .strict();
 
+/** What a restore did: counts over every target of the task, the failures by name (the first MAX_LISTED). */
+export const restoreResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('restore-result'),
+    tapeName: z.string(),
+    /** restored: every selected name is there and verified; failed: see failures and error. */
+    outcome: z.enum(['restored', 'failed', 'cancelled']),
+    restored: z.number().int().min(0),
+    bytes: z.number().int().min(0),
+    skipped: z.number().int().min(0),
+    failed: z.number().int().min(0),
+    failures: z.array(badFile.extend({ targetId: z.string().optional() }).strict()).max(MAX_LISTED),
+    /** Targets read to their end. */
+    targetsDone: z.number().int().min(0),
+    /** Why the tape could not be read on (an I/O error, a wrong tape), with what to do. */
+    error: z.string().max(4000).optional(),
+  })
+  .strict();
+
 /**
  * The agent is still working on a task (sent every heartbeatInterval seconds while it runs,
  * data moving or not): the catalog tells a live task from a dead one by these, not by its age.
@@ -138,6 +158,7 @@ export const resultSchema = z.union([
   writeResultSchema,
   verifyResultSchema,
   checkTapeResultSchema,
+  restoreResultSchema,
   progressSchema,
   heartbeatSchema,
   discoverResultSchema,
@@ -149,5 +170,6 @@ export type VerifyResult = z.infer<typeof verifyResultSchema>;
 export type ProgressReport = z.infer<typeof progressSchema>;
 export type HeartbeatReport = z.infer<typeof heartbeatSchema>;
 export type CheckTapeResult = z.infer<typeof checkTapeResultSchema>;
+export type RestoreResult = z.infer<typeof restoreResultSchema>;
 export type DiscoverResult = z.infer<typeof discoverResultSchema>;
 export type Result = z.infer<typeof resultSchema>;

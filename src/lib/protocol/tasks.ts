@@ -59,6 +59,43 @@ export const checkTapeTaskSchema = z
   })
   .strict();
 
+/** At most this many targets per restore task, and selected paths per request. */
+export const MAX_RESTORE_ITEMS = 500;
+export const MAX_RESTORE_PATHS = 100;
+
+/**
+ * `restore`: read the listed files of one tape, in file-number order (one pass), and write
+ * the selected members of each under its directory, every file's SHA-256 checked against the
+ * manifest of the scan written to it.
+ */
+export const restoreTaskSchema = z
+  .object({
+    ...base,
+    kind: z.literal('restore'),
+    tapeName: z.string().min(1),
+    items: z
+      .array(
+        z
+          .object({
+            fileNumber: z.number().int().min(1),
+            targetId: z.string().min(1),
+            scanId: z.string().min(1),
+            manifestPages: z.number().int().min(1),
+            /** Absolute directory the target root goes to. */
+            dir: z.string().startsWith('/'),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(MAX_RESTORE_ITEMS),
+    /** A data host of the agent's configuration; absent: the agent's own file system. */
+    host: z.string().min(1).optional(),
+    /** Selected names relative to each target root (normalized); empty: everything. */
+    paths: z.array(z.string().min(1).max(4096)).max(MAX_RESTORE_PATHS),
+    overwrite: z.boolean(),
+  })
+  .strict();
+
 /** Scheduled import: list directories under a root on a data host that match a pattern. */
 export const discoverTaskSchema = z
   .object({
@@ -71,13 +108,21 @@ export const discoverTaskSchema = z
   })
   .strict();
 
-export const taskSchema = z.discriminatedUnion('kind', [scanTaskSchema, writeTaskSchema, verifyTaskSchema, checkTapeTaskSchema, discoverTaskSchema]);
+export const taskSchema = z.discriminatedUnion('kind', [
+  scanTaskSchema,
+  writeTaskSchema,
+  verifyTaskSchema,
+  checkTapeTaskSchema,
+  discoverTaskSchema,
+  restoreTaskSchema,
+]);
 
 export type ScanTask = z.infer<typeof scanTaskSchema>;
 export type WriteTask = z.infer<typeof writeTaskSchema>;
 export type VerifyTask = z.infer<typeof verifyTaskSchema>;
 export type DiscoverTask = z.infer<typeof discoverTaskSchema>;
 export type CheckTapeTask = z.infer<typeof checkTapeTaskSchema>;
+export type RestoreTask = z.infer<typeof restoreTaskSchema>;
 export type Task = z.infer<typeof taskSchema>;
 export type TaskKind = Task['kind'];
 
@@ -88,6 +133,7 @@ export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = {
   write: 'tasks',
   verify: 'tasks',
   'check-tape': 'tasks',
+  restore: 'tasks',
 };
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };

@@ -46,6 +46,9 @@ export const JOB_ACCESS = {
   activate_tape: { write: ['catalog'] },
   reconcile: { write: ['catalog'], send: ['tasks', 'scans'] },
   task: { read: ['catalog'] },
+  // the agent reads the tape and writes the files; only task status items change
+  restore: { read: ['manifests'], write: ['catalog'], send: ['tasks'] },
+  cancel: { write: ['catalog'] },
   rescan: { write: ['catalog'], send: ['scans'] },
   // discover tasks go on the scan queue; their results are imported by the results consumer
   discover: { send: ['scans'] },
@@ -112,6 +115,8 @@ export const FUNCTIONS = {
   tapeDetail: httpJob('tapeDetail', 'tape_detail'),
   activateTape: httpJob('activateTape', 'activate_tape', true),
   task: httpJob('task', 'task'),
+  restore: httpJob('restore', 'restore', true),
+  cancel: httpJob('cancel', 'cancel', true),
   reconcileNow: httpJob('reconcile', 'reconcile', true),
   rescan: httpJob('rescan', 'rescan', true),
   discoverNow: httpJob('discover', 'discover', true),

@@ -95,6 +95,19 @@ export const HTTP_ROUTES: Record<JobName, Route> = {
   },
   migrate: { method: 'POST', path: '/migrate', okStatus: 200, summary: 'migrate: upgrade a catalog written by release 0.3 to copies (idempotent)' },
   task: { method: 'GET', path: '/tasks/{id}', pathParams: { id: 'taskId' }, okStatus: 200, summary: 'task: where a write, verify or tape check stands' },
+  restore: {
+    method: 'POST',
+    path: '/restores',
+    okStatus: 202,
+    summary: 'restore: read a confirmed copy of targets (or of a subtree or file) back to a directory, every file verified; one task per tape',
+  },
+  cancel: {
+    method: 'POST',
+    path: '/tasks/{id}/cancel',
+    pathParams: { id: 'taskId' },
+    okStatus: 200,
+    summary: 'cancel: stop a queued or running restore cleanly',
+  },
   reconcile: { method: 'POST', path: '/reconcile', okStatus: 200, summary: 'reconcile: re-send work whose task was lost or whose agent died' },
   discover: {
     method: 'POST',

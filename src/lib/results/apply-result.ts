@@ -8,7 +8,8 @@ import { ConditionFailed } from '../catalog/catalog.ts';
 import { isReleaseThreeTarget } from '../catalog/items.ts';
 import { CatalogUpgradeError } from '../errors.ts';
 import type { JobContext } from '../jobs/context.ts';
-import type { CheckTapeResult, DiscoverResult, ProgressReport, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
+import type { CheckTapeResult, DiscoverResult, ProgressReport, RestoreResult, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
+import { restoreMessage } from '../domain/restore.ts';
 import { importTargets } from '../jobs/targets.ts';
 
 /** A target at least this share of a tape's capacity that meets the end of medium on an empty tape is too large for it. */
@@ -29,6 +30,8 @@ export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutc
       return applyVerify(ctx, r);
     case 'check-tape-result':
       return applyCheckTape(ctx, r);
+    case 'restore-result':
+      return applyRestore(ctx, r);
     case 'progress':
       return applyProgress(ctx, r);
     case 'heartbeat':
@@ -233,6 +236,24 @@ async function applyCheckTape(ctx: JobContext, r: CheckTapeResult): Promise<Appl
   }
   await ctx.tasks.finish(r.taskId, state, r.ok ? 'checked' : 'mismatch', message, now);
   return { applied: state === 'succeeded', note: message };
+}
+
+/** A restore changes no archive state: its figures go to its task status, for the operator. */
+async function applyRestore(ctx: JobContext, r: RestoreResult): Promise<ApplyOutcome> {
+  const task = await ctx.tasks.get(r.taskId);
+  if (!task || task.state === 'succeeded' || task.state === 'failed')
+    return { applied: false, note: `restore ${r.taskId} is not open (already applied, or unknown); ignored` };
+  const message = restoreMessage(r, task.destination ?? 'the destination');
+  const { restored, bytes, skipped, failed, failures, targetsDone } = r;
+  await ctx.tasks.finish(r.taskId, r.outcome === 'restored' ? 'succeeded' : 'failed', r.outcome, message, ctx.now().toISOString(), {
+    restored,
+    bytes,
+    skipped,
+    failed,
+    failures,
+    targetsDone,
+  });
+  return { applied: true, note: message };
 }
 
 async function applyProgress(ctx: JobContext, r: ProgressReport): Promise<ApplyOutcome> {

@@ -6,6 +6,7 @@
 import type { ManifestEntry } from '../domain/manifest.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/index.ts';
 import { ArchiveError } from '../errors.ts';
+import type { RestoreDestination } from '../restore/destination.ts';
 
 /** An entry the scan left out by policy (fifo, socket, device node), with the reason. */
 export interface SkippedEntry {
@@ -33,6 +34,8 @@ export interface DataSource {
   list(path: string, opts?: { signal?: AbortSignal }): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>>;
   /** Directories exactly `depth` levels below `root`, as paths relative to it (scheduled import). */
   listDirectories(root: string, depth: number, opts?: { signal?: AbortSignal }): AsyncIterable<string>;
+  /** Where a restore to `dir` on this host writes (lib/restore/). */
+  restoreDestination(dir: string): RestoreDestination;
   close(): Promise<void>;
 }
 

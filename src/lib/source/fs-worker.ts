@@ -46,7 +46,7 @@ if (workerData.mode === 'scan' || workerData.mode === 'list') {
       const abs = join(absDir, name);
       let st;
       try { st = fs.lstatSync(abs); } catch (e) { if (gone(e)) continue; throw e; }
-      const base = { rel: rel.toString('latin1'), mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 };
+      const base = { rel: rel.toString('latin1'), mtimeMs: st.mtimeMs, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
       const kind = kindOf(st);
       if (listOnly) {
         yield { rel: base.rel, type: kind === 'dir' || kind === 'file' || kind === 'symlink' ? kind : 'other', kind };

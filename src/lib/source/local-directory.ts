@@ -41,6 +41,8 @@ interface ScanItem {
   size: number;
   mtimeMs: number;
   mode: number;
+  uid?: number;
+  gid?: number;
   sha256?: string;
   link?: string;
   kind?: string;
@@ -67,7 +69,12 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
   for await (const it of walk) {
     opts.signal?.throwIfAborted();
     const rel = fromLatin1(it.rel);
-    const base = { ...pathFields(rel), mtimeMs: it.mtimeMs, mode: it.mode };
+    const base = {
+      ...pathFields(rel),
+      mtimeMs: it.mtimeMs,
+      mode: it.mode,
+      ...(it.uid !== undefined && it.gid !== undefined ? { uid: it.uid, gid: it.gid } : {}),
+    };
     if (it.type === 'dir') yield { ...base, type: 'dir', size: 0 };
     else if (it.type === 'file') yield { ...base, type: 'file', size: it.size, sha256: it.sha256!, ...(it.group ? { linkGroup: it.group } : {}) };
     else if (it.type === 'symlink') yield { ...base, type: 'symlink', size: 0, ...linkTargetFields(fromLatin1(it.link!)) };

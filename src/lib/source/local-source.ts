@@ -4,6 +4,7 @@ import type { ManifestEntry } from '../domain/manifest.ts';
 import { listLocalDirectory, localSource, scanLocalDirectory } from './local-directory.ts';
 import { SourceUnavailableError, type DataSource, type ScanOptions } from './data-source.ts';
 import { errorMessage } from '../errors.ts';
+import { LocalDestination } from '../restore/local-destination.ts';
 
 async function assertDirectory(path: string): Promise<void> {
   let s: Stats;
@@ -46,6 +47,10 @@ export class LocalDataSource implements DataSource {
       }
     };
     yield* walk('', 0);
+  }
+
+  restoreDestination(dir: string): LocalDestination {
+    return new LocalDestination(dir);
   }
 
   async close(): Promise<void> {}

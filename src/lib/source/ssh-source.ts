@@ -21,7 +21,8 @@ import { pathBytes, pathFields, pathKey, linkTargetFields, type ManifestEntry } 
 import { ConfigError, errorMessage } from '../errors.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
 import { isUtf8 } from 'node:buffer';
-import type { DataSource } from './data-source.ts';
+import { SourceUnavailableError, type DataSource } from './data-source.ts';
+import type { RestoreDestination } from '../restore/destination.ts';
 import { describeExit, firstLines, NulFields, type ExitInfo, type RemoteProcess } from './ssh/channel.ts';
 import { SshConnection, type ChannelStats, type SshDataSourceOptions, type SshScanOptions } from './ssh/connection.ts';
 import { RemoteCommandError } from './ssh/errors.ts';
@@ -49,6 +50,10 @@ export class SshDataSource implements DataSource {
 
   private start(command: string, signal?: AbortSignal): Promise<RemoteProcess> {
     return this.conn.start(command, signal);
+  }
+
+  restoreDestination(dir: string): RestoreDestination {
+    throw new SourceUnavailableError(`restore to ${this.host}:${dir} over SSH is not built yet; restore to a directory on the agent's host`);
   }
 
   // --- scan ---------------------------------------------------------------------------------

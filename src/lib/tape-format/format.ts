@@ -237,6 +237,8 @@ export function manifestEntryJson(e: ManifestEntry): ManifestEntry {
   if (e.linkTarget !== undefined) o.linkTarget = e.linkTarget;
   if (e.rawLinkTarget !== undefined) o.rawLinkTarget = e.rawLinkTarget;
   if (e.linkGroup !== undefined) o.linkGroup = e.linkGroup;
+  if (e.uid !== undefined) o.uid = e.uid;
+  if (e.gid !== undefined) o.gid = e.gid;
   return o;
 }
 

@@ -134,6 +134,8 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
       (f) => f.afterBytes,
     );
     const flips = faults.filter((f): f is StoredFault & { kind: 'flip-byte' } => f.kind === 'flip-byte');
+    const slow = (await this.library.listFaults(tape)).find((f): f is StoredFault & { kind: 'slow' } => f.kind === 'slow');
+    const slowStart = Date.now();
     const readLimit = readFault ? readFault.afterBytes : Infinity;
 
     this.busy = { op: 'reading', fileNumber: n };
@@ -173,6 +175,10 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
             }
           }
           yield buf.subarray(off, off + len);
+          if (slow) {
+            const due = slowStart + ((at + len) / slow.bytesPerSecond) * 1000 - Date.now();
+            if (due > 0) await new Promise((r) => setTimeout(r, due));
+          }
         }
         pos += got;
         if (got < buf.length) break; // end of the file

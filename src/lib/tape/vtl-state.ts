@@ -23,7 +23,7 @@ export const faultSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('read-error'), fileNumber: nonNegInt, afterBytes: nonNegInt, once: z.boolean().optional() }).strict(),
   /** The byte at `offset` of file `fileNumber` reads back XOR 0xff. */
   z.object({ kind: z.literal('flip-byte'), fileNumber: nonNegInt, offset: nonNegInt, once: z.boolean().optional() }).strict(),
-  /** Writes run no faster than this, so tests can act while a write is in progress. */
+  /** Writes and reads run no faster than this, so tests can act while a write or a read is in progress. */
   z.object({ kind: z.literal('slow'), bytesPerSecond: z.number().int().positive(), once: z.boolean().optional() }).strict(),
 ]);
 
