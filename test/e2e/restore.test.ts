@@ -12,19 +12,24 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
+import { sshHostConfig, startSshd, type SshdFixture } from '../support/sshd.ts';
 import { comparable, snapshotTree, type TreeSnapshot } from '../support/tree-snapshot.ts';
 import { waitUntil } from '../support/wait.ts';
 
 let stack: TestStack;
 let h: Harness;
+let sshd: SshdFixture;
+const agentConfig = () => ({ sshHosts: { datahost: sshHostConfig(sshd) } });
 
 beforeAll(async () => {
   stack = await createTestStack();
   h = await createHarness(stack);
-  await h.startAgent();
+  sshd = await startSshd();
+  await h.startAgent(agentConfig());
 });
 afterAll(async () => {
   await h?.close();
+  await sshd?.stop();
   await stack?.close();
 });
 
@@ -147,14 +152,31 @@ describe('restore', () => {
     ).toBe(true);
   });
 
+  it('restores to a data host over SSH byte for byte; again, it finds everything in place', async () => {
+    const to = join(h.dir, 'restored-ssh');
+    const r = await ok(['restore', id, '--to', `datahost:${to}`]);
+    expect(r.out).toMatch(new RegExp(`to datahost:${to} complete and verified: \\d+ restored`));
+    expect(comparable(await snapshotTree(to))).toEqual(comparable(before));
+    if (isRoot) expect(await lstat(join(to, 'with space.txt'))).toMatchObject({ uid: 1234, gid: 5678 });
+    const again = JSON.parse((await ok(['--json', 'restore', id, '--to', `datahost:${to}`])).out).results[0].restore;
+    expect(again).toMatchObject({ restored: 0, failed: 0, skipped: before.entries.size });
+    // a subtree, and a changed file left alone without --overwrite
+    await writeFile(join(to, 'sub', 'empty'), 'changed\n');
+    const sub = await h.cli(['restore', id, 'sub', '--to', `datahost:${to}`]);
+    expect(sub.code).toBe(1);
+    expect(sub.out).toMatch(/"sub\/empty".*not overwritten/);
+    await ok(['restore', id, 'sub', '--to', `datahost:${to}`, '--overwrite']);
+    expect(comparable(await snapshotTree(to))).toEqual(comparable(before));
+  });
+
   it('refuses bad input and changes nothing', async () => {
     const to = join(h.dir, 'restored-bad');
     const notThere = await h.cli(['restore', id, 'no/such/file', '--to', to]);
     expect(notThere.code).toBe(1);
     expect(notThere.err).toMatch(/has no "no\/such\/file".*where_is/);
-    const escape = await h.cli(['restore', id, '../etc', '--to', to]);
-    expect(escape.code).toBe(2);
-    expect(escape.err).toMatch(/"\.\." component/);
+    const dotdot = await h.cli(['restore', id, '../etc', '--to', to]);
+    expect(dotdot.code).toBe(2);
+    expect(dotdot.err).toMatch(/"\.\." component/);
     const relative = await h.cli(['restore', id, '--to', 'relative/dir']);
     expect(relative.code).toBe(2);
     expect(relative.err).toMatch(/absolute DIR/);
@@ -243,7 +265,7 @@ describe('restore interrupted', () => {
     for (const f of await h.vtl.listFaults('many-default')) await h.vtl.removeFault('many-default', f.id);
     const partial = await snapshotTree(to);
     expect(partial.entries.size).toBeLessThan(before.entries.size);
-    await h.startAgent();
+    await h.startAgent(agentConfig());
     // the killed task's message comes back to the new agent and finishes; a second restore then finds all in place
     const done = JSON.parse((await ok(['--json', 'task', taskId, '--wait'])).out);
     expect(done).toMatchObject({ state: 'succeeded', restore: { failed: 0 } });

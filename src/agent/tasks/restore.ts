@@ -54,6 +54,7 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
     for (const item of cancelled ? [] : task.items) {
       current = item;
       const dest: RestoreDestination = destinationFor(deps, task, item.dir);
+      let extracted = false;
       try {
         const manifest = () => ctx.manifests.read(item.targetId, item.scanId, item.manifestPages);
         const redirectedGroups = await linkGroupsToRedirect(manifest(), selection);
@@ -66,7 +67,8 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
           redirectedGroups,
           dest,
           overwrite: task.overwrite,
-          owners: process.getuid?.() === 0,
+          // A data host's tar sets owners only when it runs as root; here, only as root.
+          owners: task.host !== undefined || process.getuid?.() === 0,
           onFailure: (f) => {
             log('warn', 'restore: not restored', { taskId: task.taskId, targetId: item.targetId, ...f });
             if (failures.length < MAX_LISTED) failures.push({ ...f, targetId: item.targetId });
@@ -75,10 +77,14 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
           signal: both,
         });
         counts = addCounts(counts, done);
-        targetsDone++;
+        extracted = true;
       } finally {
-        await dest.close();
+        // On a data host the files are there only once its tar has finished.
+        await dest.close().catch((e: unknown) => {
+          if (extracted) throw e;
+        });
       }
+      targetsDone++;
       const file = await ctx.catalog.getTapeFile(task.tapeName, item.fileNumber);
       bytesBefore += file?.bytes ?? 0;
     }
@@ -87,7 +93,7 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
     else if (signal.aborted || e instanceof TapeBusyError) throw e;
     else {
       const at = current ? ` at file ${current.fileNumber} (${current.targetId})` : '';
-      error = `reading ${task.tapeName}${at} failed: ${errorMessage(e)}`;
+      error = `the restore from ${task.tapeName}${at} stopped: ${errorMessage(e)}`;
       log('warn', 'restore could not read on', { taskId: task.taskId, tape: task.tapeName, error });
     }
   } finally {

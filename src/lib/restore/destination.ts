@@ -23,7 +23,8 @@ export interface EntryMeta {
 /** A file being written under a temporary name; `commit` gives it its meta and its name. */
 export interface PartFile {
   write(chunk: Buffer): Promise<void>;
-  commit(meta: EntryMeta): Promise<void>;
+  /** Only after exactly `size` bytes were written and their checksum matched. */
+  commit(): Promise<void>;
   /** Removes the temporary file (a checksum mismatch, an error). */
   abort(): Promise<void>;
 }
@@ -38,7 +39,8 @@ export interface RestoreDestination {
   /** SHA-256 (hex) of an existing regular file. */
   sha256(rel: Buffer): Promise<string>;
   readlink(rel: Buffer): Promise<Buffer>;
-  createFile(rel: Buffer): Promise<PartFile>;
+  /** A new file of `size` bytes for `rel`, under a temporary name until it is committed. */
+  createFile(rel: Buffer, size: number, meta: EntryMeta): Promise<PartFile>;
   /** Creates a symlink; `replace` puts it in place of whatever non-directory is there. */
   symlink(rel: Buffer, target: Buffer, replace: boolean): Promise<void>;
   /** Another name for an existing file; `replace` as for symlink. */

@@ -274,7 +274,7 @@ export async function extractTargetFile(o: ExtractOptions): Promise<RestoreCount
           kind: 'file',
           rel: target,
           entry,
-          part: await dest.createFile(target),
+          part: await dest.createFile(target, entry.size, meta(entry)),
           hash: createHash('sha256'),
           read: 0,
           ...(entry.linkGroup !== undefined ? { group: entry.linkGroup } : {}),
@@ -317,7 +317,7 @@ export async function extractTargetFile(o: ExtractOptions): Promise<RestoreCount
       return;
     }
     try {
-      await c.part.commit(meta(c.entry));
+      await c.part.commit();
       counts.restored++;
       counts.bytes += c.read;
       if (c.group !== undefined) groups.set(c.group, c.rel);

@@ -68,7 +68,7 @@ export class LocalDestination implements RestoreDestination {
     return readlink(this.abs(rel), { encoding: 'buffer' });
   }
 
-  async createFile(rel: Buffer): Promise<PartFile> {
+  async createFile(rel: Buffer, _size: number, meta: EntryMeta): Promise<PartFile> {
     const tmp = this.part(rel);
     const dest = this.abs(rel);
     await unlinkIfThere(tmp); // left by an interrupted restore
@@ -86,7 +86,7 @@ export class LocalDestination implements RestoreDestination {
         let off = 0;
         while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
       },
-      commit: async (meta) => {
+      commit: async () => {
         // chown first: it clears set-uid bits that chmod then sets.
         if (meta.uid !== undefined && meta.gid !== undefined) await fh.chown(meta.uid, meta.gid);
         await fh.chmod(meta.mode & 0o7777);

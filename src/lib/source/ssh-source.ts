@@ -21,8 +21,9 @@ import { pathBytes, pathFields, pathKey, linkTargetFields, type ManifestEntry } 
 import { ConfigError, errorMessage } from '../errors.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
 import { isUtf8 } from 'node:buffer';
-import { SourceUnavailableError, type DataSource } from './data-source.ts';
+import type { DataSource } from './data-source.ts';
 import type { RestoreDestination } from '../restore/destination.ts';
+import { SshDestination } from '../restore/ssh-destination.ts';
 import { describeExit, firstLines, NulFields, type ExitInfo, type RemoteProcess } from './ssh/channel.ts';
 import { SshConnection, type ChannelStats, type SshDataSourceOptions, type SshScanOptions } from './ssh/connection.ts';
 import { RemoteCommandError } from './ssh/errors.ts';
@@ -52,8 +53,10 @@ export class SshDataSource implements DataSource {
     return this.conn.start(command, signal);
   }
 
+  /** A restore to `dir` on this host: one tar stream per target into GNU tar there (lib/restore/ssh-destination.ts). */
   restoreDestination(dir: string): RestoreDestination {
-    throw new SourceUnavailableError(`restore to ${this.host}:${dir} over SSH is not built yet; restore to a directory on the agent's host`);
+    assertTargetPath(dir);
+    return new SshDestination({ host: this.host, run: (command) => this.start(command), scan: (path, opts) => this.scan(path, opts) }, dir);
   }
 
   // --- scan ---------------------------------------------------------------------------------

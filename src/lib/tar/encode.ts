@@ -40,6 +40,11 @@ export interface TarHeaderInit {
   /** Data bytes that follow (files only; 0 otherwise). */
   size: number;
   linkname?: Buffer;
+  /** Owner and group (default 0; the tape writer leaves them out, a restore to a data host sets them). */
+  uid?: number;
+  gid?: number;
+  /** Write a fractional mtime exactly (a pax `mtime` record), for a restore. */
+  exactMtime?: boolean;
 }
 
 const TYPEFLAG: Record<TarType, number> = { file: 0x30, dir: 0x35, symlink: 0x32, hardlink: 0x31 };
@@ -67,12 +72,14 @@ function finishChecksum(h: Buffer): void {
   h[155] = 0x20;
 }
 
-function ustarHeader(name: Buffer, typeflag: number, mode: number, mtime: number, size: number, linkname?: Buffer): Buffer {
+const ID_MAX = 8 ** 7 - 1;
+
+function ustarHeader(name: Buffer, typeflag: number, mode: number, mtime: number, size: number, linkname?: Buffer, uid = 0, gid = 0): Buffer {
   const h = Buffer.alloc(RECORD);
   name.copy(h, 0, 0, Math.min(name.length, NAME_MAX));
   writeOctal(h, 100, 8, mode & 0o7777);
-  writeOctal(h, 108, 8, 0);
-  writeOctal(h, 116, 8, 0);
+  writeOctal(h, 108, 8, Math.min(uid, ID_MAX));
+  writeOctal(h, 116, 8, Math.min(gid, ID_MAX));
   writeOctal(h, 124, 12, size);
   writeOctal(h, 136, 12, mtime);
   h[156] = typeflag;
@@ -114,11 +121,16 @@ export function encodeHeader(e: TarHeaderInit): Buffer {
   }
   let mtime = Math.floor(e.mtime);
   if (!Number.isFinite(mtime)) mtime = 0;
-  if (mtime < 0 || mtime > OCTAL11_MAX) {
-    records.push(paxRecord('mtime', Buffer.from(String(mtime))));
-    mtime = mtime < 0 ? 0 : OCTAL11_MAX;
+  if (mtime < 0 || mtime > OCTAL11_MAX || (e.exactMtime && mtime !== e.mtime)) {
+    records.push(paxRecord('mtime', Buffer.from(e.exactMtime && Number.isFinite(e.mtime) ? e.mtime.toFixed(3) : String(mtime))));
+    mtime = mtime < 0 ? 0 : Math.min(mtime, OCTAL11_MAX);
   }
-  const main = ustarHeader(e.name, TYPEFLAG[e.type], e.mode, mtime, size, e.linkname);
+  for (const [key, v] of [
+    ['uid', e.uid],
+    ['gid', e.gid],
+  ] as const)
+    if (v !== undefined && v > ID_MAX) records.push(paxRecord(key, Buffer.from(String(v))));
+  const main = ustarHeader(e.name, TYPEFLAG[e.type], e.mode, mtime, size, e.linkname, e.uid, e.gid);
   if (!records.length) return main;
   if (binary) records.unshift(paxRecord('hdrcharset', Buffer.from('BINARY')));
   const data = Buffer.concat(records);

@@ -98,3 +98,23 @@ export const STREAM_SCRIPT = [
 
 /** The same, every hard-linked name stored as a file with its content (manifests without link groups). */
 export const STREAM_SCRIPT_DEREFERENCE = STREAM_SCRIPT.replace('--no-recursion', '--hard-dereference --no-recursion');
+
+// ---------------------------------------------------------------------------------------------
+// Restore to a data host (lib/restore/ssh-destination.ts)
+
+/** Creates the restore directory "$1" (and its parents). */
+export const RESTORE_PREPARE_SCRIPT = 'mkdir -p -- "$1"';
+
+/**
+ * Extracts the tar the agent sends on stdin into "$1": its member names are the agent's,
+ * checked safe (relative, no "..", never through a symlink); modes exactly as sent; owners
+ * as sent when run as root. Each file arrives under a temporary name and gets its real name
+ * as a hard link only after its checksum matched.
+ */
+export const RESTORE_EXTRACT_SCRIPT = [CD_TARGET, 'exec tar --extract --file=- --preserve-permissions --numeric-owner --warning=no-unknown-keyword'].join('\n');
+
+/** Removes the temporary names of a restore under "$1" (a file whose checksum failed keeps only that name). */
+export const RESTORE_CLEANUP_SCRIPT = [CD_TARGET, "find . -name '.tape-restore-*.part' -type f -delete"].join('\n');
+
+/** Sets mode and mtime of existing files: records of 3 NUL-terminated fields (octal mode, seconds, name) on stdin. */
+export const RESTORE_META_SCRIPT = [CD_TARGET, `xargs -0 -r -n 3 sh -c 'chmod -- "$1" "$3" && touch -m -d "@$2" -- "$3"' sh`].join('\n');
