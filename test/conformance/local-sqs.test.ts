@@ -339,10 +339,11 @@ describe('local SQS emulator conformance', () => {
     it('ApproximateNumberOfMessages counts visible messages, ApproximateNumberOfMessagesNotVisible in-flight ones', async () => {
       const url = await createQueue({ VisibilityTimeout: '30' });
       for (const b of ['1', '2', '3']) await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: b }));
-      expect(await counts(url)).toEqual({ visible: 3, inFlight: 0 });
+      // "Approximate", as on SQS: counts settle within moments of a send, receive or delete.
+      await expect.poll(() => counts(url), { timeout: 3_000, interval: 50 }).toEqual({ visible: 3, inFlight: 0 });
 
       const m = await receiveOne(url, { MaxNumberOfMessages: 1 });
-      expect(await counts(url)).toEqual({ visible: 2, inFlight: 1 });
+      await expect.poll(() => counts(url), { timeout: 3_000, interval: 50 }).toEqual({ visible: 2, inFlight: 1 });
 
       await changeVisibility(url, m.ReceiptHandle!, 0);
       // "Approximate", as on SQS: a message made visible again is counted so within moments
@@ -351,7 +352,7 @@ describe('local SQS emulator conformance', () => {
 
       const again = await receiveOne(url, { MaxNumberOfMessages: 1 });
       await deleteMessage(url, again.ReceiptHandle!);
-      expect(await counts(url)).toEqual({ visible: 2, inFlight: 0 });
+      await expect.poll(() => counts(url), { timeout: 3_000, interval: 50 }).toEqual({ visible: 2, inFlight: 0 });
     });
 
     it('GetQueueUrl finds an existing queue and fails with QueueDoesNotExist for a missing one', async () => {
