@@ -14,12 +14,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pathBytes, pathFields, linkTargetBytes, type ManifestEntry } from '../domain/manifest.ts';
 import { ancestors, isSelected, noCounts, unsafeMemberName, type RestoreCounts } from '../domain/restore.ts';
-import { DATA_DIR, HEADER_MEMBER, TRAILER_MEMBER } from '../tape-format/format.ts';
-import { TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
+import { dataRelativeName, HEADER_MEMBER, TRAILER_MEMBER } from '../tape-format/format.ts';
+import { memberKind, TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
 import { errorMessage } from '../errors.ts';
 import type { EntryMeta, PartFile, RestoreDestination } from './destination.ts';
 
-const DATA_PREFIX = Buffer.from(DATA_DIR);
 /** How far ahead in the manifest a member is looked for before it counts as not in it. */
 const LOOKAHEAD = 64;
 
@@ -188,12 +187,11 @@ export async function extractTargetFile(o: ExtractOptions): Promise<RestoreCount
     const name = m.name;
     const nameStr = name.toString('utf8');
     if ((nameStr === HEADER_MEMBER || nameStr === TRAILER_MEMBER) && m.typeflag === '0') return;
-    if (!(name.length >= DATA_PREFIX.length && name.subarray(0, DATA_PREFIX.length).equals(DATA_PREFIX))) {
+    const rel = dataRelativeName(name);
+    if (!rel) {
       fail(name, 'refused: a member outside data/ (not part of the target)');
       return;
     }
-    let rel = name.subarray(DATA_PREFIX.length);
-    while (rel.length && rel[rel.length - 1] === 0x2f) rel = rel.subarray(0, rel.length - 1);
     if (rel.length === 0) {
       if (m.typeflag === '5') root = { mode: m.mode, mtimeMs: m.mtime * 1000 };
       return;
@@ -213,16 +211,7 @@ export async function extractTargetFile(o: ExtractOptions): Promise<RestoreCount
     const leaderOfRedirect = entry.linkGroup !== undefined && !groups.has(entry.linkGroup) && o.redirectedGroups?.has(entry.linkGroup) === true;
     const wanted = select(rel);
     if (!wanted && !leaderOfRedirect) return;
-    const kind =
-      m.typeflag === '0' || m.typeflag === '7'
-        ? 'file'
-        : m.typeflag === '5'
-          ? 'dir'
-          : m.typeflag === '2'
-            ? 'symlink'
-            : m.typeflag === '1'
-              ? 'hardlink'
-              : 'other';
+    const kind = memberKind(m.typeflag);
     const expected = entry.type === 'file' && entry.linkGroup !== undefined && groups.has(entry.linkGroup) ? 'hardlink' : entry.type;
     // A hard link whose first name failed: the group has no data here.
     if (kind === 'hardlink' && entry.linkGroup !== undefined && !groups.has(entry.linkGroup)) {

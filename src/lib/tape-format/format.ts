@@ -17,6 +17,15 @@ export const HEADER_MEMBER = 'header.json';
 export const TRAILER_MEMBER = 'trailer.json';
 /** Data members live under this directory in the tar. */
 export const DATA_DIR = 'data/';
+const DATA_PREFIX = Buffer.from(DATA_DIR);
+
+/** A member name under data/ -> the name relative to the target root (trailing slashes off; empty: the root); else undefined. */
+export function dataRelativeName(name: Buffer): Buffer | undefined {
+  if (name.length < DATA_PREFIX.length || !name.subarray(0, DATA_PREFIX.length).equals(DATA_PREFIX)) return undefined;
+  let rel = name.subarray(DATA_PREFIX.length);
+  while (rel.length && rel[rel.length - 1] === 0x2f) rel = rel.subarray(0, rel.length - 1);
+  return rel;
+}
 
 export interface TapeLabel {
   format: string;

@@ -8,6 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { hardLinkFollowers, linkTargetBytes, pathFields, summarize, type ManifestEntry } from '../domain/manifest.ts';
 import {
   DATA_DIR,
+  dataRelativeName,
   HEADER_MEMBER,
   TRAILER_MEMBER,
   filesDigest,
@@ -18,13 +19,13 @@ import {
   type Trailer,
   type VerifyReport,
 } from './format.ts';
-import { TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
+import { memberKind, TarParser, type MemberKind, type TarMember, type TarSink } from '../tar/parse.ts';
 import { errorMessage } from '../errors.ts';
 import { abortCheck, MAX_JSON_BYTES, parseJson, type Collect } from './read-header.ts';
 
 const DATA_PREFIX = Buffer.from(DATA_DIR);
 
-type Kind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
+type Kind = MemberKind;
 
 interface Streamed {
   name: Buffer;
@@ -85,19 +86,9 @@ class Verifier implements TarSink {
       this.cur = { kind: 'skip' };
       return;
     }
-    if (m.name.length >= DATA_PREFIX.length && m.name.subarray(0, DATA_PREFIX.length).equals(DATA_PREFIX)) {
-      let rel = m.name.subarray(DATA_PREFIX.length);
-      while (rel.length && rel[rel.length - 1] === 0x2f) rel = rel.subarray(0, rel.length - 1);
-      const kind: Kind =
-        m.typeflag === '0' || m.typeflag === '7'
-          ? 'file'
-          : m.typeflag === '5'
-            ? 'dir'
-            : m.typeflag === '2'
-              ? 'symlink'
-              : m.typeflag === '1'
-                ? 'hardlink'
-                : 'other';
+    const rel = dataRelativeName(m.name);
+    if (rel) {
+      const kind = memberKind(m.typeflag);
       if (rel.length === 0) {
         if (kind !== 'dir') this.structural.push({ path: DATA_DIR, reason: 'the data/ member is not a directory' });
         else this.root = { mode: m.mode, mtime: m.mtime };

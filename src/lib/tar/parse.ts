@@ -17,6 +17,15 @@ export interface TarMember {
   linkname: Buffer;
 }
 
+/** What a member is, from its typeflag ('7', contiguous, is a regular file). */
+export type MemberKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
+
+const KIND_OF_TYPEFLAG: Record<string, MemberKind> = { '0': 'file', '7': 'file', '5': 'dir', '2': 'symlink', '1': 'hardlink' };
+
+export function memberKind(typeflag: string): MemberKind {
+  return KIND_OF_TYPEFLAG[typeflag] ?? 'other';
+}
+
 export interface TarSink {
   member(m: TarMember): void;
   /** Data of the current member, in order; the chunk is a view into the input. */
