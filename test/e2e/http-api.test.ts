@@ -72,6 +72,16 @@ describe('HTTP API over serverless-offline', () => {
     expect(await ok(['discover', '--root', `localhost:${join(h.dir, 'data')}`, '--pattern', 'api-*'])).toMatch(/looking for api-\* under localhost:/);
     const task = JSON.parse(await ok(['--json', 'task', (await stack.ctx.catalog.getTapeFile('apitape', 1))!.taskId]));
     expect(task).toMatchObject({ kind: 'write', state: 'succeeded', outcome: 'archived' });
+    // restore and cancel over the gateway; the restore's report is applied by the SQS-triggered handler
+    const id = JSON.parse(await ok(['--json', 'targets'])).targets[0].id as string;
+    const to = join(h.dir, 'restored-api');
+    expect(await ok(['restore', id, '--to', to])).toMatch(/complete and verified: \d+ restored/);
+    expect(await treeDigest(to)).toEqual(await treeDigest(src));
+    const done = JSON.parse(await ok(['--json', 'restore', id, '--to', to, '--no-wait'])).tasks[0].taskId as string;
+    await ok(['task', done, '--wait']);
+    const late = await api(['cancel', done]);
+    expect(late.code).toBe(1);
+    expect(late.err).toMatch(/already succeeded; nothing to cancel/);
   });
 
   it('refuses missing and wrong credentials with 401 and 403, and bad input with 400, changing nothing', async () => {
