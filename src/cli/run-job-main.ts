@@ -1,12 +1,19 @@
 /**
  * The run-job process: stdout for results, stderr for messages and the progress bar. Ctrl-C
- * during a wait ends the wait (the task goes on, exit 130); pressed again, or outside a
- * wait, it ends the process at once, restoring the terminal first.
+ * while archive or confirm works on an item stops them after that item (exit 41). Otherwise,
+ * or pressed again, Ctrl-C during a wait ends the wait (the task goes on, exit 130); pressed
+ * again, or outside a wait, it ends the process at once, restoring the terminal first.
  */
-import { main, terminalAsk } from './run-job.ts';
+import { main, terminalAsk, type StopRequest } from './run-job.ts';
 
 const interrupt = new AbortController();
+const stop: StopRequest = { graceful: false, requested: false };
 process.on('SIGINT', () => {
+  if (stop.graceful && !stop.requested) {
+    stop.requested = true;
+    process.stderr.write('\nstop requested: stopping after the current item (Ctrl-C again to stop waiting now; the task goes on)\n');
+    return;
+  }
   if (interrupt.signal.aborted) {
     if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\x1b[?7h\n'); // cursor on, line wrapping on
     process.exit(130);
@@ -30,6 +37,7 @@ const code = await main(process.argv.slice(2), {
   ask: terminalAsk(),
   ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
   interrupt: interrupt.signal,
+  stop,
   ...(process.stdout.isTTY ? { columns: process.stdout.columns } : {}),
 });
 process.exitCode = code;

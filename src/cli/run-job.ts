@@ -2,18 +2,21 @@
  * run-job: the operators' runner. Sub-commands are named as in the seed (tapes, import,
  * assign, archive, confirm, close_tape) plus open_tape, targets and bootstrap; each runs the
  * same job code as the Lambda handlers, in-process.
- * Exit codes: 0 success, 1 failure, 2 bad usage.
+ * Exit codes: 0 success, 1 failure, 2 bad usage; 40, 41 and 42 as the predecessor's (EXIT below).
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { createClients, destroyClients, type AwsClients } from '../lib/aws/clients.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
-import { isArchiveError, NotFoundError, OnlineTapeChangedError, UsageError, ValidationError, errorMessage } from '../lib/errors.ts';
+import { ArchiveError, isArchiveError, NotFoundError, OnlineTapeChangedError, UsageError, ValidationError, errorMessage } from '../lib/errors.ts';
 import { createJobContext, type JobContext } from '../lib/jobs/context.ts';
 import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
 import { addRestoreCommands, restoreReport } from './restore-commands.ts';
+import { addQueryCommands } from './query-commands.ts';
 import { explainAwsError } from '../lib/aws/explain.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { OUTPUT_FORMATS, paginate, tapesTable, targetsTable, type OutputFormat } from './output.ts';
@@ -34,7 +37,24 @@ export interface CliIo {
   interrupt?: AbortSignal;
   /** Width of the terminal stdout goes to; undefined when it is not a terminal (nothing is shortened). */
   columns?: number;
+  /**
+   * Ctrl-C while archive or confirm works on an item: set by the process (run-job-main.ts)
+   * when `graceful` is on, so that the job stops after the current item (exit 41).
+   */
+  stop?: StopRequest;
+  /** Where `exit_file` is looked for (default: the working directory). */
+  cwd?: string;
 }
+
+/** A stop asked for with Ctrl-C, honoured between items by archive and confirm. */
+export interface StopRequest {
+  /** A job that can stop between items is running: the first Ctrl-C sets `requested`. */
+  graceful: boolean;
+  requested: boolean;
+}
+
+/** The predecessor's stop file: while it exists, archive and confirm start no new item (exit 41). */
+export const STOP_FILE = 'exit_file';
 
 interface Session {
   config: Config;
@@ -53,8 +73,20 @@ function connectionHint(e: unknown, config?: Config): string | undefined {
  * exit 1 when it was understood and refused or failed (not found, wrong state, conflict,
  * invalid content, a task that failed, the catalog unreachable). With --json the error is one
  * JSON object on stderr, `{"error":{"code":"...","message":"..."}}`, and stdout stays empty.
+ * The predecessor's batch loops (`while run-job archive; do :; done`) also get its codes:
+ * 40 nothing to do (archive, confirm) or nothing found (where_is); 41 a stop was requested
+ * (`exit_file` in the working directory, or Ctrl-C: after the current item); 42 an archive
+ * failed (a write failed, a target was released, or the tape is full). docs/operations.md
+ * lists them.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, nothingToDo: 40, stopRequested: 41, archiveFailed: 42, interrupted: 130 } as const;
+
+/** Ends a job with exit 41 before it starts another item. */
+export class StopRequestedError extends ArchiveError {
+  override readonly name = 'StopRequestedError';
+  readonly code = 'STOP_REQUESTED';
+  readonly status = 409;
+}
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let session: Session | undefined;
@@ -64,6 +96,23 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   /** A job that ran but whose task failed (a write or verify) ends with 1. */
   let exitCode = 0;
   const env = io.env; // undefined: this process's environment (read in config.ts)
+  const stopFile = join(io.cwd ?? process.cwd(), STOP_FILE);
+  /** Why no new item may start: the stop file, or Ctrl-C; undefined to go on. */
+  const stopAsked = (): string | undefined =>
+    existsSync(stopFile) ? `${stopFile} exists (remove it to go on)` : io.stop?.requested ? 'Ctrl-C was pressed' : undefined;
+  /** Runs an item loop that a first Ctrl-C stops between items. */
+  const gracefully = async <T>(f: () => Promise<T>): Promise<T> => {
+    if (io.stop) io.stop.graceful = true;
+    try {
+      return await f();
+    } finally {
+      if (io.stop) io.stop.graceful = false;
+    }
+  };
+  const refuseIfStopAsked = (what: string) => {
+    const why = stopAsked();
+    if (why) throw new StopRequestedError(`stop requested: ${why}; no ${what} was started.`);
+  };
 
   const open = (opts: { config?: string }): Session => {
     if (!session) {
@@ -359,11 +408,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     results: Record<string, unknown>[] = [],
   ) => {
     let failed = false;
+    let full = false;
+    let stopRequested = false;
     let firstTape: string | undefined;
     let total = 0;
     let bytes = 0;
     let stopped = '';
     for (;;) {
+      const why = results.length ? stopAsked() : undefined;
+      if (why) {
+        stopRequested = true;
+        stopped = `stop requested: ${why}`;
+        break;
+      }
       let r: JobOutput<'archive'>;
       try {
         r = await job('archive', firstTape ? { tape: firstTape } : pool ? { pool } : {});
@@ -418,6 +475,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       );
       if (done.state === 'succeeded' && done.outcome === 'archived') bytes += done.bytesDone;
       if (done.state === 'failed') failed = true;
+      if (done.outcome === 'end-of-medium') full = true;
       if (!o.all || done.state === 'failed' || done.outcome === 'end-of-medium') {
         stopped = done.state === 'failed' ? 'a write failed' : done.outcome === 'end-of-medium' ? `${r.tape} is full` : '';
         break;
@@ -432,7 +490,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         `archive --all${firstTape ? ` on ${firstTape}` : ''}: ${archived} archived (${formatBytes(bytes)}), ${bad} failed, ${left} still assigned${stopped ? `; stopped: ${stopped}` : ''}`,
       );
     }
-    return { results, failed };
+    return { results, failed, full, stopRequested };
   };
 
   program
@@ -444,6 +502,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .option('--no-wait', 'only enqueue the write; do not wait for the agent')
     .action(async (opts: { pool?: string; all?: boolean; repeat?: boolean; wait: boolean }) => {
       const o = { ...opts, all: !!(opts.all || opts.repeat) };
+      refuseIfStopAsked('write');
       const stream = !!o.all && json;
       const say = (value: Record<string, unknown>, human: string) => (stream ? io.out(JSON.stringify(value)) : json ? undefined : io.out(human));
       // Every pool with an online tape, one after the other (a single drive writes one tape at a time).
@@ -451,23 +510,38 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       const pools: (string | undefined)[] = online.length ? online : [undefined];
       const results: Record<string, unknown>[] = [];
       let failed = false;
-      for (const pool of pools) {
-        if (pools.length > 1 && !json) io.out(`pool ${pool}:`);
-        const mine: Record<string, unknown>[] = [];
-        try {
-          failed = (await archivePool(pool, o, say, mine)).failed || failed;
-          results.push(...mine);
-        } catch (e) {
-          // Beside other pools, a pool that cannot write is reported and the others go on; the
-          // exit is 1. Ctrl-C stops them all.
-          if (pools.length === 1 || !isArchiveError(e) || e instanceof InterruptedError) throw e;
-          failed = true;
-          results.push(...mine, { status: mine.length ? 'failed' : 'refused', pool, code: e.code, message: e.message });
-          say({ event: mine.length ? 'failed' : 'refused', pool, code: e.code, message: e.message }, `FAILED: pool ${pool}: ${e.message}`);
+      let full = false;
+      let stopRequested = false;
+      await gracefully(async () => {
+        for (const pool of pools) {
+          if (pools.length > 1 && !json) io.out(`pool ${pool}:`);
+          if (results.length && stopAsked()) {
+            stopRequested = true;
+            say({ event: 'stopped', pool, reason: `stop requested: ${stopAsked()}` }, `pool ${pool} not started: stop requested: ${stopAsked()}`);
+            continue;
+          }
+          const mine: Record<string, unknown>[] = [];
+          try {
+            const p = await archivePool(pool, o, say, mine);
+            failed = p.failed || failed;
+            full = p.full || full;
+            stopRequested = p.stopRequested || stopRequested;
+            results.push(...mine);
+          } catch (e) {
+            // Beside other pools, a pool that cannot write is reported and the others go on; the
+            // exit is 1. Ctrl-C stops them all.
+            if (pools.length === 1 || !isArchiveError(e) || e instanceof InterruptedError) throw e;
+            failed = true;
+            results.push(...mine, { status: mine.length ? 'failed' : 'refused', pool, code: e.code, message: e.message });
+            say({ event: mine.length ? 'failed' : 'refused', pool, code: e.code, message: e.message }, `FAILED: pool ${pool}: ${e.message}`);
+          }
         }
-      }
+      });
       if (json && !stream) io.out(JSON.stringify(o.all || results.length > 1 ? { results } : results[0], null, 2));
-      if (failed) exitCode = 1;
+      // Batch loops stop on any of these; a failure or a full tape comes first.
+      if (failed || full) exitCode = EXIT.archiveFailed;
+      else if (stopRequested) exitCode = EXIT.stopRequested;
+      else if (results.every((x) => x.status === 'idle')) exitCode = EXIT.nothingToDo;
     });
 
   program
@@ -485,8 +559,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         throw new UsageError('confirm --all confirms "next" until nothing is left; it takes no file number, --retry, --no-wait or --no-db-update.');
       }
       const input = { which, ...(o.tape ? { tape: o.tape } : {}), ...(o.pool ? { pool: o.pool } : {}), retry: !!o.retry, noDbUpdate: !o.dbUpdate };
+      refuseIfStopAsked('verify');
       if (!o.all) {
         const r = await job('confirm', input);
+        if (r.status === 'idle') exitCode = EXIT.nothingToDo;
         if (r.status !== 'requested' || !o.wait) {
           print(r, () =>
             r.status === 'requested'
@@ -505,33 +581,44 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       let confirmed = 0;
       let bad = 0;
       let stopped = '';
+      let stopRequested = false;
       let tape = o.tape;
-      for (;;) {
-        const r = await job('confirm', { ...input, ...(tape ? { tape } : {}) });
-        tape = r.tape; // the same tape to the end, even if another is opened meanwhile
-        if (r.status === 'idle') {
-          event({ event: 'idle', tape: r.tape, message: r.message }, r.message);
-          break;
+      await gracefully(async () => {
+        for (;;) {
+          const why = confirmed + bad ? stopAsked() : undefined;
+          if (why) {
+            stopRequested = true;
+            stopped = `stop requested: ${why}`;
+            break;
+          }
+          const r = await job('confirm', { ...input, ...(tape ? { tape } : {}) });
+          tape = r.tape; // the same tape to the end, even if another is opened meanwhile
+          if (r.status === 'idle') {
+            event({ event: 'idle', tape: r.tape, message: r.message }, r.message);
+            break;
+          }
+          event({ event: 'started', ...r }, `verifying ${r.tape} file ${r.fileNumber} (${r.targetId}); task ${r.taskId}`);
+          const done = await awaitTask(r.taskId, `verify of ${r.tape} file ${r.fileNumber}`);
+          if (done.state === 'succeeded') confirmed++;
+          else bad++;
+          event(
+            { event: 'done', ...r, status: done.state, outcome: done.outcome, message: done.message },
+            `${done.state === 'succeeded' ? '' : 'FAILED: '}${finished(done)}`,
+          );
+          // A failure may be the drive or the cartridge, not the file: stop before it marks every file of the tape.
+          if (done.state !== 'succeeded') {
+            stopped = `file ${r.fileNumber} failed; look at it ("targets --tape ${r.tape}") before confirming the rest`;
+            break;
+          }
         }
-        event({ event: 'started', ...r }, `verifying ${r.tape} file ${r.fileNumber} (${r.targetId}); task ${r.taskId}`);
-        const done = await awaitTask(r.taskId, `verify of ${r.tape} file ${r.fileNumber}`);
-        if (done.state === 'succeeded') confirmed++;
-        else bad++;
-        event(
-          { event: 'done', ...r, status: done.state, outcome: done.outcome, message: done.message },
-          `${done.state === 'succeeded' ? '' : 'FAILED: '}${finished(done)}`,
-        );
-        // A failure may be the drive or the cartridge, not the file: stop before it marks every file of the tape.
-        if (done.state !== 'succeeded') {
-          stopped = `file ${r.fileNumber} failed; look at it ("targets --tape ${r.tape}") before confirming the rest`;
-          break;
-        }
-      }
+      });
       event(
         { event: 'summary', tape, confirmed, failed: bad, ...(stopped ? { stopped } : {}) },
         `confirm --all on ${tape}: ${confirmed} confirmed, ${bad} failed${stopped ? `; stopped: ${stopped}` : ''}`,
       );
-      if (bad) exitCode = 1;
+      if (bad) exitCode = EXIT.failed;
+      else if (stopRequested) exitCode = EXIT.stopRequested;
+      else if (!confirmed) exitCode = EXIT.nothingToDo;
     });
 
   program
@@ -663,7 +750,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       );
     });
 
-  addRestoreCommands(program, {
+  const tools = {
     job,
     print,
     out: io.out,
@@ -671,6 +758,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     awaitTask,
     failed: () => {
       exitCode = 1;
+    },
+  };
+  addRestoreCommands(program, tools);
+  addQueryCommands(program, {
+    ...tools,
+    nothingFound: () => {
+      exitCode = EXIT.nothingToDo;
     },
   });
 
@@ -716,6 +810,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const hint = connectionHint(e, session?.config);
     if (hint) return fail('UNREACHABLE', hint, EXIT.failed);
     if (e instanceof InterruptedError) return fail(e.code, e.message, EXIT.interrupted);
+    if (e instanceof StopRequestedError) return fail(e.code, e.message, EXIT.stopRequested);
     if (isArchiveError(e)) return fail(e.code, e.message, e instanceof UsageError ? EXIT.usage : EXIT.failed);
     // A bug, not an expected condition: the stack helps whoever fixes it.
     return fail('INTERNAL', wantsJson ? errorMessage(e) : ((e as Error).stack ?? String(e)), EXIT.failed);

@@ -126,4 +126,5 @@ export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));
 export const discover = jobHandler('discoverNow', fromBody);
 export const restore = jobHandler('restore', fromBody);
 export const cancel = jobHandler('cancel', withPath('id', 'taskId'));
+export const whereIs = jobHandler('whereIs', fromQuery);
 export const rescan = jobHandler('rescan', fromBody);

@@ -69,10 +69,14 @@ describe('a catalog written by release 0.3', () => {
       expect(JSON.parse(r.err).error).toMatchObject({ code: 'CATALOG_UPGRADE_NEEDED', message: expect.stringMatching(/run "run-job migrate" once/) });
     }
     expect(await snapshotCatalog(stack)).toEqual(before);
+    // Its manifests have no name index yet: where_is finds nothing, and says how to fix that.
+    const unindexed = await h.cli(['where_is', 'notes.txt']);
+    expect(unindexed.code).toBe(40);
+    expect(unindexed.out).toMatch(/nothing matches "notes.txt".*run-job migrate/s);
 
     const first = await h.cli(['--json', 'migrate']);
     expect(first.code, first.err).toBe(0);
-    expect(JSON.parse(first.out)).toMatchObject({ migrated: 5, alreadyUpgraded: 0 });
+    expect(JSON.parse(first.out)).toMatchObject({ migrated: 5, alreadyUpgraded: 0, namesIndexed: 5 });
     const after = await snapshotCatalog(stack);
     expect(after.filter((i) => i.type === 'copy')).toHaveLength(5);
     // A copy keeps what its tape file says of it; the online pointer now names its pool.
@@ -82,8 +86,19 @@ describe('a catalog written by release 0.3', () => {
     expect(after.find((i) => i.pk === 'ONLINE')).toMatchObject({ sk: 'ONLINE', tapeName: 'tape1', pool: 'default' });
     expect(after.filter((i) => i.type === 'target' && 'placement' in i)).toEqual([]);
     const again = await h.cli(['--json', 'migrate']);
-    expect(JSON.parse(again.out)).toMatchObject({ migrated: 0, alreadyUpgraded: 5 });
+    expect(JSON.parse(again.out)).toMatchObject({ migrated: 0, alreadyUpgraded: 5, namesIndexed: 0 });
     expect(await snapshotCatalog(stack)).toEqual(after);
+    // Now every target's files are found by name, with the copies release 0.3 wrote.
+    const found = JSON.parse((await h.cli(['--json', 'where_is', 'sub/notes.txt'])).out);
+    expect(found.matches).toHaveLength(5);
+    const run0 = found.matches.find((m: { dir: string }) => m.dir.endsWith('/run-0'));
+    expect(run0).toMatchObject({
+      path: 'sub/notes.txt',
+      size: 300,
+      current: true,
+      copies: [{ pool: 'default', tape: 'tape1', fileNumber: 1, state: 'confirmed' }],
+    });
+    expect(run0.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('reads as it was left: tapes, files, targets and the online tape', async () => {

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main as runJobMain } from '../../src/cli/run-job.ts';
+import { main as runJobMain, type StopRequest } from '../../src/cli/run-job.ts';
 import { startResultsPump, type ResultsPump } from '../../src/lib/results/results-pump.ts';
 import { VirtualTapeLibrary } from '../../src/lib/tape/virtual-library.ts';
 import type { TestStack } from './test-stack.ts';
@@ -27,7 +27,8 @@ export interface Harness {
   pump: ResultsPump;
   agents: AgentProcess[];
   startAgent(config?: Record<string, unknown>): Promise<AgentProcess>;
-  cli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }>;
+  /** run-job in-process; `stop` stands for Ctrl-C between items (run-job-main.ts sets it on SIGINT). */
+  cli(args: string[], env?: NodeJS.ProcessEnv, stop?: StopRequest): Promise<{ code: number; out: string; err: string }>;
   close(): Promise<void>;
 }
 
@@ -113,10 +114,12 @@ export async function createHarness(stack: TestStack, opts: { resultsPump?: bool
     pump,
     agents,
     startAgent,
-    async cli(args, env = {}) {
+    async cli(args, env = {}, stop) {
       const out: string[] = [];
       const err: string[] = [];
-      const code = await runJobMain(args, { out: (s) => out.push(s), err: (s) => err.push(s), env: { ...stack.env, ...env }, pollIntervalMs: 100 });
+      // exit_file is looked for in the harness's own directory, never in the repository's.
+      const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s), env: { ...stack.env, ...env }, pollIntervalMs: 100, cwd: dir };
+      const code = await runJobMain(args, { ...io, ...(stop ? { stop } : {}) });
       return { code, out: out.join('\n'), err: err.join('\n') };
     },
     async close() {

@@ -33,7 +33,7 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
         yield e;
       }
     };
-    const pages = await deps.ctx.manifests.write(task.target.id, task.scanId, collect());
+    const pages = await deps.ctx.manifests.write(task.target.id, task.scanId, collect(), { names: deps.ctx.names });
     const s = summarize(entries);
     deps.log('info', 'scan complete', {
       taskId: task.taskId,

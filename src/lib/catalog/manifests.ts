@@ -1,15 +1,17 @@
 /**
  * Manifest pages in the manifest table: pk = target id, sk = `<scanId>#<page>`. Each page is
  * a gzip'd JSON array of entries kept well under the 400 KB item limit, so a target of a
- * million files is a few thousand items. A scan writes its pages first and is marked complete
- * only afterwards, so a failed scan never leaves a manifest that looks complete.
+ * million files is a few hundred items. A scan writes its pages first and is marked complete
+ * only afterwards, so a failed scan never leaves a manifest that looks complete. A scan writes
+ * the name index (name-index.ts) with the pages, and its marker after the last one.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { BatchWriteItemCommand, QueryCommand, type DynamoDBClient, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, type DynamoDBClient, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
 import type { ManifestEntry } from '../domain/manifest.ts';
-import { retry } from '../concurrency.ts';
+import { BatchWriter } from './batch-writer.ts';
+import type { NameIndex } from './name-index.ts';
 
 /** Compressed bytes per page; DynamoDB's item limit is 400 KB. */
 const PAGE_BYTES = 300_000;
@@ -32,8 +34,6 @@ const entrySchema = z
   })
   .strict();
 
-class ThrottledPages extends Error {}
-
 const pageKey = (scanId: string, page: number) => `${scanId}#${String(page).padStart(6, '0')}`;
 
 export class ManifestStore {
@@ -42,38 +42,29 @@ export class ManifestStore {
     readonly tableName: string,
   ) {}
 
-  /** Writes a manifest as pages; returns the page count. Re-running with the same scan id overwrites. */
-  async write(targetId: string, scanId: string, entries: AsyncIterable<ManifestEntry> | Iterable<ManifestEntry>): Promise<number> {
+  /**
+   * Writes a manifest as pages; returns the page count. Re-running with the same scan id
+   * overwrites. Holds one page at a time. With `names`, the name index of each page is written
+   * too, and its marker once all of it is stored.
+   */
+  async write(
+    targetId: string,
+    scanId: string,
+    entries: AsyncIterable<ManifestEntry> | Iterable<ManifestEntry>,
+    opts: { names?: NameIndex } = {},
+  ): Promise<number> {
+    const out = new BatchWriter(this.db, this.tableName, { what: 'manifest pages' });
+    const index = opts.names?.writer(targetId, scanId);
     let page: ManifestEntry[] = [];
     let pageJsonBytes = 0;
     let pageNo = 0;
-    const pending: Record<string, unknown>[] = [];
-    const flushBatch = async (force: boolean) => {
-      while (pending.length >= 25 || (force && pending.length)) {
-        const batch = pending.splice(0, 25);
-        let request = { [this.tableName]: batch.map((Item) => ({ PutRequest: { Item: marshall(Item) } })) };
-        // Unprocessed items (throttling) are sent again with backoff, up to 10 calls.
-        await retry(
-          async () => {
-            const out = await this.db.send(new BatchWriteItemCommand({ RequestItems: request }));
-            const left = out.UnprocessedItems ?? {};
-            if (!Object.keys(left).length || !left[this.tableName]?.length) return;
-            request = left as typeof request;
-            throw new ThrottledPages();
-          },
-          { attempts: 10, initialDelayMs: 50, maxDelayMs: 5_000, retryable: (e) => e instanceof ThrottledPages },
-        ).catch((e: unknown) => {
-          throw e instanceof ThrottledPages ? new Error('DynamoDB kept throttling manifest pages; try the scan again later') : e;
-        });
-      }
-    };
     const closePage = async () => {
       const data = gzipSync(JSON.stringify(page));
-      pending.push({ pk: targetId, sk: pageKey(scanId, pageNo), scanId, page: pageNo, count: page.length, data });
+      await out.put([{ pk: targetId, sk: pageKey(scanId, pageNo), scanId, page: pageNo, count: page.length, data }]);
+      await index?.page(pageNo, page);
       pageNo++;
       page = [];
       pageJsonBytes = 0;
-      await flushBatch(false);
     };
     for await (const e of entries) {
       page.push(e);
@@ -82,12 +73,20 @@ export class ManifestStore {
       if (pageJsonBytes >= PAGE_BYTES * 3 || page.length >= MAX_ENTRIES_PER_PAGE) await closePage();
     }
     if (page.length || pageNo === 0) await closePage();
-    await flushBatch(true);
+    await out.done();
+    await index?.done();
     return pageNo;
   }
 
-  /** Reads a manifest back, page by page, checking that every page is there. */
-  async *read(targetId: string, scanId: string, expectedPages: number): AsyncGenerator<ManifestEntry> {
+  /** Builds the name index of a manifest stored before release 0.5 (migrate), from its pages. */
+  async writeNameIndex(names: NameIndex, targetId: string, scanId: string, expectedPages: number): Promise<void> {
+    const index = names.writer(targetId, scanId);
+    for await (const { page, entries } of this.pages(targetId, scanId, expectedPages)) await index.page(page, entries);
+    await index.done();
+  }
+
+  /** A manifest's pages in order, checking that every page is there. */
+  async *pages(targetId: string, scanId: string, expectedPages: number): AsyncGenerator<{ page: number; entries: ManifestEntry[] }> {
     let start: QueryCommandInput['ExclusiveStartKey'];
     let next = 0;
     do {
@@ -103,13 +102,17 @@ export class ManifestStore {
       for (const raw of out.Items ?? []) {
         const item = unmarshall(raw);
         if (item.page !== next) throw new Error(`manifest of ${targetId} scan ${scanId} is missing page ${next}`);
-        next++;
-        const entries = z.array(entrySchema).parse(JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')));
-        yield* entries as ManifestEntry[];
+        const entries = z.array(entrySchema).parse(JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8'))) as ManifestEntry[];
+        yield { page: next++, entries };
       }
       start = out.LastEvaluatedKey;
     } while (start);
     if (next !== expectedPages) throw new Error(`manifest of ${targetId} scan ${scanId} has ${next} pages, expected ${expectedPages}`);
+  }
+
+  /** Reads a manifest back, entry by entry (one page in memory at a time). */
+  async *read(targetId: string, scanId: string, expectedPages: number): AsyncGenerator<ManifestEntry> {
+    for await (const p of this.pages(targetId, scanId, expectedPages)) yield* p.entries;
   }
 
   async readAll(targetId: string, scanId: string, expectedPages: number): Promise<ManifestEntry[]> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Catalog } from '../catalog/catalog.ts';
 import { ManifestStore } from '../catalog/manifests.ts';
+import { NameIndex } from '../catalog/name-index.ts';
 import { TaskStatusStore } from '../catalog/task-status.ts';
 import { guardClients } from '../aws/access-guard.ts';
 import type { AwsClients } from '../aws/clients.ts';
@@ -15,6 +16,8 @@ export interface JobContext {
   clients: AwsClients;
   catalog: Catalog;
   manifests: ManifestStore;
+  /** Where each base name is (in the manifest table): `where_is`. */
+  names: NameIndex;
   tasks: TaskStatusStore;
   queues: QueueDirectory;
   now: () => Date;
@@ -27,6 +30,7 @@ export function createJobContext(config: Config, clients: AwsClients, overrides:
     clients,
     catalog: new Catalog(clients.dynamodb, config.names.catalogTable),
     manifests: new ManifestStore(clients.dynamodb, config.names.manifestTable),
+    names: new NameIndex(clients.dynamodb, config.names.manifestTable),
     tasks: new TaskStatusStore(clients.dynamodb, config.names.catalogTable),
     queues: new QueueDirectory(clients.sqs, config),
     now: () => new Date(),

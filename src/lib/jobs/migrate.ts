@@ -4,6 +4,8 @@
  * none); the one online pointer moves to its tape's pool. Idempotent and safe beside other
  * jobs: each target moves in one conditional transaction, re-read and retried if it changed.
  * Until it has run, jobs that read copies refuse with CATALOG_UPGRADE_NEEDED.
+ * It also builds the name index (`where_is`) of every manifest stored before release 0.5:
+ * each target's current scan and the scans its tape files hold.
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
 import { isReleaseThreeTarget } from '../catalog/items.ts';
@@ -17,6 +19,8 @@ export interface MigrateResult {
   alreadyUpgraded: number;
   /** The release-0.3 online pointer moved to its tape's pool (when that is not the default pool). */
   onlineMoved?: { tape: string; pool: string };
+  /** Manifests (target scans) whose name index was built now. */
+  namesIndexed: number;
   message: string;
 }
 
@@ -46,7 +50,12 @@ export async function migrate(ctx: JobContext): Promise<MigrateResult> {
       }
     }
   }
-  const result: MigrateResult = { migrated, alreadyUpgraded: items.filter((i) => i.type === 'target').length - migrated, message: '' };
+  const result: MigrateResult = {
+    migrated,
+    alreadyUpgraded: items.filter((i) => i.type === 'target').length - migrated,
+    namesIndexed: await indexNames(ctx),
+    message: '',
+  };
   const pointer = await ctx.catalog.rawOnlinePointer();
   if (pointer && typeof pointer.pool !== 'string' && typeof pointer.tapeName === 'string') {
     const pool = tapes.get(pointer.tapeName)?.pool ?? DEFAULT_POOL;
@@ -60,8 +69,31 @@ export async function migrate(ctx: JobContext): Promise<MigrateResult> {
     }
     if (pool !== DEFAULT_POOL) result.onlineMoved = { tape: pointer.tapeName, pool };
   }
+  const names = result.namesIndexed ? `; the name index of ${result.namesIndexed} manifest(s) was built` : '';
   result.message = migrated
-    ? `catalog upgraded: ${migrated} target(s) now keep their placement in a copy item; ${result.alreadyUpgraded} were already upgraded.`
-    : `catalog already upgraded (${result.alreadyUpgraded} target(s)); nothing was changed.`;
+    ? `catalog upgraded: ${migrated} target(s) now keep their placement in a copy item; ${result.alreadyUpgraded} were already upgraded${names}.`
+    : result.namesIndexed
+      ? `catalog upgraded: the name index of ${result.namesIndexed} manifest(s) was built (where_is finds their files now).`
+      : `catalog already upgraded (${result.alreadyUpgraded} target(s)); nothing was changed.`;
   return result;
+}
+
+/** Builds the missing name index of every manifest a target uses (current scan, tape files). */
+async function indexNames(ctx: JobContext): Promise<number> {
+  let built = 0;
+  for (const { target, copies } of await ctx.catalog.listAllTargetCopies()) {
+    const scans = new Map<string, number>();
+    if (target.scan === 'complete' && target.scanId && target.manifestPages) scans.set(target.scanId, target.manifestPages);
+    for (const c of copies) {
+      if (!c.tapeName || c.fileNumber === undefined) continue;
+      const f = await ctx.catalog.getTapeFile(c.tapeName, c.fileNumber);
+      if (f?.targetId === target.id && f.scanId && f.manifestPages) scans.set(f.scanId, f.manifestPages);
+    }
+    for (const [scanId, pages] of scans) {
+      if (await ctx.names.isIndexed(target.id, scanId)) continue;
+      await ctx.manifests.writeNameIndex(ctx.names, target.id, scanId, pages);
+      built++;
+    }
+  }
+  return built;
 }

@@ -213,6 +213,7 @@ export const jobOutputSchemas = {
     migrated: z.number().int(),
     alreadyUpgraded: z.number().int(),
     onlineMoved: z.object({ tape: z.string(), pool: z.string() }).optional(),
+    namesIndexed: z.number().int().describe('manifests whose name index (where_is) was built now'),
     message: z.string(),
   }),
   reconcile: z.object({
@@ -239,6 +240,27 @@ export const jobOutputSchemas = {
     leftOut: z.array(z.object({ fileNumber: z.number().int(), targetId: z.string(), reason: z.string() })),
   }),
   cancel: z.object({ status: z.literal('cancel-requested'), taskId: z.string(), message: z.string() }),
+  where_is: z.object({
+    pattern: z.string(),
+    kind: z.enum(['name', 'path', 'glob']),
+    matches: z.array(
+      z.object({
+        targetId: z.string(),
+        host: z.string(),
+        dir: z.string(),
+        path: z.string(),
+        rawPath: z.string().optional().describe('base64 of the exact name bytes when they are not UTF-8 (path is then a Latin-1 stand-in)'),
+        type: z.string(),
+        size: z.number(),
+        sha256: z.string().optional(),
+        scanId: z.string(),
+        current: z.boolean().describe("the target's current scan (false: an earlier scan still on tape)"),
+        copies: z.array(z.object({ pool: z.string(), tape: z.string().optional(), fileNumber: z.number().int().optional(), state: z.string() })),
+      }),
+    ),
+    truncated: z.boolean(),
+    message: z.string(),
+  }),
   rescan: z.object({ rescanned: z.array(z.object({ id: z.string(), path: z.string() })) }),
   discover: z.object({ requested: z.array(z.object({ host: z.string(), root: z.string(), pattern: z.string(), taskId: z.string() })) }),
 } as const satisfies Record<JobName, z.ZodType>;
@@ -268,5 +290,6 @@ const _fits: { [N in JobName]: Fits<N> } = {
   discover: true,
   restore: true,
   cancel: true,
+  where_is: true,
 };
 void _fits;

@@ -28,6 +28,7 @@ import { isStale } from '../catalog/task-status.ts';
 import { MAX_RESTORE_PATHS } from '../protocol/tasks.ts';
 import { restore } from './restore.ts';
 import { cancel } from './cancel.ts';
+import { whereIs } from './where-is.ts';
 
 const tapeName = z.string().min(1).max(64);
 const poolName = z.string().min(1).max(64);
@@ -123,6 +124,14 @@ export const jobInputSchemas = {
     })
     .strict(),
   cancel: z.object({ taskId: z.string().uuid() }).strict(),
+  /** A base name, a path relative to the target root, or a glob (domain/name-pattern.ts). */
+  where_is: z
+    .object({
+      pattern: z.string().min(1).max(4096),
+      target: z.string().min(1).max(64).optional(),
+      limit: fromQuery(z.number().int().min(1).max(10_000)).optional(),
+    })
+    .strict(),
   rescan: z.object({ targetIds: targetIds.optional(), failed: z.boolean().default(false) }).strict(),
   discover: z.object({ roots: z.array(z.string().min(2).max(4096)).max(100).optional(), pattern: z.string().min(1).max(256).optional() }).strict(),
 } as const;
@@ -179,6 +188,7 @@ const runners = {
   },
   restore: (ctx: JobContext, i: JobInput<'restore'>) => restore(ctx, i),
   cancel: (ctx: JobContext, i: JobInput<'cancel'>) => cancel(ctx, i),
+  where_is: (ctx: JobContext, i: JobInput<'where_is'>) => whereIs(ctx, i),
 } satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
 
 export type JobOutput<N extends JobName> = Awaited<ReturnType<(typeof runners)[N]>>;

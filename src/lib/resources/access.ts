@@ -40,7 +40,8 @@ export const JOB_ACCESS = {
   close_tape: { write: ['catalog'] },
   targets: { read: ['catalog'] },
   set_copies: { write: ['catalog'] },
-  migrate: { write: ['catalog'] },
+  // and builds the name index of manifests stored before release 0.5
+  migrate: { write: ['catalog', 'manifests'] },
   unassigned: { read: ['catalog'] },
   tape_detail: { read: ['catalog', 'manifests'] },
   activate_tape: { write: ['catalog'] },
@@ -49,6 +50,7 @@ export const JOB_ACCESS = {
   // the agent reads the tape and writes the files; only task status items change
   restore: { read: ['manifests'], write: ['catalog'], send: ['tasks'] },
   cancel: { write: ['catalog'] },
+  where_is: { read: ['catalog', 'manifests'] },
   rescan: { write: ['catalog'], send: ['scans'] },
   // discover tasks go on the scan queue; their results are imported by the results consumer
   discover: { send: ['scans'] },
@@ -117,6 +119,7 @@ export const FUNCTIONS = {
   task: httpJob('task', 'task'),
   restore: httpJob('restore', 'restore', true),
   cancel: httpJob('cancel', 'cancel', true),
+  whereIs: httpJob('whereIs', 'where_is'),
   reconcileNow: httpJob('reconcile', 'reconcile', true),
   rescan: httpJob('rescan', 'rescan', true),
   discoverNow: httpJob('discover', 'discover', true),

@@ -108,6 +108,12 @@ export const HTTP_ROUTES: Record<JobName, Route> = {
     okStatus: 200,
     summary: 'cancel: stop a queued or running restore cleanly',
   },
+  where_is: {
+    method: 'GET',
+    path: '/files',
+    okStatus: 200,
+    summary: 'where_is: which targets and copies (pool, tape, file number, state) hold files of a base name, a relative path or a glob',
+  },
   reconcile: { method: 'POST', path: '/reconcile', okStatus: 200, summary: 'reconcile: re-send work whose task was lost or whose agent died' },
   discover: {
     method: 'POST',
