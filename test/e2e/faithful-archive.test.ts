@@ -137,7 +137,7 @@ for (const kind of ['local', 'ssh'] as const) {
       // only an addition: today's silent loss
       await writeFile(join(src, 'added-later.txt'), 'not in the manifest\n');
       const first = await h.cli(['archive']);
-      expect(first.code).toBe(1);
+      expect(first.code).toBe(42);
       expect(first.out).toMatch(/source changed since its scan \(1 file\(s\): added-later\.txt: added since the scan \(a new file\)/);
       expect(await target(id)).toMatchObject({ placement: 'write_failed', lastError: expect.stringMatching(/added-later\.txt/) });
       expect(await h.vtl.countFiles(tape)).toBe(1); // the label only
@@ -153,7 +153,7 @@ for (const kind of ['local', 'ssh'] as const) {
       await unlink(join(src, 'sub', 'b-follower.txt'));
       await writeFile(join(src, 'sub', 'b-follower.txt'), 'sub/a-leader.txt\n'); // same content, no longer a link
       const second = await h.cli(['archive']);
-      expect(second.code).toBe(1);
+      expect(second.code).toBe(42);
       const error = (await target(id)).lastError!;
       for (const name of ['modify.txt', 'delete.txt', 'new-dir', 'new-dir/inside', 'sub/b-follower.txt']) expect(error, name).toContain(`${name}:`);
       expect(error).toMatch(/5 file\(s\)/);
@@ -218,7 +218,7 @@ describe('input that would archive the wrong thing, or too much', () => {
     expect((await h.cli(['open_tape', '--new', 'tight', '--capacity', '3100000'])).code).toBe(0);
     expect((await h.cli(['assign', '--target', id])).code).toBe(0);
     const r = await h.cli(['archive', '--all']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(42);
     expect(r.out).toMatch(/too large for the tape: 3000000 bytes of data, end of medium after \d+ bytes with nothing else on tight/);
     expect(await stack.ctx.catalog.getTape('tight')).toMatchObject({ state: 'labelled', filesWritten: 0, nextFileNumber: 1 });
     expect(await target(id)).toMatchObject({ placement: 'write_failed', lastError: expect.stringMatching(/too large for the tape/) });
@@ -230,7 +230,7 @@ describe('input that would archive the wrong thing, or too much', () => {
     expect((await h.cli(['open_tape', '--new', 'short', '--capacity', '100M'])).code).toBe(0);
     expect((await h.cli(['assign', '--target', id])).code).toBe(0);
     const s2 = await h.cli(['archive']);
-    expect(s2.code).toBe(1);
+    expect(s2.code).toBe(42);
     expect(s2.out).toMatch(
       /end of medium after \d+ bytes with nothing else on short, whose capacity is 100000000 bytes .* the cartridge holds less than the catalog says/,
     );

@@ -96,7 +96,7 @@ describe('faults', () => {
     const t = await prepare('wioerr', [600_000]);
     await h.vtl.injectFault('wioerr', { kind: 'write-error', fileNumber: 1, afterBytes: 300_000 });
     const r = await h.cli(['archive']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(42);
     expect(r.out).toMatch(/I\/O error writing file 1/);
     expect(await target(t.id)).toMatchObject({ placement: 'assigned', tapeName: 'wioerr' });
     expect(await tape('wioerr')).toMatchObject({ state: 'disabled', nextFileNumber: 1, filesWritten: 0 });
@@ -146,7 +146,7 @@ describe('faults', () => {
     await lw.close();
     await drive.unload();
     const r1 = await h.cli(['archive']);
-    expect(r1.code).toBe(1);
+    expect(r1.code).toBe(42);
     expect(r1.out).toMatch(/holds tape "someone-else", expected "wrongtape"/);
     expect(await tape('wrongtape')).toMatchObject({ state: 'disabled' });
     expect(await target(w.id)).toMatchObject({ placement: 'assigned' });
@@ -163,7 +163,7 @@ describe('faults', () => {
     // Someone rewound and overwrote the tape: only the label is left.
     await (await import('node:fs/promises')).rm(h.vtl.tapeFilePath('position', 1));
     const r2 = await h.cli(['archive']);
-    expect(r2.code).toBe(1);
+    expect(r2.code).toBe(42);
     expect(r2.out).toMatch(/holds 1 complete file\(s\) .* catalog expects 2; refusing to write/);
     expect(await tape('position')).toMatchObject({ state: 'disabled', nextFileNumber: 2 });
     await h.cli(['close_tape', '--yes']);
@@ -171,7 +171,7 @@ describe('faults', () => {
     const wp = await prepare('protected', [1000]);
     await h.vtl.setWriteProtected('protected', true);
     const r3 = await h.cli(['archive']);
-    expect(r3.code).toBe(1);
+    expect(r3.code).toBe(42);
     expect(r3.out).toMatch(/write protected/);
     expect(await target(wp.id)).toMatchObject({ placement: 'assigned' });
     expect(await h.vtl.countFiles('protected')).toBe(0);
@@ -187,7 +187,7 @@ describe('faults', () => {
     const t = await prepare('changed', [50_000, 60_000]);
     await writeFile(join(t.path, 'file-0.dat'), 'changed since the scan');
     const r = await h.cli(['archive']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(42);
     expect(r.out).toMatch(/source changed since its scan \(1 file\(s\): file-0\.dat/);
     expect(await target(t.id)).toMatchObject({ placement: 'write_failed', lastError: expect.stringMatching(/file-0\.dat/) });
     expect(await tape('changed')).toMatchObject({ nextFileNumber: 1, filesWritten: 0, state: 'labelled' });
@@ -261,7 +261,7 @@ describe('faults', () => {
     await h.cli(['assign']);
     await h.vtl.injectFault('eom', { kind: 'end-of-medium', afterBytes: 1_000_000 });
     const r = await h.cli(['archive']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(42);
     expect(r.out).toMatch(/end of medium/);
     expect(await tape('eom')).toMatchObject({ state: 'full', nextFileNumber: 2, filesWritten: 1 });
     expect(await target(id)).toMatchObject({ placement: 'assigned', tapeName: 'eom' });

@@ -60,6 +60,12 @@ describe('HTTP API over serverless-offline', () => {
     // The query commands and the copies jobs, over the gateway too (query-string numbers and flags).
     expect(await ok(['tape_detail', 'apitape', '1', '-v'])).toBe((await h.cli(['tape_detail', 'apitape', '1', '-v'])).out);
     expect(await ok(['tape_detail', 'apitape', '1', '-v'])).toMatch(/^[0-9a-f]{64} {2}file-0\.dat$/m);
+    expect(await ok(['where_is', 'file-0.dat', '--limit', '5'])).toBe((await h.cli(['where_is', 'file-0.dat', '--limit', '5'])).out);
+    expect(JSON.parse(await ok(['--json', 'where_is', 'file-*.dat'])).matches.map((m: { copies: unknown[] }) => m.copies)).toEqual([
+      [{ pool: 'default', tape: 'apitape', fileNumber: 1, state: 'confirmed' }],
+      [{ pool: 'default', tape: 'apitape', fileNumber: 1, state: 'confirmed' }],
+    ]);
+    expect((await api(['where_is', 'nothing-like-it.dat'])).code).toBe(40);
     expect(JSON.parse(await ok(['--json', 'unassigned']))).toMatchObject({ count: 0 });
     expect(JSON.parse(await ok(['--json', 'migrate']))).toMatchObject({ migrated: 0 });
     expect(await ok(['set_copies', '--all-imported', '--pools', 'default'])).toMatch(/0 target\(s\) changed, 1 already had it/);

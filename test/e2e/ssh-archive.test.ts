@@ -79,7 +79,7 @@ describe('archiving from a data host over SSH', () => {
 
       proxy.cutAfter(1_000_000); // the network drops a megabyte into the stream
       const failed = await h.cli(['archive']);
-      expect(failed.code).toBe(1);
+      expect(failed.code).toBe(42);
       expect(failed.out).toMatch(/could not read the source/);
       expect(await targetView(stack, id)).toMatchObject({ placement: 'assigned', tapeName: 'flakytape' });
       expect(await stack.ctx.catalog.getTape('flakytape')).toMatchObject({ nextFileNumber: 1, filesWritten: 0 });

@@ -56,13 +56,16 @@ async function assignedTape(name: string, bytes: number): Promise<string> {
 }
 
 describe('run-job on a terminal', () => {
-  it('Ctrl-C while archive waits: exit 130, says the write goes on and how to follow it, restores the terminal; the write completes', async () => {
+  it('Ctrl-C twice while archive waits: exit 130, says the write goes on and how to follow it, restores the terminal; the write completes', async () => {
     await assignedTape('ctrlc', 3_000_000);
     await h.vtl.injectFault('ctrlc', { kind: 'slow', bytesPerSecond: 1_000_000 });
     const pty = runInPty(['archive']);
     await waitUntil(async () => /writing .* task [0-9a-f-]{36}/.test(pty.output()) && pty.output().includes('%'), 30_000, 'the bar is drawn');
     const taskId = /task ([0-9a-f-]{36})/.exec(pty.output())![1]!;
     expect(pty.output()).toContain('\x1b[?25l'); // the bar hid the cursor
+    // The first Ctrl-C asks archive to stop after this write (exit 41, batch-exit-codes.test.ts); the second ends the wait.
+    pty.send('\x03');
+    await waitUntil(async () => pty.output().includes('stop requested: stopping after the current item'), 10_000, 'the stop to be acknowledged');
     pty.send('\x03');
     expect(await pty.exited).toBe(130);
     const out = pty.output();

@@ -164,7 +164,7 @@ describe('a disabled tape can be enabled again after the agent checks it', () =>
   it('write protected: tapes shows why; enable_tape refuses while the tab is set, and enables once it is not', async () => {
     const [t] = await prepare('wprot', [[1000, 500]]);
     await h.vtl.setWriteProtected('wprot', true);
-    expect((await h.cli(['archive'])).code).toBe(1);
+    expect((await h.cli(['archive'])).code).toBe(42);
     const row = (await json(['tapes'])).tapes.find((x: { name: string }) => x.name === 'wprot');
     expect(row).toMatchObject({ state: 'disabled', reason: expect.stringMatching(/write protected/) });
     expect((await h.cli(['tapes'])).out).toMatch(/disabled: write refused \(write-protected\)/);
@@ -192,7 +192,7 @@ describe('a disabled tape can be enabled again after the agent checks it', () =>
     expect((await h.cli(['archive'])).code).toBe(0);
     // Someone overwrote the tape after its label: the catalog's file 1 is gone.
     await (await import('node:fs/promises')).rm(h.vtl.tapeFilePath('drift', 1));
-    expect((await h.cli(['archive'])).code).toBe(1);
+    expect((await h.cli(['archive'])).code).toBe(42);
     expect((await tape('drift')).state).toBe('disabled');
     const r = await h.cli(['enable_tape', 'drift']);
     expect(r.code).toBe(1);

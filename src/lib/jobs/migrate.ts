@@ -11,7 +11,7 @@ import { ConditionFailed } from '../catalog/catalog.ts';
 import { isReleaseThreeTarget } from '../catalog/items.ts';
 import { migrateOnlineItems, migrateTargetItems, parseReleaseThreeTarget } from '../catalog/upgrade.ts';
 import { DEFAULT_POOL } from '../domain/copies.ts';
-import { ConflictError } from '../errors.ts';
+import { ConflictError, errorMessage } from '../errors.ts';
 import type { JobContext } from './context.ts';
 
 export interface MigrateResult {
@@ -21,6 +21,8 @@ export interface MigrateResult {
   onlineMoved?: { tape: string; pool: string };
   /** Manifests (target scans) whose name index was built now. */
   namesIndexed: number;
+  /** Manifests whose index could not be built (a page missing or unreadable): where_is does not find their files. */
+  namesNotIndexed?: { targetId: string; scanId: string; error: string }[];
   message: string;
 }
 
@@ -50,10 +52,12 @@ export async function migrate(ctx: JobContext): Promise<MigrateResult> {
       }
     }
   }
+  const names = await indexNames(ctx);
   const result: MigrateResult = {
     migrated,
     alreadyUpgraded: items.filter((i) => i.type === 'target').length - migrated,
-    namesIndexed: await indexNames(ctx),
+    namesIndexed: names.built,
+    ...(names.failed.length ? { namesNotIndexed: names.failed } : {}),
     message: '',
   };
   const pointer = await ctx.catalog.rawOnlinePointer();
@@ -69,18 +73,26 @@ export async function migrate(ctx: JobContext): Promise<MigrateResult> {
     }
     if (pool !== DEFAULT_POOL) result.onlineMoved = { tape: pointer.tapeName, pool };
   }
-  const names = result.namesIndexed ? `; the name index of ${result.namesIndexed} manifest(s) was built` : '';
-  result.message = migrated
-    ? `catalog upgraded: ${migrated} target(s) now keep their placement in a copy item; ${result.alreadyUpgraded} were already upgraded${names}.`
-    : result.namesIndexed
-      ? `catalog upgraded: the name index of ${result.namesIndexed} manifest(s) was built (where_is finds their files now).`
-      : `catalog already upgraded (${result.alreadyUpgraded} target(s)); nothing was changed.`;
+  const built = result.namesIndexed ? `; the name index of ${result.namesIndexed} manifest(s) was built (where_is finds their files now)` : '';
+  const notBuilt = names.failed.length
+    ? ` The name index of ${names.failed.length} manifest(s) could not be built (${names.failed
+        .slice(0, 3)
+        .map((f) => `${f.targetId}: ${f.error}`)
+        .join('; ')}): where_is does not find their files; "rescan" those targets.`
+    : '';
+  result.message =
+    (migrated
+      ? `catalog upgraded: ${migrated} target(s) now keep their placement in a copy item; ${result.alreadyUpgraded} were already upgraded${built}.`
+      : result.namesIndexed
+        ? `catalog upgraded${built}.`
+        : `catalog already upgraded (${result.alreadyUpgraded} target(s)); nothing was changed.`) + notBuilt;
   return result;
 }
 
 /** Builds the missing name index of every manifest a target uses (current scan, tape files). */
-async function indexNames(ctx: JobContext): Promise<number> {
+async function indexNames(ctx: JobContext): Promise<{ built: number; failed: { targetId: string; scanId: string; error: string }[] }> {
   let built = 0;
+  const failed: { targetId: string; scanId: string; error: string }[] = [];
   for (const { target, copies } of await ctx.catalog.listAllTargetCopies()) {
     const scans = new Map<string, number>();
     if (target.scan === 'complete' && target.scanId && target.manifestPages) scans.set(target.scanId, target.manifestPages);
@@ -91,9 +103,15 @@ async function indexNames(ctx: JobContext): Promise<number> {
     }
     for (const [scanId, pages] of scans) {
       if (await ctx.names.isIndexed(target.id, scanId)) continue;
-      await ctx.manifests.writeNameIndex(ctx.names, target.id, scanId, pages);
-      built++;
+      try {
+        await ctx.manifests.writeNameIndex(ctx.names, target.id, scanId, pages);
+        built++;
+      } catch (e) {
+        // The copies are upgraded either way; a manifest that cannot be read is reported, not fatal.
+        if (!/manifest of .* (is missing page|has \d+ pages)/.test(errorMessage(e))) throw e;
+        failed.push({ targetId: target.id, scanId, error: errorMessage(e) });
+      }
     }
   }
-  return built;
+  return { built, failed };
 }

@@ -214,6 +214,7 @@ export const jobOutputSchemas = {
     alreadyUpgraded: z.number().int(),
     onlineMoved: z.object({ tape: z.string(), pool: z.string() }).optional(),
     namesIndexed: z.number().int().describe('manifests whose name index (where_is) was built now'),
+    namesNotIndexed: z.array(z.object({ targetId: z.string(), scanId: z.string(), error: z.string() })).optional(),
     message: z.string(),
   }),
   reconcile: z.object({
