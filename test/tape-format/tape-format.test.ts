@@ -243,7 +243,7 @@ describe('target file written from a directory with hostile names', () => {
     expect(report.header?.manifest).toEqual(manifest);
     expect(report.header).toMatchObject({ format: FORMAT, tapeName: 'TAPE01', fileNumber: 3, taskId: 'task-1', target: TARGET, entries: manifest.length });
     expect(report.trailer).toMatchObject({ format: FORMAT, targetId: TARGET.id, taskId: 'task-1', complete: true, fileCount: files.length });
-    expect(report.trailer!.files.find((f) => f.path === 'big.bin')?.sha256).toBe(manifest.find((e) => e.path === 'big.bin')!.sha256);
+    expect(report.trailer!.files!.find((f) => f.path === 'big.bin')?.sha256).toBe(manifest.find((e) => e.path === 'big.bin')!.sha256);
     expect(progress.at(-1)).toBe(readFileSync(archive).length);
     // and against an explicitly given manifest
     expect((await readTargetFile(fileBlocks(archive), { targetId: TARGET.id, manifest })).ok).toBe(true);
@@ -372,7 +372,7 @@ describe('verify catches damage', () => {
     expect(report.bad).toEqual([
       {
         path: HOSTILE.dollar.toString(),
-        reason: expect.stringMatching(/^checksum mismatch: SHA-256 read [0-9a-f]{64}, manifest [0-9a-f]{64}; checksum mismatch: .* trailer/),
+        reason: expect.stringMatching(/^checksum mismatch: SHA-256 read [0-9a-f]{64}, manifest [0-9a-f]{64}$/),
       },
     ]);
   });

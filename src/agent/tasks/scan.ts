@@ -1,4 +1,4 @@
-import { summarize, type ManifestEntry } from '../../lib/domain/manifest.ts';
+import { ManifestSummary } from '../../lib/domain/manifest.ts';
 import { MAX_LISTED } from '../../lib/protocol/results.ts';
 import type { ScanTask } from '../../lib/protocol/tasks.ts';
 import type { SkippedEntry } from '../../lib/source/data-source.ts';
@@ -18,7 +18,8 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
   const base = { kind: 'scan-result' as const, taskId: task.taskId, targetId: task.target.id, scanId: task.scanId };
   try {
     const source = deps.sources.for(task.target.host);
-    const entries: ManifestEntry[] = [];
+    // Summarized as it streams into the pages: nothing grows with the target.
+    const summary = new ManifestSummary();
     // Special files are not archived (the policy), and never silently: each one is reported.
     const skipped: SkippedEntry[] = [];
     let skippedCount = 0;
@@ -29,12 +30,12 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
     };
     const collect = async function* () {
       for await (const e of source.scan(task.target.path, { signal, onSkipped })) {
-        entries.push(e);
+        summary.add(e);
         yield e;
       }
     };
     const pages = await deps.ctx.manifests.write(task.target.id, task.scanId, collect(), { names: deps.ctx.names });
-    const s = summarize(entries);
+    const s = summary.result();
     deps.log('info', 'scan complete', {
       taskId: task.taskId,
       target: task.target.id,

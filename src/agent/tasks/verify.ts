@@ -36,7 +36,9 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     if (!label) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
     // The scan written to this file; files from before release 0.3 use their target's.
     const scan = file.scanId ? { scanId: file.scanId, pages: file.manifestPages ?? 0 } : { scanId: target?.scanId, pages: target?.manifestPages ?? 0 };
-    const manifest = scan.scanId && scan.pages ? await ctx.manifests.readAll(task.targetId, scan.scanId, scan.pages) : undefined;
+    // Read page by page alongside the tape (never held whole).
+    const { scanId, pages } = scan;
+    const manifest = scanId && pages ? () => ctx.manifests.read(task.targetId, scanId, pages) : undefined;
     const progress = deps.reporter.progress(task.taskId, file.bytes ?? 0, 'verifying');
     await drive.seekFile(task.fileNumber);
     const report = await readTargetFile(

@@ -3,7 +3,7 @@
  * target as one tar (header, data, trailer), and report success only after the filemark.
  */
 import { ConditionFailed } from '../../lib/catalog/catalog.ts';
-import type { ManifestEntry } from '../../lib/domain/manifest.ts';
+import type { ManifestSource } from '../../lib/domain/manifest.ts';
 import type { WriteTask } from '../../lib/protocol/tasks.ts';
 import { MAX_LISTED } from '../../lib/protocol/results.ts';
 import { EndOfMediumError, isTapeError, TapeBusyError, WriteProtectedError, type TapeFileWriter } from '../../lib/tape/drive.ts';
@@ -45,7 +45,8 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     }
     const position = await checkPosition(deps, task);
 
-    const manifest: ManifestEntry[] = await ctx.manifests.readAll(task.target.id, task.scanId, task.manifestPages);
+    // Read page by page, as often as the writer needs (never held whole: a target may have millions of entries).
+    const manifest: ManifestSource = () => ctx.manifests.read(task.target.id, task.scanId, task.manifestPages);
     // What the scan left out by policy is written into the header: the tape says what it lacks.
     const record = await ctx.catalog.getTarget(task.target.id);
     const skipped = record?.scanId === task.scanId && record.skippedCount ? { skipped: record.skipped ?? [], skippedCount: record.skippedCount } : undefined;
@@ -138,7 +139,7 @@ async function checkPosition(deps: DriveDeps, task: WriteTask): Promise<'append'
 async function readBackEarlierAttempt(
   deps: DriveDeps,
   task: WriteTask,
-  manifest: ManifestEntry[],
+  manifest: ManifestSource,
   signal: AbortSignal,
 ): Promise<{ bytes: number; fileCount: number; digest: string } | undefined> {
   await deps.drive.seekFile(task.fileNumber);

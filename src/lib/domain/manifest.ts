@@ -89,27 +89,55 @@ export function pathKey(e: Pick<ManifestEntry, 'path' | 'rawPath'>): string {
 }
 
 /**
- * Manifest summary: counts and a digest over all entries, in order. `fileCount` counts every
- * name of a regular file; `totalBytes` counts content once (a hard link adds no bytes).
+ * Manifest summary, entry by entry (memory does not grow with the manifest; hard-linked
+ * names aside): counts and a digest over all entries, in order. `fileCount` counts every name
+ * of a regular file; `totalBytes` counts content once (a hard link adds no bytes).
  */
-export function summarize(entries: Iterable<ManifestEntry>): { fileCount: number; totalBytes: number; digest: string } {
-  const h = createHash('sha256');
-  let fileCount = 0;
-  let totalBytes = 0;
-  const groups = new Set<number>();
-  for (const e of entries) {
+export class ManifestSummary {
+  private readonly h = createHash('sha256');
+  entries = 0;
+  fileCount = 0;
+  totalBytes = 0;
+  private readonly groups = new Set<number>();
+
+  add(e: ManifestEntry): void {
+    this.entries++;
     if (e.type === 'file') {
-      fileCount++;
-      if (e.linkGroup === undefined) totalBytes += e.size;
-      else if (!groups.has(e.linkGroup)) {
-        groups.add(e.linkGroup);
-        totalBytes += e.size;
+      this.fileCount++;
+      if (e.linkGroup === undefined) this.totalBytes += e.size;
+      else if (!this.groups.has(e.linkGroup)) {
+        this.groups.add(e.linkGroup);
+        this.totalBytes += e.size;
       }
     }
     // Fields added later are appended only when present, so older manifests keep their digest.
     const raw = e.rawLinkTarget !== undefined ? `\0raw:${e.rawLinkTarget}` : '';
     const group = e.linkGroup !== undefined ? `\0group:${e.linkGroup}` : '';
-    h.update(`${pathKey(e)}\0${e.type}\0${e.size}\0${e.sha256 ?? ''}\0${e.linkTarget ?? ''}${raw}${group}\n`);
+    this.h.update(`${pathKey(e)}\0${e.type}\0${e.size}\0${e.sha256 ?? ''}\0${e.linkTarget ?? ''}${raw}${group}\n`);
   }
-  return { fileCount, totalBytes, digest: h.digest('hex') };
+
+  /** Whether any entry is in a hard link group. */
+  get hasLinkGroups(): boolean {
+    return this.groups.size > 0;
+  }
+
+  result(): { fileCount: number; totalBytes: number; digest: string } {
+    return { fileCount: this.fileCount, totalBytes: this.totalBytes, digest: this.h.copy().digest('hex') };
+  }
+}
+
+export function summarize(entries: Iterable<ManifestEntry>): { fileCount: number; totalBytes: number; digest: string } {
+  const s = new ManifestSummary();
+  for (const e of entries) s.add(e);
+  return s.result();
+}
+
+/**
+ * A manifest that can be read as often as needed: entries in memory, or a reader that streams
+ * them again each time (the catalog's pages, one page in memory at a time).
+ */
+export type ManifestSource = readonly ManifestEntry[] | (() => AsyncIterable<ManifestEntry>);
+
+export function entriesOf(m: ManifestSource): Iterable<ManifestEntry> | AsyncIterable<ManifestEntry> {
+  return typeof m === 'function' ? m() : m;
 }

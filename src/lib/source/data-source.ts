@@ -3,7 +3,7 @@
  * the local implementation reads a path on this machine (the agent runs on the data host or
  * reads a mount), the SSH implementation reads the data host remotely.
  */
-import type { ManifestEntry } from '../domain/manifest.ts';
+import type { ManifestEntry, ManifestSource } from '../domain/manifest.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/index.ts';
 import { ArchiveError } from '../errors.ts';
 import type { RestoreDestination } from '../restore/destination.ts';
@@ -29,7 +29,7 @@ export interface DataSource {
    * Streams the target's entries with their content, for writing to tape: first the root
    * directory itself (`root: true`, its mode and mtime), then the manifest's entries in order.
    */
-  stream(path: string, manifest: readonly ManifestEntry[], opts?: { signal?: AbortSignal }): AsyncIterable<SourceEntry>;
+  stream(path: string, manifest: ManifestSource, opts?: { signal?: AbortSignal }): AsyncIterable<SourceEntry>;
   /** Names and types of every directory, file and symlink under `path` now (not special files). */
   list(path: string, opts?: { signal?: AbortSignal }): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>>;
   /** Directories exactly `depth` levels below `root`, as paths relative to it (scheduled import). */

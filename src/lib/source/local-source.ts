@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import type { ManifestEntry } from '../domain/manifest.ts';
+import { entriesOf, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
 import { listLocalDirectory, localSource, scanLocalDirectory } from './local-directory.ts';
 import { SourceUnavailableError, type DataSource, type ScanOptions } from './data-source.ts';
 import { errorMessage } from '../errors.ts';
@@ -25,9 +25,9 @@ export class LocalDataSource implements DataSource {
     yield* scanLocalDirectory(path, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onSkipped ? { onWarning: opts.onSkipped } : {}) });
   }
 
-  async *stream(path: string, manifest: readonly ManifestEntry[], opts: { signal?: AbortSignal } = {}) {
+  async *stream(path: string, manifest: ManifestSource, opts: { signal?: AbortSignal } = {}) {
     await assertDirectory(path);
-    yield* localSource(path, manifest, opts.signal ? { signal: opts.signal } : {});
+    yield* localSource(path, entriesOf(manifest), opts.signal ? { signal: opts.signal } : {});
   }
 
   async *list(path: string, opts: { signal?: AbortSignal } = {}) {

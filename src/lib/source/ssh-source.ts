@@ -17,7 +17,7 @@
  * truncated output makes the operation throw SourceUnavailableError (retryable); a partial
  * listing is never returned as a complete manifest. New operations reconnect with backoff.
  */
-import { pathBytes, pathFields, pathKey, linkTargetFields, type ManifestEntry } from '../domain/manifest.ts';
+import { entriesOf, pathBytes, pathFields, pathKey, linkTargetFields, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
 import { isUtf8 } from 'node:buffer';
@@ -226,12 +226,17 @@ export class SshDataSource implements DataSource {
 
   // --- stream -------------------------------------------------------------------------------
 
-  async *stream(path: string, manifest: readonly ManifestEntry[], opts: { signal?: AbortSignal } = {}): AsyncIterable<SourceEntry> {
+  async *stream(path: string, manifest: ManifestSource, opts: { signal?: AbortSignal } = {}): AsyncIterable<SourceEntry> {
     assertTargetPath(path);
     const { signal } = opts;
     // A manifest without link groups (scanned by release 0.1, or with no hard links at scan
     // time) stores every name as a file with its content, as that manifest describes it.
-    const dereference = !manifest.some((e) => e.linkGroup !== undefined);
+    let dereference = true;
+    for await (const e of entriesOf(manifest)) {
+      if (e.linkGroup === undefined) continue;
+      dereference = false;
+      break;
+    }
     const proc = await this.start(remoteCommand(dereference ? STREAM_SCRIPT_DEREFERENCE : STREAM_SCRIPT, path), signal);
     const ch = proc.channel;
     const onAbort = () => ch.close();
@@ -251,7 +256,7 @@ export class SshDataSource implements DataSource {
       };
       const NUL = Buffer.alloc(1);
       batch.push(Buffer.from('.'), NUL); // the root directory first
-      for (const e of manifest) {
+      for await (const e of entriesOf(manifest)) {
         if (!feeding) return;
         batch.push(pathBytes(e), NUL);
         bytes += batch[batch.length - 2]!.length + 1;

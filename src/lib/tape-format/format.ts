@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ArchiveError } from '../errors.ts';
-import type { EntryType, ManifestEntry } from '../domain/manifest.ts';
+import type { EntryType, ManifestEntry, ManifestSource } from '../domain/manifest.ts';
 
 /** Format identifier written in every label, header and trailer. */
 export const FORMAT = 'tape-archive/1';
@@ -69,13 +69,16 @@ export interface TargetHeader {
    */
   skipped?: BadEntry[];
   skippedCount?: number;
-  /** The entries as scanned; the data members must match them exactly. */
-  manifest: ManifestEntry[];
+  /**
+   * The entries as scanned; the data members must match them exactly. Read back from tape it
+   * is absent when header.json is too large to hold (a verify then streams it).
+   */
+  manifest?: ManifestEntry[];
 }
 
-/** What a caller gives `writeTargetFile`: the derived fields are computed from the manifest. */
-export type TargetHeaderInit = Omit<TargetHeader, 'format' | 'entries' | 'fileCount' | 'totalBytes' | 'manifestDigest'> &
-  Partial<Pick<TargetHeader, 'format' | 'entries' | 'fileCount' | 'totalBytes' | 'manifestDigest'>>;
+/** What a caller gives `writeTargetFile`: the derived fields are computed from the manifest, which is read as often as needed. */
+export type TargetHeaderInit = Omit<TargetHeader, 'format' | 'entries' | 'fileCount' | 'totalBytes' | 'manifestDigest' | 'manifest'> &
+  Partial<Pick<TargetHeader, 'format' | 'entries' | 'fileCount' | 'totalBytes' | 'manifestDigest'>> & { manifest: ManifestSource };
 
 export interface TrailerFile {
   path: string;
@@ -150,7 +153,8 @@ export interface VerifyReport {
   ok: boolean;
   /** The header as read, or null when header.json is missing or unreadable. */
   header: TargetHeader | null;
-  trailer?: Trailer;
+  /** The trailer as read; without its file list when trailer.json was too large to hold. */
+  trailer?: Omit<Trailer, 'files'> & { files?: TrailerFile[] };
   /** Regular files read. */
   fileCount: number;
   /** Content bytes of the regular files read. */
@@ -253,27 +257,66 @@ export function manifestEntryJson(e: ManifestEntry): ManifestEntry {
 
 const LIST_CHUNK = 1024 * 1024;
 
+/** What `encodeJsonWithList` writes before the first item: the head's fields, then `"listKey": [`. */
+function jsonListOpening(head: Record<string, unknown>, listKey: string): string {
+  const top = JSON.stringify(head, null, 2);
+  return (top === '{}' ? '{\n' : top.slice(0, -2) + ',\n') + `  ${JSON.stringify(listKey)}: [`;
+}
+const ITEM_FIRST = '\n    ';
+const ITEM_NEXT = ',\n    ';
+const closing = (empty: boolean) => (empty ? ']\n}\n' : '\n  ]\n}\n');
+
 /**
  * Encodes `{...head, [listKey]: list}` as chunks of UTF-8. The list comes last, one item per
  * line, indented four spaces.
  */
 export function encodeJsonWithList(head: Record<string, unknown>, listKey: string, list: Iterable<unknown>): Buffer[] {
-  const top = JSON.stringify(head, null, 2);
   const chunks: Buffer[] = [];
-  let pending = (top === '{}' ? '{\n' : top.slice(0, -2) + ',\n') + `  ${JSON.stringify(listKey)}: [`;
+  let pending = jsonListOpening(head, listKey);
   let first = true;
   for (const item of list) {
-    pending += (first ? '\n    ' : ',\n    ') + JSON.stringify(item);
+    pending += (first ? ITEM_FIRST : ITEM_NEXT) + JSON.stringify(item);
     first = false;
     if (pending.length >= LIST_CHUNK) {
       chunks.push(Buffer.from(pending, 'utf8'));
       pending = '';
     }
   }
-  pending += first ? ']\n}\n' : '\n  ]\n}\n';
+  pending += closing(first);
   chunks.push(Buffer.from(pending, 'utf8'));
   return chunks;
 }
+
+/** The same bytes as `encodeJsonWithList`, from a list read as it is encoded. */
+export async function* streamJsonWithList(
+  head: Record<string, unknown>,
+  listKey: string,
+  list: AsyncIterable<unknown> | Iterable<unknown>,
+): AsyncGenerator<Buffer> {
+  let pending = jsonListOpening(head, listKey);
+  let first = true;
+  for await (const item of list) {
+    pending += (first ? ITEM_FIRST : ITEM_NEXT) + JSON.stringify(item);
+    first = false;
+    if (pending.length >= LIST_CHUNK) {
+      yield Buffer.from(pending, 'utf8');
+      pending = '';
+    }
+  }
+  yield Buffer.from(pending + closing(first), 'utf8');
+}
+
+/**
+ * The byte size of `encodeJsonWithList(head, listKey, list)` from the list's length and the
+ * sum of its items' JSON bytes (`jsonBytes`): a tar header needs the size before the data.
+ */
+export function jsonWithListSize(head: Record<string, unknown>, listKey: string, count: number, itemBytes: number): number {
+  const items = count ? ITEM_FIRST.length + ITEM_NEXT.length * (count - 1) + itemBytes : 0;
+  return Buffer.byteLength(jsonListOpening(head, listKey)) + items + closing(count === 0).length;
+}
+
+/** UTF-8 bytes of an item's JSON, as `encodeJsonWithList` writes it. */
+export const jsonBytes = (item: unknown): number => Buffer.byteLength(JSON.stringify(item));
 
 /** Above this size a JSON member is parsed line by line (V8 strings stop at ~512 MB). */
 export const WHOLE_PARSE_LIMIT = 64 * 1024 * 1024;
@@ -321,7 +364,7 @@ export function decodeJsonMember(data: Buffer, listKey: string, wholeLimit = WHO
 // Validation of JSON read back from tape. Objects are loose: a reader of major version 1
 // accepts fields it does not know (additive changes keep the major version).
 
-const manifestEntrySchema = z.looseObject({
+export const manifestEntrySchema = z.looseObject({
   path: z.string(),
   rawPath: z.string().optional(),
   type: z.enum(['file', 'dir', 'symlink']),
@@ -374,5 +417,6 @@ export const trailerSchema = z.looseObject({
   root: z.looseObject({ mode: z.number().int().nonnegative(), mtimeMs: z.number() }).optional(),
   files: z.array(z.looseObject({ path: z.string(), rawPath: z.string().optional(), size: z.number().int().nonnegative(), sha256: z.string() })),
 });
+export const trailerFileSchema = trailerSchema.shape.files.element;
 
 export { firstIssue } from '../validation.ts';

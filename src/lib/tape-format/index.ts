@@ -26,6 +26,7 @@ export {
   type TrailerFile,
   type VerifyReport,
 } from './format.ts';
-export { writeLabel, writeTargetFile, buildHeader, invalidName, type WriteTargetOptions } from './writer.ts';
+export { writeLabel, writeTargetFile, type WriteTargetOptions } from './writer.ts';
+export { invalidName, planManifest } from './manifest-plan.ts';
 export { readLabel, readTargetHeader } from './read-header.ts';
 export { readTargetFile, type ReadTargetOptions } from './reader.ts';

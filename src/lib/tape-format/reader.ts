@@ -3,40 +3,52 @@
  * compared with the trailer and the manifest. A damaged tar never throws: every problem is
  * listed in the report. Errors of the block source (tape I/O) and aborts propagate. The label
  * and header readers are in read-header.ts.
+ *
+ * One pass, memory bounded for any number of entries when the expected manifest is given (the
+ * verify task gives the catalog's, read page by page): header.json and trailer.json are read
+ * line by line when large (json-member.ts), every data member is checked as it ends against
+ * the manifest read alongside (members are in manifest order), and the trailer's list is
+ * checked through its digest. Without an expected manifest the header's is the reference and
+ * is held.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { hardLinkFollowers, linkTargetBytes, pathFields, summarize, type ManifestEntry } from '../domain/manifest.ts';
+import { entriesOf, linkTargetBytes, ManifestSummary, pathBytes, pathFields, pathKey, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
 import {
   DATA_DIR,
   dataRelativeName,
   HEADER_MEMBER,
   TRAILER_MEMBER,
-  filesDigest,
   headerSchema,
+  manifestEntrySchema,
+  trailerFileSchema,
   trailerSchema,
   type BadEntry,
   type TargetHeader,
   type Trailer,
+  type TrailerFile,
   type VerifyReport,
 } from './format.ts';
 import { memberKind, TarParser, type MemberKind, type TarMember, type TarSink } from '../tar/parse.ts';
 import { errorMessage } from '../errors.ts';
-import { abortCheck, MAX_JSON_BYTES, parseJson, type Collect } from './read-header.ts';
+import { abortCheck } from './read-header.ts';
+import { JsonMemberReader } from './json-member.ts';
+import { NameSet } from './manifest-plan.ts';
 
 const DATA_PREFIX = Buffer.from(DATA_DIR);
+/** How far ahead in the manifest a member is looked for before it counts as not in it. */
+const LOOKAHEAD = 64;
+const RECENT = 1024;
 
-type Kind = MemberKind;
-
+/** A data member as read: its header fields, the bytes read and their SHA-256. */
 interface Streamed {
   name: Buffer;
-  kind: Kind;
+  kind: MemberKind;
   typeflag: string;
   size: number;
   read: number;
   mode: number;
   mtime: number;
   linkname: Buffer;
-  offset: number;
   sha256?: string;
 }
 
@@ -46,18 +58,37 @@ export interface ReadTargetOptions {
   signal?: AbortSignal;
 }
 
+const headHeaderSchema = headerSchema.omit({ manifest: true });
+const headTrailerSchema = trailerSchema.omit({ files: true });
+
+/** The tar sink: JSON members read as they come, data members queued as they end. */
 class Verifier implements TarSink {
   members = 0;
-  headerData: Collect | null = null;
-  headerDone = false;
-  trailerData: Collect | null = null;
-  trailerDone = false;
-  streamed: Streamed[] = [];
+  header: JsonMemberReader<ManifestEntry> | null = null;
+  /** header.json parsed at its end (its head; with its manifest when read whole), or what is wrong. */
+  headerResult: Record<string, unknown> | string | null = null;
+  trailer: JsonMemberReader<TrailerFile> | null = null;
+  trailerResult: Record<string, unknown> | string | null = null;
+  get headerDone(): boolean {
+    return this.headerResult !== null;
+  }
+  get trailerDone(): boolean {
+    return this.trailerResult !== null;
+  }
+  /** Data members ended since the queue was last drained. */
+  queue: Streamed[] = [];
+  /** The header's manifest, summarized; held only when `keepHeaderManifest`. */
+  readonly headerSummary = new ManifestSummary();
+  readonly headerManifest: ManifestEntry[] = [];
+  /** The trailer's list: count, bytes, digest. */
+  readonly trailerList = { count: 0, bytes: 0, hash: createHash('sha256') };
   /** The `data/` member (the target's root directory). */
   root: { mode: number; mtime: number } | null = null;
   structural: BadEntry[] = [];
   endSeen = false;
-  private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash; collect?: Collect } = { kind: 'skip' };
+  private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash } = { kind: 'skip' };
+
+  constructor(private readonly keepHeaderManifest: boolean) {}
 
   member(m: TarMember): void {
     this.members++;
@@ -72,13 +103,21 @@ class Verifier implements TarSink {
       return;
     }
     if (first && nameStr === HEADER_MEMBER && m.typeflag === '0') {
-      this.headerData = { chunks: [], size: 0, tooLarge: m.size > MAX_JSON_BYTES };
-      this.cur = { kind: 'header', collect: this.headerData };
+      this.header = new JsonMemberReader<ManifestEntry>('manifest', m.size, { head: headHeaderSchema, item: manifestEntrySchema }, (e) => {
+        this.headerSummary.add(e);
+        if (this.keepHeaderManifest) this.headerManifest.push(e);
+      });
+      this.cur = { kind: 'header' };
       return;
     }
     if (nameStr === TRAILER_MEMBER && m.typeflag === '0') {
-      this.trailerData = { chunks: [], size: 0, tooLarge: m.size > MAX_JSON_BYTES };
-      this.cur = { kind: 'trailer', collect: this.trailerData };
+      this.trailer = new JsonMemberReader<TrailerFile>('files', m.size, { head: headTrailerSchema, item: trailerFileSchema }, (f) => {
+        const t = this.trailerList;
+        t.count++;
+        t.bytes += f.size;
+        t.hash.update(`${pathKey(f)} ${f.size} ${f.sha256}\n`);
+      });
+      this.cur = { kind: 'trailer' };
       return;
     }
     if (nameStr === HEADER_MEMBER) {
@@ -95,18 +134,7 @@ class Verifier implements TarSink {
         this.cur = { kind: 'skip' };
         return;
       }
-      const rec: Streamed = {
-        name: Buffer.from(rel),
-        kind,
-        typeflag: m.typeflag,
-        size: m.size,
-        read: 0,
-        mode: m.mode,
-        mtime: m.mtime,
-        linkname: m.linkname,
-        offset: m.offset,
-      };
-      this.streamed.push(rec);
+      const rec: Streamed = { name: Buffer.from(rel), kind, typeflag: m.typeflag, size: m.size, read: 0, mode: m.mode, mtime: m.mtime, linkname: m.linkname };
       this.cur = kind === 'file' ? { kind: 'data', rec, hash: createHash('sha256') } : { kind: 'data', rec };
       return;
     }
@@ -119,18 +147,17 @@ class Verifier implements TarSink {
     if (c.kind === 'data') {
       c.rec!.read += chunk.length;
       c.hash?.update(chunk);
-    } else if (c.collect) {
-      const col = c.collect;
-      if (!col.tooLarge) col.chunks.push(Buffer.from(chunk)); // a copy: block buffers may be reused by the source
-      col.size += chunk.length;
-    }
+    } else if (c.kind === 'header') this.header!.push(chunk);
+    else if (c.kind === 'trailer') this.trailer!.push(chunk);
   }
 
   memberEnd(): void {
     const c = this.cur;
-    if (c.kind === 'data' && c.hash) c.rec!.sha256 = c.hash.digest('hex');
-    else if (c.kind === 'header') this.headerDone = true;
-    else if (c.kind === 'trailer') this.trailerDone = true;
+    if (c.kind === 'data') {
+      if (c.hash) c.rec!.sha256 = c.hash.digest('hex');
+      this.queue.push(c.rec!);
+    } else if (c.kind === 'header') this.headerResult = this.header!.end(headerSchema);
+    else if (c.kind === 'trailer') this.trailerResult = this.trailer!.end(trailerSchema);
     this.cur = { kind: 'skip' };
   }
 
@@ -145,19 +172,107 @@ class Verifier implements TarSink {
   /** At end of input inside a member: the member is truncated. */
   truncated(): void {
     const c = this.cur;
-    if (c.kind === 'data') {
-      // reported with the entry (read < size)
-    } else if (c.kind === 'header') {
-      this.structural.push({ path: HEADER_MEMBER, reason: 'truncated' });
-    } else if (c.kind === 'trailer') {
-      this.structural.push({ path: TRAILER_MEMBER, reason: 'truncated' });
-    }
+    if (c.kind === 'header') this.structural.push({ path: HEADER_MEMBER, reason: 'truncated' });
+    else if (c.kind === 'trailer') this.structural.push({ path: TRAILER_MEMBER, reason: 'truncated' });
+    else if (c.kind === 'data') this.queue.push(c.rec!); // reported with the entry (read < size)
+    this.cur = { kind: 'skip' };
   }
 }
 
-const keyOf = (b: Buffer) => b.toString('base64');
-const keyOfEntry = (e: { path: string; rawPath?: string }) =>
-  e.rawPath !== undefined ? Buffer.from(e.rawPath, 'base64').toString('base64') : Buffer.from(e.path, 'utf8').toString('base64');
+type Add = (who: { path: string; rawPath?: string }, reason: string) => void;
+
+/**
+ * The reference manifest read alongside the data members, in order, with a look-ahead: a
+ * member finds its entry, the entries it passed are missing from the tape file.
+ */
+class ManifestCursor {
+  private readonly it: AsyncIterator<ManifestEntry> | Iterator<ManifestEntry>;
+  private readonly ahead: { e: ManifestEntry; key: string }[] = [];
+  private done = false;
+  /** linkGroup -> the key of its first name, and whether that was read on tape already. */
+  readonly leaders = new Map<number, { key: string; seen: boolean }>();
+
+  constructor(
+    src: Iterable<ManifestEntry> | AsyncIterable<ManifestEntry>,
+    private readonly missing: (e: ManifestEntry) => void,
+  ) {
+    this.it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (src as Iterable<ManifestEntry>)[Symbol.iterator]();
+  }
+
+  private async pull() {
+    if (this.done) return undefined;
+    const r = await this.it.next();
+    if (r.done) {
+      this.done = true;
+      return undefined;
+    }
+    return { e: r.value, key: pathKey(r.value) };
+  }
+
+  private role(e: ManifestEntry, key: string): string | undefined {
+    if (e.type !== 'file' || e.linkGroup === undefined) return undefined;
+    const l = this.leaders.get(e.linkGroup);
+    if (l) return l.key;
+    this.leaders.set(e.linkGroup, { key, seen: false });
+    return undefined;
+  }
+
+  private skip(x: { e: ManifestEntry; key: string }) {
+    this.role(x.e, x.key);
+    this.missing(x.e);
+  }
+
+  async take(key: string): Promise<{ e: ManifestEntry; leaderKey: string | undefined } | undefined> {
+    const i = this.ahead.findIndex((x) => x.key === key);
+    if (i >= 0) {
+      for (const x of this.ahead.splice(0, i)) this.skip(x);
+      const x = this.ahead.shift()!;
+      return { e: x.e, leaderKey: this.role(x.e, x.key) };
+    }
+    while (this.ahead.length < LOOKAHEAD) {
+      const x = await this.pull();
+      if (!x) break;
+      if (x.key === key) {
+        for (const y of this.ahead.splice(0)) this.skip(y);
+        return { e: x.e, leaderKey: this.role(x.e, x.key) };
+      }
+      this.ahead.push(x);
+    }
+    return undefined;
+  }
+
+  async rest(): Promise<void> {
+    for (const x of this.ahead.splice(0)) this.skip(x);
+    for (let x = await this.pull(); x; x = await this.pull()) this.skip(x);
+  }
+}
+
+const who = (e: { path: string; rawPath?: string }) => (e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path });
+
+/** Checks one data member against its manifest entry. */
+function checkMember(r: Streamed, m: ManifestEntry, leaderKey: string | undefined, leaderSeen: boolean, add: Add): void {
+  const w = pathFields(r.name);
+  const expectedKind: MemberKind = leaderKey !== undefined ? 'hardlink' : m.type;
+  if (r.kind !== expectedKind) {
+    add(w, `is a ${r.kind} on tape, a ${expectedKind === 'hardlink' ? 'hard link' : expectedKind} in the manifest`);
+    return;
+  }
+  if (leaderKey !== undefined) {
+    const want = Buffer.concat([DATA_PREFIX, Buffer.from(leaderKey, 'base64')]);
+    if (!r.linkname.equals(want))
+      add(w, `a hard link to ${JSON.stringify(pathFields(r.linkname).path)} on tape, to ${JSON.stringify(pathFields(want).path)} in the manifest`);
+    else if (!leaderSeen) add(w, 'a hard link to a file that is not before it on tape');
+  }
+  if (m.type === 'file' && leaderKey === undefined) {
+    if (r.size !== m.size) add(w, `size ${r.size} on tape, ${m.size} in the manifest`);
+    else if (r.read === r.size && r.sha256 !== m.sha256) add(w, `checksum mismatch: SHA-256 read ${r.sha256}, manifest ${m.sha256}`);
+  }
+  if (m.type === 'symlink' && !r.linkname.equals(linkTargetBytes(m))) {
+    add(w, `link target ${JSON.stringify(pathFields(r.linkname).path)} on tape, ${JSON.stringify(m.linkTarget)} in the manifest`);
+  }
+  if ((m.mode & 0o7777) !== (r.mode & 0o7777)) add(w, `mode ${r.mode.toString(8)} on tape, ${(m.mode & 0o7777).toString(8)} in the manifest`);
+  if (Math.floor(m.mtimeMs / 1000) !== Math.floor(r.mtime)) add(w, `mtime ${Math.floor(r.mtime)} on tape, ${Math.floor(m.mtimeMs / 1000)} in the manifest`);
+}
 
 /**
  * Re-reads a target's tape file and checks it completely: the header names the expected
@@ -167,11 +282,77 @@ const keyOfEntry = (e: { path: string; rawPath?: string }) =>
  */
 export async function readTargetFile(
   blocks: AsyncIterable<Buffer>,
-  expected: { targetId: string; manifest?: Iterable<ManifestEntry> },
+  expected: { targetId: string; manifest?: ManifestSource },
   opts: ReadTargetOptions = {},
 ): Promise<VerifyReport> {
-  const v = new Verifier();
+  const bad = new Map<string, BadEntry>();
+  const add: Add = (w, reason) => {
+    const k = `${w.path}\0${w.rawPath ?? ''}`;
+    const b = bad.get(k);
+    if (b) b.reason += `; ${reason}`;
+    else bad.set(k, { path: w.path, reason });
+  };
+
+  // The expected manifest, summarized first (one read; its names as hashes, 8 bytes each).
+  let expectedSummary: ReturnType<ManifestSummary['result']> | undefined;
+  let names: NameSet | undefined;
+  if (expected.manifest) {
+    const s = new ManifestSummary();
+    names = new NameSet();
+    for await (const e of entriesOf(expected.manifest)) {
+      s.add(e);
+      names.add(pathBytes(e));
+    }
+    names.seal();
+    expectedSummary = s.result();
+  }
+
+  const v = new Verifier(!expected.manifest);
   const parser = new TarParser(v);
+  let cursor: ManifestCursor | null | undefined; // undefined: not decided yet; null: nothing to check against
+  const recent = new Set<string>();
+  /** Without an expected manifest the header's is held anyway: every name read, for "appears twice". */
+  const seen = names ? undefined : new Set<string>();
+  let fileCount = 0;
+  let dataBytes = 0;
+  const readFiles = createHash('sha256');
+
+  const drain = async () => {
+    const q = v.queue;
+    v.queue = [];
+    for (const r of q) await check(r);
+  };
+  const check = async (r: Streamed) => {
+    const w = pathFields(r.name);
+    const k = r.name.toString('base64');
+    if (r.kind === 'file') {
+      fileCount++;
+      dataBytes += r.read;
+      readFiles.update(`${k} ${r.read} ${r.sha256 ?? ''}\n`);
+    }
+    if (r.kind === 'file' && r.read < r.size) add(w, `truncated: only ${r.read} of ${r.size} bytes on tape`);
+    if (r.kind === 'other') add(w, `unexpected member type '${r.typeflag}'`);
+    if (cursor === undefined) {
+      const reference = expected.manifest ? entriesOf(expected.manifest) : v.headerDone && v.header ? v.headerManifest : null;
+      cursor = reference ? new ManifestCursor(reference, (e) => add(who(e), 'missing from the tape file')) : null;
+    }
+    const twice = seen?.has(k);
+    seen?.add(k);
+    if (!cursor) return;
+    const slot = await cursor.take(k);
+    if (!slot) {
+      if (recent.has(k) || twice) add(w, 'appears twice in the tape file');
+      else if (names?.has(r.name)) add(w, 'out of manifest order in the tape file');
+      else add(w, 'not in the manifest');
+      return;
+    }
+    recent.add(k);
+    if (recent.size > RECENT) recent.delete(recent.values().next().value!);
+    const leader = slot.e.linkGroup !== undefined ? cursor.leaders.get(slot.e.linkGroup) : undefined;
+    checkMember(r, slot.e, slot.leaderKey, !!leader?.seen, add);
+    if (leader && slot.leaderKey === undefined && leader.key === k) leader.seen = true;
+  };
+
   let total = 0;
   let internal: string | null = null;
   for await (const block of blocks) {
@@ -183,127 +364,56 @@ export async function readTargetFile(
       } catch (e) {
         internal = `cannot parse further: ${errorMessage(e)}`;
       }
+      // Without an expected manifest the header's is the reference: wait until it is read.
+      if (expected.manifest || v.headerDone || !v.header) await drain();
     }
     opts.onProgress?.(total);
   }
   abortCheck(opts.signal);
 
-  const bad = new Map<string, BadEntry>();
-  const add = (who: { path: string; rawPath?: string }, reason: string) => {
-    const k = `${who.path}\0${who.rawPath ?? ''}`;
-    const b = bad.get(k);
-    if (b) b.reason += `; ${reason}`;
-    else bad.set(k, { path: who.path, reason });
-  };
   if (internal) add({ path: '(tar)' }, internal);
-  for (const s of v.structural) add(s, s.reason);
-
   const fin = parser.finish();
+  if (fin.state === 'truncated') v.truncated();
+  for (const s of v.structural) add(s, s.reason);
   if (total === 0) add({ path: '(tar)' }, 'the tape file is empty');
-  else if (fin.state === 'truncated') {
-    v.truncated();
-    if (!fin.inMember) add({ path: '(tar)' }, `truncated inside a tar header at byte ${fin.offset}`);
-  }
+  else if (fin.state === 'truncated' && !fin.inMember) add({ path: '(tar)' }, `truncated inside a tar header at byte ${fin.offset}`);
 
-  // Header
+  // Header (read by now: it is the first member)
   let header: TargetHeader | null = null;
-  if (v.headerData && v.headerDone) {
-    const h = parseJson<TargetHeader>(v.headerData, 'manifest', headerSchema);
-    if (typeof h === 'string') add({ path: HEADER_MEMBER }, h);
-    else header = h;
-  }
+  const h = v.headerResult;
+  if (typeof h === 'string') add({ path: HEADER_MEMBER }, h);
+  else if (h) header = h as unknown as TargetHeader;
   if (header) {
     if (header.target.id !== expected.targetId) {
       add({ path: HEADER_MEMBER }, `names target ${JSON.stringify(header.target.id)}, expected ${JSON.stringify(expected.targetId)}`);
     }
-    const sum = summarize(header.manifest);
+    const sum = v.headerSummary.result();
     if (
-      header.entries !== header.manifest.length ||
+      header.entries !== v.headerSummary.entries ||
       header.fileCount !== sum.fileCount ||
       header.totalBytes !== sum.totalBytes ||
       (header.manifestDigest !== undefined && header.manifestDigest !== sum.digest)
     ) {
       add({ path: HEADER_MEMBER }, 'inconsistent: its counts or digest do not match its manifest');
     }
-  }
-
-  // Manifest to check against
-  let manifest: ManifestEntry[] | null = null;
-  if (expected.manifest) {
-    manifest = Array.from(expected.manifest);
-    if (header && summarize(manifest).digest !== summarize(header.manifest).digest) {
-      add({ path: HEADER_MEMBER }, 'its manifest differs from the expected manifest');
-    }
-  } else if (header) {
-    manifest = header.manifest;
-  } else {
+    if (expectedSummary && expectedSummary.digest !== sum.digest) add({ path: HEADER_MEMBER }, 'its manifest differs from the expected manifest');
+  } else if (!expected.manifest) {
     add({ path: HEADER_MEMBER }, 'no manifest to check the data against');
   }
+  // Data members left in the queue, then the manifest entries no member matched.
+  await drain();
+  if (cursor === undefined && (expected.manifest || header)) {
+    cursor = new ManifestCursor(expected.manifest ? entriesOf(expected.manifest) : v.headerManifest, (e) => add(who(e), 'missing from the tape file'));
+  }
+  if (cursor) await cursor.rest();
 
-  // Data members
-  const index = new Map<string, { e: ManifestEntry; seen: boolean }>();
-  for (const e of manifest ?? []) index.set(keyOfEntry(e), { e, seen: false });
-  const followers = hardLinkFollowers(manifest ?? []);
-  const seenNames = new Set<string>();
-  let fileCount = 0;
-  let dataBytes = 0;
-  for (const r of v.streamed) {
-    const who = pathFields(r.name);
-    const k = keyOf(r.name);
-    if (r.kind === 'file') {
-      fileCount++;
-      dataBytes += r.read;
-    }
-    if (r.kind === 'file' && r.read < r.size) add(who, `truncated: only ${r.read} of ${r.size} bytes on tape`);
-    if (seenNames.has(k)) {
-      add(who, 'appears twice in the tape file');
-      continue;
-    }
-    seenNames.add(k);
-    if (r.kind === 'other') add(who, `unexpected member type '${r.typeflag}'`);
-    if (!manifest) continue;
-    const slot = index.get(k);
-    if (!slot) {
-      add(who, 'not in the manifest');
-      continue;
-    }
-    slot.seen = true;
-    const m = slot.e;
-    const leaderKey = followers.get(k);
-    const expectedKind: Kind = leaderKey !== undefined ? 'hardlink' : m.type;
-    if (r.kind !== expectedKind) {
-      add(who, `is a ${r.kind} on tape, a ${expectedKind === 'hardlink' ? 'hard link' : expectedKind} in the manifest`);
-      continue;
-    }
-    if (leaderKey !== undefined) {
-      const want = Buffer.concat([DATA_PREFIX, Buffer.from(leaderKey, 'base64')]);
-      if (!r.linkname.equals(want))
-        add(who, `a hard link to ${JSON.stringify(pathFields(r.linkname).path)} on tape, to ${JSON.stringify(pathFields(want).path)} in the manifest`);
-      else if (!seenNames.has(leaderKey)) add(who, 'a hard link to a file that is not before it on tape');
-    }
-    if (m.type === 'file' && leaderKey === undefined) {
-      if (r.size !== m.size) add(who, `size ${r.size} on tape, ${m.size} in the manifest`);
-      else if (r.read === r.size && r.sha256 !== m.sha256) add(who, `checksum mismatch: SHA-256 read ${r.sha256}, manifest ${m.sha256}`);
-    }
-    if (m.type === 'symlink' && !r.linkname.equals(linkTargetBytes(m))) {
-      add(who, `link target ${JSON.stringify(pathFields(r.linkname).path)} on tape, ${JSON.stringify(m.linkTarget)} in the manifest`);
-    }
-    if ((m.mode & 0o7777) !== (r.mode & 0o7777)) add(who, `mode ${r.mode.toString(8)} on tape, ${(m.mode & 0o7777).toString(8)} in the manifest`);
-    if (Math.floor(m.mtimeMs / 1000) !== Math.floor(r.mtime)) add(who, `mtime ${Math.floor(r.mtime)} on tape, ${Math.floor(m.mtimeMs / 1000)} in the manifest`);
-  }
-  for (const { e, seen } of index.values()) {
-    if (!seen) add(e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path }, 'missing from the tape file');
-  }
-
-  // Trailer
-  let trailer: Trailer | undefined;
-  if (!v.trailerData || !v.trailerDone) {
-    add({ path: TRAILER_MEMBER }, 'no trailer: the tape file is incomplete (truncated, or its write was interrupted)');
-  } else {
-    const t = parseJson<Trailer>(v.trailerData, 'files', trailerSchema);
-    if (typeof t === 'string') add({ path: TRAILER_MEMBER }, t);
-    else trailer = t;
-  }
+  // Trailer (a file already named above explains a list that does not match the files read)
+  const explained = bad.size > 0;
+  let trailer: (Omit<Trailer, 'files'> & { files?: TrailerFile[] }) | undefined;
+  const t = v.trailerResult;
+  if (t === null) add({ path: TRAILER_MEMBER }, 'no trailer: the tape file is incomplete (truncated, or its write was interrupted)');
+  else if (typeof t === 'string') add({ path: TRAILER_MEMBER }, t);
+  else trailer = t as unknown as Trailer;
   if (trailer) {
     if (trailer.targetId !== expected.targetId) {
       add({ path: TRAILER_MEMBER }, `names target ${JSON.stringify(trailer.targetId)}, expected ${JSON.stringify(expected.targetId)}`);
@@ -312,45 +422,14 @@ export async function readTargetFile(
     if (header && trailer.manifestDigest !== undefined && header.manifestDigest !== undefined && trailer.manifestDigest !== header.manifestDigest) {
       add({ path: TRAILER_MEMBER }, 'its manifest digest differs from the header');
     }
-    const tfiles = new Map<string, { size: number; sha256: string; seen: boolean }>();
-    let tbytes = 0;
-    for (const f of trailer.files) {
-      tfiles.set(keyOfEntry(f), { size: f.size, sha256: f.sha256, seen: false });
-      tbytes += f.size;
-    }
-    if (trailer.fileCount !== trailer.files.length || trailer.dataBytes !== tbytes) {
+    const list = v.trailerList;
+    if (trailer.fileCount !== list.count || trailer.dataBytes !== list.bytes) {
       add({ path: TRAILER_MEMBER }, 'inconsistent: fileCount/dataBytes do not match its file list');
     }
-    let fileMismatch = false;
-    for (const r of v.streamed) {
-      if (r.kind !== 'file') continue;
-      const who = pathFields(r.name);
-      const t = tfiles.get(keyOf(r.name));
-      if (!t) {
-        add(who, 'not listed in the trailer');
-        fileMismatch = true;
-        continue;
-      }
-      t.seen = true;
-      if (r.read < r.size) {
-        fileMismatch = true;
-        continue;
-      }
-      if (t.size !== r.size) add(who, `size ${r.size} on tape, ${t.size} in the trailer`);
-      else if (t.sha256 !== r.sha256) add(who, `checksum mismatch: SHA-256 read ${r.sha256}, trailer ${t.sha256}`);
-      else continue;
-      fileMismatch = true;
-    }
-    for (const f of trailer.files) {
-      if (tfiles.get(keyOfEntry(f))!.seen) continue;
-      add(f.rawPath !== undefined ? { path: f.path, rawPath: f.rawPath } : { path: f.path }, 'listed in the trailer, not on tape');
-      fileMismatch = true;
-    }
-    if (trailer.digest !== filesDigest(trailer.files)) add({ path: TRAILER_MEMBER }, 'inconsistent: its digest does not match its file list');
-    else if (!fileMismatch) {
-      // every file matches one by one: the digest also covers their order
-      const read = v.streamed.filter((r) => r.kind === 'file').map((r) => ({ ...pathFields(r.name), size: r.read, sha256: r.sha256 ?? '' }));
-      if (trailer.digest !== filesDigest(read)) add({ path: TRAILER_MEMBER }, 'its digest does not match the files read back (order differs)');
+    if (trailer.digest !== list.hash.digest('hex')) add({ path: TRAILER_MEMBER }, 'inconsistent: its digest does not match its file list');
+    else if (trailer.digest !== readFiles.digest('hex') && !explained) {
+      // The digest covers every file's name, size and SHA-256 in order.
+      add({ path: TRAILER_MEMBER }, `its file list does not match the files read back (${list.count} listed, ${fileCount} on tape)`);
     }
     if (!v.endSeen && fin.state !== 'truncated') add({ path: '(tar)' }, 'no end-of-archive marker after the trailer');
     if (trailer.root && v.root) {
@@ -362,6 +441,6 @@ export async function readTargetFile(
   }
   if (!v.root && v.members > 0) add({ path: DATA_DIR }, 'missing: no data/ directory member');
 
-  const list = [...bad.values()];
-  return { ok: list.length === 0, header, ...(trailer ? { trailer } : {}), fileCount, dataBytes, bad: list };
+  const all = [...bad.values()];
+  return { ok: all.length === 0, header, ...(trailer ? { trailer } : {}), fileCount, dataBytes, bad: all };
 }

@@ -4,7 +4,8 @@
  * checked against the manifest; any difference fails the whole file with SourceChangedError.
  */
 import { createHash } from 'node:crypto';
-import { hardLinkFollowers, linkTargetBytes, pathBytes, pathKey, summarize, type ManifestEntry } from '../domain/manifest.ts';
+import { entriesOf, linkTargetBytes, pathBytes, pathKey, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
+import { isFollower, planManifest, trailerFileOf, type ManifestPlan } from './manifest-plan.ts';
 import {
   DATA_DIR,
   FORMAT,
@@ -13,11 +14,11 @@ import {
   SourceChangedError,
   TRAILER_MEMBER,
   TapeFormatError,
-  encodeJsonWithList,
-  filesDigest,
   formatMajor,
   FORMAT_MAJOR,
+  jsonWithListSize,
   manifestEntryJson,
+  streamJsonWithList,
   type BadEntry,
   type RootMeta,
   type SourceEntry,
@@ -26,7 +27,6 @@ import {
   type TargetHeader,
   type TargetHeaderInit,
   type Trailer,
-  type TrailerFile,
 } from './format.ts';
 import { END_OF_ARCHIVE, encodeHeader, encodeSmallMember, padding } from '../tar/encode.ts';
 import { TarOutput, type ChunkWriter } from './output.ts';
@@ -34,30 +34,12 @@ import { errnoCode } from '../errors.ts';
 
 const DATA_PREFIX = Buffer.from(DATA_DIR);
 const SLASH = Buffer.from('/');
-const SHA256_RE = /^[0-9a-f]{64}$/;
 /** errno codes of a content read that mean "the file changed under us", not an I/O failure. */
 const CHANGED_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ESTALE']);
 
 function seconds(iso: string): number {
   const t = Date.parse(iso);
   return Number.isFinite(t) ? Math.floor(t / 1000) : Math.floor(Date.now() / 1000);
-}
-
-/** Why a name cannot be archived, or null when it is fine. */
-export function invalidName(name: Buffer): string | null {
-  if (name.length === 0) return 'empty name';
-  if (name.includes(0)) return 'name contains a NUL byte';
-  if (name[0] === 0x2f) return 'absolute name (leading "/")';
-  for (const part of name.toString('latin1').split('/')) {
-    if (part === '') return 'empty path component ("//" or trailing "/")';
-    if (part === '.' || part === '..') return `"${part}" path component`;
-  }
-  return null;
-}
-
-/** Path and rawPath of an entry (for trailer file lists). */
-function who(e: Pick<ManifestEntry, 'path' | 'rawPath'>): Pick<ManifestEntry, 'path' | 'rawPath'> {
-  return e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,36 +67,9 @@ export async function writeLabel(writer: ChunkWriter, label: Omit<TapeLabel, 'fo
 // ---------------------------------------------------------------------------------------------
 // Target file
 
-/** Completes and checks a header: derived fields are computed from the manifest. */
-export function buildHeader(init: TargetHeaderInit): TargetHeader {
-  const manifest = init.manifest;
-  if (!Array.isArray(manifest)) throw new TapeFormatError('the header has no manifest (an array of entries).');
-  const problems: string[] = [];
-  const seen = new Set<string>();
-  for (const e of manifest) {
-    const bytes = pathBytes(e);
-    const bad = invalidName(bytes);
-    const label = JSON.stringify(e.path);
-    if (bad) problems.push(`${label}: ${bad}`);
-    const key = bytes.toString('base64');
-    if (seen.has(key)) problems.push(`${label}: listed twice`);
-    seen.add(key);
-    if (!Number.isSafeInteger(e.size) || e.size < 0) problems.push(`${label}: invalid size ${e.size}`);
-    if (e.type === 'file' && !SHA256_RE.test(e.sha256 ?? '')) problems.push(`${label}: a file without a valid sha256`);
-    if (e.type === 'symlink' && typeof e.linkTarget !== 'string') problems.push(`${label}: a symlink without linkTarget`);
-    if (e.linkGroup !== undefined && (e.type !== 'file' || !Number.isSafeInteger(e.linkGroup) || e.linkGroup < 1)) {
-      problems.push(`${label}: linkGroup ${e.linkGroup} on a ${e.type} (hard link groups are positive integers on regular files)`);
-    }
-    if (e.type !== 'file' && e.type !== 'dir' && e.type !== 'symlink') problems.push(`${label}: unknown type ${String(e.type)}`);
-    if (problems.length >= 20) break;
-  }
-  if (problems.length) {
-    throw new TapeFormatError(`the manifest cannot be archived: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? '; ...' : ''}`, {
-      problems,
-    });
-  }
-  const sum = summarize(manifest);
-  const derived = { entries: manifest.length, fileCount: sum.fileCount, totalBytes: sum.totalBytes, manifestDigest: sum.digest };
+/** The header's fields (all but the manifest), derived fields from the plan; checks what the caller gave. */
+function headerOf(init: TargetHeaderInit, plan: ManifestPlan): Omit<TargetHeader, 'manifest'> {
+  const derived = { entries: plan.entries, fileCount: plan.fileCount, totalBytes: plan.totalBytes, manifestDigest: plan.manifestDigest };
   for (const k of Object.keys(derived) as (keyof typeof derived)[]) {
     if (init[k] !== undefined && init[k] !== derived[k]) {
       throw new TapeFormatError(`the header says ${k} = ${init[k]} but its manifest gives ${derived[k]}.`);
@@ -133,12 +88,14 @@ export function buildHeader(init: TargetHeaderInit): TargetHeader {
     writtenAt: init.writtenAt,
     ...derived,
     ...(init.skipped?.length ? { skipped: init.skipped, skippedCount: Math.max(init.skippedCount ?? 0, init.skipped.length) } : {}),
-    manifest,
   };
 }
 
-function* manifestJson(m: ManifestEntry[]): Iterable<ManifestEntry> {
-  for (const e of m) yield manifestEntryJson(e);
+async function* mapEntries<T>(m: ManifestSource, f: (e: ManifestEntry) => T | undefined): AsyncGenerator<T> {
+  for await (const e of entriesOf(m)) {
+    const v = f(e);
+    if (v !== undefined) yield v;
+  }
 }
 
 async function putAll(out: TarOutput, chunks: Buffer[]): Promise<void> {
@@ -148,9 +105,19 @@ async function putAll(out: TarOutput, chunks: Buffer[]): Promise<void> {
   }
 }
 
-async function putJsonMember(out: TarOutput, name: string, chunks: Buffer[], mtime: number): Promise<void> {
-  const size = chunks.reduce((n, c) => n + c.length, 0);
-  await putAll(out, [encodeHeader({ name: Buffer.from(name), type: 'file', mode: 0o644, mtime, size }), ...chunks]);
+/** A JSON member whose size is known before its bytes are (a second read of the manifest gives them). */
+async function putJsonMember(out: TarOutput, name: string, size: number, chunks: AsyncIterable<Buffer>, mtime: number): Promise<void> {
+  await putAll(out, [encodeHeader({ name: Buffer.from(name), type: 'file', mode: 0o644, mtime, size })]);
+  let n = 0;
+  for await (const c of chunks) {
+    n += c.length;
+    if (n > size) break;
+    const p = out.put(c);
+    if (p) await p;
+  }
+  // The manifest is read once per member: pages of a scan never change, so this is a bug or a damaged catalog.
+  if (n !== size)
+    throw new TapeFormatError(`${name}: the manifest read back differs from its first read (${n} bytes, ${size} expected); nothing was archived.`);
   await out.zeros(padding(size));
 }
 
@@ -179,37 +146,99 @@ export interface WriteTargetOptions {
 
 /** At most this many differences are kept (all are counted). */
 const MAX_PROBLEMS = 1000;
+/** How far ahead in the manifest a source entry is looked for (sources stream in manifest order). */
+const LOOKAHEAD = 64;
+/** Names the source gave last, to tell "yielded twice" from "out of order". */
+const RECENT = 1024;
+
+type Key = string;
+
+/**
+ * The manifest read alongside the source, in order, one entry at a time: `take(key)` finds the
+ * entry the source gave (reporting the entries before it that the source skipped), `rest()`
+ * those it never gave. Hard link roles follow manifest order: a group's first name leads.
+ */
+class ManifestCursor {
+  private readonly it: AsyncIterator<ManifestEntry> | Iterator<ManifestEntry>;
+  private readonly ahead: { e: ManifestEntry; key: Key }[] = [];
+  private done = false;
+  /** linkGroup -> its leader's key and path, and the source inode it was written from. */
+  readonly leaders = new Map<number, { key: Key; path: string; inode: string | undefined; written: boolean }>();
+
+  constructor(
+    m: ManifestSource,
+    private readonly onMissing: (e: ManifestEntry) => void,
+  ) {
+    const src = entriesOf(m);
+    this.it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (src as Iterable<ManifestEntry>)[Symbol.iterator]();
+  }
+
+  private async pull(): Promise<{ e: ManifestEntry; key: Key } | undefined> {
+    if (this.done) return undefined;
+    const r = await this.it.next();
+    if (r.done) {
+      this.done = true;
+      return undefined;
+    }
+    return { e: r.value, key: pathKey(r.value) };
+  }
+
+  /** The leader's key when `e` is a hard link to an earlier name of its group. */
+  private role(e: ManifestEntry, key: Key): Key | undefined {
+    if (e.type !== 'file' || e.linkGroup === undefined) return undefined;
+    const l = this.leaders.get(e.linkGroup);
+    if (l) return l.key;
+    this.leaders.set(e.linkGroup, { key, path: e.path, inode: undefined, written: false });
+    return undefined;
+  }
+
+  private skip(x: { e: ManifestEntry; key: Key }): void {
+    this.role(x.e, x.key);
+    this.onMissing(x.e);
+  }
+
+  async take(key: Key): Promise<{ e: ManifestEntry; leaderKey: Key | undefined } | undefined> {
+    const i = this.ahead.findIndex((x) => x.key === key);
+    if (i >= 0) {
+      for (const x of this.ahead.splice(0, i)) this.skip(x);
+      const x = this.ahead.shift()!;
+      return { e: x.e, leaderKey: this.role(x.e, x.key) };
+    }
+    while (this.ahead.length < LOOKAHEAD) {
+      const x = await this.pull();
+      if (!x) break;
+      if (x.key === key) {
+        for (const y of this.ahead.splice(0)) this.skip(y);
+        return { e: x.e, leaderKey: this.role(x.e, x.key) };
+      }
+      this.ahead.push(x);
+    }
+    return undefined;
+  }
+
+  async rest(): Promise<void> {
+    for (const x of this.ahead.splice(0)) this.skip(x);
+    for (let x = await this.pull(); x; x = await this.pull()) this.skip(x);
+  }
+}
 
 /**
  * Streams one target as a tape file: header.json, data/..., trailer.json, end of archive.
- * Resolves with the tar bytes given to the writer and the trailer. Rejects with
+ * The manifest is read four times, never held whole: checked and measured, written into
+ * header.json, read alongside the source, written into trailer.json (its list is every file
+ * with content, each checked against the data as it streamed). Resolves with the tar bytes
+ * given to the writer and the trailer (without its file list). Rejects with
  * SourceChangedError (listing every difference) when the source does not match the manifest,
  * with the writer's error when a write fails, or with the signal's reason when aborted; in
  * all these cases the caller must abort/discard the tape file (it has no trailer).
  */
-export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes: number; trailer: Trailer }> {
+export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes: number; trailer: Omit<Trailer, 'files'> }> {
   const { signal } = opts;
   signal?.throwIfAborted();
-  const header = buildHeader(opts.header);
-  const index = new Map<string, { e: ManifestEntry; seen: boolean }>();
-  for (const e of header.manifest) index.set(pathKey(e), { e, seen: false });
-  /** Hard link followers -> their leader's key; leaders written so far -> the source's inode. */
-  const followers = hardLinkFollowers(header.manifest);
-  const leaders = new Map<string, { inode: string | undefined }>();
-  // Every name of a hard link group is one file: a group whose names disagree in size or
-  // checksum was scanned while it changed.
-  const inconsistent: BadEntry[] = [];
-  for (const [key, leaderKey] of followers) {
-    const m = index.get(key)!.e;
-    const l = index.get(leaderKey)!.e;
-    if (m.size !== l.size || m.sha256 !== l.sha256) {
-      inconsistent.push({
-        path: m.path,
-        reason: `a hard link of ${JSON.stringify(l.path)} with another size or checksum in the manifest (changed during the scan)`,
-      });
-    }
-  }
-  if (inconsistent.length) throw new SourceChangedError(inconsistent);
+  const manifest = opts.header.manifest;
+  const plan = await planManifest(manifest);
+  const header = headerOf(opts.header, plan);
+  signal?.throwIfAborted();
 
   const out = new TarOutput(opts.writer, { onProgress: opts.onProgress });
   const problems: BadEntry[] = [];
@@ -219,13 +248,14 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
     if (problems.length < MAX_PROBLEMS) problems.push({ path: e.path, reason });
     out.discard();
   };
-  const files: TrailerFile[] = [];
-  let dataBytes = 0;
+  const cursor = new ManifestCursor(manifest, (e) => problem(e, 'missing from the source (deleted since the scan?)'));
+  const recent = new Set<Key>();
+  const written = { count: 0, bytes: 0, hash: createHash('sha256') };
   const writtenAt = seconds(header.writtenAt);
-  const { manifest, ...head } = header;
 
   try {
-    await putJsonMember(out, HEADER_MEMBER, encodeJsonWithList(head, 'manifest', manifestJson(manifest)), writtenAt);
+    const headerSize = jsonWithListSize(header, 'manifest', plan.entries, plan.manifestItemBytes);
+    await putJsonMember(out, HEADER_MEMBER, headerSize, streamJsonWithList(header, 'manifest', mapEntries(manifest, manifestEntryJson)), writtenAt);
     // data/ carries the root directory's mode and mtime when the source reports them (its
     // first entry); otherwise 0755 and the time of writing.
     let root: RootMeta | undefined;
@@ -248,18 +278,16 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
       if (!dataDirWritten) await putDataDir();
       const bytes = pathBytes(f);
       const key = bytes.toString('base64');
-      const slot = index.get(key);
+      const slot = await cursor.take(key);
       if (!slot) {
-        problem(f, 'not in the manifest (new since the scan)');
         dropContent(se.content);
+        if (recent.has(key)) problem(f, 'yielded twice by the source');
+        else if (plan.names.has(bytes)) problem(f, 'given by the source out of manifest order');
+        else problem(f, 'not in the manifest (new since the scan)');
         continue;
       }
-      if (slot.seen) {
-        problem(f, 'yielded twice by the source');
-        dropContent(se.content);
-        continue;
-      }
-      slot.seen = true;
+      recent.add(key);
+      if (recent.size > RECENT) recent.delete(recent.values().next().value!);
       const m = slot.e;
       if (f.type !== m.type) {
         problem(m, `type changed since the scan: ${m.type} in the manifest, ${f.type} now`);
@@ -284,12 +312,12 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
       }
       // Regular file: a hard link to its group's leader, or content.
       const size = m.size;
-      const leaderKey = followers.get(key);
+      const leaderKey = slot.leaderKey;
       if (leaderKey !== undefined) {
         dropContent(se.content);
-        const leader = leaders.get(leaderKey);
-        const leaderPath = JSON.stringify(index.get(leaderKey)!.e.path);
-        if (!leader) {
+        const leader = cursor.leaders.get(m.linkGroup!)!;
+        const leaderPath = JSON.stringify(leader.path);
+        if (!leader.written) {
           problem(m, `a hard link of ${leaderPath}, which could not be archived`);
         } else if (f.hardLinkOf !== undefined ? f.hardLinkOf !== leaderKey : f.inode === undefined || f.inode !== leader.inode) {
           problem(m, `no longer a hard link of ${leaderPath} (replaced or relinked since the scan)`);
@@ -304,8 +332,7 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
       }
       if (f.hardLinkOf !== undefined) {
         dropContent(se.content);
-        const other = index.get(f.hardLinkOf)?.e.path ?? Buffer.from(f.hardLinkOf, 'base64').toString('latin1');
-        problem(m, `became a hard link of ${JSON.stringify(other)} since the scan`);
+        problem(m, `became a hard link of ${JSON.stringify(Buffer.from(f.hardLinkOf, 'base64').toString('latin1'))} since the scan`);
         continue;
       }
       if (f.size !== size) {
@@ -374,18 +401,23 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
       }
       const zp = out.zeros(padding(size));
       if (zp) await zp;
-      files.push({ ...who(m), size, sha256 });
-      dataBytes += size;
-      if (m.linkGroup !== undefined) leaders.set(key, { inode: f.inode });
+      written.count++;
+      written.bytes += size;
+      written.hash.update(`${key} ${size} ${sha256}\n`);
+      if (m.linkGroup !== undefined) {
+        const l = cursor.leaders.get(m.linkGroup)!;
+        l.written = true;
+        l.inode = f.inode;
+      }
     }
     if (!dataDirWritten) await putDataDir();
+    await cursor.rest();
 
-    for (const { e, seen } of index.values()) if (!seen) problem(e, 'missing from the source (deleted since the scan?)');
     if (opts.listing) {
       try {
         for await (const l of opts.listing()) {
           signal?.throwIfAborted();
-          if (!index.has(pathKey(l))) problem(l, `added since the scan (a new ${l.type === 'dir' ? 'directory' : l.type}): not in the manifest`);
+          if (!plan.names.has(pathBytes(l))) problem(l, `added since the scan (a new ${l.type === 'dir' ? 'directory' : l.type}): not in the manifest`);
         }
       } catch (e) {
         // With changes already found, those are the answer (and the file is discarded either way).
@@ -394,20 +426,37 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
     }
     if (problemCount) throw new SourceChangedError(problems, problemCount);
 
-    const trailer: Trailer = {
+    // What streamed is what the manifest lists, file for file: the trailer's list is the manifest's.
+    const tf = plan.trailerFiles;
+    if (written.count !== tf.count || written.bytes !== tf.dataBytes || written.hash.digest('hex') !== tf.digest) {
+      throw new TapeFormatError(
+        `the files written (${written.count}, ${written.bytes} bytes) are not the manifest's (${tf.count}, ${tf.dataBytes} bytes); nothing was archived.`,
+      );
+    }
+    const trailer: Omit<Trailer, 'files'> = {
       format: header.format,
       targetId: header.target.id,
       taskId: header.taskId,
-      fileCount: files.length,
-      dataBytes,
+      fileCount: tf.count,
+      dataBytes: tf.dataBytes,
       manifestDigest: header.manifestDigest,
-      digest: filesDigest(files),
+      digest: tf.digest,
       complete: true,
       ...(root ? { root } : {}),
-      files,
     };
-    const { files: list, ...thead } = trailer;
-    await putJsonMember(out, TRAILER_MEMBER, encodeJsonWithList(thead, 'files', list), Math.floor(Date.now() / 1000));
+    const leaders = new Map<number, true>();
+    const files = mapEntries(manifest, (e) => {
+      if (e.type !== 'file' || isFollower(e, leaders)) return undefined;
+      if (e.linkGroup !== undefined) leaders.set(e.linkGroup, true);
+      return trailerFileOf(e);
+    });
+    await putJsonMember(
+      out,
+      TRAILER_MEMBER,
+      jsonWithListSize(trailer, 'files', tf.count, tf.itemBytes),
+      streamJsonWithList(trailer, 'files', files),
+      Math.floor(Date.now() / 1000),
+    );
     await putAll(out, [END_OF_ARCHIVE]);
     await out.flush();
     return { bytes: out.bytes, trailer };
