@@ -244,6 +244,7 @@ export class SshDataSource implements DataSource {
 
     // Feed the names (NUL-terminated bytes) to tar's stdin, with back-pressure.
     let feeding = true;
+    let fed = 0; // manifest names given to tar
     const feeder = (async () => {
       let batch: Buffer[] = [];
       let bytes = 0;
@@ -259,6 +260,7 @@ export class SshDataSource implements DataSource {
       for await (const e of entriesOf(manifest)) {
         if (!feeding) return;
         batch.push(pathBytes(e), NUL);
+        fed++;
         bytes += batch[batch.length - 2]!.length + 1;
         if (bytes >= 256 * 1024) await flush();
       }
@@ -341,7 +343,7 @@ export class SshDataSource implements DataSource {
       // the writer reports them missing (SourceChangedError); anything else is a failure.
       const lines = stderr.split('\n').filter(Boolean);
       const onlyChanges = lines.length > 0 && lines.every((l) => TAR_CHANGE_LINE.test(l));
-      if (onlyChanges && yielded < manifest.length) return;
+      if (onlyChanges && yielded < fed) return;
       throw new RemoteCommandError(`remote tar failed on ${this.host}:${path} (${describeExit(x)}): ${firstLines(stderr) || '(no message)'}`, x.code, stderr);
     } finally {
       feeding = false;

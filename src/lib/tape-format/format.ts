@@ -418,5 +418,8 @@ export const trailerSchema = z.looseObject({
   files: z.array(z.looseObject({ path: z.string(), rawPath: z.string().optional(), size: z.number().int().nonnegative(), sha256: z.string() })),
 });
 export const trailerFileSchema = trailerSchema.shape.files.element;
+/** header.json and trailer.json without their lists (read line by line when large: json-member.ts). */
+export const headerHeadSchema = headerSchema.omit({ manifest: true });
+export const trailerHeadSchema = trailerSchema.omit({ files: true });
 
 export { firstIssue } from '../validation.ts';

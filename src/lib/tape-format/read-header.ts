@@ -1,6 +1,6 @@
 /**
  * Reading the first member of a tape file: the label of file 0 (readLabel) and the header of a
- * target file (readTargetHeader), and parsing a JSON member against its schema. The full
+ * target file (readTargetHeader). The full
  * verify of a target file is in reader.ts.
  */
 import {
@@ -8,15 +8,17 @@ import {
   LABEL_MEMBER,
   NotALabelError,
   TapeFormatError,
-  decodeJsonMember,
   firstIssue,
+  headerHeadSchema,
   headerSchema,
+  manifestEntrySchema,
   labelSchema,
   type TapeLabel,
   type TargetHeader,
 } from './format.ts';
 import { TarParser, type TarSink } from '../tar/parse.ts';
 import { errorMessage } from '../errors.ts';
+import { JsonMemberReader } from './json-member.ts';
 
 const MAX_LABEL_BYTES = 1024 * 1024;
 /** JSON members above this are not parsed (a header of tens of millions of entries). */
@@ -24,13 +26,6 @@ export const MAX_JSON_BYTES = 3 * 1024 * 1024 * 1024;
 
 export function abortCheck(signal: AbortSignal | undefined): void {
   signal?.throwIfAborted();
-}
-
-/** A JSON member's bytes as they are read. */
-export interface Collect {
-  chunks: Buffer[];
-  size: number;
-  tooLarge: boolean;
 }
 
 /**
@@ -124,35 +119,52 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
 
 /**
  * Reads only the header of a target's tape file (its first member) and stops reading (the
- * drive is then positioned inside the file: seek before using it again). Throws
+ * drive is then positioned inside the file: seek before using it again). A large header is
+ * read line by line and returned without its manifest (json-member.ts). Throws
  * TapeFormatError when the file does not begin with a valid header.json.
  */
 export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TargetHeader> {
-  const first = await readFirstMember(blocks, HEADER_MEMBER, MAX_JSON_BYTES, { signal: opts.signal, drain: false });
-  let failure: string;
-  if ('data' in first) {
-    const h = parseJson<TargetHeader>({ chunks: [first.data], size: first.data.length, tooLarge: false }, 'manifest', headerSchema);
-    if (typeof h !== 'string') return h;
-    failure = `${HEADER_MEMBER} is ${h}`;
-  } else {
-    failure = first.failure;
-  }
-  throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
-}
-
-/** Parses a collected JSON member and checks it against `schema`; a string says what is wrong. */
-export function parseJson<T>(
-  col: Collect,
-  listKey: string,
-  schema: { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } },
-): T | string {
-  if (col.tooLarge) return `too large to verify (${col.size} bytes)`;
-  let v: unknown;
+  let reader: JsonMemberReader<unknown> | undefined;
+  let result: Record<string, unknown> | string | undefined;
+  let failure: string | undefined;
+  let members = 0;
+  const sink: TarSink = {
+    member(m) {
+      if (++members > 1) return;
+      const found = m.name.toString('utf8');
+      if (found !== HEADER_MEMBER || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(found)}, not ${HEADER_MEMBER}`;
+      else if (m.size > MAX_JSON_BYTES) failure ??= `${HEADER_MEMBER} is implausibly large (${m.size} bytes)`;
+      else reader = new JsonMemberReader('manifest', m.size, { head: headerHeadSchema, item: manifestEntrySchema }, () => undefined);
+    },
+    data(chunk) {
+      if (members === 1) reader?.push(chunk);
+    },
+    memberEnd() {
+      if (members === 1 && reader) result = reader.end(headerSchema);
+    },
+    problem(_offset, reason) {
+      if (members === 0) failure ??= `it is not a tar archive (${reason})`;
+    },
+    end() {
+      if (members === 0) failure ??= 'it is an empty tar archive';
+    },
+  };
+  const parser = new TarParser(sink);
+  let bytes = 0;
+  const it = blocks[Symbol.asyncIterator]();
   try {
-    v = decodeJsonMember(Buffer.concat(col.chunks, col.size), listKey);
-  } catch (e) {
-    return `not valid JSON (${errorMessage(e)})`;
+    while (result === undefined && !failure) {
+      abortCheck(opts.signal);
+      const r = await it.next();
+      if (r.done) break;
+      bytes += r.value.length;
+      parser.push(r.value);
+    }
+  } finally {
+    await it.return?.();
   }
-  const r = schema.safeParse(v);
-  return r.success ? (r.data as T) : `not valid: ${firstIssue(r.error)}`;
+  if (typeof result === 'object') return result as unknown as TargetHeader;
+  if (typeof result === 'string') failure ??= `${HEADER_MEMBER} is ${result}`;
+  failure ??= bytes === 0 ? 'it is empty' : `it ends inside ${HEADER_MEMBER}`;
+  throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
 }

@@ -18,9 +18,11 @@ import {
   dataRelativeName,
   HEADER_MEMBER,
   TRAILER_MEMBER,
+  headerHeadSchema,
   headerSchema,
   manifestEntrySchema,
   trailerFileSchema,
+  trailerHeadSchema,
   trailerSchema,
   type BadEntry,
   type TargetHeader,
@@ -57,9 +59,6 @@ export interface ReadTargetOptions {
   onProgress?: (bytesDone: number) => void;
   signal?: AbortSignal;
 }
-
-const headHeaderSchema = headerSchema.omit({ manifest: true });
-const headTrailerSchema = trailerSchema.omit({ files: true });
 
 /** The tar sink: JSON members read as they come, data members queued as they end. */
 class Verifier implements TarSink {
@@ -103,7 +102,7 @@ class Verifier implements TarSink {
       return;
     }
     if (first && nameStr === HEADER_MEMBER && m.typeflag === '0') {
-      this.header = new JsonMemberReader<ManifestEntry>('manifest', m.size, { head: headHeaderSchema, item: manifestEntrySchema }, (e) => {
+      this.header = new JsonMemberReader<ManifestEntry>('manifest', m.size, { head: headerHeadSchema, item: manifestEntrySchema }, (e) => {
         this.headerSummary.add(e);
         if (this.keepHeaderManifest) this.headerManifest.push(e);
       });
@@ -111,7 +110,7 @@ class Verifier implements TarSink {
       return;
     }
     if (nameStr === TRAILER_MEMBER && m.typeflag === '0') {
-      this.trailer = new JsonMemberReader<TrailerFile>('files', m.size, { head: headTrailerSchema, item: trailerFileSchema }, (f) => {
+      this.trailer = new JsonMemberReader<TrailerFile>('files', m.size, { head: trailerHeadSchema, item: trailerFileSchema }, (f) => {
         const t = this.trailerList;
         t.count++;
         t.bytes += f.size;
