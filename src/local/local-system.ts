@@ -45,11 +45,13 @@ export async function startLocalSystem(opts: {
   notice?: (message: string) => void;
   /** false when serverless-offline's SQS-triggered handler applies results instead. */
   resultsPump?: boolean;
+  /** Keep DynamoDB Local's tables in memory, not in the work dir (faster; gone when it stops). */
+  inMemory?: boolean;
 }): Promise<LocalSystem> {
   const workDir = resolve(opts.workDir);
   await mkdir(workDir, { recursive: true });
   const stack = await startEmbeddedStack({
-    dataDir: join(workDir, 'dynamodb'),
+    ...(opts.inMemory ? {} : { dataDir: join(workDir, 'dynamodb') }),
     ...(opts.dynamodbPort ? { dynamodbPort: opts.dynamodbPort } : {}),
     ...(opts.sqsPort ? { sqsPort: opts.sqsPort } : {}),
     ...(opts.configPath ? { configPath: opts.configPath } : {}),

@@ -161,7 +161,7 @@ export class NameIndex {
   /** Writes the index of one manifest page by page (ManifestStore.write), then its marker. */
   writer(targetId: string, scanId: string): { page: (page: number, entries: readonly ManifestEntry[]) => Promise<void>; done: () => Promise<void> } {
     // Several batches in flight: a page of 5,000 names is up to 200 BatchWriteItem calls.
-    const out = new BatchWriter(this.db, this.tableName, { concurrency: 4, what: 'the name index' });
+    const out = new BatchWriter(this.db, this.tableName, { concurrency: 8, what: 'the name index' });
     return {
       page: (page, entries) => out.put(nameIndexItems(targetId, scanId, page, entries)),
       done: async () => {
