@@ -85,14 +85,8 @@ export function gnuExtract(file: string, dir: string): void {
   execFileSync('tar', ['-xf', file, '-C', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Comparable fields (mtime excluded; owners too: the SSH scan does not record uid/gid yet, the local one does). */
+/** Comparable fields (mtime excluded: find prints it to the nanosecond, stat to the millisecond). */
 export function strip(e: ManifestEntry) {
-  const { mtimeMs: _m, uid: _u, gid: _g, ...rest } = e;
-  return rest;
-}
-
-/** The entry without owners (the SSH scan does not record them yet). */
-export function withoutOwners(e: ManifestEntry) {
-  const { uid: _u, gid: _g, ...rest } = e;
+  const { mtimeMs: _m, ...rest } = e;
   return rest;
 }

@@ -37,8 +37,8 @@ const CD_TARGET = [
  * LIST_SCRIPT writes one record of 7 NUL-terminated fields per entry (find -printf):
  *   type (%y: f d l ...), size (%s), mtime (%T@: seconds.fraction), mode (%m: octal
  *   permission bits), name (%P: relative to the target, raw bytes), link target (%l, empty
- *   unless a symlink), links and identity (%n:%D:%i: link count, device, inode; files with
- *   several names form hard link groups). No field can contain a NUL, so any other byte in a
+ *   unless a symlink), links, identity and owner (%n:%D:%i:%U:%G: link count, device, inode,
+ *   uid, gid; files with several names form hard link groups). No field can contain a NUL, so any other byte in a
  *   name is safe.
  * HASH_SCRIPT writes one NUL-terminated line per regular file (sha256sum --zero: no escaping):
  *   "<64 hex><space><space|*>./<name>"
@@ -48,7 +48,7 @@ const CD_TARGET = [
  */
 export const LIST_SCRIPT = [
   CD_TARGET,
-  "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0%n:%D:%i\\0'",
+  "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0%n:%D:%i:%U:%G\\0'",
   's=$?',
   "printf '=\\0'",
   'exit $s',

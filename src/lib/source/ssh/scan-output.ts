@@ -79,6 +79,9 @@ interface ScanRecord {
   link: string;
   /** "dev:ino" of a regular file with several names. */
   inode?: string;
+  /** Owner and group (since release 0.5; a listing without them gives none). */
+  uid?: number;
+  gid?: number;
 }
 
 /** Exit statuses and error output of the two scan commands. */
@@ -169,8 +172,11 @@ export class ScanOutputParser {
         this.fail(`malformed listing record for ${JSON.stringify(name)} (link count)`);
         return;
       }
-      const inode = nlink > 1 && buf[pos] === Y_FILE ? buf.toString('latin1', colon + 1, z7) : undefined;
-      this.records.push({ key: sortKey(name), name, y: buf[pos]!, size, mtimeMs, mode, link, ...(inode ? { inode } : {}) });
+      // dev:ino[:uid:gid]
+      const [dev, ino, uid, gid] = buf.toString('latin1', colon + 1, z7).split(':');
+      const inode = nlink > 1 && buf[pos] === Y_FILE ? `${dev}:${ino}` : undefined;
+      const owner = uid !== undefined && gid !== undefined && /^\d+$/.test(uid) && /^\d+$/.test(gid) ? { uid: Number(uid), gid: Number(gid) } : {};
+      this.records.push({ key: sortKey(name), name, y: buf[pos]!, size, mtimeMs, mode, link, ...(inode ? { inode } : {}), ...owner });
       pos = z7 + 1;
     }
     this.listCarry = pos < n ? Buffer.from(buf.subarray(pos)) : null;
@@ -268,6 +274,10 @@ export class ScanOutputParser {
       if (pf.rawPath !== undefined) {
         const { path, ...rest } = e;
         e = { path, rawPath: pf.rawPath, ...rest };
+      }
+      if (r.uid !== undefined && r.gid !== undefined) {
+        e.uid = r.uid;
+        e.gid = r.gid;
       }
       out.push(e);
     }
