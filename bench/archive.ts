@@ -17,7 +17,7 @@ import type { ManifestEntry } from '../src/lib/domain/manifest.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
 import { FORMAT, writeTargetFile } from '../src/lib/tape-format/index.ts';
 import { listLocalDirectory, localSource, scanLocalDirectory } from '../src/lib/source/local-directory.ts';
-import { generateMixed, option } from './data.ts';
+import { alternate, generateMixed, option } from './data.ts';
 
 const GIB = Number(option('gib', '2'));
 const RUNS = Number(option('runs', '3'));
@@ -73,21 +73,9 @@ try {
     return (performance.now() - t0) / 1000;
   };
 
-  baseline(); // warm the page cache, not counted
-  const b: number[] = [];
-  const o: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    if (r % 2 === 0) {
-      b.push(baseline());
-      o.push(await ours());
-    } else {
-      o.push(await ours());
-      b.push(baseline());
-    }
-    console.log(`run ${r + 1}: baseline ${(g.bytes / MB / b.at(-1)!).toFixed(0)} MB/s, archive ${(g.bytes / MB / o.at(-1)!).toFixed(0)} MB/s`);
-  }
-  const x = g.bytes / MB / Math.min(...o);
-  const y = g.bytes / MB / Math.min(...b);
+  const best = await alternate(RUNS, g.bytes, baseline, ours, 'archive');
+  const x = best.ours;
+  const y = best.baseline;
   console.log('(MB/s of file content; best run of each; both persist their output before the clock stops)');
   console.log(`archive ratio ${(x / y).toFixed(2)} (${x.toFixed(0)} MB/s vs baseline ${y.toFixed(0)} MB/s)`);
 } finally {

@@ -15,6 +15,34 @@ export function option(name: string, def: string): string {
   return typeof v === 'string' ? v : def;
 }
 
+/**
+ * Runs the baseline and ours alternately (ABBA: B O, O B, B O, ...), `runs` times each, after
+ * one baseline run that warms the page cache; prints each run's rates (MB/s of `bytes`) and
+ * returns the best rate of each. These machines are noisy: the best of alternating runs counts.
+ */
+export async function alternate(
+  runs: number,
+  bytes: number,
+  baseline: () => number | Promise<number>,
+  ours: () => Promise<number>,
+  label: string,
+): Promise<{ ours: number; baseline: number }> {
+  await baseline(); // warm the page cache, not counted
+  const b: number[] = [];
+  const o: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    if (r % 2 === 0) {
+      b.push(await baseline());
+      o.push(await ours());
+    } else {
+      o.push(await ours());
+      b.push(await baseline());
+    }
+    console.log(`run ${r + 1}: baseline ${(bytes / 1e6 / b.at(-1)!).toFixed(0)} MB/s, ${label} ${(bytes / 1e6 / o.at(-1)!).toFixed(0)} MB/s`);
+  }
+  return { ours: bytes / 1e6 / Math.min(...o), baseline: bytes / 1e6 / Math.min(...b) };
+}
+
 /** Deterministic pseudo-random numbers in [0, 1) (xorshift32). */
 export function rng(seed: number) {
   let x = seed >>> 0 || 1;

@@ -20,7 +20,7 @@ import { LocalDestination } from '../src/lib/restore/local-destination.ts';
 import { listLocalDirectory, localSource, scanLocalDirectory } from '../src/lib/source/local-directory.ts';
 import { VirtualTapeLibrary } from '../src/lib/tape/virtual-library.ts';
 import { FORMAT, writeTargetFile } from '../src/lib/tape-format/index.ts';
-import { generateMixed, option } from './data.ts';
+import { alternate, generateMixed, option } from './data.ts';
 
 const GIB = Number(option('gib', '2'));
 const RUNS = Number(option('runs', '3'));
@@ -94,21 +94,9 @@ try {
     return s;
   };
 
-  baseline(); // warm the page cache, not counted
-  const b: number[] = [];
-  const o: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    if (r % 2 === 0) {
-      b.push(baseline());
-      o.push(await ours());
-    } else {
-      o.push(await ours());
-      b.push(baseline());
-    }
-    console.log(`run ${r + 1}: baseline ${(g.bytes / MB / b.at(-1)!).toFixed(0)} MB/s, restore ${(g.bytes / MB / o.at(-1)!).toFixed(0)} MB/s`);
-  }
-  const x = g.bytes / MB / Math.min(...o);
-  const y = g.bytes / MB / Math.min(...b);
+  const best = await alternate(RUNS, g.bytes, baseline, ours, 'restore');
+  const x = best.ours;
+  const y = best.baseline;
   console.log('(MB/s of file content; best run of each; both read the same tape file and check every SHA-256)');
   console.log(`restore ratio ${(x / y).toFixed(2)} (${x.toFixed(0)} MB/s vs baseline ${y.toFixed(0)} MB/s)`);
 } finally {

@@ -92,7 +92,9 @@ try {
   await job(env, ['targets']);
   await job(env, ['open_tape', '--new', 'tape1', '--capacity', '12M', '--barcode', 'ACT001L9']);
   await job(env, ['assign']);
-  await job(env, ['archive', '--all']);
+  // tape1 fills up on purpose: exit 42, the predecessor's "archive failed (the tape is full)".
+  if ((await job(env, ['archive', '--all'])) === 42) say('(42: tape1 is full, as planned; its targets left over go to tape2)');
+  // The predecessor's batch loop: confirm next until it is not 0 (40: nothing left to confirm).
   for (let i = 0; i < 100 && (await job(env, ['confirm', 'next'])) === 0; i++) {
     if (!(await system.ctx.catalog.listTapeFiles('tape1')).some((f) => f.state === 'archived')) break;
   }

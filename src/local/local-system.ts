@@ -17,6 +17,12 @@ import { createInterface } from 'node:readline';
 
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
+/**
+ * Node flags of the agent process, as in deploy/systemd/tape-agent.service: a bounded heap,
+ * so that V8 collects rather than grows (the agent's memory does not grow with a target).
+ */
+export const AGENT_NODE_FLAGS = ['--max-old-space-size=256'];
+
 export interface LocalSystem {
   stack: EmbeddedStack;
   ctx: JobContext;
@@ -101,7 +107,7 @@ export async function startLocalSystem(opts: {
   const supervisor: { agent: ChildProcess } = { agent: undefined as unknown as ChildProcess };
   /** Starts the agent; resolves once it says it started. */
   const spawnAgent = (initial: boolean): Promise<void> => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/tape-agent.js'), 'run', '--config', agentConfig], {
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'bin/tape-agent.js'), 'run', '--config', agentConfig], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

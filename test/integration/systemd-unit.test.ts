@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agentConfigSchema } from '../../src/agent/config.ts';
+import { AGENT_NODE_FLAGS } from '../../src/local/local-system.ts';
 
 const run = promisify(execFile);
 const UNIT = join(process.cwd(), 'deploy/systemd/tape-agent.service');
@@ -55,5 +56,7 @@ describe('the tape agent systemd unit', () => {
     expect(value('Restart')).toBe('on-failure');
     const example = agentConfigSchema.parse(JSON.parse(await readFile(join(process.cwd(), 'deploy/agent.example.json'), 'utf8')));
     expect(seconds(value('TimeoutStopSec')!)).toBeGreaterThan(example.drainTimeoutSeconds);
+    // The agent's heap is bounded as the local system runs it (bench:scale measures that one).
+    expect(value('ExecStart')).toBe(`/usr/bin/node ${AGENT_NODE_FLAGS.join(' ')} /opt/tape-archive/lib/tape-agent/tape-agent.mjs run`);
   });
 });

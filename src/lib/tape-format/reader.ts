@@ -35,10 +35,9 @@ import { errorMessage } from '../errors.ts';
 import { abortCheck } from './read-header.ts';
 import { JsonMemberReader } from './json-member.ts';
 import { NameSet } from './manifest-plan.ts';
+import { ManifestCursor } from './manifest-cursor.ts';
 
 const DATA_PREFIX = Buffer.from(DATA_DIR);
-/** How far ahead in the manifest a member is looked for before it counts as not in it. */
-const LOOKAHEAD = 64;
 const RECENT = 1024;
 
 /** A data member as read: its header fields, the bytes read and their SHA-256. */
@@ -180,72 +179,6 @@ class Verifier implements TarSink {
 
 type Add = (who: { path: string; rawPath?: string }, reason: string) => void;
 
-/**
- * The reference manifest read alongside the data members, in order, with a look-ahead: a
- * member finds its entry, the entries it passed are missing from the tape file.
- */
-class ManifestCursor {
-  private readonly it: AsyncIterator<ManifestEntry> | Iterator<ManifestEntry>;
-  private readonly ahead: { e: ManifestEntry; key: string }[] = [];
-  private done = false;
-  /** linkGroup -> the key of its first name, and whether that was read on tape already. */
-  readonly leaders = new Map<number, { key: string; seen: boolean }>();
-
-  constructor(
-    src: Iterable<ManifestEntry> | AsyncIterable<ManifestEntry>,
-    private readonly missing: (e: ManifestEntry) => void,
-  ) {
-    this.it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (src as Iterable<ManifestEntry>)[Symbol.iterator]();
-  }
-
-  private async pull() {
-    if (this.done) return undefined;
-    const r = await this.it.next();
-    if (r.done) {
-      this.done = true;
-      return undefined;
-    }
-    return { e: r.value, key: pathKey(r.value) };
-  }
-
-  private role(e: ManifestEntry, key: string): string | undefined {
-    if (e.type !== 'file' || e.linkGroup === undefined) return undefined;
-    const l = this.leaders.get(e.linkGroup);
-    if (l) return l.key;
-    this.leaders.set(e.linkGroup, { key, seen: false });
-    return undefined;
-  }
-
-  private skip(x: { e: ManifestEntry; key: string }) {
-    this.role(x.e, x.key);
-    this.missing(x.e);
-  }
-
-  async take(key: string): Promise<{ e: ManifestEntry; leaderKey: string | undefined } | undefined> {
-    const i = this.ahead.findIndex((x) => x.key === key);
-    if (i >= 0) {
-      for (const x of this.ahead.splice(0, i)) this.skip(x);
-      const x = this.ahead.shift()!;
-      return { e: x.e, leaderKey: this.role(x.e, x.key) };
-    }
-    while (this.ahead.length < LOOKAHEAD) {
-      const x = await this.pull();
-      if (!x) break;
-      if (x.key === key) {
-        for (const y of this.ahead.splice(0)) this.skip(y);
-        return { e: x.e, leaderKey: this.role(x.e, x.key) };
-      }
-      this.ahead.push(x);
-    }
-    return undefined;
-  }
-
-  async rest(): Promise<void> {
-    for (const x of this.ahead.splice(0)) this.skip(x);
-    for (let x = await this.pull(); x; x = await this.pull()) this.skip(x);
-  }
-}
-
 const who = (e: { path: string; rawPath?: string }) => (e.rawPath !== undefined ? { path: e.path, rawPath: e.rawPath } : { path: e.path });
 
 /** Checks one data member against its manifest entry. */
@@ -348,8 +281,8 @@ export async function readTargetFile(
     recent.add(k);
     if (recent.size > RECENT) recent.delete(recent.values().next().value!);
     const leader = slot.e.linkGroup !== undefined ? cursor.leaders.get(slot.e.linkGroup) : undefined;
-    checkMember(r, slot.e, slot.leaderKey, !!leader?.seen, add);
-    if (leader && slot.leaderKey === undefined && leader.key === k) leader.seen = true;
+    checkMember(r, slot.e, slot.leaderKey, !!leader?.done, add);
+    if (leader && slot.leaderKey === undefined && leader.key === k) leader.done = true;
   };
 
   let total = 0;

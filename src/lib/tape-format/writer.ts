@@ -4,8 +4,9 @@
  * checked against the manifest; any difference fails the whole file with SourceChangedError.
  */
 import { createHash } from 'node:crypto';
-import { entriesOf, linkTargetBytes, pathBytes, pathKey, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
+import { entriesOf, linkTargetBytes, pathBytes, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
 import { isFollower, planManifest, trailerFileOf, type ManifestPlan } from './manifest-plan.ts';
+import { ManifestCursor } from './manifest-cursor.ts';
 import {
   DATA_DIR,
   FORMAT,
@@ -146,81 +147,10 @@ export interface WriteTargetOptions {
 
 /** At most this many differences are kept (all are counted). */
 const MAX_PROBLEMS = 1000;
-/** How far ahead in the manifest a source entry is looked for (sources stream in manifest order). */
-const LOOKAHEAD = 64;
 /** Names the source gave last, to tell "yielded twice" from "out of order". */
 const RECENT = 1024;
 
 type Key = string;
-
-/**
- * The manifest read alongside the source, in order, one entry at a time: `take(key)` finds the
- * entry the source gave (reporting the entries before it that the source skipped), `rest()`
- * those it never gave. Hard link roles follow manifest order: a group's first name leads.
- */
-class ManifestCursor {
-  private readonly it: AsyncIterator<ManifestEntry> | Iterator<ManifestEntry>;
-  private readonly ahead: { e: ManifestEntry; key: Key }[] = [];
-  private done = false;
-  /** linkGroup -> its leader's key and path, and the source inode it was written from. */
-  readonly leaders = new Map<number, { key: Key; path: string; inode: string | undefined; written: boolean }>();
-
-  constructor(
-    m: ManifestSource,
-    private readonly onMissing: (e: ManifestEntry) => void,
-  ) {
-    const src = entriesOf(m);
-    this.it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (src as Iterable<ManifestEntry>)[Symbol.iterator]();
-  }
-
-  private async pull(): Promise<{ e: ManifestEntry; key: Key } | undefined> {
-    if (this.done) return undefined;
-    const r = await this.it.next();
-    if (r.done) {
-      this.done = true;
-      return undefined;
-    }
-    return { e: r.value, key: pathKey(r.value) };
-  }
-
-  /** The leader's key when `e` is a hard link to an earlier name of its group. */
-  private role(e: ManifestEntry, key: Key): Key | undefined {
-    if (e.type !== 'file' || e.linkGroup === undefined) return undefined;
-    const l = this.leaders.get(e.linkGroup);
-    if (l) return l.key;
-    this.leaders.set(e.linkGroup, { key, path: e.path, inode: undefined, written: false });
-    return undefined;
-  }
-
-  private skip(x: { e: ManifestEntry; key: Key }): void {
-    this.role(x.e, x.key);
-    this.onMissing(x.e);
-  }
-
-  async take(key: Key): Promise<{ e: ManifestEntry; leaderKey: Key | undefined } | undefined> {
-    const i = this.ahead.findIndex((x) => x.key === key);
-    if (i >= 0) {
-      for (const x of this.ahead.splice(0, i)) this.skip(x);
-      const x = this.ahead.shift()!;
-      return { e: x.e, leaderKey: this.role(x.e, x.key) };
-    }
-    while (this.ahead.length < LOOKAHEAD) {
-      const x = await this.pull();
-      if (!x) break;
-      if (x.key === key) {
-        for (const y of this.ahead.splice(0)) this.skip(y);
-        return { e: x.e, leaderKey: this.role(x.e, x.key) };
-      }
-      this.ahead.push(x);
-    }
-    return undefined;
-  }
-
-  async rest(): Promise<void> {
-    for (const x of this.ahead.splice(0)) this.skip(x);
-    for (let x = await this.pull(); x; x = await this.pull()) this.skip(x);
-  }
-}
 
 /**
  * Streams one target as a tape file: header.json, data/..., trailer.json, end of archive.
@@ -248,7 +178,7 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
     if (problems.length < MAX_PROBLEMS) problems.push({ path: e.path, reason });
     out.discard();
   };
-  const cursor = new ManifestCursor(manifest, (e) => problem(e, 'missing from the source (deleted since the scan?)'));
+  const cursor = new ManifestCursor(entriesOf(manifest), (e) => problem(e, 'missing from the source (deleted since the scan?)'));
   const recent = new Set<Key>();
   const written = { count: 0, bytes: 0, hash: createHash('sha256') };
   const writtenAt = seconds(header.writtenAt);
@@ -317,7 +247,7 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
         dropContent(se.content);
         const leader = cursor.leaders.get(m.linkGroup!)!;
         const leaderPath = JSON.stringify(leader.path);
-        if (!leader.written) {
+        if (!leader.done) {
           problem(m, `a hard link of ${leaderPath}, which could not be archived`);
         } else if (f.hardLinkOf !== undefined ? f.hardLinkOf !== leaderKey : f.inode === undefined || f.inode !== leader.inode) {
           problem(m, `no longer a hard link of ${leaderPath} (replaced or relinked since the scan)`);
@@ -406,7 +336,7 @@ export async function writeTargetFile(opts: WriteTargetOptions): Promise<{ bytes
       written.hash.update(`${key} ${size} ${sha256}\n`);
       if (m.linkGroup !== undefined) {
         const l = cursor.leaders.get(m.linkGroup)!;
-        l.written = true;
+        l.done = true;
         l.inode = f.inode;
       }
     }
