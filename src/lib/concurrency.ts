@@ -1,5 +1,5 @@
 /**
- * Concurrency helpers in one place: bounded parallel map, a serial queue, a counting
+ * Concurrency helpers in one place: read-ahead of an async iterable, bounded parallel map, a serial queue, a counting
  * semaphore with abortable waits, and retry with exponential backoff (used by the SSH
  * connection, manifest batch writes and the API client). Sleeping is the abortable
  * `setTimeout` of node:timers/promises.
@@ -7,6 +7,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export { sleep };
+
+/**
+ * Yields what `src` yields, asking for up to `depth` items ahead, so that the producer (a tape
+ * read) works while the consumer handles the last item. Items must not share memory the
+ * producer reuses (tape blocks are fresh buffers).
+ */
+export async function* readAhead<T>(src: AsyncIterable<T>, depth: number): AsyncGenerator<T> {
+  const it = src[Symbol.asyncIterator]();
+  const queue: Promise<IteratorResult<T>>[] = [];
+  const ask = () => {
+    const p = it.next();
+    p.catch(() => undefined); // observed when its turn comes
+    queue.push(p);
+  };
+  try {
+    for (;;) {
+      while (queue.length < depth) ask();
+      const r = await queue.shift()!;
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
 
 /** Maps `items` through `fn` with at most `limit` calls running at once; results keep input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {

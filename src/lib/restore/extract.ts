@@ -16,6 +16,7 @@ import { pathBytes, pathFields, linkTargetBytes, type ManifestEntry } from '../d
 import { ancestors, isSelected, noCounts, unsafeMemberName, type RestoreCounts } from '../domain/restore.ts';
 import { dataRelativeName, HEADER_MEMBER, TRAILER_MEMBER } from '../tape-format/format.ts';
 import { memberKind, TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
+import { readAhead } from '../concurrency.ts';
 import { errorMessage } from '../errors.ts';
 import type { EntryMeta, PartFile, RestoreDestination } from './destination.ts';
 
@@ -321,7 +322,8 @@ export async function extractTargetFile(o: ExtractOptions): Promise<RestoreCount
   await dest.prepare();
   let total = 0;
   try {
-    for await (const block of o.blocks) {
+    // The next blocks are read from tape while this one's files are written.
+    for await (const block of readAhead(o.blocks, 8)) {
       if (o.signal?.aborted) throw o.signal.reason ?? new Error('aborted');
       total += block.length;
       parser.push(block);

@@ -1,10 +1,38 @@
-/** A restore destination on the agent's own file system. Names are bytes: non-UTF-8 names restore exactly. */
+/**
+ * A restore destination on the agent's own file system. Names are bytes: non-UTF-8 names
+ * restore exactly. Small files are gathered in memory and written at commit with a few
+ * synchronous system calls: a thread-pool round trip per call would make tens of thousands of
+ * small files restore at half tar's pace (bench:restore).
+ */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readlink, rename, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { chmod, chown, lchown, link, lutimes, mkdir, open, readlink, rename, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { partName, type DestinationStat, type EntryMeta, type PartFile, type RestoreDestination } from './destination.ts';
 
 const SLASH = Buffer.from('/');
+/** Files up to this size are written at commit, synchronously. */
+const SMALL_FILE = 1024 * 1024;
+/** O_EXCL: never opens through a symlink someone left at the temporary name. */
+const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
+/** Opens a new temporary file; one left by an interrupted restore is removed first. */
+function openNew(path: Buffer): number {
+  try {
+    return openSync(path, CREATE_EXCLUSIVE, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    unlinkSync(path);
+    return openSync(path, CREATE_EXCLUSIVE, 0o600);
+  }
+}
+
+function unlinkIfThereSync(path: Buffer): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
 const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
 
 async function unlinkIfThere(path: Buffer): Promise<void> {
@@ -42,14 +70,10 @@ export class LocalDestination implements RestoreDestination {
   }
 
   async stat(rel: Buffer | null): Promise<DestinationStat | undefined> {
-    try {
-      const st = await lstat(this.abs(rel));
-      const kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-      return { kind, size: st.size, inode: `${st.dev}:${st.ino}` };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
+    const st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
+    if (!st) return undefined;
+    const kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+    return { kind, size: st.size, inode: `${st.dev}:${st.ino}` };
   }
 
   async mkdir(rel: Buffer): Promise<void> {
@@ -68,9 +92,10 @@ export class LocalDestination implements RestoreDestination {
     return readlink(this.abs(rel), { encoding: 'buffer' });
   }
 
-  async createFile(rel: Buffer, _size: number, meta: EntryMeta): Promise<PartFile> {
+  async createFile(rel: Buffer, size: number, meta: EntryMeta): Promise<PartFile> {
     const tmp = this.part(rel);
     const dest = this.abs(rel);
+    if (size <= SMALL_FILE) return this.smallFile(tmp, dest, meta);
     await unlinkIfThere(tmp); // left by an interrupted restore
     // O_EXCL: never opens through a symlink someone left at the temporary name.
     const fh: FileHandle = await open(tmp, 'wx', 0o600);
@@ -97,6 +122,34 @@ export class LocalDestination implements RestoreDestination {
       abort: async () => {
         await closeOnce().catch(() => undefined);
         await unlinkIfThere(tmp);
+      },
+    };
+  }
+
+  /** A small file: its chunks (fresh tape blocks, never reused) are kept until commit writes them. */
+  private smallFile(tmp: Buffer, dest: Buffer, meta: EntryMeta): PartFile {
+    const chunks: Buffer[] = [];
+    return {
+      write: async (chunk) => {
+        chunks.push(chunk);
+      },
+      commit: async () => {
+        const fd = openNew(tmp);
+        try {
+          const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+          // chown first: it clears set-uid bits that chmod then sets.
+          if (meta.uid !== undefined && meta.gid !== undefined) fchownSync(fd, meta.uid, meta.gid);
+          fchmodSync(fd, meta.mode & 0o7777);
+          futimesSync(fd, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+        } finally {
+          closeSync(fd);
+        }
+        renameSync(tmp, dest);
+      },
+      abort: async () => {
+        chunks.length = 0;
+        unlinkIfThereSync(tmp); // a commit that failed half way
       },
     };
   }
