@@ -17,6 +17,7 @@ import { runJob, type JobName, type JobOutput } from '../lib/jobs/registry.ts';
 import { createApiClient } from './api-client.ts';
 import { addRestoreCommands, restoreReport } from './restore-commands.ts';
 import { addQueryCommands } from './query-commands.ts';
+import { addCatalogCommands } from './catalog-commands.ts';
 import { explainAwsError } from '../lib/aws/explain.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { OUTPUT_FORMATS, paginate, tapesTable, targetsTable, type OutputFormat } from './output.ts';
@@ -783,6 +784,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       );
       if (o.wait && r.state === 'failed') exitCode = 1;
     });
+
+  addCatalogCommands(program, { session: () => open(program.opts()), print, overApi: () => !!program.opts().api });
 
   program
     .command('bootstrap')

@@ -3,7 +3,7 @@
  * flight. Unprocessed items (throttling) are sent again with backoff, up to 10 calls; then the
  * write fails, and so does `done()`. Used for manifest pages and the name index.
  */
-import { BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { retry, Semaphore } from '../concurrency.ts';
 
@@ -18,7 +18,8 @@ export class BatchWriter {
   constructor(
     readonly db: DynamoDBClient,
     readonly tableName: string,
-    readonly opts: { concurrency?: number; what?: string } = {},
+    /** `marshalled`: the items are already DynamoDB attribute maps (a snapshot's). */
+    readonly opts: { concurrency?: number; what?: string; marshalled?: boolean } = {},
   ) {
     this.slots = new Semaphore(opts.concurrency ?? 1);
   }
@@ -51,7 +52,8 @@ export class BatchWriter {
   }
 
   private async write(batch: Record<string, unknown>[]): Promise<void> {
-    let request = { [this.tableName]: batch.map((Item) => ({ PutRequest: { Item: marshall(Item) } })) };
+    const toItem = (i: Record<string, unknown>) => (this.opts.marshalled ? (i as Record<string, AttributeValue>) : marshall(i));
+    let request = { [this.tableName]: batch.map((i) => ({ PutRequest: { Item: toItem(i) } })) };
     await retry(
       async () => {
         const out = await this.db.send(new BatchWriteItemCommand({ RequestItems: request }));
