@@ -32,6 +32,7 @@ import {
 } from './format.ts';
 import { memberKind, TarParser, type MemberKind, type TarMember, type TarSink } from '../tar/parse.ts';
 import { errorMessage } from '../errors.ts';
+import { readAhead } from '../concurrency.ts';
 import { abortCheck } from './read-header.ts';
 import { JsonMemberReader } from './json-member.ts';
 import { NameSet } from './manifest-plan.ts';
@@ -287,7 +288,8 @@ export async function readTargetFile(
 
   let total = 0;
   let internal: string | null = null;
-  for await (const block of blocks) {
+  // The next blocks are read from tape while this one is hashed and checked.
+  for await (const block of readAhead(blocks, 8)) {
     abortCheck(opts.signal);
     total += block.length;
     if (!internal) {
