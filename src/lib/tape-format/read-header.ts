@@ -28,22 +28,35 @@ export function abortCheck(signal: AbortSignal | undefined): void {
   signal?.throwIfAborted();
 }
 
+/** What takes a first member's bytes as they are read: `end` gives the member's value. */
+interface MemberConsumer<T> {
+  push(chunk: Buffer): void;
+  end(): T;
+}
+
+/** Keeps a member's bytes (a copy: block buffers may be reused by the source). */
+function collect(): MemberConsumer<Buffer> {
+  const data: Buffer[] = [];
+  return { push: (chunk) => data.push(Buffer.from(chunk)), end: () => Buffer.concat(data) };
+}
+
 /**
- * Reads the first member of a tape file, which must be a regular file named `name`.
- * `drain`: keep reading to the end of the tape file (so the drive ends at the next file);
- * otherwise stop as soon as the member is read. Returns its bytes, or why it is not there.
+ * Reads the first member of a tape file, which must be a regular file named `name`, into
+ * the consumer `open(size)` gives. `drain`: keep reading to the end of the tape file (so the
+ * drive ends at the next file); otherwise stop as soon as the member is read. Returns the
+ * consumer's value, or why the member is not there.
  */
-async function readFirstMember(
+async function readFirstMember<T>(
   blocks: AsyncIterable<Buffer>,
   name: string,
   maxBytes: number,
   opts: { signal?: AbortSignal | undefined; drain: boolean },
-): Promise<{ data: Buffer } | { failure: string }> {
+  open: (size: number) => MemberConsumer<T>,
+): Promise<{ value: T } | { failure: string }> {
   let failure: string | null = null;
   let members = 0;
-  let done = false;
-  const data: Buffer[] = [];
-  let size = 0;
+  let consumer: MemberConsumer<T> | undefined;
+  let result: { value: T } | undefined;
   const sink: TarSink = {
     member(m) {
       members++;
@@ -51,15 +64,13 @@ async function readFirstMember(
       const found = m.name.toString('utf8');
       if (found !== name || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(found)}, not ${name}`;
       else if (m.size > maxBytes) failure ??= `${name} is implausibly large (${m.size} bytes)`;
+      else consumer = open(m.size);
     },
     data(chunk) {
-      if (members === 1 && !failure) {
-        data.push(Buffer.from(chunk));
-        size += chunk.length;
-      }
+      if (members === 1 && !failure) consumer?.push(chunk);
     },
     memberEnd() {
-      if (members === 1) done = true;
+      if (members === 1 && consumer) result = { value: consumer.end() };
     },
     problem(_offset, reason) {
       if (members === 0) failure ??= `it is not a tar archive (${reason})`;
@@ -72,19 +83,19 @@ async function readFirstMember(
   let bytes = 0;
   const it = blocks[Symbol.asyncIterator]();
   try {
-    while (opts.drain || (!done && !failure)) {
+    while (opts.drain || (!result && !failure)) {
       abortCheck(opts.signal);
       const r = await it.next();
       if (r.done) break;
       bytes += r.value.length;
-      if (!done && !failure) parser.push(r.value);
+      if (!result && !failure) parser.push(r.value);
       if (failure) break;
     }
   } finally {
     if (failure || !opts.drain) await it.return?.();
   }
-  if (!failure && !done) failure = bytes === 0 ? 'it is empty' : `it ends inside ${name}`;
-  return failure ? { failure } : { data: Buffer.concat(data, size) };
+  if (!failure && !result) failure = bytes === 0 ? 'it is empty' : `it ends inside ${name}`;
+  return failure ? { failure } : result!;
 }
 
 /**
@@ -93,12 +104,12 @@ async function readFirstMember(
  * success the whole file is consumed (the drive is then positioned at file 1).
  */
 export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TapeLabel> {
-  const first = await readFirstMember(blocks, LABEL_MEMBER, MAX_LABEL_BYTES, { signal: opts.signal, drain: true });
+  const first = await readFirstMember(blocks, LABEL_MEMBER, MAX_LABEL_BYTES, { signal: opts.signal, drain: true }, collect);
   let failure = 'failure' in first ? first.failure : undefined;
   let label: TapeLabel | undefined;
-  if ('data' in first) {
+  if ('value' in first) {
     try {
-      const parsed = labelSchema.safeParse(JSON.parse(first.data.toString('utf8')));
+      const parsed = labelSchema.safeParse(JSON.parse(first.value.toString('utf8')));
       if (parsed.success) label = parsed.data as TapeLabel;
       else failure = `${LABEL_MEMBER} is not valid: ${firstIssue(parsed.error)}`;
     } catch (e) {
@@ -124,47 +135,13 @@ export async function readLabel(blocks: AsyncIterable<Buffer>, opts: { signal?: 
  * TapeFormatError when the file does not begin with a valid header.json.
  */
 export async function readTargetHeader(blocks: AsyncIterable<Buffer>, opts: { signal?: AbortSignal } = {}): Promise<TargetHeader> {
-  let reader: JsonMemberReader<unknown> | undefined;
-  let result: Record<string, unknown> | string | undefined;
-  let failure: string | undefined;
-  let members = 0;
-  const sink: TarSink = {
-    member(m) {
-      if (++members > 1) return;
-      const found = m.name.toString('utf8');
-      if (found !== HEADER_MEMBER || m.typeflag !== '0') failure ??= `its first member is ${JSON.stringify(found)}, not ${HEADER_MEMBER}`;
-      else if (m.size > MAX_JSON_BYTES) failure ??= `${HEADER_MEMBER} is implausibly large (${m.size} bytes)`;
-      else reader = new JsonMemberReader('manifest', m.size, { head: headerHeadSchema, item: manifestEntrySchema }, () => undefined);
-    },
-    data(chunk) {
-      if (members === 1) reader?.push(chunk);
-    },
-    memberEnd() {
-      if (members === 1 && reader) result = reader.end(headerSchema);
-    },
-    problem(_offset, reason) {
-      if (members === 0) failure ??= `it is not a tar archive (${reason})`;
-    },
-    end() {
-      if (members === 0) failure ??= 'it is an empty tar archive';
-    },
-  };
-  const parser = new TarParser(sink);
-  let bytes = 0;
-  const it = blocks[Symbol.asyncIterator]();
-  try {
-    while (result === undefined && !failure) {
-      abortCheck(opts.signal);
-      const r = await it.next();
-      if (r.done) break;
-      bytes += r.value.length;
-      parser.push(r.value);
-    }
-  } finally {
-    await it.return?.();
-  }
-  if (typeof result === 'object') return result as unknown as TargetHeader;
-  if (typeof result === 'string') failure ??= `${HEADER_MEMBER} is ${result}`;
-  failure ??= bytes === 0 ? 'it is empty' : `it ends inside ${HEADER_MEMBER}`;
+  const first = await readFirstMember(blocks, HEADER_MEMBER, MAX_JSON_BYTES, { signal: opts.signal, drain: false }, (size) => {
+    const reader = new JsonMemberReader('manifest', size, { head: headerHeadSchema, item: manifestEntrySchema }, () => undefined);
+    return { push: (chunk) => reader.push(chunk), end: () => reader.end(headerSchema) };
+  });
+  let failure: string;
+  if ('failure' in first) failure = first.failure;
+  else if (typeof first.value === 'string') failure = `${HEADER_MEMBER} is ${first.value}`;
+  else return first.value as unknown as TargetHeader;
   throw new TapeFormatError(`not a tape-archive target file: ${failure}.`, { reason: failure });
 }
