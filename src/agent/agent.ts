@@ -17,6 +17,7 @@ import { runCheckTape } from './tasks/check-tape.ts';
 import { runVerify } from './tasks/verify.ts';
 import { runWrite } from './tasks/write.ts';
 import { runRestore } from './tasks/restore.ts';
+import { runRebuild } from './tasks/rebuild.ts';
 import type { AgentDeps, TaskOutcome, TaskReport } from './types.ts';
 
 const SEEN_MAX = 10_000;
@@ -75,6 +76,8 @@ export class TapeAgent {
         return runCheckTape(deps, task, signal);
       case 'restore':
         return runRestore(deps, task, signal);
+      case 'rebuild':
+        return runRebuild(deps, task, signal);
       default:
         return this.runHostTask(task, signal);
     }

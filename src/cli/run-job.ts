@@ -18,6 +18,7 @@ import { createApiClient } from './api-client.ts';
 import { addRestoreCommands, restoreReport } from './restore-commands.ts';
 import { addQueryCommands } from './query-commands.ts';
 import { addCatalogCommands } from './catalog-commands.ts';
+import { addRecoveryCommands } from './recovery-commands.ts';
 import { explainAwsError } from '../lib/aws/explain.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { OUTPUT_FORMATS, paginate, tapesTable, targetsTable, type OutputFormat } from './output.ts';
@@ -762,6 +763,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     },
   };
   addRestoreCommands(program, tools);
+  addRecoveryCommands(program, tools);
   addQueryCommands(program, {
     ...tools,
     nothingFound: () => {

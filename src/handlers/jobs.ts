@@ -126,5 +126,6 @@ export const task = jobHandler('task', withPath('id', 'taskId', fromQuery));
 export const discover = jobHandler('discoverNow', fromBody);
 export const restore = jobHandler('restore', fromBody);
 export const cancel = jobHandler('cancel', withPath('id', 'taskId'));
+export const rebuildCatalog = jobHandler('rebuildCatalog', fromBody);
 export const whereIs = jobHandler('whereIs', fromQuery);
 export const rescan = jobHandler('rescan', fromBody);

@@ -38,7 +38,15 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
       }
       await drive.rewind();
       const lw = await drive.openWriter();
-      await writeLabel(lw, { format: FORMAT, tapeName: task.tapeName, barcode: tape.barcode, createdAt: new Date().toISOString(), blockSize: deps.blockSize });
+      await writeLabel(lw, {
+        format: FORMAT,
+        tapeName: task.tapeName,
+        barcode: tape.barcode,
+        createdAt: new Date().toISOString(),
+        blockSize: deps.blockSize,
+        pool: tape.pool,
+        capacityBytes: tape.capacityBytes,
+      });
       await lw.close();
       labelWritten = true;
       log('info', 'label written', { tape: task.tapeName, drive: drive.id });
@@ -79,6 +87,7 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
         scanId: task.scanId,
         // The copy's pool: a catalog rebuilt from the tapes alone knows which copy this is.
         pool: tape.pool,
+        ...(record ? { copies: record.copies } : {}),
         writtenAt: new Date().toISOString(),
         ...skipped,
         manifest,

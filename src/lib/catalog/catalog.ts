@@ -31,6 +31,11 @@ import {
   copyUpdateItem,
   discardWriteItems,
   finishWriteItems,
+  anyOfTypeScan,
+  newCopyItem,
+  newTapeFileItem,
+  newTapeItem,
+  rebuiltTapeItem,
   getItemInput,
   newTargetItems,
   onlinePointersQuery,
@@ -329,6 +334,47 @@ export class Catalog {
   }
 
   /** Targets whose scan is still pending (for reconcile). */
+  // ---- rebuild from tapes (rebuild_catalog) ---------------------------------
+
+  /** Is there any item of this type (tape, target)? Stops at the first. */
+  async hasAny(type: 'tape' | 'target'): Promise<boolean> {
+    let start: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+    do {
+      const out = await this.db.send(new ScanCommand(anyOfTypeScan(this.tableName, type, start)));
+      if (out.Items?.length) return true;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return false;
+  }
+
+  /** Writes items only where the catalog has none at their keys: false (nothing written) if any is there. */
+  private async putNew(items: TransactWriteItem[]): Promise<boolean> {
+    try {
+      await this.transact(items);
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionFailed) return false;
+      throw e;
+    }
+  }
+
+  addRebuiltTape(tape: Tape): Promise<boolean> {
+    return this.putNew([newTapeItem(this.tableName, tape)]);
+  }
+
+  /** A tape a rebuild read to its end: over its start's item, never over a tape the catalog had before. */
+  finishRebuiltTape(tape: Tape): Promise<boolean> {
+    return this.putNew([rebuiltTapeItem(this.tableName, tape)]);
+  }
+
+  addRebuiltTapeFile(file: TapeFile): Promise<boolean> {
+    return this.putNew([newTapeFileItem(this.tableName, file)]);
+  }
+
+  addRebuiltCopy(copy: Copy): Promise<boolean> {
+    return this.putNew([newCopyItem(this.tableName, copy)]);
+  }
+
   async listPendingScans(): Promise<Target[]> {
     return (await this.listAllTargets()).filter((t) => t.scan === 'pending');
   }

@@ -65,6 +65,7 @@ export const tapeItemSchema = z.object({
   writeInFlight: z.object({ fileNumber: z.number().int(), targetId: z.string(), taskId: z.string(), startedAt: isoDate }).optional(),
   lastDiscardedWrite: z.object({ taskId: z.string(), fileNumber: z.number().int() }).optional(),
   reason: z.string().optional(),
+  rebuilt: z.object({ taskId: z.string(), at: isoDate, complete: z.boolean(), verified: z.boolean() }).optional(),
   createdAt: isoDate,
   updatedAt: isoDate,
 });

@@ -572,3 +572,33 @@ export function recordVerifyItems(
   }
   return items;
 }
+
+// ---- rebuild from tapes (rebuild_catalog) -------------------------------------------------
+
+/** A rebuilt tape file, only where the catalog has none of that number. */
+export function newTapeFileItem(table: string, f: TapeFile): TransactWriteItem {
+  return { Put: { TableName: table, Item: m(tapeFileCodec.toItem(f)), ConditionExpression: 'attribute_not_exists(pk)' } };
+}
+
+/** A tape a rebuild read to its end, over the item its start made (or none): never over a tape the catalog had before. */
+export function rebuiltTapeItem(table: string, tape: Tape): TransactWriteItem {
+  return {
+    Put: {
+      TableName: table,
+      Item: m(tapeCodec.toItem(tape)),
+      ConditionExpression: 'attribute_not_exists(pk) OR (attribute_exists(rebuilt) AND rebuilt.complete = :no)',
+      ExpressionAttributeValues: m({ ':no': false }),
+    },
+  };
+}
+
+/** One page of the items of `type` (tape, target): is there any? (pure) */
+export function anyOfTypeScan(table: string, type: string, start?: Record<string, AttributeValue>): ScanCommandInput {
+  return {
+    TableName: table,
+    FilterExpression: '#t = :t',
+    ExpressionAttributeNames: { '#t': 'type' },
+    ExpressionAttributeValues: { ':t': { S: type } },
+    ...(start ? { ExclusiveStartKey: start } : {}),
+  };
+}

@@ -34,7 +34,7 @@ export type RestoreSummary = z.infer<typeof restoreSummarySchema>;
 /** A task status item as stored; the `task` job answers it (jobs/output-schemas.ts). */
 export const taskStatusSchema = z.object({
   taskId: z.string(),
-  kind: z.enum(['scan', 'write', 'verify', 'check-tape', 'restore']),
+  kind: z.enum(['scan', 'write', 'verify', 'check-tape', 'restore', 'rebuild']),
   state: z.enum(TASK_STATES),
   tapeName: z.string().optional(),
   fileNumber: z.number().int().optional(),
@@ -54,6 +54,11 @@ export const taskStatusSchema = z.object({
   /** restore: where to (`[host:]dir`), and what it did once reported. */
   destination: z.string().optional(),
   restore: restoreSummarySchema.optional(),
+  /** rebuild: the tapes asked for (none: every tape in the library), and what it met that an operator must see. */
+  tapes: z.array(z.string()).optional(),
+  merge: z.boolean().optional(),
+  /** Disagreements with the catalog and tape files not catalogued, one line each (a string set: a report applied twice adds nothing). */
+  notes: z.preprocess((v) => (v instanceof Set ? [...(v as Set<string>)].sort() : v), z.array(z.string())).optional(),
   /** `cancel TASK` asked the agent to stop it (restores stop cleanly after the current file). */
   cancelRequested: z.boolean().optional(),
 });
@@ -69,6 +74,8 @@ export function isStale(s: Pick<TaskStatus, 'state' | 'heartbeatAt' | 'updatedAt
 
 const key = (taskId: string) => marshall({ pk: `TASK#${taskId}`, sk: 'TASK' });
 const TTL_SECONDS = 30 * 24 * 3600;
+/** Notes kept on a task item (each at most 1000 characters: well under the 400 KB item limit). */
+export const MAX_NOTES = 200;
 
 /** Request parameters for one page of the unfinished tasks of `kind` (pure). */
 export function unfinishedTasksScan(tableName: string, kind: TaskStatus['kind'], start?: Record<string, AttributeValue>): ScanCommandInput {
@@ -156,6 +163,24 @@ export class TaskStatusStore {
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) return false;
       throw e;
+    }
+  }
+
+  /** Adds lines to a task's notes (at most MAX_NOTES kept; a line already there is not added twice). */
+  async note(taskId: string, lines: string[]): Promise<void> {
+    if (!lines.length) return;
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(taskId),
+          UpdateExpression: 'ADD notes :n',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(notes) OR size(notes) < :max)',
+          ExpressionAttributeValues: { ':n': { SS: [...new Set(lines.map((l) => l.slice(0, 1000)))] }, ':max': { N: String(MAX_NOTES) } },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
     }
   }
 

@@ -65,6 +65,8 @@ export interface Tape {
   /** The last write given up on this tape, until a write completes: what it left may be written over (absent before release 0.3). */
   lastDiscardedWrite?: { taskId: string; fileNumber: number };
   reason?: string;
+  /** Set when the tape was rebuilt from what is on it (rebuild_catalog); `complete` once it was read to its end. */
+  rebuilt?: { taskId: string; at: string; complete: boolean; verified: boolean };
   createdAt: string;
   updatedAt: string;
 }

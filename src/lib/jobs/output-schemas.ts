@@ -264,6 +264,14 @@ export const jobOutputSchemas = {
   }),
   rescan: z.object({ rescanned: z.array(z.object({ id: z.string(), path: z.string() })) }),
   discover: z.object({ requested: z.array(z.object({ host: z.string(), root: z.string(), pattern: z.string(), taskId: z.string() })) }),
+  rebuild_catalog: z.object({
+    status: z.literal('requested'),
+    taskId: z.string(),
+    tapes: z.union([z.array(z.string()), z.literal('all')]),
+    verify: z.boolean(),
+    merge: z.boolean(),
+    message: z.string(),
+  }),
 } as const satisfies Record<JobName, z.ZodType>;
 
 // Compile-time: each job's result type is assignable to what its schema describes.
@@ -292,5 +300,6 @@ const _fits: { [N in JobName]: Fits<N> } = {
   restore: true,
   cancel: true,
   where_is: true,
+  rebuild_catalog: true,
 };
 void _fits;

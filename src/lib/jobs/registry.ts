@@ -25,7 +25,8 @@ import { unassigned } from './unassigned.ts';
 import { tapeDetail } from './tape-detail.ts';
 import { formatIssues } from '../validation.ts';
 import { isStale } from '../catalog/task-status.ts';
-import { MAX_RESTORE_PATHS } from '../protocol/tasks.ts';
+import { MAX_REBUILD_TAPES, MAX_RESTORE_PATHS } from '../protocol/tasks.ts';
+import { rebuildCatalog } from './rebuild-catalog.ts';
 import { restore } from './restore.ts';
 import { cancel } from './cancel.ts';
 import { whereIs } from './where-is.ts';
@@ -134,6 +135,14 @@ export const jobInputSchemas = {
     .strict(),
   rescan: z.object({ targetIds: targetIds.optional(), failed: z.boolean().default(false) }).strict(),
   discover: z.object({ roots: z.array(z.string().min(2).max(4096)).max(100).optional(), pattern: z.string().min(1).max(256).optional() }).strict(),
+  rebuild_catalog: z
+    .object({
+      tapes: z.array(tapeName).max(MAX_REBUILD_TAPES).default([]),
+      all: z.boolean().default(false),
+      verify: z.boolean().default(false),
+      merge: z.boolean().default(false),
+    })
+    .strict(),
 } as const;
 
 export type JobName = keyof typeof jobInputSchemas;
@@ -189,6 +198,7 @@ const runners = {
   restore: (ctx: JobContext, i: JobInput<'restore'>) => restore(ctx, i),
   cancel: (ctx: JobContext, i: JobInput<'cancel'>) => cancel(ctx, i),
   where_is: (ctx: JobContext, i: JobInput<'where_is'>) => whereIs(ctx, i),
+  rebuild_catalog: (ctx: JobContext, i: JobInput<'rebuild_catalog'>) => rebuildCatalog(ctx, i),
 } satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
 
 export type JobOutput<N extends JobName> = Awaited<ReturnType<(typeof runners)[N]>>;

@@ -6,7 +6,16 @@
  */
 import type { Target } from '../domain/target.ts';
 import type { Result } from './results.ts';
-import { PROTOCOL_VERSION, type CheckTapeTask, type DiscoverTask, type RestoreTask, type ScanTask, type VerifyTask, type WriteTask } from './tasks.ts';
+import {
+  PROTOCOL_VERSION,
+  type CheckTapeTask,
+  type DiscoverTask,
+  type RebuildTask,
+  type RestoreTask,
+  type ScanTask,
+  type VerifyTask,
+  type WriteTask,
+} from './tasks.ts';
 
 /** When and under which id a task is issued. */
 export interface Issue {
@@ -16,6 +25,11 @@ export interface Issue {
 
 type TargetRef = Pick<Target, 'id' | 'host' | 'path'>;
 const ref = (t: TargetRef) => ({ id: t.id, host: t.host, path: t.path });
+
+/** Read `tapes` (none: every tape in the library) and report what is on them (rebuild_catalog). */
+export function rebuildTask(issue: Issue, r: { tapes: string[]; verify: boolean; merge: boolean }): RebuildTask {
+  return { v: PROTOCOL_VERSION, kind: 'rebuild', ...issue, tapes: r.tapes, verify: r.verify, merge: r.merge };
+}
 
 /** Scan `target` under scan id `scanId` (import, rescan, reconcile). */
 export function scanTask(issue: Issue, target: TargetRef, scanId: string): ScanTask {

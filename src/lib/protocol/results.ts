@@ -3,7 +3,7 @@
  * application is conditional on the task id, so duplicates and late reports change nothing.
  */
 import { z } from 'zod';
-import { PROTOCOL_VERSION } from './tasks.ts';
+import { MAX_REBUILD_TAPES, PROTOCOL_VERSION } from './tasks.ts';
 
 const base = { v: z.literal(PROTOCOL_VERSION), taskId: z.string().uuid(), reportedAt: z.string().datetime() };
 
@@ -153,7 +153,91 @@ export const discoverResultSchema = z.discriminatedUnion('ok', [
   z.object({ ...base, kind: z.literal('discover-result'), ok: z.literal(false), host: z.string(), root: z.string(), error: z.string().max(4000) }).strict(),
 ]);
 
+/** rebuild_catalog: a tape's label as read (phase start), then what it holds once read to its end (phase end). */
+export const rebuildTapeResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('rebuild-tape-result'),
+    tapeName: z.string(),
+    phase: z.enum(['start', 'end']),
+    barcode: z.string(),
+    blockSize: z.number().int().positive(),
+    /** From the label (release 0.6) or, before, the files' headers; absent when nothing says. */
+    pool: z.string().optional(),
+    capacityBytes: z.number().int().positive().optional(),
+    labelledAt: z.string(),
+    /** Files on tape, the label included (end of data). */
+    filesOnTape: z.number().int().min(0),
+    /** end: complete target files catalogued, their bytes, the next file number to write. */
+    files: z.number().int().min(0).optional(),
+    bytesUsed: z.number().int().min(0).optional(),
+    nextFileNumber: z.number().int().min(1).optional(),
+    /** end: tape files not catalogued (no trailer, not a target file), and why. */
+    skipped: z
+      .array(z.object({ fileNumber: z.number().int(), reason: z.string().max(1000) }).strict())
+      .max(MAX_LISTED)
+      .optional(),
+    /** end: files whose headers name different pools (the tape's pool is then in doubt). */
+    problems: z.array(z.string().max(1000)).max(MAX_LISTED).optional(),
+    verified: z.boolean(),
+    merge: z.boolean(),
+  })
+  .strict();
+
+/** rebuild_catalog: one complete target file, from its header and trailer (its manifest is stored by the agent). */
+export const rebuildFileResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('rebuild-file-result'),
+    tapeName: z.string(),
+    fileNumber: z.number().int().min(1),
+    target: z.object({ id: z.string(), host: z.string(), path: z.string() }).strict(),
+    scanId: z.string(),
+    pool: z.string(),
+    copies: z.array(z.string()).max(16).optional(),
+    writeTaskId: z.string(),
+    writtenAt: z.string(),
+    /** The header's manifest figures (every name counted) and its stored pages. */
+    fileCount: z.number().int().min(0),
+    totalBytes: z.number().int().min(0),
+    manifestPages: z.number().int().min(1),
+    skipped: z.array(badFile).max(MAX_LISTED).optional(),
+    skippedCount: z.number().int().min(0).optional(),
+    /** The file on tape: its bytes, and the trailer's file count and digest. */
+    bytes: z.number().int().min(0),
+    trailerFileCount: z.number().int().min(0),
+    digest: z.string(),
+    /** not-read: header and trailer only; ok/failed: the data was read back and checked (--verify). */
+    verify: z.enum(['not-read', 'ok', 'failed']),
+    verifyError: z.string().max(4000).optional(),
+    merge: z.boolean(),
+  })
+  .strict();
+
+/** rebuild_catalog: the whole task is done (every tape read, or given up with the reason). */
+export const rebuildResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('rebuild-result'),
+    tapes: z
+      .array(
+        z
+          .object({
+            name: z.string(),
+            outcome: z.enum(['rebuilt', 'already-rebuilt', 'failed']),
+            files: z.number().int().min(0),
+            error: z.string().max(2000).optional(),
+          })
+          .strict(),
+      )
+      .max(MAX_REBUILD_TAPES),
+  })
+  .strict();
+
 export const resultSchema = z.union([
+  rebuildTapeResultSchema,
+  rebuildFileResultSchema,
+  rebuildResultSchema,
   scanResultSchema,
   writeResultSchema,
   verifyResultSchema,
@@ -172,4 +256,7 @@ export type HeartbeatReport = z.infer<typeof heartbeatSchema>;
 export type CheckTapeResult = z.infer<typeof checkTapeResultSchema>;
 export type RestoreResult = z.infer<typeof restoreResultSchema>;
 export type DiscoverResult = z.infer<typeof discoverResultSchema>;
+export type RebuildTapeResult = z.infer<typeof rebuildTapeResultSchema>;
+export type RebuildFileResult = z.infer<typeof rebuildFileResultSchema>;
+export type RebuildResult = z.infer<typeof rebuildResultSchema>;
 export type Result = z.infer<typeof resultSchema>;

@@ -108,7 +108,28 @@ export const discoverTaskSchema = z
   })
   .strict();
 
+/** At most this many tapes per rebuild task (a larger library: several rebuild_catalog runs). */
+export const MAX_REBUILD_TAPES = 500;
+
+/**
+ * `rebuild_catalog`: read the label and every tape file's header and trailer of each tape
+ * (every tape the library holds when none is named), store each file's manifest and report
+ * what is on tape, tape by tape, so that the catalog is rebuilt from the tapes alone.
+ */
+export const rebuildTaskSchema = z
+  .object({
+    ...base,
+    kind: z.literal('rebuild'),
+    tapes: z.array(z.string().min(1).max(64)).max(MAX_REBUILD_TAPES),
+    /** Also re-read every file's data and check it (the copies come back confirmed). */
+    verify: z.boolean(),
+    /** Into a catalog that is not empty: add what is missing, report every disagreement, change nothing else. */
+    merge: z.boolean(),
+  })
+  .strict();
+
 export const taskSchema = z.discriminatedUnion('kind', [
+  rebuildTaskSchema,
   scanTaskSchema,
   writeTaskSchema,
   verifyTaskSchema,
@@ -123,6 +144,7 @@ export type VerifyTask = z.infer<typeof verifyTaskSchema>;
 export type DiscoverTask = z.infer<typeof discoverTaskSchema>;
 export type CheckTapeTask = z.infer<typeof checkTapeTaskSchema>;
 export type RestoreTask = z.infer<typeof restoreTaskSchema>;
+export type RebuildTask = z.infer<typeof rebuildTaskSchema>;
 export type Task = z.infer<typeof taskSchema>;
 export type TaskKind = Task['kind'];
 
@@ -134,6 +156,7 @@ export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = {
   verify: 'tasks',
   'check-tape': 'tasks',
   restore: 'tasks',
+  rebuild: 'tasks',
 };
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };

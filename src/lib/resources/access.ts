@@ -54,6 +54,8 @@ export const JOB_ACCESS = {
   rescan: { write: ['catalog'], send: ['scans'] },
   // discover tasks go on the scan queue; their results are imported by the results consumer
   discover: { send: ['scans'] },
+  // the agent reads the tapes and stores the manifests; the results consumer writes the catalog
+  rebuild_catalog: { write: ['catalog'], send: ['tasks'] },
 } as const satisfies Record<JobName, Access>;
 
 export type DeclaredJob = keyof typeof JOB_ACCESS;
@@ -120,6 +122,7 @@ export const FUNCTIONS = {
   restore: httpJob('restore', 'restore', true),
   cancel: httpJob('cancel', 'cancel', true),
   whereIs: httpJob('whereIs', 'where_is'),
+  rebuildCatalog: httpJob('rebuildCatalog', 'rebuild_catalog', true),
   reconcileNow: httpJob('reconcile', 'reconcile', true),
   rescan: httpJob('rescan', 'rescan', true),
   discoverNow: httpJob('discover', 'discover', true),

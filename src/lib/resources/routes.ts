@@ -114,6 +114,12 @@ export const HTTP_ROUTES: Record<JobName, Route> = {
     okStatus: 200,
     summary: 'where_is: which targets and copies (pool, tape, file number, state) hold files of a base name, a relative path or a glob',
   },
+  rebuild_catalog: {
+    method: 'POST',
+    path: '/catalog/rebuild',
+    okStatus: 202,
+    summary: 'rebuild_catalog: recreate the catalog from tapes alone (labels, headers, trailers; with verify every byte), into an empty catalog or merged',
+  },
   reconcile: { method: 'POST', path: '/reconcile', okStatus: 200, summary: 'reconcile: re-send work whose task was lost or whose agent died' },
   discover: {
     method: 'POST',

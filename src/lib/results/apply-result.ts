@@ -11,6 +11,7 @@ import type { JobContext } from '../jobs/context.ts';
 import type { CheckTapeResult, DiscoverResult, ProgressReport, RestoreResult, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
 import { restoreMessage } from '../domain/restore.ts';
 import { importTargets } from '../jobs/targets.ts';
+import { applyRebuildEnd, applyRebuildFile, applyRebuildTape } from './apply-rebuild.ts';
 
 /** A target at least this share of a tape's capacity that meets the end of medium on an empty tape is too large for it. */
 const TOO_LARGE_SHARE = 0.9;
@@ -40,6 +41,12 @@ export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutc
         : { applied: false, note: 'heartbeat for a finished or unknown task; dropped' };
     case 'discover-result':
       return applyDiscover(ctx, r);
+    case 'rebuild-tape-result':
+      return applyRebuildTape(ctx, r);
+    case 'rebuild-file-result':
+      return applyRebuildFile(ctx, r);
+    case 'rebuild-result':
+      return applyRebuildEnd(ctx, r);
   }
 }
 

@@ -35,6 +35,9 @@ export interface TapeLabel {
   createdAt: string;
   /** Tape block size in bytes (256 KiB by default). */
   blockSize: number;
+  /** The tape's pool and capacity as the catalog had them (optional, added in release 0.6): a catalog rebuilt from tapes alone gets them back. */
+  pool?: string;
+  capacityBytes?: number;
 }
 
 export interface TargetRef {
@@ -52,6 +55,8 @@ export interface TargetHeader {
   scanId: string;
   /** The pool of the tape, i.e. which of the target's copies this file is (optional: added in release 0.4, absent before). */
   pool?: string;
+  /** The target's copy policy when the file was written (optional, added in release 0.6): the pools a rebuilt catalog requires. */
+  copies?: string[];
   /** ISO 8601, when the tape file was started. */
   writtenAt: string;
   /** Number of manifest entries (files, dirs and symlinks). */
@@ -387,6 +392,8 @@ export const labelSchema = z.looseObject({
   barcode: z.string(),
   createdAt: z.string(),
   blockSize: z.number().int().positive(),
+  pool: z.string().optional(),
+  capacityBytes: z.number().int().positive().optional(),
 });
 
 export const headerSchema = z.looseObject({
@@ -397,6 +404,7 @@ export const headerSchema = z.looseObject({
   target: z.looseObject({ id: z.string(), host: z.string(), path: z.string() }),
   scanId: z.string(),
   pool: z.string().optional(),
+  copies: z.array(z.string()).optional(),
   writtenAt: z.string(),
   entries: z.number().int().nonnegative(),
   fileCount: z.number().int().nonnegative(),

@@ -60,6 +60,8 @@ export async function writeLabel(writer: ChunkWriter, label: Omit<TapeLabel, 'fo
     barcode: label.barcode,
     createdAt: label.createdAt,
     blockSize: label.blockSize,
+    ...(label.pool !== undefined ? { pool: label.pool } : {}),
+    ...(label.capacityBytes !== undefined ? { capacityBytes: label.capacityBytes } : {}),
   };
   const member = encodeSmallMember(LABEL_MEMBER, Buffer.from(JSON.stringify(json, null, 2) + '\n'), seconds(label.createdAt));
   await writer.write(Buffer.concat([member, END_OF_ARCHIVE]));
@@ -86,6 +88,7 @@ function headerOf(init: TargetHeaderInit, plan: ManifestPlan): Omit<TargetHeader
     target: { id: init.target.id, host: init.target.host, path: init.target.path },
     scanId: init.scanId,
     ...(init.pool !== undefined ? { pool: init.pool } : {}),
+    ...(init.copies !== undefined ? { copies: init.copies } : {}),
     writtenAt: init.writtenAt,
     ...derived,
     ...(init.skipped?.length ? { skipped: init.skipped, skippedCount: Math.max(init.skippedCount ?? 0, init.skipped.length) } : {}),

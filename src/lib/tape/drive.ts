@@ -79,6 +79,8 @@ export interface TapeChanger {
   load(tapeName: string): Promise<void>;
   unload(): Promise<void>;
   loadedTape(): Promise<string | null>;
+  /** Optional: the names of every tape the library holds (rebuild_catalog --all). */
+  inventory?(): Promise<string[]>;
 }
 
 export function isTapeChanger(x: unknown): x is TapeChanger {

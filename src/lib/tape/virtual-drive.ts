@@ -60,6 +60,10 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
     await this.library.writeDriveState(this.id, { tape: tapeName, fileNumber: 0, midFile: false });
   }
 
+  async inventory(): Promise<string[]> {
+    return (await this.library.listTapes()).map((t) => t.name).sort();
+  }
+
   async unload(): Promise<void> {
     this.assertIdle('unload');
     await this.library.writeDriveState(this.id, { tape: null, fileNumber: 0, midFile: false });

@@ -1,0 +1,205 @@
+/**
+ * rebuild_catalog (issue 13): the two-pool workflow through run-job, the real agent process and
+ * the virtual tape library; a snapshot of the catalog as gzip'd JSON lines; every table deleted;
+ * the catalog rebuilt from the tapes alone and compared with the snapshot: every tape, target,
+ * copy, file number, manifest entry and checksum identical (catalog timestamps aside). A second
+ * run changes nothing; a catalog of its own is refused without --merge, and --merge adds what is
+ * missing and reports every disagreement. A kill -9 of the agent mid-rebuild, and the task
+ * completes when it is delivered again, without duplicates.
+ */
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { DeleteTableCommand, waitUntilTableNotExists } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeItem } from '../../src/lib/catalog/dynamodb-json.ts';
+import { bootstrap } from '../../src/lib/resources/bootstrap.ts';
+import { createHarness, type Harness } from '../support/agent-harness.ts';
+import { snapshotCatalog } from '../support/catalog-helpers.ts';
+import { makeTarget } from '../support/sample-data.ts';
+import { createTestStack, type TestStack } from '../support/test-stack.ts';
+import { waitUntil } from '../support/wait.ts';
+
+const run = promisify(execFile);
+let stack: TestStack;
+let h: Harness;
+
+beforeAll(async () => {
+  stack = await createTestStack();
+  h = await createHarness(stack);
+  await h.startAgent();
+  await h.vtl.createTape('p1', { capacityBytes: 1_000_000 });
+  await h.vtl.createTape('p2', { capacityBytes: 100_000_000 });
+  await h.vtl.createTape('o1', { capacityBytes: 100_000_000 });
+});
+afterAll(async () => {
+  await h?.close();
+  await stack?.close();
+});
+
+const ok = async (args: string[]) => {
+  const r = await h.cli(args);
+  expect(r.code, `${args.join(' ')}: ${r.out}\n${r.err}`).toBe(0);
+  return r;
+};
+
+type Row = Record<string, unknown>;
+/** What a rebuild must bring back, from items (DynamoDB's plain form): catalog timestamps and lifecycle flags left out. */
+function model(catalog: Row[], manifests: Row[]) {
+  const pick = (o: Row, keys: string[]) => Object.fromEntries(keys.map((k) => [k, o[k]]));
+  const of = (type: string) => catalog.filter((i) => i.type === type).sort((a, b) => `${a.pk}/${a.sk}`.localeCompare(`${b.pk}/${b.sk}`));
+  return {
+    tapes: of('tape').map((t) => pick(t, ['name', 'barcode', 'pool', 'capacityBytes', 'bytesUsed', 'nextFileNumber', 'filesWritten'])),
+    tapeFiles: of('tapefile').map((f) =>
+      pick(f, ['tapeName', 'fileNumber', 'targetId', 'state', 'taskId', 'scanId', 'manifestPages', 'bytes', 'fileCount', 'sha256']),
+    ),
+    targets: of('target').map((t) => pick(t, ['id', 'host', 'path', 'scan', 'scanId', 'fileCount', 'totalBytes', 'manifestPages', 'copies', 'skippedCount'])),
+    copies: of('copy').map((c) => pick(c, ['targetId', 'pool', 'placement', 'tapeName', 'fileNumber', 'bytes'])),
+    // Manifest pages (gzip'd entries, each with its sha256) and the name index of where_is.
+    manifests: manifests
+      .map((m) => ({ ...m, data: m.data ? decodePage(Buffer.from(m.data as Uint8Array)) : undefined }))
+      .sort((a, b) => `${a.pk}/${a.sk}`.localeCompare(`${b.pk}/${b.sk}`)),
+  };
+}
+
+/** A manifest page's entries (gzip'd JSON); other binary data (the name index) as base64. */
+const decodePage = (b: Buffer): unknown => (b[0] === 0x1f && b[1] === 0x8b ? JSON.parse(gunzipSync(b).toString('utf8')) : b.toString('base64'));
+
+async function readDump(file: string) {
+  const { stdout } = await run('sh', ['-c', `gzip -dc '${file}'`], { maxBuffer: 256 * 1024 * 1024 });
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const items = (t: string) => lines.filter((l) => l.t === t).map((l) => unmarshall(decodeItem(l.item)) as Row);
+  return model(items('catalog'), items('manifests'));
+}
+
+async function liveModel() {
+  const manifests = await stack.ctx.clients.dynamodb.send(
+    new (await import('@aws-sdk/client-dynamodb')).ScanCommand({ TableName: stack.config.names.manifestTable }),
+  );
+  return model(
+    await snapshotCatalog(stack),
+    (manifests.Items ?? []).map((i) => unmarshall(i)),
+  );
+}
+
+async function deleteEveryTable(): Promise<void> {
+  for (const TableName of stack.resources.tables) {
+    await stack.clients.dynamodb.send(new DeleteTableCommand({ TableName }));
+    await waitUntilTableNotExists({ client: stack.clients.dynamodb, maxWaitTime: 30 }, { TableName });
+  }
+  await bootstrap(stack.config, stack.clients);
+  expect(await snapshotCatalog(stack)).toEqual([]);
+}
+
+describe('rebuild_catalog: the catalog from the tapes alone', () => {
+  it('recreates every tape, target, copy, file number, manifest entry and checksum of a two-pool workflow', async () => {
+    await ok(['open_tape', '--new', 'p1', '--pool', 'primary', '--capacity', '1000000']);
+    await ok(['open_tape', '--new', 'o1', '--pool', 'offsite']);
+    const paths: string[] = [];
+    for (let i = 0; i < 4; i++) paths.push(await makeTarget(join(h.dir, 'data', `obs-${i}`), [150_000, 100_000]));
+    await writeFile(join(h.dir, 'obs.txt'), `${paths.join('\n')}\n`);
+    await ok(['import', join(h.dir, 'obs.txt'), '--copies', 'primary,offsite']);
+    await waitUntil(async () => (await stack.ctx.catalog.listAllTargets()).every((t) => t.scan === 'complete'), 30_000, 'scans');
+    await ok(['assign']);
+    expect((await h.cli(['archive', '--all'])).code).toBe(42); // p1 fills up after two files
+    await ok(['confirm', '--all', '--pool', 'primary']);
+    await ok(['close_tape', 'p1', '--yes']);
+    await ok(['open_tape', '--new', 'p2', '--pool', 'primary']);
+    await ok(['assign', 'p2']);
+    await ok(['archive', '--all', '--pool', 'primary']);
+    await ok(['confirm', '--all', '--pool', 'primary']);
+    await ok(['confirm', '--all', '--pool', 'offsite']);
+    expect((await ok(['status'])).out).toMatch(/copies: 4 target\(s\) safe/);
+
+    const dump = join(h.dir, 'catalog.jsonl.gz');
+    await ok(['snapshot_catalog', '--to', dump]);
+    const before = await readDump(dump);
+    expect(before.tapes.map((t) => t.name)).toEqual(['o1', 'p1', 'p2']);
+    expect(before.copies.filter((c) => c.placement === 'confirmed')).toHaveLength(8);
+
+    await deleteEveryTable();
+    const refusedBoth = await h.cli(['rebuild_catalog', 'p1', '--all']);
+    expect(refusedBoth.code).toBe(2);
+    expect(refusedBoth.err).toMatch(/name tapes or use --all, not both/);
+
+    const rebuilt = await ok(['rebuild_catalog', '--all', '--verify']);
+    expect(rebuilt.out).toMatch(/rebuild succeeded: 3 tape\(s\), 8 file\(s\) catalogued; o1: 4 file\(s\); p1: 2 file\(s\); p2: 2 file\(s\)/);
+    expect(rebuilt.out).toMatch(/no disagreements/);
+    expect(await liveModel()).toEqual(before);
+    // What is not on tape comes back as the safe value: the tapes are disabled until enable_tape checks them.
+    expect((await stack.ctx.catalog.listTapes()).map((t) => [t.name, t.state])).toEqual([
+      ['o1', 'disabled'],
+      ['p1', 'disabled'],
+      ['p2', 'disabled'],
+    ]);
+    expect((await ok(['status'])).out).toMatch(/copies: 4 target\(s\) safe/);
+    const found = JSON.parse((await ok(['--json', 'where_is', 'file-0.dat'])).out);
+    expect(found.matches).toHaveLength(4);
+
+    // Again: every tape was read to its end, nothing is read or added twice.
+    const items = await snapshotCatalog(stack);
+    const again = await ok(['rebuild_catalog', '--all']);
+    expect(again.out).toMatch(/o1: 4 file\(s\) \(rebuilt before\)/);
+    const notTasks = (xs: Row[]) => xs.filter((i) => i.type !== 'task');
+    expect(notTasks(await snapshotCatalog(stack))).toEqual(notTasks(items));
+  });
+
+  it('refuses a catalog of its own without --merge; --merge adds what is missing and reports every disagreement', async () => {
+    await ok(['open_tape', '--new', 'x1', '--pool', 'primary']);
+    const refused = await h.cli(['rebuild_catalog', '--all']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/the catalog is not empty: it holds 1 tape\(s\) that were not rebuilt from tape \(x1\).*--merge/);
+
+    // Lose a target, and make the catalog disagree with a tape about a file's checksum.
+    const lost = (await stack.ctx.catalog.listTapeFiles('p2'))[0]!;
+    const tc = (await stack.ctx.catalog.getTargetCopies(lost.targetId))!;
+    const { DeleteItemCommand, UpdateItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const table = stack.config.names.catalogTable;
+    for (const sk of ['TARGET', ...tc.copies.map((c) => `COPY#${c.pool}`)])
+      await stack.clients.dynamodb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: `TARGET#${lost.targetId}` }, sk: { S: sk } } }));
+    await stack.clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { pk: { S: 'TAPE#o1' }, sk: { S: 'FILE#0000001' } },
+        UpdateExpression: 'SET sha256 = :x',
+        ExpressionAttributeValues: { ':x': { S: 'not-the-digest' } },
+      }),
+    );
+    const merged = await h.cli(['rebuild_catalog', 'p2', 'o1', '--merge']);
+    expect(merged.code, merged.out + merged.err).toBe(0);
+    expect(merged.out).toMatch(/tape o1 file 1: the catalog has sha256 "not-the-digest", the tape "[0-9a-f]{64}"/);
+    const back = (await stack.ctx.catalog.getTargetCopies(lost.targetId))!;
+    expect(back.target.path).toBe(tc.target.path);
+    expect(back.copies.map((c) => [c.pool, c.tapeName])).toEqual(tc.copies.map((c) => [c.pool, c.tapeName]));
+    // Nothing the catalog had was changed.
+    expect((await stack.ctx.catalog.getTapeFile('o1', 1))?.sha256).toBe('not-the-digest');
+  });
+
+  it('a kill -9 of the agent mid-rebuild: the task is delivered again and completes without duplicates', async () => {
+    const dump = join(h.dir, 'catalog-2.jsonl.gz');
+    await deleteEveryTable();
+    await ok(['rebuild_catalog', 'o1', 'p1', 'p2']);
+    const complete = await liveModel();
+    await ok(['snapshot_catalog', '--to', dump]);
+    await deleteEveryTable();
+
+    const agent = h.agents[0]!;
+    await h.vtl.injectFault('p1', { kind: 'slow', bytesPerSecond: 50_000 }); // so that the kill lands while p1 is read
+    const r = JSON.parse((await ok(['--json', 'rebuild_catalog', 'o1', 'p1', 'p2', '--no-wait'])).out);
+    await agent.waitForLog((l) => l.msg === 'tape rebuilt' && l.tape === 'o1' && l.taskId === r.taskId, 60_000);
+    expect(await agent.stop('SIGKILL')).toBe(null);
+    await h.vtl.clearFaults('p1');
+    await h.startAgent();
+    await waitUntil(async () => (await stack.ctx.tasks.get(r.taskId))?.state === 'succeeded', 90_000, 'the rebuild delivered again');
+    const s = (await stack.ctx.tasks.get(r.taskId))!;
+    expect(s.message).toMatch(/o1: 4 file\(s\) \(rebuilt before\); p1: 2 file\(s\); p2: 2 file\(s\)/);
+    expect(await liveModel()).toEqual(complete);
+    expect(await readDump(dump)).toEqual(complete);
+  });
+});
