@@ -60,7 +60,7 @@ function model(catalog: Row[], manifests: Row[]) {
     copies: of('copy').map((c) => pick(c, ['targetId', 'pool', 'placement', 'tapeName', 'fileNumber', 'bytes'])),
     // Manifest pages (gzip'd entries, each with its sha256) and the name index of where_is.
     manifests: manifests
-      .map((m) => ({ ...m, data: m.data ? decodePage(Buffer.from(m.data as Uint8Array)) : undefined }))
+      .map((m): Row => ({ ...m, data: m.data ? decodePage(Buffer.from(m.data as Uint8Array)) : undefined }))
       .sort((a, b) => `${a.pk}/${a.sk}`.localeCompare(`${b.pk}/${b.sk}`)),
   };
 }
