@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { DeleteTableCommand, waitUntilTableNotExists } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DeleteTableCommand, ScanCommand, UpdateItemCommand, waitUntilTableNotExists } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeItem } from '../../src/lib/catalog/dynamodb-json.ts';
@@ -79,9 +79,7 @@ async function readDump(file: string) {
 }
 
 async function liveModel() {
-  const manifests = await stack.ctx.clients.dynamodb.send(
-    new (await import('@aws-sdk/client-dynamodb')).ScanCommand({ TableName: stack.config.names.manifestTable }),
-  );
+  const manifests = await stack.ctx.clients.dynamodb.send(new ScanCommand({ TableName: stack.config.names.manifestTable }));
   return model(
     await snapshotCatalog(stack),
     (manifests.Items ?? []).map((i) => unmarshall(i)),
@@ -159,7 +157,6 @@ describe('rebuild_catalog: the catalog from the tapes alone', () => {
     // Lose a target, and make the catalog disagree with a tape about a file's checksum.
     const lost = (await stack.ctx.catalog.listTapeFiles('p2'))[0]!;
     const tc = (await stack.ctx.catalog.getTargetCopies(lost.targetId))!;
-    const { DeleteItemCommand, UpdateItemCommand } = await import('@aws-sdk/client-dynamodb');
     const table = stack.config.names.catalogTable;
     for (const sk of ['TARGET', ...tc.copies.map((c) => `COPY#${c.pool}`)])
       await stack.clients.dynamodb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: `TARGET#${lost.targetId}` }, sk: { S: sk } } }));
