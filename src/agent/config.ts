@@ -71,6 +71,18 @@ export const agentConfigSchema = z
       .default(6 * 3600),
     progressIntervalMs: z.number().int().min(50).default(1000),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /**
+     * Where a repair from another copy restores that copy before writing it (one directory per
+     * write task, removed after), and the most it may hold: a larger target is refused, as is
+     * one the file system has no room for.
+     */
+    staging: z
+      .object({
+        dir: z.string().startsWith('/'),
+        maxBytes: z.number().int().min(0),
+      })
+      .strict()
+      .default({ dir: '/var/lib/tape-archive/staging', maxBytes: 2 * 1024 ** 4 }),
   })
   .strict()
   .refine((c) => c.heartbeatInterval < c.visibilityTimeout, {

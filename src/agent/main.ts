@@ -35,7 +35,7 @@ export async function runAgent(agentConfig: AgentConfig, env?: NodeJS.ProcessEnv
   const ctx = restrict(createJobContext(config, clients), AGENT_ACCESS, 'the tape agent');
   const sources = createDataSources(agentConfig);
   const agent = new TapeAgent(
-    { ctx, sources, reporter: new Reporter(ctx.queues, agentConfig.progressIntervalMs), log, blockSize: agentConfig.blockSize },
+    { ctx, sources, reporter: new Reporter(ctx.queues, agentConfig.progressIntervalMs), log, blockSize: agentConfig.blockSize, staging: agentConfig.staging },
     {
       drives: agentConfig.drives.map((d) => openDrive(d, agentConfig.blockSize)),
       scanConcurrency: agentConfig.scanConcurrency,

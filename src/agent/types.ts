@@ -24,6 +24,8 @@ export interface AgentDeps {
   reporter: Reporter;
   log: Logger;
   blockSize: number;
+  /** A repair from another copy restores it here first (agent config `staging`). */
+  staging: { dir: string; maxBytes: number };
 }
 
 export interface DriveDeps extends AgentDeps {

@@ -19,6 +19,7 @@ import { addRestoreCommands, restoreReport } from './restore-commands.ts';
 import { addQueryCommands } from './query-commands.ts';
 import { addCatalogCommands } from './catalog-commands.ts';
 import { addRecoveryCommands } from './recovery-commands.ts';
+import { addScrubCommands } from './scrub-commands.ts';
 import { explainAwsError } from '../lib/aws/explain.ts';
 import { bootstrap } from '../lib/resources/bootstrap.ts';
 import { OUTPUT_FORMATS, paginate, tapesTable, targetsTable, type OutputFormat } from './output.ts';
@@ -200,7 +201,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
               `  ${t.name} is ${t.state}: ${t.reason ?? 'no reason recorded'} (way forward: ${t.state === 'disabled' ? `"enable_tape ${t.name}" once fixed, or ` : ''}"close_tape ${t.name}")`,
           ),
           `targets: ${nonZero(r.targets)}`,
-          `copies: ${r.copies.safe} target(s) safe (every required copy confirmed), ${r.copies.atRisk} at risk`,
+          `copies: ${r.copies.safe} target(s) safe (every required copy confirmed), ${r.copies.atRisk} at risk` +
+            (r.copies.bad ? `; ${r.copies.bad} BAD copy(ies) ("at_risk", then "repair")` : '') +
+            (r.copies.overdueScrub ? `; ${r.copies.overdueScrub} overdue for scrub ("scrub")` : ''),
           `tape tasks: ${r.tasks.running} running, ${r.tasks.queued} queued${r.tasks.stale.length ? `, ${r.tasks.stale.length} STALE` : ''}`,
           ...r.tasks.stale.map(
             (t) =>
@@ -764,6 +767,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   };
   addRestoreCommands(program, tools);
   addRecoveryCommands(program, tools);
+  addScrubCommands(program, tools);
   addQueryCommands(program, {
     ...tools,
     nothingFound: () => {

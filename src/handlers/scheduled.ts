@@ -2,6 +2,7 @@
 import middy from '@middy/core';
 import { discover } from '../lib/jobs/discover.ts';
 import { reconcile as reconcileJob } from '../lib/jobs/reconcile.ts';
+import { scrub as scrubJob } from '../lib/jobs/scrub.ts';
 import { handlerLog, jobContext } from './runtime.ts';
 
 export const reconcile = middy(async () => {
@@ -19,5 +20,12 @@ export const scheduledImport = middy(async (event: { roots?: string[]; pattern?:
   }
   const result = await discover(ctx, { ...(event.roots ? { roots: event.roots } : {}), ...(event.pattern ? { pattern: event.pattern } : {}) });
   handlerLog('info', 'scheduled import requested', { roots: result.requested.length });
+  return result;
+});
+
+/** The daily scrub: re-reads the oldest-verified confirmed copies within the configured budget (TAPE_ARCHIVE_SCRUB_*). */
+export const scrub = middy(async () => {
+  const result = await scrubJob(jobContext('scheduledScrub'), {});
+  handlerLog('info', 'scheduled scrub', { files: result.requested.length, bytes: result.bytes, left: result.left });
   return result;
 });

@@ -28,8 +28,28 @@ const fileSchema = z
     importRoots: z.array(z.string().min(2)).optional(),
     importPattern: z.string().min(1).optional(),
     copies: z.array(z.string()).min(1).optional(),
+    scrub: z
+      .object({
+        budgetHours: z.number().positive().max(24).optional(),
+        readMBps: z.number().positive().max(10_000).optional(),
+        intervalDays: z.number().positive().max(3650).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
+
+/** Scrub (jobs/scrub.ts): how much a run may read, and how old a verification may grow. */
+export interface ScrubConfig {
+  /** Drive-hours one scrub run may spend (the schedule runs it daily). */
+  budgetHours: number;
+  /** The read rate the budget is counted at (MB/s, 10^6 bytes: LTO-8 native is 360). */
+  readMBps: number;
+  /** A confirmed copy not verified for this long is overdue (at_risk lists it). */
+  intervalDays: number;
+}
+
+export const DEFAULT_SCRUB: ScrubConfig = { budgetHours: 4, readMBps: 300, intervalDays: 365 };
 
 export type ConfigFile = z.infer<typeof fileSchema>;
 
@@ -58,6 +78,7 @@ export interface Config {
   /** Whether credentials must be faked (local emulators accept any). */
   localCredentials: boolean;
   configFile?: string;
+  scrub: ScrubConfig;
 }
 
 export const DEFAULT_PREFIX = 'tape-archive-dev';
@@ -151,7 +172,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       file.importRoots ??
       [],
     ...((get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern) ? { importPattern: get('TAPE_ARCHIVE_IMPORT_PATTERN') ?? file.importPattern } : {}),
+    scrub: scrubConfig(env, file.scrub),
     localCredentials: (isLocal(endpoints.dynamodb) || isLocal(endpoints.sqs)) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE,
     ...(configFile ? { configFile } : {}),
+  };
+}
+
+/** TAPE_ARCHIVE_SCRUB_BUDGET_HOURS / _READ_MBPS / _INTERVAL_DAYS over the file's `scrub` over the defaults. */
+function scrubConfig(env: NodeJS.ProcessEnv, file: ConfigFile['scrub'] = {}): ScrubConfig {
+  const num = (name: string, key: keyof ScrubConfig): number => {
+    const text = env[name];
+    if (text === undefined || text === '') return file[key] ?? DEFAULT_SCRUB[key];
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${name} "${text}" is invalid: give a positive number (default ${DEFAULT_SCRUB[key]}).`);
+    return n;
+  };
+  return {
+    budgetHours: num('TAPE_ARCHIVE_SCRUB_BUDGET_HOURS', 'budgetHours'),
+    readMBps: num('TAPE_ARCHIVE_SCRUB_READ_MBPS', 'readMBps'),
+    intervalDays: num('TAPE_ARCHIVE_SCRUB_INTERVAL_DAYS', 'intervalDays'),
   };
 }

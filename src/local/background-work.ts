@@ -1,10 +1,11 @@
 /**
  * What AWS does beside the handlers, done on one machine: the results pump (the SQS-triggered
- * results Lambda) and the periodic reconcile (its schedule), with a first reconcile of
- * everything pending at start (the local queues keep nothing across a restart).
+ * results Lambda), the periodic reconcile and the daily scrub (their schedules), with a first
+ * reconcile of everything pending at start (the local queues keep nothing across a restart).
  */
 import type { JobContext } from '../lib/jobs/context.ts';
 import { reconcile } from '../lib/jobs/reconcile.ts';
+import { scrub } from '../lib/jobs/scrub.ts';
 import { startResultsPump } from '../lib/results/results-pump.ts';
 
 export interface BackgroundWork {
@@ -13,17 +14,24 @@ export interface BackgroundWork {
   stop(): Promise<void>;
 }
 
-export async function startBackgroundWork(ctx: JobContext, opts: { resultsPump?: boolean; reconcileEverySeconds?: number } = {}): Promise<BackgroundWork> {
+export async function startBackgroundWork(
+  ctx: JobContext,
+  opts: { resultsPump?: boolean; reconcileEverySeconds?: number; scrubEverySeconds?: number } = {},
+): Promise<BackgroundWork> {
   const pump = opts.resultsPump === false ? { stop: async () => undefined } : await startResultsPump(ctx, { waitTimeSeconds: 1 });
   // Queued work untouched for 10 minutes, and running tasks without a heartbeat, are sent again.
   const timer = setInterval(() => void reconcile(ctx, { olderThanSeconds: 600 }).catch(() => undefined), (opts.reconcileEverySeconds ?? 60) * 1000);
   timer.unref();
+  // The scrub schedule (daily on AWS): the configured budget of drive-hours, oldest verification first.
+  const scrubTimer = setInterval(() => void scrub(ctx, {}).catch(() => undefined), (opts.scrubEverySeconds ?? 86_400) * 1000);
+  scrubTimer.unref();
   return {
     catchUp: async () => {
       await reconcile(ctx, { olderThanSeconds: 0 }).catch(() => undefined);
     },
     stop: async () => {
       clearInterval(timer);
+      clearInterval(scrubTimer);
       await pump.stop();
     },
   };

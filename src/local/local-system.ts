@@ -93,6 +93,7 @@ export async function startLocalSystem(opts: {
         heartbeatInterval: 10,
         waitTimeSeconds: 2,
         progressIntervalMs: 250,
+        staging: { dir: join(workDir, 'staging'), maxBytes: 100 * 1024 ** 3 },
         ...(opts.blockSize ? { blockSize: opts.blockSize } : {}),
       },
       null,

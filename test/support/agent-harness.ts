@@ -52,6 +52,7 @@ export async function createHarness(stack: TestStack, opts: { resultsPump?: bool
         waitTimeSeconds: 1,
         drainTimeoutSeconds: 60,
         progressIntervalMs: 100,
+        staging: { dir: join(dir, 'staging'), maxBytes: 1024 ** 3 },
         ...config,
       }),
     );

@@ -12,6 +12,8 @@ import { SourceUnavailableError } from '../../lib/source/data-source.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { checkLabel, leftoverOfFailedWrite, mountTape, TapeRefusal } from './tape-checks.ts';
 import { errorMessage } from '../../lib/errors.ts';
+import { LocalDataSource } from '../../lib/source/local-source.ts';
+import { stageCopy, type StagedCopy } from './stage-copy.ts';
 
 export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSignal): Promise<TaskOutcome> {
   const { drive, ctx, log } = deps;
@@ -24,6 +26,7 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
   let labelWritten = false;
   let writer: TapeFileWriter | undefined;
   let accepted = 0; // bytes the tape file writer took before an end of medium
+  let staged: StagedCopy | undefined;
   try {
     await mountTape(drive, task.tapeName);
     if ((await drive.status()).writeProtected)
@@ -72,7 +75,14 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
       }
       log('warn', 'rewriting file of an unreported earlier attempt', { taskId: task.taskId, fileNumber: task.fileNumber });
     }
-    const source = deps.sources.for(task.target.host);
+    // A repair from another copy: restore it into staging (this drive changes tapes), then come back.
+    if (task.from) {
+      staged = await stageCopy(deps, task, task.from, signal);
+      await mountTape(drive, task.tapeName);
+      await checkLabel(drive, task.tapeName);
+    }
+    const source = staged ? new LocalDataSource('staging') : deps.sources.for(task.target.host);
+    const sourcePath = staged ? staged.dir : task.target.path;
     const progress = deps.reporter.progress(task.taskId, task.totalBytes, 'writing');
     await drive.seekFile(task.fileNumber);
     writer = await drive.openWriter();
@@ -92,9 +102,9 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
         ...skipped,
         manifest,
       },
-      source: source.stream(task.target.path, manifest, { signal }),
+      source: source.stream(sourcePath, manifest, { signal }),
       // Compared with the manifest after the last entry: a file added since the scan fails the write.
-      listing: () => source.list(task.target.path, { signal }),
+      listing: () => source.list(sourcePath, { signal }),
       onProgress: (n) => {
         accepted = n;
         progress.update(n);
@@ -117,6 +127,8 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     // the task stays on the queue and runs again later.
     if (signal.aborted || e instanceof TapeBusyError) throw e;
     return { kind: 'report', result: { ...classifyWriteFailure(deps, task, e, base, accepted), labelWritten } };
+  } finally {
+    await staged?.remove().catch(() => undefined);
   }
 }
 

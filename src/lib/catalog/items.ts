@@ -101,6 +101,8 @@ export const copyItemSchema = z.object({
   verifiedAt: isoDate.optional(),
   lastError: z.string().optional(),
   previousFiles: z.array(previousFileSchema).optional(),
+  lastVerify: z.object({ at: isoDate, ok: z.boolean(), taskId: z.string(), scrub: z.boolean().optional() }).optional(),
+  repairFrom: z.object({ tapeName: z.string(), fileNumber: z.number().int(), scanId: z.string(), manifestPages: z.number().int() }).optional(),
   importedAt: isoDate,
   updatedAt: isoDate,
   version: z.number().int(),

@@ -375,11 +375,13 @@ export function copyAfterWriteItem(
   const names = Object.fromEntries(Object.keys(extra).map((k, i) => [`#x${i}`, k]));
   const values = Object.fromEntries(Object.values(extra).map((v, i) => [`:x${i}`, v]));
   const keepNumber = to === 'archived' || to === 'confirmed' || to === 'confirm_failed';
+  // A repair that wrote its file is done: the next write of this copy reads the source again.
+  const remove = [...(keepNumber ? [] : ['fileNumber']), ...(to === 'archived' ? ['repairFrom'] : [])];
   return {
     Update: {
       TableName: table,
       Key: m(keys.copy(targetId, tape.pool)),
-      UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${sets.length ? ', ' + sets.join(', ') : ''}${keepNumber ? '' : ' REMOVE fileNumber'}`,
+      UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${sets.length ? ', ' + sets.join(', ') : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
       ConditionExpression: 'placement = :writing AND tapeName = :t AND fileNumber = :n',
       ...(sets.length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: m({
@@ -506,9 +508,10 @@ export function recordVerifyItems(
   table: string,
   file: TapeFile,
   pool: string,
-  v: { taskId: string; ok: boolean; error?: string; targetOnFile: boolean },
+  v: { taskId: string; ok: boolean; error?: string; targetOnFile: boolean; scrub?: boolean },
   now: string,
 ): TransactWriteItem[] {
+  const lastVerify: NonNullable<Copy['lastVerify']> = { at: now, ok: v.ok, taskId: v.taskId, ...(v.scrub ? { scrub: true } : {}) };
   const to = v.ok ? 'confirmed' : 'confirm_failed';
   const delta = (to === 'confirmed' ? 1 : 0) - (file.state === 'confirmed' ? 1 : 0);
   const items: TransactWriteItem[] = [
@@ -534,13 +537,14 @@ export function recordVerifyItems(
           Update: {
             TableName: table,
             Key: m(keys.copy(file.targetId, pool)),
-            UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one${v.error ? ', lastError = :err' : ', verifiedAt = :now'}${v.error ? '' : ' REMOVE lastError'}`,
+            UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one, lastVerify = :lv${v.error ? ', lastError = :err' : ', verifiedAt = :now'}${v.error ? '' : ' REMOVE lastError'}`,
             ConditionExpression: 'tapeName = :t AND fileNumber = :n AND placement IN (:archived, :confirmed, :failed)',
             ExpressionAttributeValues: m({
               ':to': to,
               ':g': copyIndexKey({ placement: to, pool, tapeName: file.tapeName }),
               ':now': now,
               ':one': 1,
+              ':lv': lastVerify,
               ':t': file.tapeName,
               ':n': file.fileNumber,
               ':archived': 'archived',

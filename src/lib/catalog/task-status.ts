@@ -40,6 +40,8 @@ export const taskStatusSchema = z.object({
   fileNumber: z.number().int().optional(),
   targetId: z.string().optional(),
   updateCatalog: z.boolean().optional(),
+  /** verify: requested by a scrub (a failed one starts a repair of the copy). */
+  scrub: z.boolean().optional(),
   bytesDone: z.number(),
   bytesTotal: z.number(),
   phase: z.string().optional(),

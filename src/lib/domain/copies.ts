@@ -43,14 +43,26 @@ export interface Copy extends Placed {
   bytes?: number;
   archivedAt?: string;
   verifiedAt?: string;
+  /** The last read-back of its tape file (confirm or scrub), good or bad. */
+  lastVerify?: { at: string; ok: boolean; taskId: string; scrub?: boolean };
+  /** Set by `repair`: the next write of this copy reads this confirmed copy's tape file, not the source. */
+  repairFrom?: RepairSource;
   updatedAt: string;
   /** Optimistic lock: every conditional write of this copy checks and bumps it. */
   version: number;
 }
 
+/** Another copy's tape file a repair reads (through the agent's staging directory) instead of the source. */
+export interface RepairSource {
+  tapeName: string;
+  fileNumber: number;
+  scanId: string;
+  manifestPages: number;
+}
+
 /** A copy leaving its tape file (assigned anew, rescanned, released): the file's figures do not come along. */
 export function withoutFileFigures(c: Copy): Copy {
-  const { bytes: _b, archivedAt: _a, verifiedAt: _v, ...rest } = c;
+  const { bytes: _b, archivedAt: _a, verifiedAt: _v, lastVerify: _l, repairFrom: _r, ...rest } = c;
   return rest;
 }
 

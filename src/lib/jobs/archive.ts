@@ -107,7 +107,7 @@ async function archivePool(ctx: JobContext, pool: string, expected?: string): Pr
       if (attempt < 3) continue;
       throw new ConflictError(`tape ${tape.name} or target ${target.id} kept changing while archive ran; nothing was started. Run archive again.`);
     }
-    await ctx.queues.sendTask(writeTask({ taskId, issuedAt: now }, target, tape.name, fileNumber));
+    await ctx.queues.sendTask(writeTask({ taskId, issuedAt: now }, target, tape.name, fileNumber, copy.repairFrom));
     return withReleased({
       status: 'started' as const,
       tape: tape.name,

@@ -117,7 +117,12 @@ export const jobOutputSchemas = {
     tapes: counts(TAPE_STATES),
     setAside: z.array(z.object({ name: z.string(), state: z.enum(TAPE_STATES), reason: z.string().optional() })),
     targets: counts(TARGET_STATUSES),
-    copies: z.object({ safe: z.number().int(), atRisk: z.number().int() }),
+    copies: z.object({
+      safe: z.number().int(),
+      atRisk: z.number().int(),
+      bad: z.number().int().describe('copies whose tape file read back bad (confirm or scrub): "repair" writes them again'),
+      overdueScrub: z.number().int().describe('confirmed copies not verified within the scrub interval'),
+    }),
     tasks: z.object({
       queued: z.number().int(),
       running: z.number().int(),
@@ -272,6 +277,72 @@ export const jobOutputSchemas = {
     merge: z.boolean(),
     message: z.string(),
   }),
+  scrub: z.object({
+    status: z.enum(['requested', 'idle']),
+    requested: z.array(
+      z.object({
+        taskId: z.string(),
+        tape: z.string(),
+        fileNumber: z.number().int(),
+        targetId: z.string(),
+        bytes: z.number(),
+        lastVerified: z.string().optional(),
+      }),
+    ),
+    bytes: z.number(),
+    budgetBytes: z.number(),
+    left: z.number().int(),
+    alreadyRunning: z.number().int(),
+    message: z.string(),
+  }),
+  repair: z.object({
+    assigned: z.array(
+      z.object({
+        id: z.string(),
+        pool: z.string(),
+        tape: z.string(),
+        badFile: z.string().optional(),
+        from: z.enum(['copy', 'source']),
+        fromFile: z.string().optional(),
+      }),
+    ),
+    refused: z.array(z.object({ id: z.string(), pool: z.string(), reason: z.string() })),
+    message: z.string(),
+  }),
+  at_risk: z.object({
+    counts: z.object({
+      targets: z.number().int(),
+      badCopies: z.number().int(),
+      overdueScrub: z.number().int(),
+      tapesWithErrors: z.number().int(),
+      unverified: z.number().int(),
+    }),
+    targets: z.array(
+      z.object({
+        id: z.string(),
+        host: z.string(),
+        path: z.string(),
+        reason: z.enum(['bad-copy', 'unconfirmed', 'not-written']),
+        confirmed: z.number().int(),
+        required: z.number().int(),
+        missing: z.array(z.string()),
+        bad: z.array(
+          z.object({
+            pool: z.string(),
+            tape: z.string().optional(),
+            fileNumber: z.number().int().optional(),
+            error: z.string().optional(),
+            at: z.string().optional(),
+          }),
+        ),
+      }),
+    ),
+    overdueScrub: z.array(z.object({ targetId: z.string(), pool: z.string(), tape: z.string(), fileNumber: z.number().int(), lastVerified: z.string() })),
+    tapesWithErrors: z.array(z.object({ name: z.string(), state: z.string(), reason: z.string().optional(), badFiles: z.number().int() })),
+    oldestUnverified: z.array(z.object({ targetId: z.string(), pool: z.string(), tape: z.string(), fileNumber: z.number().int(), archivedAt: z.string() })),
+    scrubIntervalDays: z.number(),
+    message: z.string(),
+  }),
 } as const satisfies Record<JobName, z.ZodType>;
 
 // Compile-time: each job's result type is assignable to what its schema describes.
@@ -301,5 +372,8 @@ const _fits: { [N in JobName]: Fits<N> } = {
   cancel: true,
   where_is: true,
   rebuild_catalog: true,
+  scrub: true,
+  repair: true,
+  at_risk: true,
 };
 void _fits;

@@ -50,7 +50,7 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
     if (!tc || copy?.placement !== 'writing' || copy.tapeName !== tape.name || copy.fileNumber !== w.fileNumber) continue;
     const target = tc.target;
     // Same task id: whichever copy an agent runs first is the one the catalog accepts.
-    await ctx.queues.sendTask(writeTask({ taskId: w.taskId, issuedAt: now }, target, tape.name, w.fileNumber));
+    await ctx.queues.sendTask(writeTask({ taskId: w.taskId, issuedAt: now }, target, tape.name, w.fileNumber, copy.repairFrom));
     result.writesResent.push({ tape: tape.name, fileNumber: w.fileNumber, taskId: w.taskId });
   }
 

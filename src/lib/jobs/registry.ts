@@ -30,6 +30,9 @@ import { rebuildCatalog } from './rebuild-catalog.ts';
 import { restore } from './restore.ts';
 import { cancel } from './cancel.ts';
 import { whereIs } from './where-is.ts';
+import { scrub } from './scrub.ts';
+import { repair } from './repair.ts';
+import { atRisk } from './at-risk.ts';
 
 const tapeName = z.string().min(1).max(64);
 const poolName = z.string().min(1).max(64);
@@ -143,6 +146,22 @@ export const jobInputSchemas = {
       merge: z.boolean().default(false),
     })
     .strict(),
+  scrub: z
+    .object({
+      budgetHours: fromQuery(z.number().positive().max(24)).optional(),
+      maxFiles: fromQuery(z.number().int().min(1).max(100_000)).optional(),
+      olderThanDays: fromQuery(z.number().min(0).max(36_500)).optional(),
+      tapes: z.array(tapeName).max(MAX_REBUILD_TAPES).optional(),
+    })
+    .strict(),
+  repair: z
+    .object({
+      targetIds: targetIds.optional(),
+      pool: poolName.optional(),
+      from: z.enum(['auto', 'copy', 'source']).default('auto'),
+    })
+    .strict(),
+  at_risk: z.object({ limit: fromQuery(z.number().int().min(1).max(10_000)).optional() }).strict(),
 } as const;
 
 export type JobName = keyof typeof jobInputSchemas;
@@ -199,6 +218,9 @@ const runners = {
   cancel: (ctx: JobContext, i: JobInput<'cancel'>) => cancel(ctx, i),
   where_is: (ctx: JobContext, i: JobInput<'where_is'>) => whereIs(ctx, i),
   rebuild_catalog: (ctx: JobContext, i: JobInput<'rebuild_catalog'>) => rebuildCatalog(ctx, i),
+  scrub: (ctx: JobContext, i: JobInput<'scrub'>) => scrub(ctx, i),
+  repair: (ctx: JobContext, i: JobInput<'repair'>) => repair(ctx, i),
+  at_risk: (ctx: JobContext, i: JobInput<'at_risk'>) => atRisk(ctx, i),
 } satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
 
 export type JobOutput<N extends JobName> = Awaited<ReturnType<(typeof runners)[N]>>;

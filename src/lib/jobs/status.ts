@@ -13,6 +13,7 @@ import { layoutRuns, TAPE_FILE_STATES, type TapeFileState } from '../domain/tape
 import { resolveTape } from './tapes.ts';
 import { unassigned } from './unassigned.ts';
 import { assignedTo } from './close-tape.ts';
+import { assessRisk } from '../domain/risk.ts';
 
 export interface StatusResult {
   /** The online tape of the default pool, or of the only pool with one. */
@@ -24,7 +25,7 @@ export interface StatusResult {
   setAside: { name: string; state: TapeState; reason?: string }[];
   targets: Record<TargetStatus, number>;
   /** Targets with every required copy confirmed (their source may be deleted), and the rest. */
-  copies: { safe: number; atRisk: number };
+  copies: { safe: number; atRisk: number; bad: number; overdueScrub: number };
   tasks: {
     queued: number;
     running: number;
@@ -84,6 +85,8 @@ export async function status(ctx: JobContext, input: { tape?: string } = {}): Pr
     Object.fromEntries(keys.map((k) => [k, values.filter((v) => v === k).length])) as Record<K, number>;
   const main = online.find((o) => o.pool === DEFAULT_POOL) ?? (online.length === 1 ? online[0] : undefined);
   const safe = targets.filter((tc) => copiesStatus(tc.target.copies, tc.copies).safe).length;
+  const overdueBefore = new Date(now.getTime() - ctx.config.scrub.intervalDays * 86_400_000).toISOString();
+  const risk = assessRisk(targets, tapes, { overdueBefore, limit: 0 }).counts;
   return {
     ...(one ? { tape: one } : {}),
     ...(main ? { onlineTape: main.tapeName } : {}),
@@ -96,7 +99,7 @@ export async function status(ctx: JobContext, input: { tape?: string } = {}): Pr
       .filter((t) => t.state === 'disabled' || t.state === 'broken')
       .map((t) => ({ name: t.name, state: t.state, ...(t.reason ? { reason: t.reason } : {}) })),
     targets: count(TARGET_STATUSES, targets.map(overallStatus)),
-    copies: { safe, atRisk: targets.length - safe },
+    copies: { safe, atRisk: targets.length - safe, bad: risk.badCopies, overdueScrub: risk.overdueScrub },
     tasks: {
       queued: unfinished.filter((s) => s.state === 'queued').length,
       running: unfinished.filter((s) => s.state === 'running').length,

@@ -5,6 +5,7 @@
  * lost work").
  */
 import type { Target } from '../domain/target.ts';
+import type { RepairSource } from '../domain/copies.ts';
 import type { Result } from './results.ts';
 import {
   PROTOCOL_VERSION,
@@ -37,7 +38,7 @@ export function scanTask(issue: Issue, target: TargetRef, scanId: string): ScanT
 }
 
 /** Write `target`'s current scan as file `fileNumber` of `tapeName` (archive, reconcile: the same task id). */
-export function writeTask(issue: Issue, target: Target, tapeName: string, fileNumber: number): WriteTask {
+export function writeTask(issue: Issue, target: Target, tapeName: string, fileNumber: number, from?: RepairSource): WriteTask {
   return {
     v: PROTOCOL_VERSION,
     kind: 'write',
@@ -49,6 +50,8 @@ export function writeTask(issue: Issue, target: Target, tapeName: string, fileNu
     manifestPages: target.manifestPages ?? 0,
     fileCount: target.fileCount ?? 0,
     totalBytes: target.totalBytes ?? 0,
+    // Another copy is read only if it holds the very scan being written.
+    ...(from && from.scanId === target.scanId ? { from } : {}),
   };
 }
 

@@ -30,6 +30,16 @@ export const writeTaskSchema = z
     manifestPages: z.number().int().min(0),
     fileCount: z.number().int().min(0),
     totalBytes: z.number().int().min(0),
+    /**
+     * A repair from another copy: the agent first restores that confirmed tape file (of the
+     * same scan) into its staging directory, verified, and writes from there, not from the
+     * data host. Absent: the target is read from its source. Added in release 0.9: an older
+     * agent refuses such a task as invalid (dead letter), and nothing is written.
+     */
+    from: z
+      .object({ tapeName: z.string().min(1), fileNumber: z.number().int().min(1), scanId: z.string().min(1), manifestPages: z.number().int().min(0) })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -56,6 +56,9 @@ export const JOB_ACCESS = {
   discover: { send: ['scans'] },
   // the agent reads the tapes and stores the manifests; the results consumer writes the catalog
   rebuild_catalog: { write: ['catalog'], send: ['tasks'] },
+  scrub: { write: ['catalog'], send: ['tasks'] },
+  repair: { write: ['catalog'] },
+  at_risk: { read: ['catalog'] },
 } as const satisfies Record<JobName, Access>;
 
 export type DeclaredJob = keyof typeof JOB_ACCESS;
@@ -123,12 +126,16 @@ export const FUNCTIONS = {
   cancel: httpJob('cancel', 'cancel', true),
   whereIs: httpJob('whereIs', 'where_is'),
   rebuildCatalog: httpJob('rebuildCatalog', 'rebuild_catalog', true),
+  scrubNow: httpJob('scrub', 'scrub', true),
+  repair: httpJob('repair', 'repair', true),
+  atRisk: httpJob('atRisk', 'at_risk'),
   reconcileNow: httpJob('reconcile', 'reconcile', true),
   rescan: httpJob('rescan', 'rescan', true),
   discoverNow: httpJob('discover', 'discover', true),
   results: { handler: 'results.handler', access: RESULTS_ACCESS },
   reconcile: { handler: 'scheduled.reconcile', job: 'reconcile', access: JOB_ACCESS.reconcile },
   scheduledImport: { handler: 'scheduled.scheduledImport', job: 'discover', access: JOB_ACCESS.discover },
+  scheduledScrub: { handler: 'scheduled.scrub', job: 'scrub', access: JOB_ACCESS.scrub },
 } as const satisfies Record<string, FunctionDecl>;
 
 export type FunctionName = keyof typeof FUNCTIONS;

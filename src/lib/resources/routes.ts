@@ -120,6 +120,24 @@ export const HTTP_ROUTES: Record<JobName, Route> = {
     okStatus: 202,
     summary: 'rebuild_catalog: recreate the catalog from tapes alone (labels, headers, trailers; with verify every byte), into an empty catalog or merged',
   },
+  scrub: {
+    method: 'POST',
+    path: '/scrubs',
+    okStatus: 202,
+    summary: 'scrub: re-read confirmed copies in full, oldest verification first, one tape at a time, within a budget of drive-hours',
+  },
+  repair: {
+    method: 'POST',
+    path: '/repairs',
+    okStatus: 200,
+    summary: 'repair: assign bad (or missing) copies to be written again, from another confirmed copy or from the unchanged source',
+  },
+  at_risk: {
+    method: 'GET',
+    path: '/at-risk',
+    okStatus: 200,
+    summary: 'at_risk: targets short of confirmed copies, copies overdue for scrub, tapes with errors, oldest data never read back (for monitoring)',
+  },
   reconcile: { method: 'POST', path: '/reconcile', okStatus: 200, summary: 'reconcile: re-send work whose task was lost or whose agent died' },
   discover: {
     method: 'POST',

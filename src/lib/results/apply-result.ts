@@ -11,6 +11,8 @@ import type { JobContext } from '../jobs/context.ts';
 import type { CheckTapeResult, DiscoverResult, ProgressReport, RestoreResult, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
 import { restoreMessage } from '../domain/restore.ts';
 import { importTargets } from '../jobs/targets.ts';
+import { repair } from '../jobs/repair.ts';
+import { errorMessage } from '../errors.ts';
 import { applyRebuildEnd, applyRebuildFile, applyRebuildTape } from './apply-rebuild.ts';
 
 /** A target at least this share of a tape's capacity that meets the end of medium on an empty tape is too large for it. */
@@ -192,6 +194,8 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
     r.outcome === 'confirmed'
       ? `file ${r.fileNumber} on ${r.tapeName} confirmed: ${r.fileCount} file(s), ${r.bytes} bytes re-read, every checksum matches`
       : `file ${r.fileNumber} on ${r.tapeName} FAILED verify (${r.badCount} bad): ${r.error ?? r.bad.map((b) => `${b.path}: ${b.reason}`).join('; ')}`;
+  const scrub = (await ctx.tasks.get(r.taskId))?.scrub === true;
+  let repairNote = '';
   if (r.updateCatalog) {
     // Re-read and retry when the copy moves (re-assigned) between the reads and the write.
     const tape = await ctx.catalog.getTape(r.tapeName);
@@ -206,9 +210,11 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
         await ctx.catalog.recordVerify(
           file,
           tape.pool,
-          { taskId: r.taskId, ok: r.outcome === 'confirmed', targetOnFile, ...(r.outcome === 'failed' ? { error: message } : {}) },
+          { taskId: r.taskId, ok: r.outcome === 'confirmed', targetOnFile, scrub, ...(r.outcome === 'failed' ? { error: message } : {}) },
           now,
         );
+        // A copy found bad by a scrub is written again (from its other copy, or its source).
+        if (scrub && r.outcome === 'failed' && targetOnFile) repairNote = await startRepair(ctx, r.targetId, tape.pool);
         break;
       } catch (e) {
         if (!(e instanceof ConditionFailed)) throw e;
@@ -216,8 +222,21 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
       }
     }
   }
-  await ctx.tasks.finish(r.taskId, r.outcome === 'confirmed' ? 'succeeded' : 'failed', r.outcome, message, now);
-  return { applied: true, note: message };
+  await ctx.tasks.finish(r.taskId, r.outcome === 'confirmed' ? 'succeeded' : 'failed', r.outcome, message + repairNote, now);
+  return { applied: true, note: message + repairNote };
+}
+
+/** The repair a failed scrub starts; what it did (or why it could not) goes into the task's message. */
+async function startRepair(ctx: JobContext, targetId: string, pool: string): Promise<string> {
+  try {
+    const out = await repair(ctx, { targetIds: [targetId], pool });
+    const a = out.assigned[0];
+    if (a)
+      return `; repair started: the copy is assigned to ${a.tape}, to be written from ${a.from === 'copy' ? `the copy ${a.fromFile}` : 'the source'} by "archive --pool ${pool}"`;
+    return `; repair not started: ${out.refused[0]?.reason ?? out.message} (run "repair --target ${targetId}" once that is fixed)`;
+  } catch (e) {
+    return `; repair not started: ${errorMessage(e)} (run "repair --target ${targetId}")`;
+  }
 }
 
 /** enable_tape's check: the tape returns to service only if the agent found it as the catalog expects. */
