@@ -132,6 +132,6 @@ describe('two pools archived at the same time', () => {
     expect((await job('targets', { state: 'safe' })).targets).toHaveLength(6);
     const files = await Promise.all(['p1', 'p2', 'o1'].map((t) => stack.ctx.catalog.listTapeFiles(t)));
     expect(files.map((f) => f.length)).toEqual([2, 4, 6]);
-    expect((await job('status', {})).copies).toEqual({ safe: 6, atRisk: 0 });
+    expect((await job('status', {})).copies).toEqual({ safe: 6, atRisk: 0, bad: 0, overdueScrub: 0 });
   });
 });
