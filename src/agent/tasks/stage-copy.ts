@@ -68,7 +68,7 @@ export async function stageCopy(deps: DriveDeps, task: WriteTask, from: NonNulla
         `the copy on ${where} did not read back whole (${failures.length} file(s): ${failures.slice(0, 5).join('; ')}); nothing was written. Confirm that copy ("confirm ${from.fileNumber} --tape ${from.tapeName} --retry"), or "repair --target ${task.target.id} --from source".`,
       );
     }
-    log('info', 'repair: other copy staged', { taskId: task.taskId, from: where, files: counts.restored, bytes: counts.bytes, dir });
+    log('info', 'repair: other copy staged', { taskId: task.taskId, targetId: task.target.id, from: where, files: counts.restored, bytes: counts.bytes, dir });
     return { dir, remove };
   } catch (e) {
     await remove().catch(() => undefined);

@@ -11,6 +11,7 @@ import { ConflictError, IllegalTransitionError, isArchiveError, OnlineTapeChange
 import { writeTask } from '../protocol/build-tasks.ts';
 import { tooLargeFor } from './assign.ts';
 import type { JobContext } from './context.ts';
+import { usableRepairSource } from './repair.ts';
 import { isWritable, onlineTapes, resolveTape } from './tapes.ts';
 
 export interface ArchiveInput {
@@ -107,7 +108,7 @@ async function archivePool(ctx: JobContext, pool: string, expected?: string): Pr
       if (attempt < 3) continue;
       throw new ConflictError(`tape ${tape.name} or target ${target.id} kept changing while archive ran; nothing was started. Run archive again.`);
     }
-    await ctx.queues.sendTask(writeTask({ taskId, issuedAt: now }, target, tape.name, fileNumber, copy.repairFrom));
+    await ctx.queues.sendTask(writeTask({ taskId, issuedAt: now }, target, tape.name, fileNumber, await usableRepairSource(ctx, copy.repairFrom)));
     return withReleased({
       status: 'started' as const,
       tape: tape.name,

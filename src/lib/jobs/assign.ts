@@ -41,9 +41,11 @@ export function tooLargeFor(t: Target, tape: Tape): string | undefined {
  * would be wrong). Then (stampFileScan) a file written before release 0.3 gets the scan id it
  * was written from.
  */
-export async function assertNoVerifyRunning(ctx: JobContext, t: Target, c: Copy): Promise<void> {
+export async function assertNoVerifyRunning(ctx: JobContext, t: Target, c: Copy, exceptTaskId?: string): Promise<void> {
   if (c.placement !== 'confirm_failed' || !c.tapeName || c.fileNumber === undefined) return;
-  const running = (await ctx.tasks.listUnfinished('verify')).find((s) => s.tapeName === c.tapeName && s.fileNumber === c.fileNumber);
+  const running = (await ctx.tasks.listUnfinished('verify')).find(
+    (s) => s.tapeName === c.tapeName && s.fileNumber === c.fileNumber && s.taskId !== exceptTaskId,
+  );
   if (running) {
     throw new ConflictError(
       `a verify of ${c.tapeName} file ${c.fileNumber} (target ${t.id}) is still under way (task ${running.taskId}); wait for it ("task ${running.taskId} --wait"), then archive the target again if it still fails. Nothing was changed.`,

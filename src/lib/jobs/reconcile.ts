@@ -6,6 +6,7 @@
  * Runs on a schedule (AWS) or from the local stack; `run-job reconcile` runs it by hand.
  */
 import type { JobContext } from './context.ts';
+import { usableRepairSource } from './repair.ts';
 import { checkTapeTask, scanTask, verifyTask, writeTask } from '../protocol/build-tasks.ts';
 import { isStale, STALE_AFTER_SECONDS, type TaskStatus } from '../catalog/task-status.ts';
 
@@ -50,7 +51,7 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
     if (!tc || copy?.placement !== 'writing' || copy.tapeName !== tape.name || copy.fileNumber !== w.fileNumber) continue;
     const target = tc.target;
     // Same task id: whichever copy an agent runs first is the one the catalog accepts.
-    await ctx.queues.sendTask(writeTask({ taskId: w.taskId, issuedAt: now }, target, tape.name, w.fileNumber, copy.repairFrom));
+    await ctx.queues.sendTask(writeTask({ taskId: w.taskId, issuedAt: now }, target, tape.name, w.fileNumber, await usableRepairSource(ctx, copy.repairFrom)));
     result.writesResent.push({ tape: tape.name, fileNumber: w.fileNumber, taskId: w.taskId });
   }
 

@@ -20,6 +20,8 @@ export interface RepairInput {
   targetIds?: string[];
   pool?: string;
   from?: RepairFrom;
+  /** The scrub whose failure starts this repair (its own verify is not finished yet). Not a job option. */
+  afterVerifyTask?: string;
 }
 
 export interface RepairResult {
@@ -52,7 +54,7 @@ export async function repair(ctx: JobContext, input: RepairInput = {}): Promise<
       continue;
     }
     try {
-      await assertNoVerifyRunning(ctx, tc.target, copy);
+      await assertNoVerifyRunning(ctx, tc.target, copy, input.afterVerifyTask);
     } catch (e) {
       refuse((e as Error).message);
       continue;
@@ -102,6 +104,16 @@ async function named(ctx: JobContext, ids: string[]): Promise<TargetCopies[]> {
     out.push(tc);
   }
   return out;
+}
+
+/**
+ * The copy a repair was to be written from, if it can still be read: its tape file confirmed
+ * (a scrub may have found it bad since) on a readable tape. Otherwise the write reads the source.
+ */
+export async function usableRepairSource(ctx: JobContext, from: RepairSource | undefined): Promise<RepairSource | undefined> {
+  if (!from) return undefined;
+  const [file, tape] = await Promise.all([ctx.catalog.getTapeFile(from.tapeName, from.fileNumber), ctx.catalog.getTape(from.tapeName)]);
+  return file?.state === 'confirmed' && file.scanId === from.scanId && tape && READABLE_TAPE_STATES.includes(tape.state) ? from : undefined;
 }
 
 /** A confirmed copy in another pool whose tape file holds the target's current scan, on a tape that can be read. */

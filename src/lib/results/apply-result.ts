@@ -214,7 +214,7 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
           now,
         );
         // A copy found bad by a scrub is written again (from its other copy, or its source).
-        if (scrub && r.outcome === 'failed' && targetOnFile) repairNote = await startRepair(ctx, r.targetId, tape.pool);
+        if (scrub && r.outcome === 'failed' && targetOnFile) repairNote = await startRepair(ctx, r.targetId, tape.pool, r.taskId);
         break;
       } catch (e) {
         if (!(e instanceof ConditionFailed)) throw e;
@@ -227,9 +227,9 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
 }
 
 /** The repair a failed scrub starts; what it did (or why it could not) goes into the task's message. */
-async function startRepair(ctx: JobContext, targetId: string, pool: string): Promise<string> {
+async function startRepair(ctx: JobContext, targetId: string, pool: string, verifyTaskId: string): Promise<string> {
   try {
-    const out = await repair(ctx, { targetIds: [targetId], pool });
+    const out = await repair(ctx, { targetIds: [targetId], pool, afterVerifyTask: verifyTaskId });
     const a = out.assigned[0];
     if (a)
       return `; repair started: the copy is assigned to ${a.tape}, to be written from ${a.from === 'copy' ? `the copy ${a.fromFile}` : 'the source'} by "archive --pool ${pool}"`;
