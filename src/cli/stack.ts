@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { createClients, destroyClients } from '../lib/aws/clients.ts';
 import { DEFAULT_CONFIG_PATH } from '../lib/config.ts';
 import { createJobContext } from '../lib/jobs/context.ts';
+import { createLogger } from '../lib/log.ts';
 import { startBackgroundWork } from '../local/background-work.ts';
 import { startEmbeddedStack } from '../local/embedded-stack.ts';
 import { exitIfPortsTaken } from '../local/free-port.ts';
@@ -40,7 +41,7 @@ const stack = await startEmbeddedStack({
 const clients = createClients(stack.config);
 const ctx = createJobContext(stack.config, clients);
 // What the SQS-triggered Lambda and the schedule do on AWS: reports applied, lost work re-driven.
-const background = await startBackgroundWork(ctx);
+const background = await startBackgroundWork(ctx, { log: createLogger({ service: 'stack' }) });
 await background.catchUp();
 
 console.log(`DynamoDB Local  ${stack.endpoints.dynamodb}  (data: ${dataDir})`);
