@@ -18,6 +18,7 @@ import { runVerify } from './tasks/verify.ts';
 import { runWrite } from './tasks/write.ts';
 import { runRestore } from './tasks/restore.ts';
 import { runRebuild } from './tasks/rebuild.ts';
+import { runReadSnapshot, runSnapshot } from './tasks/snapshot.ts';
 import type { AgentDeps, TaskOutcome, TaskReport } from './types.ts';
 
 const SEEN_MAX = 10_000;
@@ -78,6 +79,10 @@ export class TapeAgent {
         return runRestore(deps, task, signal);
       case 'rebuild':
         return runRebuild(deps, task, signal);
+      case 'snapshot':
+        return runSnapshot(deps, task, signal);
+      case 'read-snapshot':
+        return runReadSnapshot(deps, task, signal);
       default:
         return this.runHostTask(task, signal);
     }

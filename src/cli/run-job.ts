@@ -632,7 +632,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .description('mark a tape closed and offline, releasing targets assigned but not archived')
     .option('--pool <pool>', 'the online tape of this pool (when several pools have one)')
     .option('-y, --yes', 'do not ask for confirmation')
-    .action(async (tape: string | undefined, o: { yes?: boolean; pool?: string }) => {
+    .option('--no-wait', 'do not wait for the catalog snapshot appended to the tape (follow it with "task ID --wait")')
+    .action(async (tape: string | undefined, o: { yes?: boolean; pool?: string; wait: boolean }) => {
       const base = { ...(tape ? { tape } : {}), ...(o.pool ? { pool: o.pool } : {}) };
       let yes = !!o.yes;
       let preview: string | undefined;
@@ -654,6 +655,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       // The tape previewed and confirmed, even if another was opened meanwhile.
       const r = await job('close_tape', { ...base, ...(preview ? { tape: preview } : {}), yes });
       print(r, () => (r.status === 'closed' ? [...(o.yes ? r.warnings.map((w) => `warning: ${w}`) : []), r.message].join('\n') : r.message));
+      // The tape is closed either way; a snapshot that failed is a warning with its way forward.
+      if (r.status === 'closed' && r.snapshot && o.wait) {
+        const s = await awaitTask(r.snapshot.taskId, `catalog snapshot on ${r.tape}`);
+        if (!json) io.out(s.state === 'succeeded' ? (s.message ?? '') : `warning: ${s.message ?? `the catalog snapshot on ${r.tape} ${s.state}`}`);
+        else if (s.state !== 'succeeded') io.err(`warning: ${s.message ?? ''}`);
+      }
     });
 
   program
@@ -791,7 +798,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       if (o.wait && r.state === 'failed') exitCode = 1;
     });
 
-  addCatalogCommands(program, { session: () => open(program.opts()), print, overApi: () => !!program.opts().api });
+  addCatalogCommands(program, { ...tools, session: () => open(program.opts()), overApi: () => !!program.opts().api });
 
   program
     .command('bootstrap')

@@ -130,5 +130,7 @@ export const rebuildCatalog = jobHandler('rebuildCatalog', fromBody);
 export const scrub = jobHandler('scrubNow', fromBody);
 export const repair = jobHandler('repair', fromBody);
 export const atRisk = jobHandler('atRisk', fromQuery);
+export const snapshotTape = jobHandler('snapshotTape', fromBody);
+export const fetchSnapshot = jobHandler('fetchSnapshot', fromBody);
 export const whereIs = jobHandler('whereIs', fromQuery);
 export const rescan = jobHandler('rescan', fromBody);

@@ -26,6 +26,8 @@ import { waitUntil } from '../support/wait.ts';
 const run = promisify(execFile);
 let stack: TestStack;
 let h: Harness;
+/** The catalog at the end of the two-pool workflow (from its snapshot file). */
+let before: Awaited<ReturnType<typeof readDump>>;
 
 beforeAll(async () => {
   stack = await createTestStack();
@@ -107,17 +109,26 @@ describe('rebuild_catalog: the catalog from the tapes alone', () => {
     await ok(['assign']);
     expect((await h.cli(['archive', '--all'])).code).toBe(42); // p1 fills up after two files
     await ok(['confirm', '--all', '--pool', 'primary']);
-    await ok(['close_tape', 'p1', '--yes']);
+    // p1 is full to its end: no room for the catalog; the tape is closed all the same.
+    expect((await ok(['close_tape', 'p1', '--yes'])).out).toMatch(/warning: no catalog snapshot was written to p1: .*the tape is unchanged/);
     await ok(['open_tape', '--new', 'p2', '--pool', 'primary']);
     await ok(['assign', 'p2']);
     await ok(['archive', '--all', '--pool', 'primary']);
     await ok(['confirm', '--all', '--pool', 'primary']);
     await ok(['confirm', '--all', '--pool', 'offsite']);
     expect((await ok(['status'])).out).toMatch(/copies: 4 target\(s\) safe/);
+    // Closing a tape appends the catalog to it (p1 got one when it filled up and was closed).
+    expect((await ok(['close_tape', 'p2', '--yes'])).out).toMatch(/catalog snapshot written as file 3 of p2: \d+ catalog item\(s\)/);
+    expect((await ok(['close_tape', 'o1', '--yes'])).out).toMatch(/catalog snapshot written as file 5 of o1/);
 
     const dump = join(h.dir, 'catalog.jsonl.gz');
     await ok(['snapshot_catalog', '--to', dump]);
-    const before = await readDump(dump);
+    before = await readDump(dump);
+    expect(before.tapes.map((t) => [t.name, t.nextFileNumber, t.filesWritten])).toEqual([
+      ['o1', 6, 4],
+      ['p1', 3, 2],
+      ['p2', 4, 2],
+    ]);
     expect(before.tapes.map((t) => t.name)).toEqual(['o1', 'p1', 'p2']);
     expect(before.copies.filter((c) => c.placement === 'confirmed')).toHaveLength(8);
 
@@ -128,7 +139,15 @@ describe('rebuild_catalog: the catalog from the tapes alone', () => {
 
     const rebuilt = await ok(['rebuild_catalog', '--all', '--verify']);
     expect(rebuilt.out).toMatch(/rebuild succeeded: 3 tape\(s\), 8 file\(s\) catalogued; o1: 4 file\(s\); p1: 2 file\(s\); p2: 2 file\(s\)/);
-    expect(rebuilt.out).toMatch(/no disagreements/);
+    // The snapshot files are not targets: named in the notes, and the next write goes after them.
+    expect(rebuilt.out).toMatch(/2 note\(s\):/);
+    for (const [tape, n] of [
+      ['o1', 5],
+      ['p2', 3],
+    ])
+      expect(rebuilt.out).toMatch(
+        new RegExp(`tape ${tape} file ${n} not catalogued: a catalog snapshot of \\S+ \\(\\d+ catalog item\\(s\\)\\); "restore_catalog --tape" loads it`),
+      );
     expect(await liveModel()).toEqual(before);
     // What is not on tape comes back as the safe value: the tapes are disabled until enable_tape checks them.
     expect((await stack.ctx.catalog.listTapes()).map((t) => [t.name, t.state])).toEqual([
@@ -198,5 +217,39 @@ describe('rebuild_catalog: the catalog from the tapes alone', () => {
     expect(s.message).toMatch(/o1: 4 file\(s\) \(rebuilt before\); p1: 2 file\(s\); p2: 2 file\(s\)/);
     expect(await liveModel()).toEqual(complete);
     expect(await readDump(dump)).toEqual(complete);
+  });
+});
+
+describe('restore_catalog --tape: the catalog from the snapshot a tape got when it was closed', () => {
+  it('is a tape file GNU tar, gzip and jq read, and loads into an empty catalog as it was', async () => {
+    // An operator's look at it with standard tools: the member, its lines, its end line.
+    const tapeFile = h.vtl.tapeFilePath('o1', 5);
+    const { stdout: members } = await run('tar', ['-tf', tapeFile]);
+    expect(members.trim().split('\n')).toEqual(['header.json', 'catalog.jsonl.gz', 'trailer.json']);
+    const { stdout: header } = await run('sh', ['-c', `tar -xOf '${tapeFile}' header.json | jq -r '.kind + " " + .tapeName + " " + (.fileNumber|tostring)'`]);
+    expect(header.trim()).toBe('catalog-snapshot o1 5');
+    const { stdout: end } = await run('sh', ['-c', `tar -xOf '${tapeFile}' catalog.jsonl.gz | gzip -dc | tail -n 1 | jq -c '.end'`]);
+    expect(end.trim()).toBe('true');
+
+    await deleteEveryTable();
+    const via = join(h.dir, 'from-o1.jsonl.gz');
+    const r = await ok(['restore_catalog', '--tape', 'o1', '--via', via]);
+    expect(r.out).toMatch(/catalog restored from .*from-o1\.jsonl\.gz \(file 5 of o1\)/);
+    expect(await liveModel()).toEqual(before);
+    // A second load is refused: the catalog is no longer empty.
+    const again = await h.cli(['restore_catalog', '--tape', 'o1', '--via', join(h.dir, 'again.jsonl.gz')]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/is not empty; restore_catalog loads a snapshot into an empty catalog only/);
+  });
+
+  it('refuses a tape that holds no snapshot, and an open tape for snapshot_catalog --tape', async () => {
+    await h.vtl.createTape('x9', { capacityBytes: 10_000_000 });
+    await ok(['open_tape', '--new', 'x9', '--pool', 'primary']);
+    const open = await h.cli(['snapshot_catalog', '--tape', 'x9']);
+    expect(open.code).toBe(1);
+    expect(open.err).toMatch(/tape x9 is registered; a catalog snapshot is appended to a closed tape only/);
+    const none = await h.cli(['restore_catalog', '--tape', 'x9', '--via', join(h.dir, 'x9.jsonl.gz')]);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/tape x9 (in drive \S+ is blank|holds no complete catalog snapshot)/);
   });
 });

@@ -6,7 +6,10 @@
  * delivered again skips the tapes already read and reads the others; every report applies
  * idempotently.
  */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DEFAULT_POOL } from '../../lib/domain/copies.ts';
+import { readSnapshotFile } from '../../lib/tape-format/snapshot-file.ts';
 import { errorMessage } from '../../lib/errors.ts';
 import { MAX_LISTED, type RebuildFileResult, type RebuildResult } from '../../lib/protocol/results.ts';
 import type { RebuildTask } from '../../lib/protocol/tasks.ts';
@@ -92,8 +95,11 @@ async function rebuildTape(deps: DriveDeps, task: RebuildTask, name: string, sig
   for (let n = 1; n < filesOnTape; n++) {
     signal.throwIfAborted();
     const r = await rebuildFile(deps, task, name, n, signal);
-    if ('reason' in r) skipped.push({ fileNumber: n, reason: r.reason });
-    else {
+    if ('reason' in r) {
+      skipped.push({ fileNumber: n, reason: r.reason });
+      // A catalog snapshot is a complete file: the next write goes after it, never over it.
+      if (r.snapshot) lastComplete = n;
+    } else {
       await reporter.report(r);
       files++;
       bytesUsed += r.bytes;
@@ -120,12 +126,37 @@ async function rebuildTape(deps: DriveDeps, task: RebuildTask, name: string, sig
   return files;
 }
 
+/** Whether file `n` is a complete catalog snapshot: what it is, for the task's notes. */
+async function snapshotAt(deps: DriveDeps, task: RebuildTask, n: number): Promise<string | undefined> {
+  const temp = join(deps.staging.dir, `rebuild-${task.taskId}-${n}.jsonl.gz`);
+  try {
+    await mkdir(deps.staging.dir, { recursive: true });
+    await rm(temp, { force: true });
+    await deps.drive.seekFile(n);
+    const { header, trailer } = await readSnapshotFile(deps.drive.readFile(), temp);
+    return `a catalog snapshot of ${header.writtenAt} (${trailer.items.catalog} catalog item(s)); "restore_catalog --tape" loads it`;
+  } catch {
+    return undefined;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
 /** One tape file: its report, or why it is not catalogued. */
-async function rebuildFile(deps: DriveDeps, task: RebuildTask, tapeName: string, n: number, signal: AbortSignal): Promise<FileReport | { reason: string }> {
+async function rebuildFile(
+  deps: DriveDeps,
+  task: RebuildTask,
+  tapeName: string,
+  n: number,
+  signal: AbortSignal,
+): Promise<FileReport | { reason: string; snapshot?: boolean }> {
   const { drive, ctx } = deps;
   await drive.seekFile(n);
   const head = await readTargetHeader(drive.readFile({ signal })).catch((e: unknown) => ({ failure: errorMessage(e) }));
-  if ('failure' in head) return { reason: head.failure };
+  if ('failure' in head) {
+    const snapshot = await snapshotAt(deps, task, n);
+    return snapshot ? { reason: snapshot, snapshot: true } : { reason: head.failure };
+  }
   if (head.tapeName !== tapeName || head.fileNumber !== n)
     return { reason: `its header says it is file ${head.fileNumber} of tape ${head.tapeName}: copied from another tape? Inspect it ("tape-agent inspect")` };
   await drive.seekFile(n);

@@ -15,10 +15,11 @@ import {
   type DynamoDBClient,
   type QueryCommandInput,
   type TransactWriteItem,
+  type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { CatalogUpgradeError, ConflictError } from '../errors.ts';
-import type { Tape, WriteInFlight } from '../domain/tape.ts';
+import type { Tape, TapeSnapshot, WriteInFlight } from '../domain/tape.ts';
 import type { Target } from '../domain/target.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
 import { DEFAULT_POOL, type Copy, type TargetCopies } from '../domain/copies.ts';
@@ -27,6 +28,8 @@ import {
   allTargetsScan,
   assignedCountQuery,
   closeTapeItems,
+  finishSnapshotItem,
+  startSnapshotItem,
   copiesByPlacementQuery,
   copyUpdateItem,
   discardWriteItems,
@@ -100,6 +103,16 @@ export class Catalog {
     }
   }
 
+  /** One conditional update; ConditionFailed when its condition does not hold. */
+  async update(input: UpdateItemCommandInput): Promise<void> {
+    try {
+      await this.db.send(new UpdateItemCommand(input));
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) throw new ConditionFailed(['ConditionalCheckFailed']);
+      throw e;
+    }
+  }
+
   // ---- tapes -------------------------------------------------------------
 
   async getTape(name: string): Promise<Tape | undefined> {
@@ -140,6 +153,22 @@ export class Catalog {
   /** Closes a tape: state closed, offline, pointer cleared if it pointed here. */
   async closeTape(tape: Tape, now: string): Promise<void> {
     await this.transact(closeTapeItems(this.tableName, tape, now));
+  }
+
+  /** See startSnapshotItem; ConditionFailed when the tape is not closed at that file number, or busy. */
+  async startSnapshot(tape: Tape, inFlight: NonNullable<Tape['snapshotInFlight']>, now: string): Promise<void> {
+    await this.update(startSnapshotItem(this.tableName, tape, inFlight, now));
+  }
+
+  /** See finishSnapshotItem; false when that snapshot is not in flight (already applied). */
+  async finishSnapshot(tapeName: string, taskId: string, written: TapeSnapshot | undefined, now: string): Promise<boolean> {
+    try {
+      await this.update(finishSnapshotItem(this.tableName, tapeName, taskId, written, now));
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionFailed) return false;
+      throw e;
+    }
   }
 
   /** See stampTapeFileScanItem; false when the file already names its scan. */

@@ -66,6 +66,19 @@ export const tapeItemSchema = z.object({
   lastDiscardedWrite: z.object({ taskId: z.string(), fileNumber: z.number().int() }).optional(),
   reason: z.string().optional(),
   rebuilt: z.object({ taskId: z.string(), at: isoDate, complete: z.boolean(), verified: z.boolean() }).optional(),
+  snapshotInFlight: z.object({ taskId: z.string(), fileNumber: z.number().int(), startedAt: isoDate }).optional(),
+  snapshots: z
+    .array(
+      z.object({
+        fileNumber: z.number().int(),
+        taskId: z.string(),
+        at: isoDate,
+        bytes: z.number(),
+        sha256: z.string(),
+        items: z.object({ catalog: z.number().int(), manifests: z.number().int() }),
+      }),
+    )
+    .optional(),
   createdAt: isoDate,
   updatedAt: isoDate,
 });

@@ -3,9 +3,16 @@
  * functions (no client, unit-tested without DynamoDB); `catalog.ts` sends them. State
  * conditions derive from the domain model's lists (stateIn).
  */
-import type { AttributeValue, GetItemCommandInput, QueryCommandInput, ScanCommandInput, TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import type {
+  AttributeValue,
+  GetItemCommandInput,
+  QueryCommandInput,
+  ScanCommandInput,
+  TransactWriteItem,
+  UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type WriteInFlight } from '../domain/tape.ts';
+import { ONLINE_TAPE_STATES, WRITABLE_TAPE_STATES, type Tape, type TapeSnapshot, type WriteInFlight } from '../domain/tape.ts';
 import type { Placement, Target } from '../domain/target.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
 import { DEFAULT_POOL, type Copy } from '../domain/copies.ts';
@@ -164,6 +171,31 @@ export function closeTapeItems(table: string, tape: Tape, now: string): Transact
   ];
   if (tape.online) items.push(onlinePointerDelete(table, tape));
   return items;
+}
+
+/** A catalog snapshot starts on a closed tape: only at its end of data, and only one write at a time. */
+export function startSnapshotItem(table: string, tape: Tape, inFlight: NonNullable<Tape['snapshotInFlight']>, now: string): UpdateItemCommandInput {
+  return {
+    TableName: table,
+    Key: m(keys.tape(tape.name)),
+    UpdateExpression: 'SET snapshotInFlight = :w, updatedAt = :now',
+    ConditionExpression: '#s = :closed AND nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND attribute_not_exists(snapshotInFlight)',
+    ExpressionAttributeNames: { '#s': 'state' },
+    ExpressionAttributeValues: m({ ':w': inFlight, ':now': now, ':closed': 'closed', ':n': inFlight.fileNumber }),
+  };
+}
+
+/** The snapshot task's end: written (the tape's next file is after it, the snapshot listed) or not; only for the task in flight. */
+export function finishSnapshotItem(table: string, tapeName: string, taskId: string, written: TapeSnapshot | undefined, now: string): UpdateItemCommandInput {
+  return {
+    TableName: table,
+    Key: m(keys.tape(tapeName)),
+    UpdateExpression: written
+      ? 'SET nextFileNumber = :next, snapshots = list_append(if_not_exists(snapshots, :none), :one), updatedAt = :now REMOVE snapshotInFlight'
+      : 'SET updatedAt = :now REMOVE snapshotInFlight',
+    ConditionExpression: 'snapshotInFlight.taskId = :t',
+    ExpressionAttributeValues: m({ ':t': taskId, ':now': now, ...(written ? { ':next': written.fileNumber + 1, ':none': [], ':one': [written] } : {}) }),
+  };
 }
 
 /** Clears the pointer of the tape's pool, only while it names the tape. */

@@ -24,7 +24,7 @@ import { decodeItem, encodeItem, type Item } from './dynamodb-json.ts';
 
 export const SNAPSHOT_FORMAT = 'tape-archive-catalog/1';
 const TABLE_KEYS = ['catalog', 'manifests'] as const;
-type TableKey = (typeof TABLE_KEYS)[number];
+export type TableKey = (typeof TABLE_KEYS)[number];
 export type SnapshotTables = Record<TableKey, string>;
 export interface SnapshotCounts {
   catalog: number;
@@ -44,8 +44,18 @@ async function* scanTable(db: DynamoDBClient, tableName: string, limit?: number)
   } while (start);
 }
 
-/** Writes every item of both tables to `file` (refused if it exists); returns the counts. */
-export async function snapshotCatalog(db: DynamoDBClient, tables: SnapshotTables, file: string, now: Date): Promise<SnapshotCounts & { sha256: string }> {
+/**
+ * Writes every item of both tables to `file` (refused if it exists); returns the counts.
+ * `adjust` may change an item as it is written (a snapshot on tape records its own tape as it
+ * will be once the snapshot is on it).
+ */
+export async function snapshotCatalog(
+  db: DynamoDBClient,
+  tables: SnapshotTables,
+  file: string,
+  now: Date,
+  adjust: (table: TableKey, item: Item) => Item = (_t, item) => item,
+): Promise<SnapshotCounts & { sha256: string }> {
   if (
     await access(file).then(
       () => true,
@@ -60,7 +70,7 @@ export async function snapshotCatalog(db: DynamoDBClient, tables: SnapshotTables
     yield `${JSON.stringify({ format: SNAPSHOT_FORMAT, createdAt: now.toISOString(), tables })}\n`;
     for (const t of TABLE_KEYS) {
       for await (const item of scanTable(db, tables[t])) {
-        const line = `${JSON.stringify({ t, item: encodeItem(item) })}\n`;
+        const line = `${JSON.stringify({ t, item: encodeItem(adjust(t, item)) })}\n`;
         h.update(line);
         counts[t]++;
         yield line;
@@ -128,7 +138,9 @@ async function checkSnapshot(file: string): Promise<{ head: z.infer<typeof headS
 export async function restoreCatalog(db: DynamoDBClient, tables: SnapshotTables, file: string): Promise<SnapshotCounts & { createdAt: string }> {
   const { head, counts } = await checkSnapshot(file);
   for (const t of TABLE_KEYS) {
-    for await (const _ of scanTable(db, tables[t], 1)) {
+    // Task status items are history, not the catalog (restore_catalog --tape has just made one).
+    for await (const item of scanTable(db, tables[t])) {
+      if (item.pk?.S?.startsWith('TASK#')) continue;
       throw new ConflictError(
         `table ${tables[t]} is not empty; restore_catalog loads a snapshot into an empty catalog only (nothing was loaded). Check the configured prefix, or delete the tables and run "run-job bootstrap" first.`,
       );

@@ -34,7 +34,7 @@ export type RestoreSummary = z.infer<typeof restoreSummarySchema>;
 /** A task status item as stored; the `task` job answers it (jobs/output-schemas.ts). */
 export const taskStatusSchema = z.object({
   taskId: z.string(),
-  kind: z.enum(['scan', 'write', 'verify', 'check-tape', 'restore', 'rebuild']),
+  kind: z.enum(['scan', 'write', 'verify', 'check-tape', 'restore', 'rebuild', 'snapshot', 'read-snapshot']),
   state: z.enum(TASK_STATES),
   tapeName: z.string().optional(),
   fileNumber: z.number().int().optional(),

@@ -49,6 +49,16 @@ export interface WriteInFlight {
   startedAt: string;
 }
 
+/** A catalog snapshot tape file (docs/tape-format.md, "Catalog snapshot files"). */
+export interface TapeSnapshot {
+  fileNumber: number;
+  taskId: string;
+  at: string;
+  bytes: number;
+  sha256: string;
+  items: { catalog: number; manifests: number };
+}
+
 export interface Tape {
   name: string;
   barcode: string;
@@ -67,6 +77,10 @@ export interface Tape {
   reason?: string;
   /** Set when the tape was rebuilt from what is on it (rebuild_catalog); `complete` once it was read to its end. */
   rebuilt?: { taskId: string; at: string; complete: boolean; verified: boolean };
+  /** A catalog snapshot being appended to this closed tape (close_tape); no other write runs meanwhile. */
+  snapshotInFlight?: { taskId: string; fileNumber: number; startedAt: string };
+  /** The catalog snapshots on this tape (tape files that hold no target), oldest first (added in release 0.9). */
+  snapshots?: TapeSnapshot[];
   createdAt: string;
   updatedAt: string;
 }

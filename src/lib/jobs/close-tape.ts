@@ -6,8 +6,9 @@
 import { ConditionFailed } from '../catalog/catalog.ts';
 import type { Copy } from '../domain/copies.ts';
 import { canBeClosed, type Tape } from '../domain/tape.ts';
-import { ConflictError, IllegalTransitionError } from '../errors.ts';
+import { ConflictError, errorMessage, IllegalTransitionError } from '../errors.ts';
 import type { JobContext } from './context.ts';
+import { startTapeSnapshot } from './snapshot-tape.ts';
 import { resolveTape } from './tapes.ts';
 
 /** Assigned copies back to unassigned (their tape is closed or removed); the target ids of those released. */
@@ -70,6 +71,8 @@ export interface CloseResult {
   closed: boolean;
   released: string[];
   warnings: string[];
+  /** The catalog snapshot appended to the tape as it closed (docs/tape-format.md); run-job waits for it. */
+  snapshot?: { taskId: string; fileNumber: number };
   message: string;
 }
 
@@ -94,8 +97,20 @@ export async function closeTape(ctx: JobContext, plan: ClosePlan): Promise<Close
   // Closing first means no archive can take these targets any more; releasing them after
   // is safe to repeat: close_tape on a closed tape releases whatever is still assigned.
   const released = await releaseAssigned(ctx, plan.toRelease);
+  // A closed tape that holds targets also holds the catalog as it was when it closed.
+  let snapshot: CloseResult['snapshot'];
+  const warnings = [...plan.warnings];
+  if (!plan.alreadyClosed && tape.nextFileNumber >= 2) {
+    try {
+      const s = await startTapeSnapshot(ctx, { ...tape, state: 'closed' });
+      snapshot = { taskId: s.taskId, fileNumber: s.fileNumber };
+    } catch (e) {
+      warnings.push(`no catalog snapshot was started on ${tape.name} (${errorMessage(e)}); "snapshot_catalog --tape ${tape.name}" writes one.`);
+    }
+  }
   const message = plan.alreadyClosed
     ? `tape ${tape.name} was already closed; released ${released.length} leftover target(s).`
-    : `tape ${tape.name} closed and offline; released ${released.length} target(s) for the next tape.`;
-  return { tape: tape.name, closed: !plan.alreadyClosed, released, warnings: plan.warnings, message };
+    : `tape ${tape.name} closed and offline; released ${released.length} target(s) for the next tape.` +
+      (snapshot ? ` The catalog is being appended to it as file ${snapshot.fileNumber} (task ${snapshot.taskId}).` : '');
+  return { tape: tape.name, closed: !plan.alreadyClosed, released, warnings, ...(snapshot ? { snapshot } : {}), message };
 }

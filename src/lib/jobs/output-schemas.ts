@@ -177,6 +177,10 @@ export const jobOutputSchemas = {
       closed: z.boolean(),
       released: z.array(z.string()),
       warnings: z.array(z.string()),
+      snapshot: z
+        .object({ taskId: z.string(), fileNumber: z.number().int() })
+        .optional()
+        .describe('the catalog snapshot being appended to the closed tape (docs/tape-format.md)'),
       message: z.string(),
     }),
   ]),
@@ -309,6 +313,8 @@ export const jobOutputSchemas = {
     refused: z.array(z.object({ id: z.string(), pool: z.string(), reason: z.string() })),
     message: z.string(),
   }),
+  snapshot_tape: z.object({ tape: z.string(), taskId: z.string(), fileNumber: z.number().int(), message: z.string() }),
+  fetch_snapshot: z.object({ tape: z.string(), taskId: z.string(), file: z.string(), message: z.string() }),
   at_risk: z.object({
     counts: z.object({
       targets: z.number().int(),
@@ -375,5 +381,7 @@ const _fits: { [N in JobName]: Fits<N> } = {
   scrub: true,
   repair: true,
   at_risk: true,
+  snapshot_tape: true,
+  fetch_snapshot: true,
 };
 void _fits;

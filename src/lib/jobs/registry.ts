@@ -33,6 +33,7 @@ import { whereIs } from './where-is.ts';
 import { scrub } from './scrub.ts';
 import { repair } from './repair.ts';
 import { atRisk } from './at-risk.ts';
+import { fetchSnapshot, snapshotTape } from './snapshot-tape.ts';
 
 const tapeName = z.string().min(1).max(64);
 const poolName = z.string().min(1).max(64);
@@ -162,6 +163,8 @@ export const jobInputSchemas = {
     })
     .strict(),
   at_risk: z.object({ limit: fromQuery(z.number().int().min(1).max(10_000)).optional() }).strict(),
+  snapshot_tape: z.object({ tape: tapeName }).strict(),
+  fetch_snapshot: z.object({ tape: tapeName, file: z.string().min(2).max(4096) }).strict(),
 } as const;
 
 export type JobName = keyof typeof jobInputSchemas;
@@ -221,6 +224,8 @@ const runners = {
   scrub: (ctx: JobContext, i: JobInput<'scrub'>) => scrub(ctx, i),
   repair: (ctx: JobContext, i: JobInput<'repair'>) => repair(ctx, i),
   at_risk: (ctx: JobContext, i: JobInput<'at_risk'>) => atRisk(ctx, i),
+  snapshot_tape: (ctx: JobContext, i: JobInput<'snapshot_tape'>) => snapshotTape(ctx, i),
+  fetch_snapshot: (ctx: JobContext, i: JobInput<'fetch_snapshot'>) => fetchSnapshot(ctx, i),
 } satisfies { [N in JobName]: (ctx: JobContext, input: JobInput<N>) => Promise<unknown> };
 
 export type JobOutput<N extends JobName> = Awaited<ReturnType<(typeof runners)[N]>>;

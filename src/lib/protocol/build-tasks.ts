@@ -11,7 +11,9 @@ import {
   PROTOCOL_VERSION,
   type CheckTapeTask,
   type DiscoverTask,
+  type ReadSnapshotTask,
   type RebuildTask,
+  type SnapshotTask,
   type RestoreTask,
   type ScanTask,
   type VerifyTask,
@@ -26,6 +28,16 @@ export interface Issue {
 
 type TargetRef = Pick<Target, 'id' | 'host' | 'path'>;
 const ref = (t: TargetRef) => ({ id: t.id, host: t.host, path: t.path });
+
+/** Append a catalog snapshot to `tapeName` as file `fileNumber` (close_tape, snapshot_catalog --tape). */
+export function snapshotTask(issue: Issue, tapeName: string, fileNumber: number): SnapshotTask {
+  return { v: PROTOCOL_VERSION, kind: 'snapshot', ...issue, tapeName, fileNumber };
+}
+
+/** Write the last catalog snapshot on `tapeName` as `file` on the agent's host (restore_catalog --tape). */
+export function readSnapshotTask(issue: Issue, tapeName: string, file: string): ReadSnapshotTask {
+  return { v: PROTOCOL_VERSION, kind: 'read-snapshot', ...issue, tapeName, file };
+}
 
 /** Read `tapes` (none: every tape in the library) and report what is on them (rebuild_catalog). */
 export function rebuildTask(issue: Issue, r: { tapes: string[]; verify: boolean; merge: boolean }): RebuildTask {

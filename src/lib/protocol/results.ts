@@ -234,7 +234,43 @@ export const rebuildResultSchema = z
   })
   .strict();
 
+const snapshotItems = z.object({ catalog: z.number().int().min(0), manifests: z.number().int().min(0) }).strict();
+
+/** A catalog snapshot written to tape (written), or why not (failed: nothing is recorded on the tape). */
+export const snapshotResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('snapshot-result'),
+    tapeName: z.string(),
+    fileNumber: z.number().int().min(1),
+    outcome: z.enum(['written', 'failed']),
+    bytes: z.number().int().min(0).optional(),
+    sha256: z.string().optional(),
+    items: snapshotItems.optional(),
+    error: z.string().max(4000).optional(),
+  })
+  .strict();
+
+/** restore_catalog --tape: where the agent wrote the tape's last snapshot, or why it could not. */
+export const readSnapshotResultSchema = z
+  .object({
+    ...base,
+    kind: z.literal('read-snapshot-result'),
+    tapeName: z.string(),
+    ok: z.boolean(),
+    file: z.string().optional(),
+    fileNumber: z.number().int().min(1).optional(),
+    writtenAt: z.string().optional(),
+    bytes: z.number().int().min(0).optional(),
+    sha256: z.string().optional(),
+    items: snapshotItems.optional(),
+    error: z.string().max(4000).optional(),
+  })
+  .strict();
+
 export const resultSchema = z.union([
+  snapshotResultSchema,
+  readSnapshotResultSchema,
   rebuildTapeResultSchema,
   rebuildFileResultSchema,
   rebuildResultSchema,
@@ -259,4 +295,6 @@ export type DiscoverResult = z.infer<typeof discoverResultSchema>;
 export type RebuildTapeResult = z.infer<typeof rebuildTapeResultSchema>;
 export type RebuildFileResult = z.infer<typeof rebuildFileResultSchema>;
 export type RebuildResult = z.infer<typeof rebuildResultSchema>;
+export type SnapshotResult = z.infer<typeof snapshotResultSchema>;
+export type ReadSnapshotResult = z.infer<typeof readSnapshotResultSchema>;
 export type Result = z.infer<typeof resultSchema>;

@@ -138,7 +138,24 @@ export const rebuildTaskSchema = z
   })
   .strict();
 
+/**
+ * A catalog snapshot as tape file `fileNumber` of a closed tape (close_tape, `snapshot_catalog
+ * --tape`): the agent exports both tables and appends them after the tape's last file. Added
+ * in release 0.9 (an older agent dead-letters it; nothing is written).
+ */
+export const snapshotTaskSchema = z.object({ ...base, kind: z.literal('snapshot'), tapeName: z.string().min(1), fileNumber: z.number().int().min(1) }).strict();
+
+/**
+ * `restore_catalog --tape`: find the last catalog snapshot file on a tape (no catalog needed)
+ * and write it, checked against its trailer, as `file` (created, never overwritten) on the agent's host.
+ */
+export const readSnapshotTaskSchema = z
+  .object({ ...base, kind: z.literal('read-snapshot'), tapeName: z.string().min(1), file: z.string().startsWith('/') })
+  .strict();
+
 export const taskSchema = z.discriminatedUnion('kind', [
+  snapshotTaskSchema,
+  readSnapshotTaskSchema,
   rebuildTaskSchema,
   scanTaskSchema,
   writeTaskSchema,
@@ -155,6 +172,8 @@ export type DiscoverTask = z.infer<typeof discoverTaskSchema>;
 export type CheckTapeTask = z.infer<typeof checkTapeTaskSchema>;
 export type RestoreTask = z.infer<typeof restoreTaskSchema>;
 export type RebuildTask = z.infer<typeof rebuildTaskSchema>;
+export type SnapshotTask = z.infer<typeof snapshotTaskSchema>;
+export type ReadSnapshotTask = z.infer<typeof readSnapshotTaskSchema>;
 export type Task = z.infer<typeof taskSchema>;
 export type TaskKind = Task['kind'];
 
@@ -167,6 +186,8 @@ export const QUEUE_OF_TASK: Record<TaskKind, 'scans' | 'tasks'> = {
   'check-tape': 'tasks',
   restore: 'tasks',
   rebuild: 'tasks',
+  snapshot: 'tasks',
+  'read-snapshot': 'tasks',
 };
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };

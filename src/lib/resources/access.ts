@@ -37,7 +37,7 @@ export const JOB_ACCESS = {
   assign: { write: ['catalog'] },
   archive: { write: ['catalog'], send: ['tasks'] },
   confirm: { write: ['catalog'], send: ['tasks'] },
-  close_tape: { write: ['catalog'] },
+  close_tape: { write: ['catalog'], send: ['tasks'] },
   targets: { read: ['catalog'] },
   set_copies: { write: ['catalog'] },
   // and builds the name index of manifests stored before release 0.5
@@ -59,6 +59,8 @@ export const JOB_ACCESS = {
   scrub: { write: ['catalog'], send: ['tasks'] },
   repair: { write: ['catalog'] },
   at_risk: { read: ['catalog'] },
+  snapshot_tape: { write: ['catalog'], send: ['tasks'] },
+  fetch_snapshot: { write: ['catalog'], send: ['tasks'] },
 } as const satisfies Record<JobName, Access>;
 
 export type DeclaredJob = keyof typeof JOB_ACCESS;
@@ -129,6 +131,8 @@ export const FUNCTIONS = {
   scrubNow: httpJob('scrub', 'scrub', true),
   repair: httpJob('repair', 'repair', true),
   atRisk: httpJob('atRisk', 'at_risk'),
+  snapshotTape: httpJob('snapshotTape', 'snapshot_tape', true),
+  fetchSnapshot: httpJob('fetchSnapshot', 'fetch_snapshot', true),
   reconcileNow: httpJob('reconcile', 'reconcile', true),
   rescan: httpJob('rescan', 'rescan', true),
   discoverNow: httpJob('discover', 'discover', true),

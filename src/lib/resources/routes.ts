@@ -138,6 +138,18 @@ export const HTTP_ROUTES: Record<JobName, Route> = {
     okStatus: 200,
     summary: 'at_risk: targets short of confirmed copies, copies overdue for scrub, tapes with errors, oldest data never read back (for monitoring)',
   },
+  snapshot_tape: {
+    method: 'POST',
+    path: '/catalog/snapshots',
+    okStatus: 202,
+    summary: 'snapshot_tape: append the whole catalog to a closed tape as one more tape file (close_tape does it as it closes a tape)',
+  },
+  fetch_snapshot: {
+    method: 'POST',
+    path: '/catalog/snapshots/fetch',
+    okStatus: 202,
+    summary: 'fetch_snapshot: the agent writes the last catalog snapshot on a tape to a file on its host (restore_catalog --tape)',
+  },
   reconcile: { method: 'POST', path: '/reconcile', okStatus: 200, summary: 'reconcile: re-send work whose task was lost or whose agent died' },
   discover: {
     method: 'POST',

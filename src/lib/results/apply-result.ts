@@ -14,6 +14,7 @@ import { importTargets } from '../jobs/targets.ts';
 import { repair } from '../jobs/repair.ts';
 import { errorMessage } from '../errors.ts';
 import { applyRebuildEnd, applyRebuildFile, applyRebuildTape } from './apply-rebuild.ts';
+import { applyReadSnapshot, applySnapshot } from './apply-snapshot.ts';
 
 /** A target at least this share of a tape's capacity that meets the end of medium on an empty tape is too large for it. */
 const TOO_LARGE_SHARE = 0.9;
@@ -49,6 +50,10 @@ export async function applyResult(ctx: JobContext, r: Result): Promise<ApplyOutc
       return applyRebuildFile(ctx, r);
     case 'rebuild-result':
       return applyRebuildEnd(ctx, r);
+    case 'snapshot-result':
+      return applySnapshot(ctx, r);
+    case 'read-snapshot-result':
+      return applyReadSnapshot(ctx, r);
   }
 }
 
