@@ -1,6 +1,6 @@
 /** Scrub planning and risk assessment (issue 13): pure, from catalog items. */
 import { describe, expect, it } from 'vitest';
-import { copyCodec } from '../../src/lib/catalog/items.ts';
+import { copyCodec, tapeCodec } from '../../src/lib/catalog/items.ts';
 import type { Copy, TargetCopies } from '../../src/lib/domain/copies.ts';
 import { assessRisk } from '../../src/lib/domain/risk.ts';
 import { planScrub, scrubBudgetBytes, type ScrubCandidate } from '../../src/lib/domain/scrub.ts';
@@ -110,6 +110,19 @@ describe('assessRisk', () => {
     expect(r.overdueScrub).toHaveLength(1);
     expect(r.counts.targets).toBe(3);
     expect(r.counts.overdueScrub).toBe(4);
+  });
+});
+
+describe('a tape item of the previous release', () => {
+  it('reads without snapshots or snapshotInFlight, and round-trips one that has them', () => {
+    // As release 0.8 (before catalog snapshots on tape) wrote a closed tape.
+    const old = { pk: 'TAPE#p1', sk: 'TAPE', type: 'tape', gsi1pk: 'TAPES', gsi1sk: 'p1', ...tape('p1', 'closed') };
+    const t = tapeCodec.fromItem(old);
+    expect(t.snapshots).toBeUndefined();
+    expect(t.snapshotInFlight).toBeUndefined();
+    expect(t.nextFileNumber).toBe(3);
+    const snap = { fileNumber: 3, taskId: 'x', at: day(4), bytes: 10, sha256: 'ab', items: { catalog: 5, manifests: 2 } };
+    expect(tapeCodec.fromItem(tapeCodec.toItem({ ...t, snapshots: [snap], nextFileNumber: 4 })).snapshots).toEqual([snap]);
   });
 });
 

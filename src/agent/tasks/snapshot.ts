@@ -6,7 +6,7 @@
  * write it, checked against its trailer, as a file on this host. Neither needs the tape's
  * catalog entry beyond the task.
  */
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { SNAPSHOT_FORMAT, snapshotCatalog } from '../../lib/catalog/snapshot.ts';
@@ -29,6 +29,8 @@ export async function runSnapshot(deps: DriveDeps, task: SnapshotTask, signal: A
     const files = await drive.seekEndOfData();
     // Delivered again after this snapshot was written but before its report: report it again.
     if (files === task.fileNumber + 1) {
+      await mkdir(deps.staging.dir, { recursive: true });
+      await rm(temp, { force: true }); // left by the run that was killed
       const again = await readBack(deps, task.tapeName, task.fileNumber, temp).catch(() => undefined);
       if (again?.header.taskId === task.taskId) return { kind: 'report', result: { ...base, outcome: 'written', ...figures(again.trailer) } };
     }
@@ -86,7 +88,8 @@ export async function runReadSnapshot(deps: DriveDeps, task: ReadSnapshotTask, s
         if (!/not a catalog snapshot file/.test(found.failure)) problems.push(`file ${n}: ${found.failure}`);
         continue;
       }
-      await rename(part, task.file);
+      // Never over an existing file: link fails if it exists.
+      await link(part, task.file);
       log('info', 'catalog snapshot read', { taskId: task.taskId, tape: task.tapeName, fileNumber: n, file: task.file });
       return {
         kind: 'report',

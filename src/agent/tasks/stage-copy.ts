@@ -11,6 +11,8 @@ import type { WriteTask } from '../../lib/protocol/tasks.ts';
 import { extractTargetFile, linkGroupsToRedirect } from '../../lib/restore/extract.ts';
 import { LocalDestination } from '../../lib/restore/local-destination.ts';
 import { SourceUnavailableError } from '../../lib/source/data-source.ts';
+import { TapeBusyError } from '../../lib/tape/drive.ts';
+import { errorMessage } from '../../lib/errors.ts';
 import type { DriveDeps } from '../types.ts';
 import { checkLabel, mountTape } from './tape-checks.ts';
 
@@ -29,7 +31,7 @@ export async function stageCopy(deps: DriveDeps, task: WriteTask, from: NonNulla
   const where = `${from.tapeName} file ${from.fileNumber}`;
   if (task.totalBytes > staging.maxBytes) {
     throw new StagingError(
-      `the copy on ${where} holds ${task.totalBytes} bytes, more than the staging directory may hold (staging.maxBytes ${staging.maxBytes}); raise it in the agent config, or "repair --target ${task.target.id} --from source".`,
+      `the copy on ${where} holds ${task.totalBytes} bytes, more than the staging directory may hold (staging.maxBytes ${staging.maxBytes}); nothing was written (raise it in the agent config for later repairs). ${FROM_SOURCE_NEXT}`,
     );
   }
   await mkdir(staging.dir, { recursive: true });
@@ -37,7 +39,7 @@ export async function stageCopy(deps: DriveDeps, task: WriteTask, from: NonNulla
   const free = fs.bavail * fs.bsize;
   if (task.totalBytes > free) {
     throw new StagingError(
-      `the staging directory ${staging.dir} has ${free} bytes free, the copy on ${where} needs ${task.totalBytes}; free space there and archive again.`,
+      `the staging directory ${staging.dir} has ${free} bytes free, the copy on ${where} needs ${task.totalBytes}; nothing was written (free space there for later repairs). ${FROM_SOURCE_NEXT}`,
     );
   }
   const dir = join(staging.dir, task.taskId);
@@ -65,13 +67,18 @@ export async function stageCopy(deps: DriveDeps, task: WriteTask, from: NonNulla
     });
     if (failures.length || counts.failed > 0) {
       throw new StagingError(
-        `the copy on ${where} did not read back whole (${failures.length} file(s): ${failures.slice(0, 5).join('; ')}); nothing was written. Confirm that copy ("confirm ${from.fileNumber} --tape ${from.tapeName} --retry"), or "repair --target ${task.target.id} --from source".`,
+        `the copy on ${where} did not read back whole (${failures.length} file(s): ${failures.slice(0, 5).join('; ')}); nothing was written. Confirm that copy ("confirm ${from.fileNumber} --tape ${from.tapeName} --retry"). ${FROM_SOURCE_NEXT}`,
       );
     }
     log('info', 'repair: other copy staged', { taskId: task.taskId, targetId: task.target.id, from: where, files: counts.restored, bytes: counts.bytes, dir });
     return { dir, remove };
   } catch (e) {
     await remove().catch(() => undefined);
-    throw e;
+    // Whatever went wrong with the other copy's tape (not loaded, wrong cartridge, unreadable)
+    // says nothing about the tape to be written: a staging error, never a refusal of that tape.
+    if (signal.aborted || e instanceof TapeBusyError || e instanceof StagingError) throw e;
+    throw new StagingError(`the copy on ${where} could not be read (${errorMessage(e)}); nothing was written. ${FROM_SOURCE_NEXT}`);
   }
 }
+
+const FROM_SOURCE_NEXT = 'The next "archive" writes this copy from its source instead, checked against its scan.';

@@ -30,6 +30,8 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     targetId: task.targetId,
     updateCatalog: task.updateCatalog,
   };
+  // Until the file is being read, a failure (no tape, wrong tape) says nothing about the copy.
+  let reading = false;
   try {
     await mountTape(drive, task.tapeName);
     const label = await checkLabel(drive, task.tapeName);
@@ -40,6 +42,7 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     const { scanId, pages } = scan;
     const manifest = scanId && pages ? () => ctx.manifests.read(task.targetId, scanId, pages) : undefined;
     const progress = deps.reporter.progress(task.taskId, file.bytes ?? 0, 'verifying');
+    reading = true;
     await drive.seekFile(task.fileNumber);
     const report = await readTargetFile(
       drive.readFile({ signal }),
@@ -67,7 +70,10 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
   } catch (e) {
     if (signal.aborted || e instanceof TapeBusyError) throw e;
     const error = errorMessage(e);
-    log('warn', 'verify could not read the file', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error });
-    return { kind: 'report', result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error } };
+    log('warn', 'verify could not read the file', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error, reading });
+    return {
+      kind: 'report',
+      result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error, ...(reading ? {} : { notRead: true }) },
+    };
   }
 }

@@ -401,6 +401,7 @@ export function copyAfterWriteItem(
   to: Placement,
   now: string,
   extra: Record<string, unknown> = {},
+  dropRepairSource = false,
 ): TransactWriteItem {
   const tapeName = tape.name;
   const sets = Object.keys(extra).map((_k, i) => `#x${i} = :x${i}`);
@@ -408,7 +409,8 @@ export function copyAfterWriteItem(
   const values = Object.fromEntries(Object.values(extra).map((v, i) => [`:x${i}`, v]));
   const keepNumber = to === 'archived' || to === 'confirmed' || to === 'confirm_failed';
   // A repair that wrote its file is done: the next write of this copy reads the source again.
-  const remove = [...(keepNumber ? [] : ['fileNumber']), ...(to === 'archived' ? ['repairFrom'] : [])];
+  // So is one whose other copy could not be staged: the next write reads the source (checked against its scan).
+  const remove = [...(keepNumber ? [] : ['fileNumber']), ...(to === 'archived' || dropRepairSource ? ['repairFrom'] : [])];
   return {
     Update: {
       TableName: table,
@@ -492,7 +494,14 @@ export function discardWriteItems(
   table: string,
   tape: Tape,
   w: { taskId: string; fileNumber: number; targetId: string },
-  outcome: { targetPlacement: 'assigned' | 'write_failed'; tapeState?: 'full' | 'disabled' | 'labelled'; reason?: string; error?: string },
+  outcome: {
+    targetPlacement: 'assigned' | 'write_failed';
+    tapeState?: 'full' | 'disabled' | 'labelled';
+    reason?: string;
+    error?: string;
+    /** A repair's other copy could not be staged: the copy's next write reads the source. */
+    dropRepairSource?: boolean;
+  },
   now: string,
 ): TransactWriteItem[] {
   const full = outcome.tapeState ? `, #s = :full${outcome.reason ? ', reason = :reason' : ''}` : '';
@@ -525,7 +534,16 @@ export function discardWriteItems(
         ExpressionAttributeValues: m({ ':writing': 'writing', ':task': w.taskId }),
       },
     },
-    copyAfterWriteItem(table, tape, w.fileNumber, w.targetId, outcome.targetPlacement, now, outcome.error ? { lastError: outcome.error } : {}),
+    copyAfterWriteItem(
+      table,
+      tape,
+      w.fileNumber,
+      w.targetId,
+      outcome.targetPlacement,
+      now,
+      outcome.error ? { lastError: outcome.error } : {},
+      outcome.dropRepairSource,
+    ),
   ];
 }
 

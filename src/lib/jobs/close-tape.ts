@@ -32,6 +32,9 @@ export async function releaseAssigned(ctx: JobContext, copies: Copy[]): Promise<
 export const assignedTo = (ctx: JobContext, tape: Pick<Tape, 'name' | 'pool'>) =>
   ctx.catalog.listCopies({ placement: 'assigned', pool: tape.pool, tapeName: tape.name });
 
+/** The states from which close_tape appends a catalog snapshot (a tape in good order). */
+const SNAPSHOT_ON_CLOSE_STATES: readonly Tape['state'][] = ['registered', 'labelled', 'full'];
+
 export interface ClosePlan {
   tape: Tape;
   warnings: string[];
@@ -100,7 +103,12 @@ export async function closeTape(ctx: JobContext, plan: ClosePlan): Promise<Close
   // A closed tape that holds targets also holds the catalog as it was when it closed.
   let snapshot: CloseResult['snapshot'];
   const warnings = [...plan.warnings];
-  if (!plan.alreadyClosed && tape.nextFileNumber >= 2) {
+  if (!plan.alreadyClosed && tape.nextFileNumber >= 2 && !SNAPSHOT_ON_CLOSE_STATES.includes(tape.state)) {
+    // A tape set aside (disabled after an error, broken) is not written to unasked.
+    warnings.push(
+      `no catalog snapshot was appended to ${tape.name}: it was ${tape.state}${tape.reason ? ` (${tape.reason})` : ''}. "snapshot_catalog --tape ${tape.name}" writes one if the tape is sound.`,
+    );
+  } else if (!plan.alreadyClosed && tape.nextFileNumber >= 2) {
     try {
       const s = await startTapeSnapshot(ctx, { ...tape, state: 'closed' });
       snapshot = { taskId: s.taskId, fileNumber: s.fileNumber };

@@ -7,7 +7,7 @@
  */
 import type { JobContext } from './context.ts';
 import { usableRepairSource } from './repair.ts';
-import { checkTapeTask, scanTask, verifyTask, writeTask } from '../protocol/build-tasks.ts';
+import { checkTapeTask, scanTask, snapshotTask, verifyTask, writeTask } from '../protocol/build-tasks.ts';
 import { isStale, STALE_AFTER_SECONDS, type TaskStatus } from '../catalog/task-status.ts';
 
 export interface ReconcileInput {
@@ -19,6 +19,7 @@ export interface ReconcileInput {
 
 export interface ReconcileResult {
   scansResent: string[];
+  /** Target writes, and catalog snapshots appended to closed tapes. */
   writesResent: { tape: string; fileNumber: number; taskId: string }[];
   verifiesResent: { tape: string; fileNumber: number; taskId: string }[];
   checksResent: { tape: string; taskId: string }[];
@@ -42,6 +43,12 @@ export async function reconcile(ctx: JobContext, input: ReconcileInput): Promise
   }
 
   for (const tape of await ctx.catalog.listTapes()) {
+    // A catalog snapshot whose task was lost: the same task again (the agent reports one it finished).
+    const sn = tape.snapshotInFlight;
+    if (sn && lost(await ctx.tasks.get(sn.taskId), sn.startedAt)) {
+      await ctx.queues.sendTask(snapshotTask({ taskId: sn.taskId, issuedAt: now }, tape.name, sn.fileNumber));
+      result.writesResent.push({ tape: tape.name, fileNumber: sn.fileNumber, taskId: sn.taskId });
+    }
     const w = tape.writeInFlight;
     if (!w) continue;
     const status = await ctx.tasks.get(w.taskId);

@@ -87,6 +87,12 @@ export const verifyResultSchema = z
     bad: z.array(badFile).max(MAX_LISTED),
     badCount: z.number().int().min(0),
     error: z.string().max(4000).optional(),
+    /**
+     * The file was not read at all (no tape in the drive, the wrong cartridge, a tape the
+     * library does not hold): nothing is known about the copy, which stays as it was (added in
+     * release 0.9; older agents report such a verify as failed).
+     */
+    notRead: z.boolean().optional(),
   })
   .strict();
 

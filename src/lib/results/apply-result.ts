@@ -169,8 +169,9 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
         await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'write_failed', error: message, ...labelled }, now);
         break;
       case 'source-error':
-        // The data host failed us, not the tape: the target stays assigned and is retried.
-        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', error: message, ...labelled }, now);
+        // The data host (or a repair's other copy) failed us, not the tape: the target stays
+        // assigned and is retried; a repair whose other copy could not be staged, from the source.
+        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', error: message, dropRepairSource: true, ...labelled }, now);
         break;
       case 'io-error':
       case 'refused':
@@ -199,7 +200,13 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
     r.outcome === 'confirmed'
       ? `file ${r.fileNumber} on ${r.tapeName} confirmed: ${r.fileCount} file(s), ${r.bytes} bytes re-read, every checksum matches`
       : `file ${r.fileNumber} on ${r.tapeName} FAILED verify (${r.badCount} bad): ${r.error ?? r.bad.map((b) => `${b.path}: ${b.reason}`).join('; ')}`;
-  const scrub = (await ctx.tasks.get(r.taskId))?.scrub === true;
+  const status = await ctx.tasks.get(r.taskId);
+  const scrub = status?.scrub === true;
+  if (r.notRead) {
+    const why = `file ${r.fileNumber} on ${r.tapeName} was not read: ${r.error ?? 'the tape could not be mounted'}. The copy is unchanged; load tape ${r.tapeName} (or check the library) and run ${scrub ? 'scrub' : 'confirm'} again.`;
+    await ctx.tasks.finish(r.taskId, 'failed', 'not-read', why, now);
+    return { applied: true, note: why };
+  }
   let repairNote = '';
   if (r.updateCatalog) {
     // Re-read and retry when the copy moves (re-assigned) between the reads and the write.
@@ -208,7 +215,14 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
     for (let attempt = 1; ; attempt++) {
       const file = await ctx.catalog.getTapeFile(r.tapeName, r.fileNumber);
       if (!file || file.targetId !== r.targetId) return { applied: false, note: `verify of unknown file ${r.tapeName}/${r.fileNumber}; ignored` };
-      if (file.lastVerifyTaskId === r.taskId) return { applied: false, note: `verify ${r.taskId} already applied; ignored` };
+      if (file.lastVerifyTaskId === r.taskId) {
+        // Applied before, perhaps by a consumer that died before finishing the task: finish it now.
+        if (status && (status.state === 'queued' || status.state === 'running')) {
+          if (scrub && r.outcome === 'failed') repairNote = await startRepair(ctx, r.targetId, tape.pool, r.taskId);
+          await ctx.tasks.finish(r.taskId, r.outcome === 'confirmed' ? 'succeeded' : 'failed', r.outcome, message + repairNote, now);
+        }
+        return { applied: false, note: `verify ${r.taskId} already applied; ignored` };
+      }
       const copy = (await ctx.catalog.getTargetCopies(r.targetId))?.copies.find((c) => c.pool === tape.pool);
       const targetOnFile = copy?.tapeName === file.tapeName && copy.fileNumber === file.fileNumber;
       try {

@@ -17,7 +17,7 @@ export async function applySnapshot(ctx: JobContext, r: SnapshotResult): Promise
     return { applied: false, note: `snapshot ${r.taskId} on ${r.tapeName} is not in flight (already applied); ignored` };
   const message = written
     ? `catalog snapshot written as file ${r.fileNumber} of ${r.tapeName}: ${written.items.catalog} catalog item(s), ${written.items.manifests} manifest item(s), ${written.bytes} bytes, sha256 ${written.sha256}`
-    : `no catalog snapshot was written to ${r.tapeName}: ${r.error ?? 'unknown error'}; the tape is unchanged. Fix that, then "snapshot_catalog --tape ${r.tapeName}".`;
+    : `no catalog snapshot was written to ${r.tapeName}: ${r.error ?? 'unknown error'}. Its catalogued files are untouched and the catalog still ends it at file ${r.fileNumber - 1}; a partial file the attempt may have left is never written over, so later snapshots on this tape are refused ("tape-agent inspect" shows it). The next tape closed carries the catalog; "snapshot_catalog --to FILE" keeps one now.`;
   await ctx.tasks.finish(r.taskId, written ? 'succeeded' : 'failed', r.outcome, message, now);
   return { applied: true, note: message };
 }

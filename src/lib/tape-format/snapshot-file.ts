@@ -84,6 +84,10 @@ export async function readSnapshotFile(blocks: AsyncIterable<Buffer>, toFile: st
   const h = createHash('sha256');
   let bytes = 0;
   const out: WriteStream = createWriteStream(toFile, { flags: 'wx' });
+  let writeError: unknown;
+  out.on('error', (e) => {
+    writeError ??= e;
+  });
   const pending: Buffer[] = [];
   let notSnapshot = false;
   const parser = new TarParser({
@@ -118,7 +122,8 @@ export async function readSnapshotFile(blocks: AsyncIterable<Buffer>, toFile: st
   try {
     for await (const block of blocks) {
       parser.push(block);
-      for (const b of pending.splice(0)) if (!out.write(b)) await once(out, 'drain');
+      if (writeError) throw writeError;
+      for (const b of pending.splice(0)) if (!out.write(b)) await Promise.race([once(out, 'drain'), once(out, 'close')]);
       if (notSnapshot) break; // not a snapshot file: stop reading
     }
     if (!notSnapshot) {
@@ -126,9 +131,12 @@ export async function readSnapshotFile(blocks: AsyncIterable<Buffer>, toFile: st
       if (finish.state !== 'end') problems.push(`the tape file ends early (${finish.state})`);
     }
   } finally {
-    out.end();
-    await once(out, 'close');
+    if (!out.closed) {
+      out.end();
+      await once(out, 'close').catch(() => undefined);
+    }
   }
+  if (writeError) throw writeError;
   const digest = h.digest('hex');
   if (!header) throw new TapeFormatError(`not a catalog snapshot file: ${problems[0] ?? 'its first member is not a snapshot header.json'}.`);
   if (!trailer) throw new TapeFormatError(`the catalog snapshot has no trailer (${problems[0] ?? 'an interrupted write'}); use an earlier snapshot.`);
