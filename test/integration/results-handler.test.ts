@@ -73,6 +73,26 @@ describe('results handler (SQS-triggered Lambda)', () => {
     expect((await stack.ctx.tasks.get(started.taskId))?.state).toBe('succeeded');
   });
 
+  it('a verify that never read the file (no tape, wrong cartridge) leaves the copy as it was; one that read it bad marks it bad', async () => {
+    const [t] = (await runJob(stack.ctx, 'targets', {})).targets;
+    const verify = async (extra: Record<string, unknown>) => {
+      const req = await runJob(stack.ctx, 'confirm', { which: '1', tape: 'tapeR', retry: true });
+      if (req.status !== 'requested') throw new Error(`confirm did not start: ${req.message}`);
+      const taskId = req.taskId;
+      const base = { v: 1, kind: 'verify-result', taskId, reportedAt: new Date().toISOString(), tapeName: 'tapeR', fileNumber: 1, targetId: t!.id };
+      await handler({ Records: [record({ ...base, updateCatalog: true, bytes: 0, fileCount: 0, bad: [], badCount: 0, ...extra })] }, {} as never);
+      return (await stack.ctx.tasks.get(taskId))!;
+    };
+    const notRead = await verify({ outcome: 'failed', error: 'no tape in drive st0; load tape tapeR', notRead: true });
+    expect(notRead).toMatchObject({ state: 'failed', outcome: 'not-read' });
+    expect(notRead.message).toMatch(/was not read: no tape in drive st0.*The copy is unchanged; load tape tapeR/);
+    expect((await targetView(stack, t!.id)).placement).toBe('archived');
+    expect((await stack.ctx.catalog.getTapeFile('tapeR', 1))?.state).toBe('archived');
+    const bad = await verify({ outcome: 'failed', error: 'checksum mismatch', badCount: 1, bad: [{ path: 'a', reason: 'checksum mismatch' }] });
+    expect(bad).toMatchObject({ state: 'failed', outcome: 'failed' });
+    expect((await targetView(stack, t!.id)).placement).toBe('confirm_failed');
+  });
+
   it('applies a discover result under its declaration: imports the targets and sends their scans', async () => {
     const discovered = {
       v: 1,
