@@ -185,4 +185,29 @@ describe('scrub finds rot, repair writes the copy again', () => {
     expect(verifies).toEqual([]);
     expect((await json(['status'])).copies).toMatchObject({ safe: 3, atRisk: 0, bad: 0 });
   });
+
+  it('the other copy cannot be read: the write fails without blaming the tape being written, and the next one reads the source', async () => {
+    const [a, pathA] = [ids[0]!, paths[0]!];
+    await flip(a, 'primary');
+    expect((await h.cli(['scrub', '--wait', '--tape', 'p1'])).code).toBe(1);
+    const offsite = await copyOf(a, 'offsite');
+    expect(await copyOf(a, 'primary')).toMatchObject({ placement: 'assigned', tapeName: 'p2', repairFrom: { tapeName: 'o1', fileNumber: offsite.fileNumber } });
+    await h.vtl.injectFault('o1', { kind: 'read-error', fileNumber: offsite.fileNumber!, afterBytes: 100_000 });
+    const failed = await h.cli(['archive', '--pool', 'primary']);
+    expect(failed.code).not.toBe(0);
+    expect(failed.out + failed.err).toMatch(
+      /the copy on o1 file \d+ could not be read .*nothing was written\. The next "archive" writes this copy from its source/,
+    );
+    expect((await stack.ctx.catalog.getTape('p2'))?.state).not.toBe('disabled');
+    const after = await copyOf(a, 'primary');
+    expect(after).toMatchObject({ placement: 'assigned', tapeName: 'p2' });
+    expect(after.repairFrom).toBeUndefined();
+    await ok(['archive', '--pool', 'primary']);
+    await ok(['confirm', 'next', '--pool', 'primary']);
+    const fixed = await copyOf(a, 'primary');
+    expect(fixed).toMatchObject({ placement: 'confirmed', tapeName: 'p2' });
+    expect((await extractWithGnuTar(h.vtl.tapeFilePath('p2', fixed.fileNumber!))).data).toEqual(digests.get(pathA));
+    await h.vtl.clearFaults('o1');
+    expect(await stagingEmpty()).toBe(true);
+  });
 });

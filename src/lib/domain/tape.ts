@@ -42,6 +42,9 @@ export const READABLE_TAPE_STATES: readonly TapeState[] = TAPE_STATES.filter((s)
 export const canGoOnline = (state: TapeState): boolean => ONLINE_TAPE_STATES.includes(state);
 export const canBeClosed = (state: TapeState): boolean => CLOSABLE_TAPE_STATES.includes(state);
 
+/** The states from which close_tape appends a catalog snapshot: a tape in good order (not set aside after an error). */
+export const SNAPSHOT_ON_CLOSE_STATES: readonly TapeState[] = CLOSABLE_TAPE_STATES.filter((s) => s !== 'disabled' && s !== 'broken');
+
 export interface WriteInFlight {
   fileNumber: number;
   targetId: string;

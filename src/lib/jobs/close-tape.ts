@@ -5,7 +5,7 @@
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
 import type { Copy } from '../domain/copies.ts';
-import { canBeClosed, type Tape } from '../domain/tape.ts';
+import { canBeClosed, SNAPSHOT_ON_CLOSE_STATES, type Tape } from '../domain/tape.ts';
 import { ConflictError, errorMessage, IllegalTransitionError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { startTapeSnapshot } from './snapshot-tape.ts';
@@ -31,9 +31,6 @@ export async function releaseAssigned(ctx: JobContext, copies: Copy[]): Promise<
 /** The copies assigned to `tape` and not yet written. */
 export const assignedTo = (ctx: JobContext, tape: Pick<Tape, 'name' | 'pool'>) =>
   ctx.catalog.listCopies({ placement: 'assigned', pool: tape.pool, tapeName: tape.name });
-
-/** The states from which close_tape appends a catalog snapshot (a tape in good order). */
-const SNAPSHOT_ON_CLOSE_STATES: readonly Tape['state'][] = ['registered', 'labelled', 'full'];
 
 export interface ClosePlan {
   tape: Tape;
