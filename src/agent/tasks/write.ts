@@ -79,7 +79,11 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
     if (task.from) {
       staged = await stageCopy(deps, task, task.from, signal);
       await mountTape(drive, task.tapeName);
-      await checkLabel(drive, task.tapeName);
+      // The tape came back out of the drive meanwhile: the same checks again before the append.
+      if (!(await checkLabel(drive, task.tapeName)))
+        throw new TapeRefusal('wrong-tape', `tape ${task.tapeName} in drive ${drive.id} is blank after staging the other copy; load the right tape.`);
+      if ((await checkPosition(deps, task)) !== position)
+        throw new TapeRefusal('position-mismatch', `tape ${task.tapeName} no longer ends where it did before the other copy was staged; nothing was written.`);
     }
     const source = staged ? new LocalDataSource('staging') : deps.sources.for(task.target.host);
     const sourcePath = staged ? staged.dir : task.target.path;
