@@ -13,11 +13,17 @@ export async function applySnapshot(ctx: JobContext, r: SnapshotResult): Promise
     r.outcome === 'written' && r.bytes !== undefined && r.sha256 && r.items
       ? { fileNumber: r.fileNumber, taskId: r.taskId, at: now, bytes: r.bytes, sha256: r.sha256, items: r.items }
       : undefined;
-  if (!(await ctx.catalog.finishSnapshot(r.tapeName, r.taskId, written, now)))
-    return { applied: false, note: `snapshot ${r.taskId} on ${r.tapeName} is not in flight (already applied); ignored` };
+  const applied = await ctx.catalog.finishSnapshot(r.tapeName, r.taskId, written, now);
   const message = written
     ? `catalog snapshot written as file ${r.fileNumber} of ${r.tapeName}: ${written.items.catalog} catalog item(s), ${written.items.manifests} manifest item(s), ${written.bytes} bytes, sha256 ${written.sha256}`
     : `no catalog snapshot was written to ${r.tapeName}: ${r.error ?? 'unknown error'}. Its catalogued files are untouched and the catalog still ends it at file ${r.fileNumber - 1}; a partial file the attempt may have left is never written over, so later snapshots on this tape are refused ("tape-agent inspect" shows it). The next tape closed carries the catalog; "snapshot_catalog --to FILE" keeps one now.`;
+  if (!applied) {
+    // Applied before, perhaps by a consumer that died before finishing the task: finish it now.
+    const status = await ctx.tasks.get(r.taskId);
+    if (status && (status.state === 'queued' || status.state === 'running') && (await ctx.catalog.getTape(r.tapeName))?.snapshotInFlight?.taskId !== r.taskId)
+      await ctx.tasks.finish(r.taskId, written ? 'succeeded' : 'failed', r.outcome, message, now);
+    return { applied: false, note: `snapshot ${r.taskId} on ${r.tapeName} is not in flight (already applied); ignored` };
+  }
   await ctx.tasks.finish(r.taskId, written ? 'succeeded' : 'failed', r.outcome, message, now);
   return { applied: true, note: message };
 }
