@@ -5,7 +5,7 @@
  * trailer.json (a tar header needs the size before the data). Memory does not grow with the
  * manifest beyond 8 bytes per name (the NameSet) and the hard-linked names' groups.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { entriesOf, ManifestSummary, pathBytes, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
 import { type BadEntry, jsonBytes, manifestEntryJson, SourceChangedError, TapeFormatError, type TrailerFile } from './format.ts';
 
@@ -23,9 +23,9 @@ export function invalidName(name: Buffer): string | null {
   return null;
 }
 
-/** 64 bits of a name's SHA-1, as a bigint. */
+/** 64 bits of a name's SHA-1, as a bigint (one-shot: no hash object per name). */
 function nameHash(name: Buffer): bigint {
-  return createHash('sha1').update(name).digest().readBigUInt64BE(0);
+  return hash('sha1', name, 'buffer').readBigUInt64BE(0);
 }
 
 /**

@@ -25,6 +25,45 @@ import { assertName, countComplete, fdClose, fdOpen, fdRead, minBy, type DriveSt
 // ---------------------------------------------------------------------------------------------
 // The drive
 
+/** Blocks of a tape file read, and how to give one back once done with it. */
+export interface RecyclingBlocks extends AsyncIterable<Buffer> {
+  /** `block` (as yielded) is no longer used: its memory may be read into again. */
+  recycle(block: Buffer): void;
+}
+
+/** Chunks read ahead of the one whose blocks are being yielded. */
+const READ_AHEAD = 2;
+
+/** Read buffers of one readFile: a buffer goes back to the pool once all its blocks are recycled. */
+class ChunkPool {
+  private static readonly MAX_FREE = 4;
+  private readonly free: Buffer[] = [];
+  /** Buffers whose blocks are out: how many are not recycled yet. */
+  private readonly out = new Map<ArrayBufferLike, { buf: Buffer; left: number }>();
+
+  take(size: number): Buffer {
+    const buf = this.free.pop();
+    return buf && buf.length === size ? buf : Buffer.allocUnsafe(size);
+  }
+
+  /** `buf` was read into and `blocks` views of it are about to be yielded. */
+  give(buf: Buffer, blocks: number): void {
+    if (blocks === 0) this.release(buf);
+    else this.out.set(buf.buffer, { buf, left: blocks });
+  }
+
+  recycle(block: Buffer): void {
+    const o = this.out.get(block.buffer);
+    if (!o || --o.left > 0) return;
+    this.out.delete(block.buffer);
+    this.release(o.buf);
+  }
+
+  private release(buf: Buffer): void {
+    if (this.free.length < ChunkPool.MAX_FREE) this.free.push(buf);
+  }
+}
+
 export class VirtualTapeDrive implements TapeDrive, TapeChanger {
   /** What this drive object is doing right now (in this process). */
   private busy: { op: 'writing' | 'reading'; fileNumber: number } | null = null;
@@ -110,11 +149,19 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
     return count;
   }
 
-  readFile(opts: { signal?: AbortSignal } = {}): AsyncIterable<Buffer> {
-    return this.readGen(opts.signal);
+  /**
+   * The blocks of the tape file at the position, each a view of a buffer no other read uses.
+   * A consumer done with a block (it keeps no view of it) may give it back with `recycle`:
+   * once every block of a read buffer is back, the buffer is read into again (no fresh
+   * memory, page faults and garbage per chunk).
+   */
+  readFile(opts: { signal?: AbortSignal } = {}): RecyclingBlocks {
+    const chunks = new ChunkPool();
+    const gen = this.readGen(opts.signal, chunks);
+    return { [Symbol.asyncIterator]: () => gen, recycle: (block) => chunks.recycle(block) };
   }
 
-  private async *readGen(signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  private async *readGen(signal: AbortSignal | undefined, chunks: ChunkPool): AsyncGenerator<Buffer> {
     this.assertIdle('read');
     signal?.throwIfAborted();
     const { tape, state } = await this.loaded();
@@ -144,23 +191,47 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
 
     this.busy = { op: 'reading', fileNumber: n };
     let fd: number | undefined;
+    /** Reads issued ahead, in file order. */
+    const ahead: Promise<{ buf: Buffer; got: number }>[] = [];
     try {
       fd = await fdOpen(this.library.tapeFilePath(tape, n), 'r');
       await this.library.writeDriveState(this.id, { tape, fileNumber: n, midFile: true });
       const bs = this.blockSize;
-      // Read several blocks per syscall; yield them as block-sized views of a fresh buffer.
+      // Read several blocks per syscall; yield them as block-sized views of a buffer (fresh,
+      // or one whose blocks were all recycled). The next chunks are read (in the thread pool)
+      // while this one's blocks are consumed.
       const readSize = Math.max(bs, Math.floor(STAGE_BYTES / bs) * bs);
-      let pos = 0;
-      for (;;) {
-        signal?.throwIfAborted();
-        const buf = Buffer.allocUnsafe(readSize);
+      const fdr = fd;
+      const readChunk = async (at: number): Promise<{ buf: Buffer; got: number }> => {
+        const buf = chunks.take(readSize);
         let got = 0;
         while (got < buf.length) {
-          const r = await fdRead(fd, buf, got, buf.length - got, pos + got);
+          const r = await fdRead(fdr, buf, got, buf.length - got, at + got);
           if (r === 0) break;
           got += r;
         }
-        if (got === 0) break; // the filemark
+        return { buf, got };
+      };
+      let pos = 0;
+      let nextRead = 0;
+      for (;;) {
+        signal?.throwIfAborted();
+        const { buf, got } = await (ahead.shift() ?? readChunk(pos));
+        if (got === 0) {
+          chunks.give(buf, 0);
+          break; // the filemark
+        }
+        chunks.give(buf, Math.ceil(got / bs));
+        // More to read (not the file's last chunk): keep READ_AHEAD chunks being read.
+        if (got === buf.length) {
+          if (nextRead <= pos) nextRead = pos + got;
+          while (ahead.length < READ_AHEAD) {
+            const r = readChunk(nextRead);
+            r.catch(() => undefined); // observed when its turn comes
+            ahead.push(r);
+            nextRead += readSize;
+          }
+        }
         for (let off = 0; off < got; off += bs) {
           signal?.throwIfAborted();
           const len = Math.min(bs, got - off);
@@ -190,6 +261,8 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
       await this.library.writeDriveState(this.id, { tape, fileNumber: n + 1, midFile: false });
     } finally {
       this.busy = null;
+      // Reads still in flight finish before the descriptor is closed.
+      for (const r of ahead.splice(0)) await r.catch(() => undefined);
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
     }
   }

@@ -86,14 +86,20 @@ function isZero(b: Buffer): boolean {
 function checksumOk(h: Buffer): boolean {
   const stored = parseNumeric(h.subarray(148, 156));
   if (stored === null) return false;
-  let u = 0;
-  let s = 0;
-  for (let i = 0; i < RECORD; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : h[i]!;
+  // The sum of the bytes, the checksum field counted as spaces; unsigned, or (old tars) signed.
+  let u = 8 * 0x20;
+  let high = 0;
+  for (let i = 0; i < 148; i++) {
+    const c = h[i]!;
     u += c;
-    s += c > 127 ? c - 256 : c;
+    high += c >>> 7;
   }
-  return stored === u || stored === s;
+  for (let i = 156; i < RECORD; i++) {
+    const c = h[i]!;
+    u += c;
+    high += c >>> 7;
+  }
+  return stored === u || stored === u - 256 * high;
 }
 
 function parsePax(data: Buffer): Map<string, Buffer> | string {
@@ -163,7 +169,8 @@ export class TarParser {
         case S.Collect:
         case S.Skip: {
           const n = Math.min(this.remaining, len - pos);
-          if (this.state === S.Collect) this.collected.push(chunk.subarray(pos, pos + n));
+          // A copy: the input's buffers may be reused once push() returns.
+          if (this.state === S.Collect) this.collected.push(Buffer.from(chunk.subarray(pos, pos + n)));
           pos += n;
           this.offset += n;
           this.remaining -= n;
