@@ -103,12 +103,13 @@ export class Catalog {
     }
   }
 
-  /** One conditional update; ConditionFailed when its condition does not hold. */
-  async update(input: UpdateItemCommandInput): Promise<void> {
+  /** One conditional update; false when its condition does not hold. */
+  async tryUpdate(input: UpdateItemCommandInput): Promise<boolean> {
     try {
       await this.db.send(new UpdateItemCommand(input));
+      return true;
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) throw new ConditionFailed(['ConditionalCheckFailed']);
+      if (e instanceof ConditionalCheckFailedException) return false;
       throw e;
     }
   }
@@ -157,29 +158,17 @@ export class Catalog {
 
   /** See startSnapshotItem; ConditionFailed when the tape is not closed at that file number, or busy. */
   async startSnapshot(tape: Tape, inFlight: NonNullable<Tape['snapshotInFlight']>, now: string): Promise<void> {
-    await this.update(startSnapshotItem(this.tableName, tape, inFlight, now));
+    if (!(await this.tryUpdate(startSnapshotItem(this.tableName, tape, inFlight, now)))) throw new ConditionFailed(['ConditionalCheckFailed']);
   }
 
   /** See finishSnapshotItem; false when that snapshot is not in flight (already applied). */
   async finishSnapshot(tapeName: string, taskId: string, written: TapeSnapshot | undefined, now: string): Promise<boolean> {
-    try {
-      await this.update(finishSnapshotItem(this.tableName, tapeName, taskId, written, now));
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionFailed) return false;
-      throw e;
-    }
+    return this.tryUpdate(finishSnapshotItem(this.tableName, tapeName, taskId, written, now));
   }
 
   /** See stampTapeFileScanItem; false when the file already names its scan. */
   async stampTapeFileScan(file: TapeFile, scanId: string, manifestPages: number): Promise<boolean> {
-    try {
-      await this.db.send(new UpdateItemCommand(stampTapeFileScanItem(this.tableName, file, scanId, manifestPages).Update!));
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+    return this.tryUpdate(stampTapeFileScanItem(this.tableName, file, scanId, manifestPages).Update!);
   }
 
   /** Removes an empty tape's record (ConditionFailed if anything was written or started meanwhile). */
