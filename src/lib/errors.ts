@@ -72,6 +72,16 @@ export class CatalogUpgradeError extends ArchiveError {
   }
 }
 
+/**
+ * A report arrived before one it depends on (SQS standard queues keep no order): thrown while
+ * applying it, so the message is retried after its visibility timeout; nothing was changed.
+ */
+export class ReportTooEarlyError extends ArchiveError {
+  override readonly name = 'ReportTooEarlyError';
+  readonly code = 'REPORT_TOO_EARLY';
+  readonly status = 409;
+}
+
 /** Required configuration is missing or malformed. */
 export class ConfigError extends ArchiveError {
   override readonly name = 'ConfigError';

@@ -6,6 +6,7 @@ import { runJob } from '../../src/lib/jobs/registry.ts';
 import { restrict } from '../../src/lib/jobs/context.ts';
 import { applyResult } from '../../src/lib/results/apply-result.ts';
 import { UndeclaredAccessError } from '../../src/lib/aws/access-guard.ts';
+import { ReportTooEarlyError } from '../../src/lib/errors.ts';
 import { RESULTS_ACCESS } from '../../src/lib/resources/access.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 import { completeScan, targetView } from '../support/catalog-helpers.ts';
@@ -142,5 +143,44 @@ describe('results handler (SQS-triggered Lambda)', () => {
     const t = { id: 't-guard', host: 'h', path: '/p', scan: 'pending' as const, copies: ['default'], importedAt: now, updatedAt: now, version: 1 };
     await expect(readOnly.catalog.createTarget(t, [])).rejects.toThrow(/not declared to write the catalog table/);
     await expect(readOnly.queues.sendJson('tasks', {})).rejects.toThrow(/not declared to (look up|send to) the tasks queue/);
+  });
+
+  it('a rebuild end applied before its last tape end is retried, not finished without that tape and its notes', async () => {
+    const taskId = randomUUID();
+    const now = () => new Date().toISOString();
+    await stack.ctx.tasks.create({ taskId, kind: 'rebuild', tapes: ['rb1'], merge: false, bytesTotal: 0, createdAt: now() });
+    const tape = {
+      v: 1 as const,
+      taskId,
+      tapeName: 'rb1',
+      barcode: 'RB1',
+      blockSize: 262144,
+      labelledAt: now(),
+      filesOnTape: 3,
+      verified: false,
+      merge: false,
+    };
+    const end = { v: 1 as const, kind: 'rebuild-result' as const, taskId, reportedAt: now(), tapes: [{ name: 'rb1', outcome: 'rebuilt' as const, files: 1 }] };
+    const tooEarly = async () =>
+      expect(await applyResult(stack.ctx, { ...end, reportedAt: now() }).catch((e: unknown) => e)).toBeInstanceOf(ReportTooEarlyError);
+    await tooEarly(); // not even started
+    await applyResult(stack.ctx, { ...tape, kind: 'rebuild-tape-result', phase: 'start', reportedAt: now() });
+    await tooEarly(); // started, not read to its end
+    expect((await stack.ctx.tasks.get(taskId))?.state).not.toBe('succeeded');
+    await applyResult(stack.ctx, {
+      ...tape,
+      kind: 'rebuild-tape-result',
+      phase: 'end',
+      reportedAt: now(),
+      files: 1,
+      bytesUsed: 1000,
+      nextFileNumber: 3,
+      skipped: [{ fileNumber: 2, reason: 'a catalog snapshot' }],
+    });
+    // SQS hands the end over again: it is applied now, with the tape's note in place.
+    expect((await applyResult(stack.ctx, end)).applied).toBe(true);
+    const done = await stack.ctx.tasks.get(taskId);
+    expect(done).toMatchObject({ state: 'succeeded', notes: ['tape rb1 file 2 not catalogued: a catalog snapshot'] });
+    expect((await applyResult(stack.ctx, end)).applied).toBe(false); // and once only
   });
 });

@@ -8,6 +8,7 @@
 import type { JobContext } from '../jobs/context.ts';
 import type { RebuildFileResult, RebuildResult, RebuildTapeResult } from '../protocol/results.ts';
 import { disagreements, newerWrite, rebuiltCopy, rebuiltTapeFile, rebuiltTape, rebuiltTarget } from '../domain/rebuild.ts';
+import { ReportTooEarlyError } from '../errors.ts';
 import type { ApplyOutcome } from './apply-result.ts';
 
 const TAPE_FIELDS = ['barcode', 'pool'] as const;
@@ -33,12 +34,13 @@ export async function applyRebuildTape(ctx: JobContext, r: RebuildTapeResult): P
     const added = await ctx.catalog.addRebuiltTape(tape);
     return { applied: added, note: added ? `rebuilding tape ${r.tapeName}` : `tape ${r.tapeName} was already being rebuilt` };
   }
-  const done = await ctx.catalog.finishRebuiltTape(existing ? { ...tape, createdAt: existing.createdAt } : tape);
+  // Notes first: a tape read to its end has all of its notes on the task (the end's check below).
   if (r.skipped?.length || r.problems?.length)
     await ctx.tasks.note(r.taskId, [
       ...(r.skipped ?? []).map((s) => `tape ${r.tapeName} file ${s.fileNumber} not catalogued: ${s.reason}`),
       ...(r.problems ?? []).map((p) => `tape ${r.tapeName}: ${p}`),
     ]);
+  const done = await ctx.catalog.finishRebuiltTape(existing ? { ...tape, createdAt: existing.createdAt } : tape);
   return { applied: done, note: done ? `tape ${r.tapeName} rebuilt: ${r.files} file(s)` : `tape ${r.tapeName} was already rebuilt` };
 }
 
@@ -91,6 +93,15 @@ export async function applyRebuildFile(ctx: JobContext, r: RebuildFileResult, ag
 }
 
 export async function applyRebuildEnd(ctx: JobContext, r: RebuildResult): Promise<ApplyOutcome> {
+  const status = await ctx.tasks.get(r.taskId);
+  if (status?.state === 'succeeded' || status?.state === 'failed') return { applied: false, note: `rebuild ${r.taskId} already finished; ignored` };
+  // The end is sent after every tape's end, but may be applied first (the queue keeps no order, the
+  // pump applies a batch at once): the task is finished only with every tape and note in place.
+  for (const t of r.tapes.filter((x) => x.outcome === 'rebuilt')) {
+    const tape = await ctx.catalog.getTape(t.name);
+    if (!tape || (tape.rebuilt && !tape.rebuilt.complete))
+      throw new ReportTooEarlyError(`the end of rebuild ${r.taskId} came before the end of tape ${t.name}; retried`);
+  }
   const failed = r.tapes.filter((t) => t.outcome === 'failed');
   const files = r.tapes.reduce((n, t) => n + t.files, 0);
   const parts = r.tapes.map(
