@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three projects: `unit` needs nothing but Node and GNU tar (seconds: `npm run test:unit`);
+ * Three projects: `unit` needs nothing but Node, GNU tar and the sqlite3 CLI (seconds: `npm run test:unit`);
  * `integration` (also the disk-bound virtual tape tests and the property tests) and `e2e`
  * start DynamoDB Local and a local SQS once per project (global setup) and use OpenSSH's
  * server, GNU tar and osls. `npm test` runs all three.
@@ -12,6 +12,7 @@ const UNIT = [
   'test/tar/**/*.test.ts',
   'test/tape-format/**/*.test.ts',
   'test/tape/**/*.test.ts',
+  'test/tapetown/**/*.test.ts',
   'test/ssh/parsers.test.ts',
   'test/ssh/parsers.property.test.ts',
 ];

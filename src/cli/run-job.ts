@@ -18,6 +18,7 @@ import { createApiClient } from './api-client.ts';
 import { addRestoreCommands, restoreReport } from './restore-commands.ts';
 import { addQueryCommands } from './query-commands.ts';
 import { addCatalogCommands } from './catalog-commands.ts';
+import { addAdoptCommands } from './adopt-commands.ts';
 import { addRecoveryCommands } from './recovery-commands.ts';
 import { addScrubCommands } from './scrub-commands.ts';
 import { explainAwsError } from '../lib/aws/explain.ts';
@@ -799,6 +800,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     });
 
   addCatalogCommands(program, { ...tools, session: () => open(program.opts()), overApi: () => !!program.opts().api });
+  addAdoptCommands(program, { ...tools, context: () => open(program.opts()).ctx, overApi: () => !!program.opts().api });
 
   program
     .command('bootstrap')

@@ -6,6 +6,7 @@
  * write it, checked against its trailer, as a file on this host. Neither needs the tape's
  * catalog entry beyond the task.
  */
+import { readOnlyReason } from '../../lib/domain/tape.ts';
 import { link, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -24,6 +25,8 @@ export async function runSnapshot(deps: DriveDeps, task: SnapshotTask, signal: A
   const base = { kind: 'snapshot-result' as const, taskId: task.taskId, tapeName: task.tapeName, fileNumber: task.fileNumber };
   const temp = join(deps.staging.dir, `snapshot-${task.taskId}.jsonl.gz`);
   try {
+    const readOnly = tape && readOnlyReason(tape);
+    if (readOnly) throw new Error(readOnly);
     await mountTape(drive, task.tapeName);
     if (!(await checkLabel(drive, task.tapeName))) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
     const files = await drive.seekEndOfData();

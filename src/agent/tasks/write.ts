@@ -5,6 +5,7 @@
 import { ConditionFailed } from '../../lib/catalog/catalog.ts';
 import type { ManifestSource } from '../../lib/domain/manifest.ts';
 import type { WriteTask } from '../../lib/protocol/tasks.ts';
+import { readOnlyReason } from '../../lib/domain/tape.ts';
 import { MAX_LISTED } from '../../lib/protocol/results.ts';
 import { EndOfMediumError, isTapeError, TapeBusyError, WriteProtectedError, type TapeFileWriter } from '../../lib/tape/drive.ts';
 import { readTargetFile, readTargetHeader, SourceChangedError, writeLabel, writeTargetFile, FORMAT } from '../../lib/tape-format/index.ts';
@@ -28,6 +29,9 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
   let accepted = 0; // bytes the tape file writer took before an end of medium
   let staged: StagedCopy | undefined;
   try {
+    // An adopted tape is never written, whatever task arrives (the catalog refuses to start one, too).
+    const readOnly = readOnlyReason(tape);
+    if (readOnly) throw new TapeRefusal('write-protected', readOnly); // the protocol's refusal for a tape never written
     await mountTape(drive, task.tapeName);
     if ((await drive.status()).writeProtected)
       throw new TapeRefusal('write-protected', `tape ${task.tapeName} in drive ${drive.id} is write protected; slide the tab or use another tape.`);

@@ -13,7 +13,7 @@
  * the default pool's copies have now); `migrate` moves it to a copy item (copy-items.ts).
  */
 import { z } from 'zod';
-import { TAPE_STATES, type Tape } from '../domain/tape.ts';
+import { TAPE_FORMATS, TAPE_STATES, type Tape } from '../domain/tape.ts';
 import { DEFAULT_POOL, type Copy } from '../domain/copies.ts';
 import { PLACEMENTS, SCAN_STATES, type Target } from '../domain/target.ts';
 import { CatalogUpgradeError } from '../errors.ts';
@@ -79,6 +79,8 @@ export const tapeItemSchema = z.object({
       }),
     )
     .optional(),
+  format: z.enum(TAPE_FORMATS).optional(),
+  tapetown: z.object({ id: z.number().int(), serial: z.string(), status: z.string() }).optional(),
   createdAt: isoDate,
   updatedAt: isoDate,
 });
@@ -97,6 +99,8 @@ const targetItemSchema = z.object({
   skipped: z.array(skippedEntrySchema).optional(),
   // Absent on a release-0.3 item (one copy, in the default pool).
   copies: z.array(z.string()).default([DEFAULT_POOL]),
+  excludes: z.array(z.string()).optional(),
+  adopted: z.object({ from: z.literal('tapetown'), id: z.number().int(), fileList: z.boolean() }).optional(),
   importedAt: isoDate,
   updatedAt: isoDate,
   version: z.number().int(),
@@ -116,6 +120,7 @@ export const copyItemSchema = z.object({
   previousFiles: z.array(previousFileSchema).optional(),
   lastVerify: z.object({ at: isoDate, ok: z.boolean(), taskId: z.string(), scrub: z.boolean().optional() }).optional(),
   repairFrom: z.object({ tapeName: z.string(), fileNumber: z.number().int(), scanId: z.string(), manifestPages: z.number().int() }).optional(),
+  legacy: z.literal('tapetown-md5').optional(),
   importedAt: isoDate,
   updatedAt: isoDate,
   version: z.number().int(),
@@ -131,6 +136,7 @@ const tapeFileItemSchema = z.object({
   manifestPages: z.number().int().optional(),
   bytes: z.number().optional(),
   fileCount: z.number().int().optional(),
+  format: z.literal('tapetown').optional(),
   sha256: z.string().optional(),
   startedAt: isoDate,
   archivedAt: isoDate.optional(),

@@ -29,6 +29,8 @@ const entrySchema = z
     linkTarget: z.string().optional(),
     rawLinkTarget: z.string().optional(),
     linkGroup: z.number().int().positive().optional(),
+    md5: z.string().optional(),
+    approximate: z.literal(true).optional(),
     uid: z.number().int().nonnegative().optional(),
     gid: z.number().int().nonnegative().optional(),
   })

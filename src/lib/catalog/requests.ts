@@ -179,8 +179,10 @@ export function startSnapshotItem(table: string, tape: Tape, inFlight: NonNullab
     TableName: table,
     Key: m(keys.tape(tape.name)),
     UpdateExpression: 'SET snapshotInFlight = :w, updatedAt = :now',
-    ConditionExpression: '#s = :closed AND nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND attribute_not_exists(snapshotInFlight)',
-    ExpressionAttributeNames: { '#s': 'state' },
+    // An adopted tape (format tapetown) is never written: the catalog refuses it, whatever the caller checked.
+    ConditionExpression:
+      '#s = :closed AND nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND attribute_not_exists(snapshotInFlight) AND attribute_not_exists(#f)',
+    ExpressionAttributeNames: { '#s': 'state', '#f': 'format' },
     ExpressionAttributeValues: m({ ':w': inFlight, ':now': now, ':closed': 'closed', ':n': inFlight.fileNumber }),
   };
 }
@@ -349,8 +351,8 @@ export function startWriteItems(table: string, tape: Tape, target: Target, copy:
         TableName: table,
         Key: m(keys.tape(tape.name)),
         UpdateExpression: 'SET nextFileNumber = :next, writeInFlight = :w, updatedAt = :now',
-        ConditionExpression: `nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND ${writableStates.expression}`,
-        ExpressionAttributeNames: { '#s': 'state', '#o': 'online' },
+        ConditionExpression: `nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND attribute_not_exists(#f) AND #o = :t AND ${writableStates.expression}`,
+        ExpressionAttributeNames: { '#s': 'state', '#o': 'online', '#f': 'format' },
         ExpressionAttributeValues: m({
           ':next': fileNumber + 1,
           ':n': fileNumber,

@@ -45,6 +45,8 @@ export interface Copy extends Placed {
   verifiedAt?: string;
   /** The last read-back of its tape file (confirm or scrub), good or bad. */
   lastVerify?: { at: string; ok: boolean; taskId: string; scrub?: boolean };
+  /** A copy adopted from tapetown, checked as tapetown did (md5 only, sizes from du) until a confirm here reads it back. */
+  legacy?: 'tapetown-md5';
   /** Set by `repair`: the next write of this copy reads this confirmed copy's tape file, not the source. */
   repairFrom?: RepairSource;
   updatedAt: string;

@@ -30,6 +30,10 @@ export interface ManifestEntry {
   rawLinkTarget?: string;
   /** Regular files with several names in the target: the group shared by all its names. */
   linkGroup?: number;
+  /** MD5 (hex) of the content, as tapetown recorded it (adopted manifests; files only). Not in the digest. */
+  md5?: string;
+  /** Adopted from tapetown: size is du's allocated KiB times 1024, mode and mtime unknown (0), until a confirm reads the tape. */
+  approximate?: true;
   /** Owner and group as numbers (since release 0.5; older manifests have none). Not in the digest. */
   uid?: number;
   gid?: number;

@@ -18,6 +18,8 @@ export interface TapeFile {
   manifestPages?: number;
   bytes?: number;
   fileCount?: number;
+  /** `tapetown`: a GNU tar the predecessor wrote (no header or trailer of ours). */
+  format?: 'tapetown';
   /** SHA-256 of the whole tape file as streamed. */
   sha256?: string;
   startedAt: string;

@@ -45,6 +45,21 @@ export const canBeClosed = (state: TapeState): boolean => CLOSABLE_TAPE_STATES.i
 /** The states from which close_tape appends a catalog snapshot: a tape in good order (not set aside after an error). */
 export const SNAPSHOT_ON_CLOSE_STATES: readonly TapeState[] = CLOSABLE_TAPE_STATES.filter((s) => s !== 'disabled' && s !== 'broken');
 
+export const TAPE_FORMATS = ['tapetown'] as const;
+export type TapeFormatName = (typeof TAPE_FORMATS)[number];
+
+/** Why nothing may be written to this tape, when it is an adopted one: no job appends to, labels or writes over it. */
+export function readOnlyReason(tape: Pick<Tape, 'name' | 'format'>): string | undefined {
+  if (tape.format !== 'tapetown') return undefined;
+  return `tape ${tape.name} was written by tapetown and adopted read only: nothing is ever written to it, appended to it or written over it. Write new copies to a tape of a current pool ("open_tape --new NAME --pool P", then "assign" and "archive").`;
+}
+
+/** Refuses `what` (e.g. "assign targets to it") on an adopted tape, with what to do instead. */
+export function assertNotReadOnly(tape: Pick<Tape, 'name' | 'format'>, what: string): void {
+  const why = readOnlyReason(tape);
+  if (why) throw new IllegalTransitionError(`cannot ${what}: ${why} Nothing was changed.`, { tape: tape.name, format: tape.format });
+}
+
 export interface WriteInFlight {
   fileNumber: number;
   targetId: string;
@@ -84,6 +99,10 @@ export interface Tape {
   snapshotInFlight?: { taskId: string; fileNumber: number; startedAt: string };
   /** The catalog snapshots on this tape (tape files that hold no target), oldest first (added in release 0.9). */
   snapshots?: TapeSnapshot[];
+  /** Absent: our own format (tape-archive/1). `tapetown`: adopted from the predecessor, read only for ever (docs/tapetown.md). */
+  format?: TapeFormatName;
+  /** An adopted tape's row in the tapetown database. */
+  tapetown?: { id: number; serial: string; status: string };
   createdAt: string;
   updatedAt: string;
 }

@@ -123,6 +123,10 @@ export interface Target {
   skipped?: { path: string; rawPath?: string; reason: string }[];
   /** The copy policy: the pools each of which must hold a confirmed copy (domain/copies.ts). */
   copies: string[];
+  /** Absolute paths of the targets inside this one: their subtrees are not in its manifest nor on its tape files. */
+  excludes?: string[];
+  /** Adopted from a tapetown database: its targets row, and whether tapetown had a file list (not so after "import --no-scan"). */
+  adopted?: { from: 'tapetown'; id: number; fileList: boolean };
   importedAt: string;
   updatedAt: string;
   /** Optimistic lock: every conditional write checks and bumps it. */

@@ -5,6 +5,7 @@
 import { startedAgain, type Copy, type TargetCopies } from '../domain/copies.ts';
 import { REASSIGNABLE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
 import type { Tape } from '../domain/tape.ts';
+import { assertNotReadOnly } from '../domain/tape.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from '../errors.ts';
 import { mapLimit } from '../concurrency.ts';
 import type { JobContext } from './context.ts';
@@ -70,6 +71,7 @@ export async function assign(ctx: JobContext, input: AssignInput): Promise<Assig
     tapes = online.length ? await Promise.all(online.map((o) => resolveTape(ctx, o.tapeName))) : [await resolveTape(ctx, undefined)];
   }
   for (const tape of tapes) {
+    assertNotReadOnly(tape, `assign targets to tape ${tape.name}`);
     if (!isWritable(tape)) {
       throw new IllegalTransitionError(
         `tape ${tape.name} is ${tape.state}; targets can only be assigned to a tape that is registered or labelled. Open a new tape with "open_tape NAME"${tape.pool === 'default' ? '' : ` --pool ${tape.pool}`}, or name the tape. Nothing was assigned.`,

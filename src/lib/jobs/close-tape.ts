@@ -5,7 +5,7 @@
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
 import type { Copy } from '../domain/copies.ts';
-import { canBeClosed, SNAPSHOT_ON_CLOSE_STATES, type Tape } from '../domain/tape.ts';
+import { assertNotReadOnly, canBeClosed, SNAPSHOT_ON_CLOSE_STATES, type Tape } from '../domain/tape.ts';
 import { ConflictError, errorMessage, IllegalTransitionError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { startTapeSnapshot } from './snapshot-tape.ts';
@@ -48,6 +48,7 @@ export async function planCloseTape(ctx: JobContext, tapeName: string | undefine
   const toRelease = await assignedTo(ctx, tape);
   const warnings: string[] = [];
   if (tape.state === 'closed') return { tape, warnings, toRelease, alreadyClosed: true };
+  assertNotReadOnly(tape, `close tape ${tape.name} here (an adopted tape is closed already, or broken; it is never written)`);
   if (tape.state !== 'full') {
     const pct = tape.capacityBytes ? ((100 * tape.bytesUsed) / tape.capacityBytes).toFixed(1) : '0';
     warnings.push(`tape ${tape.name} is not full (${pct}% used); nothing more can be written to it once closed.`);

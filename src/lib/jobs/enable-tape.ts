@@ -4,6 +4,7 @@
  * check-tape task asks the agent to read the label and find the end of data, and the tape is
  * enabled only when both are where the catalog says (results/apply-result.ts).
  */
+import { assertNotReadOnly } from '../domain/tape.ts';
 import { IllegalTransitionError } from '../errors.ts';
 import { checkTapeTask } from '../protocol/build-tasks.ts';
 import type { JobContext } from './context.ts';
@@ -21,6 +22,7 @@ export interface EnableTapeResult {
 
 export async function enableTape(ctx: JobContext, input: { name: string }): Promise<EnableTapeResult> {
   const tape = await resolveTape(ctx, input.name);
+  assertNotReadOnly(tape, `enable tape ${tape.name} for writing`);
   if (tape.state === 'broken') {
     throw new IllegalTransitionError(
       `tape ${tape.name} is broken${tape.reason ? ` (${tape.reason})` : ''}; a broken tape is not written again. Close it with "close_tape ${tape.name}".`,

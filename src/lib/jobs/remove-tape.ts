@@ -4,7 +4,7 @@
  * record is the only map of what is on it. Targets assigned to it are released.
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
-import type { Tape } from '../domain/tape.ts';
+import { assertNotReadOnly, type Tape } from '../domain/tape.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../errors.ts';
 import type { JobContext } from './context.ts';
 import { resolveTape } from './tapes.ts';
@@ -34,6 +34,7 @@ export async function removeTape(ctx: JobContext, input: { name: string }): Prom
       message: `tape ${input.name} was already removed; released ${released.length} target(s) still assigned to it.`,
     };
   }
+  assertNotReadOnly(tape, `remove tape ${tape.name} (its name could then be labelled again)`);
   const files = await ctx.catalog.listTapeFiles(tape.name);
   if (tape.writeInFlight || tape.filesWritten > 0 || tape.nextFileNumber > 1 || files.length > 0) {
     throw new IllegalTransitionError(

@@ -7,7 +7,7 @@
  */
 import { isAbsolute } from 'node:path';
 import { ConditionFailed } from '../catalog/catalog.ts';
-import type { Tape } from '../domain/tape.ts';
+import { assertNotReadOnly, type Tape } from '../domain/tape.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UsageError } from '../errors.ts';
 import { readSnapshotTask, snapshotTask } from '../protocol/build-tasks.ts';
 import type { JobContext } from './context.ts';
@@ -46,6 +46,7 @@ export async function startTapeSnapshot(ctx: JobContext, tape: Tape): Promise<Sn
 export async function snapshotTape(ctx: JobContext, input: { tape: string }): Promise<SnapshotTapeResult> {
   const tape = await ctx.catalog.getTape(input.tape);
   if (!tape) throw new NotFoundError(`no tape ${input.tape}; list tapes with "tapes". Nothing was written.`);
+  assertNotReadOnly(tape, `append a catalog snapshot to tape ${tape.name}`);
   if (tape.state !== 'closed')
     throw new IllegalTransitionError(
       `tape ${tape.name} is ${tape.state}; a catalog snapshot is appended to a closed tape only (archive writes to open ones). "close_tape ${tape.name}" writes one as it closes the tape.`,

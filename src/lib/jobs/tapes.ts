@@ -1,5 +1,5 @@
 import { ConditionFailed } from '../catalog/catalog.ts';
-import { BARCODE_RE, canGoOnline, validateTapeName, WRITABLE_TAPE_STATES, type Tape } from '../domain/tape.ts';
+import { assertNotReadOnly, BARCODE_RE, canGoOnline, validateTapeName, WRITABLE_TAPE_STATES, type Tape } from '../domain/tape.ts';
 import { parseBytes } from '../domain/units.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UsageError, ValidationError } from '../errors.ts';
 import type { JobContext } from './context.ts';
@@ -114,6 +114,7 @@ export async function openTape(ctx: JobContext, input: OpenTapeInput): Promise<O
         `tape ${existing.name} is already registered with ${mismatches.join(', ')}; open it without those options, or use another name.`,
       );
     }
+    assertNotReadOnly(existing, `open tape ${existing.name} for writing`);
     if (!canGoOnline(existing.state)) {
       throw new IllegalTransitionError(`tape ${existing.name} is ${existing.state} and cannot be opened${existing.reason ? ` (${existing.reason})` : ''}.`);
     }
