@@ -173,6 +173,19 @@ export async function main(argv: string[], env?: NodeJS.ProcessEnv): Promise<num
       console.log(`virtual tape ${tape} created in ${library} (${o.capacity})`);
     });
   vtl
+    .command('import-tapetown')
+    .description("adopt a tape of tapetown's emulator (emulator_dir/file00000.tar, ...) as a read-only, variable-block tape; the directory is only read")
+    .argument('<library>', 'library directory')
+    .argument('<tape>', 'name of the new tape (the tapetown tape name)')
+    .argument('<emulator-dir>', "tapetown's emulator_dir (tape.conf)")
+    .action(async (library: string, tape: string, emulatorDir: string) => {
+      const { tape: info, ignored } = await new VirtualTapeLibrary(library).importTapetownTape(tape, emulatorDir);
+      console.log(`virtual tape ${tape} imported from ${emulatorDir}: ${info.files} file(s), ${info.usedBytes} bytes, variable blocks, write protected`);
+      if (ignored.length > 0) {
+        console.error(`warning: not imported (after a gap in the numbering at file${String(info.files).padStart(5, '0')}.tar): ${ignored.join(', ')}`);
+      }
+    });
+  vtl
     .command('list')
     .argument('<library>', 'library directory')
     .action(async (library: string) => {

@@ -1,7 +1,15 @@
 /**
- * A recording fake of the st seam (StDeviceIo): a small simulation of a Linux st device in
- * fixed-block mode plus mt-st, so StTapeDrive can be driven end to end (even by the self-test)
- * while the test asserts the exact operations issued. Failures are injected per operation.
+ * A recording fake of the st seam (StDeviceIo): a small simulation of a Linux st device plus
+ * mt-st, so StTapeDrive can be driven end to end (even by the self-test) while the test
+ * asserts the exact operations issued. Failures are injected per operation.
+ *
+ * Block modes, as st has them: `mt setblk N` (N > 0) is fixed-block mode, `setblk 0`
+ * variable-block mode. Each block on the fake tape has its own size (`files[f][b].length`).
+ * A read(2) returns one block; a block larger than the read buffer fails with ENOMEM (in
+ * variable-block mode that block is skipped, as st does); in fixed-block mode a read whose
+ * length is not a multiple of the block size is EINVAL and a block of another size is EIO
+ * ("Incorrect block size"). Like st, the device opens once at a time: open(2) or an mt
+ * command while a descriptor is open fails with EBUSY.
  */
 import type { StDeviceIo, StRunResult } from '../../src/lib/tape/st-device.ts';
 import { O_RDONLY, O_WRONLY } from '../../src/lib/tape/st-device.ts';
@@ -124,6 +132,7 @@ export class FakeStDevice implements StDeviceIo {
     const [f, dev, verb, arg] = args;
     if (cmd !== 'mt' || f !== '-f' || dev !== this.devicePath) return { stdout: '', stderr: `usage error`, code: 1 };
     const fail = (msg: string, code = 2): StRunResult => ({ stdout: '', stderr: `${this.devicePath}: ${msg}\n`, code });
+    if (this.openFds.size > 0) return { stdout: '', stderr: `${this.devicePath}: Device or resource busy\n`, code: 1 };
     if (verb === 'status') return { stdout: this.statusText(), stderr: '', code: 0 };
     if (!this.loaded) return fail('No medium found');
     this.eofHit = false;
@@ -182,6 +191,7 @@ export class FakeStDevice implements StDeviceIo {
     this.injected('open');
     if (path !== this.devicePath) throw errnoError('ENOENT');
     if (!this.loaded) throw errnoError('ENOMEDIUM');
+    if (this.openFds.size > 0) throw errnoError('EBUSY');
     if (flags === O_WRONLY && this.writeProtected) throw errnoError('EROFS');
     const fd = this.nextFd++;
     this.openFds.set(fd, { mode: flags === O_WRONLY ? 'w' : 'r', wrote: false, eodReads: 0 });
@@ -207,7 +217,13 @@ export class FakeStDevice implements StDeviceIo {
       return 0;
     }
     const block = file[p.block]!;
-    if (buf.length < block.length) throw errnoError('ENOMEM');
+    if (this.stBlockSize > 0 && buf.length % this.stBlockSize !== 0) throw errnoError('EINVAL');
+    if (buf.length < block.length) {
+      if (this.stBlockSize === 0) p.block++; // the block is lost at this position
+      throw errnoError('ENOMEM');
+    }
+    // st spaces back over a block of the wrong size: the position stays.
+    if (this.stBlockSize > 0 && block.length !== this.stBlockSize) throw errnoError('EIO');
     block.copy(buf);
     p.block++;
     return block.length;

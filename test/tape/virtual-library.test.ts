@@ -79,7 +79,16 @@ async function errorOf(p: Promise<unknown>): Promise<any> {
 describe('library and changer', () => {
   it('creates tapes as directories with meta.json and lists them', async () => {
     const info = await lib.createTape('TA0001', { capacityBytes: 1_000_000 });
-    expect(info).toEqual({ name: 'TA0001', capacityBytes: 1_000_000, writeProtected: false, files: 0, usedBytes: 0, hasPartial: false, loadedIn: null });
+    expect(info).toEqual({
+      name: 'TA0001',
+      capacityBytes: 1_000_000,
+      writeProtected: false,
+      blockMode: 'fixed',
+      files: 0,
+      usedBytes: 0,
+      hasPartial: false,
+      loadedIn: null,
+    });
     const meta = JSON.parse(await readFile(join(root, 'tapes', 'TA0001', 'meta.json'), 'utf8'));
     expect(meta).toMatchObject({ version: 1, name: 'TA0001', capacityBytes: 1_000_000, writeProtected: false });
     await lib.createTape('TA0002', { capacityBytes: 5 * BS });

@@ -56,7 +56,9 @@ describe('catalog request builders', () => {
       flight,
       now,
     );
-    expect(tapeUpdate!.Update!.ConditionExpression).toBe('nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND #o = :t AND #s IN (:wr0, :wr1)');
+    expect(tapeUpdate!.Update!.ConditionExpression).toBe(
+      'nextFileNumber = :n AND attribute_not_exists(writeInFlight) AND attribute_not_exists(#f) AND #o = :t AND #s IN (:wr0, :wr1)',
+    );
     expect(unmarshall(tapeUpdate!.Update!.ExpressionAttributeValues!)).toMatchObject({ ':n': 3, ':next': 4, ':wr0': 'registered', ':wr1': 'labelled' });
     expect(filePut!.Put).toMatchObject({ TableName: 'cat', ConditionExpression: 'attribute_not_exists(pk)' });
     expect(unmarshall(filePut!.Put!.Item!)).toMatchObject({ pk: 'TAPE#T1', sk: 'FILE#0000003', state: 'writing', taskId: 'k' });

@@ -9,6 +9,7 @@ import { readTargetFile } from '../../lib/tape-format/index.ts';
 import { TapeBusyError } from '../../lib/tape/drive.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { checkLabel, mountTape } from './tape-checks.ts';
+import { runVerifyTapetown } from './verify-tapetown.ts';
 import { errorMessage } from '../../lib/errors.ts';
 
 export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: AbortSignal): Promise<TaskOutcome> {
@@ -22,6 +23,7 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     return { kind: 'dropped', reason: `verify ${task.taskId} already reported` };
   }
   const target = await ctx.catalog.getTarget(task.targetId);
+  if (file.format === 'tapetown') return runVerifyTapetown(deps, task, file, target, signal);
   const base = {
     kind: 'verify-result' as const,
     taskId: task.taskId,

@@ -556,13 +556,26 @@ export function discardWriteItems(
  * the file remembers the last verify task applied, and the confirmed count moves only when
  * the file's state really changes.
  */
+/** What a read-back of a tapetown file measured (protocol/results.ts, verify-result `exact`). */
+export interface MeasuredFile {
+  scanId: string;
+  manifestPages: number;
+  fileCount: number;
+  tapeBytes: number;
+  sha256: string;
+}
+
 export function recordVerifyItems(
   table: string,
   file: TapeFile,
   pool: string,
-  v: { taskId: string; ok: boolean; error?: string; targetOnFile: boolean; scrub?: boolean },
+  v: { taskId: string; ok: boolean; error?: string; targetOnFile: boolean; scrub?: boolean; exact?: MeasuredFile },
   now: string,
 ): TransactWriteItem[] {
+  // A tapetown file read back good: its exact figures replace tapetown's (the file and the copy).
+  const x = v.ok ? v.exact : undefined;
+  const fileSet = x ? ', scanId = :xs, manifestPages = :xp, fileCount = :xf, bytes = :xb, sha256 = :xh' : '';
+  const fileValues = x ? { ':xs': x.scanId, ':xp': x.manifestPages, ':xf': x.fileCount, ':xb': x.tapeBytes, ':xh': x.sha256 } : {};
   const lastVerify: NonNullable<Copy['lastVerify']> = { at: now, ok: v.ok, taskId: v.taskId, ...(v.scrub ? { scrub: true } : {}) };
   const to = v.ok ? 'confirmed' : 'confirm_failed';
   const delta = (to === 'confirmed' ? 1 : 0) - (file.state === 'confirmed' ? 1 : 0);
@@ -571,7 +584,7 @@ export function recordVerifyItems(
       Update: {
         TableName: table,
         Key: m(keys.tapeFile(file.tapeName, file.fileNumber)),
-        UpdateExpression: `SET #s = :to, verifiedAt = :now, lastVerifyTaskId = :task${v.error ? ', verifyError = :err' : ''}${v.error ? '' : ' REMOVE verifyError'}`,
+        UpdateExpression: `SET #s = :to, verifiedAt = :now, lastVerifyTaskId = :task${fileSet}${v.error ? ', verifyError = :err' : ''}${v.error ? '' : ' REMOVE verifyError'}`,
         ConditionExpression: '#s = :from AND targetId = :target AND (attribute_not_exists(lastVerifyTaskId) OR lastVerifyTaskId <> :task)',
         ExpressionAttributeNames: { '#s': 'state' },
         ExpressionAttributeValues: m({
@@ -580,6 +593,7 @@ export function recordVerifyItems(
           ':task': v.taskId,
           ':from': file.state,
           ':target': file.targetId,
+          ...fileValues,
           ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
         }),
       },
@@ -589,7 +603,7 @@ export function recordVerifyItems(
           Update: {
             TableName: table,
             Key: m(keys.copy(file.targetId, pool)),
-            UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one, lastVerify = :lv${v.error ? ', lastError = :err' : ', verifiedAt = :now'}${v.error ? '' : ' REMOVE lastError'}`,
+            UpdateExpression: `SET placement = :to, gsi1pk = :g, updatedAt = :now, version = version + :one, lastVerify = :lv${x ? ', bytes = :xb' : ''}${v.error ? ', lastError = :err' : ', verifiedAt = :now'}${v.error ? '' : ` REMOVE lastError${x ? ', legacy' : ''}`}`,
             ConditionExpression: 'tapeName = :t AND fileNumber = :n AND placement IN (:archived, :confirmed, :failed)',
             ExpressionAttributeValues: m({
               ':to': to,
@@ -602,6 +616,7 @@ export function recordVerifyItems(
               ':archived': 'archived',
               ':confirmed': 'confirmed',
               ':failed': 'confirm_failed',
+              ...(x ? { ':xb': x.tapeBytes } : {}),
               ...(v.error ? { ':err': v.error.slice(0, 4000) } : {}),
             }),
           },

@@ -23,6 +23,12 @@ export type ConfirmResult =
   | { status: 'requested'; tape: string; pool: string; fileNumber: number; targetId: string; taskId: string; updateCatalog: boolean }
   | { status: 'idle'; tape: string; pool: string; message: string };
 
+/**
+ * A file not yet read back here: archived, or adopted from tapetown and never read by this
+ * system (tapetown's "confirmed" compared md5s only; sizes, modes and SHA-256 are unknown).
+ */
+const toConfirm = (f: TapeFile): boolean => f.state === 'archived' || (f.format === 'tapetown' && f.state === 'confirmed' && !f.lastVerifyTaskId);
+
 /** `confirm [id|next] [--retry] [--no-db-update]`: requests a read-back verify of a tape file. */
 export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<ConfirmResult> {
   const which = input.which;
@@ -35,9 +41,9 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
     const files = await ctx.catalog.listTapeFiles(tape.name);
     // A file whose verify is already requested is not "next": asking three times verifies three files, not one file three times.
     const requested = new Set((await ctx.tasks.listUnfinished('verify')).filter((s) => s.tapeName === tape.name).map((s) => s.fileNumber));
-    file = files.find((f) => f.state === 'archived' && !requested.has(f.fileNumber));
+    file = files.find((f) => toConfirm(f) && !requested.has(f.fileNumber));
     if (!file) {
-      const waiting = files.filter((f) => f.state === 'archived').length;
+      const waiting = files.filter(toConfirm).length;
       return {
         status: 'idle',
         tape: tape.name,
@@ -49,7 +55,8 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
     }
   } else {
     const n = Number(which);
-    if (n < 1) throw new UsageError('file 0 is the tape label; targets start at file 1.');
+    // A tapetown tape has no label: its first target is file 0.
+    if (n < 1 && tape.format !== 'tapetown') throw new UsageError('file 0 is the tape label; targets start at file 1.');
     file = await ctx.catalog.getTapeFile(tape.name, n);
     if (!file)
       throw new NotFoundError(`tape ${tape.name} has no file ${n} (next file number is ${tape.nextFileNumber}); list with "targets --tape ${tape.name}".`);
@@ -57,7 +64,7 @@ export async function confirm(ctx: JobContext, input: ConfirmInput): Promise<Con
   if (file.state === 'writing') {
     throw new IllegalTransitionError(`file ${file.fileNumber} on ${tape.name} is still being written; confirm it after the write finishes.`);
   }
-  if ((file.state === 'confirmed' || file.state === 'confirm_failed') && !input.retry) {
+  if ((file.state === 'confirmed' || file.state === 'confirm_failed') && !input.retry && !toConfirm(file)) {
     throw new IllegalTransitionError(
       `file ${file.fileNumber} on ${tape.name} is already ${file.state === 'confirmed' ? 'confirmed' : 'confirm-failed'}; use --retry to verify it again.`,
     );

@@ -78,7 +78,7 @@ export const verifyResultSchema = z
     ...base,
     kind: z.literal('verify-result'),
     tapeName: z.string(),
-    fileNumber: z.number().int().min(1),
+    fileNumber: z.number().int().min(0),
     targetId: z.string(),
     updateCatalog: z.boolean(),
     outcome: z.enum(['confirmed', 'failed']),
@@ -93,6 +93,23 @@ export const verifyResultSchema = z
      * release 0.9; older agents report such a verify as failed).
      */
     notRead: z.boolean().optional(),
+    /**
+     * A tapetown tape file read back good: what tapetown never kept, now measured (added in
+     * release 0.10). The exact manifest is stored under `scanId` by the agent; `baseline`: the
+     * target had no file list, so the tape's content is its manifest from now on.
+     */
+    exact: z
+      .object({
+        scanId: z.string(),
+        manifestPages: z.number().int().min(0),
+        fileCount: z.number().int().min(0),
+        totalBytes: z.number().min(0),
+        tapeBytes: z.number().int().min(0),
+        sha256: z.string(),
+        baseline: z.boolean(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

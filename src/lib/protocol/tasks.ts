@@ -48,7 +48,8 @@ export const verifyTaskSchema = z
     ...base,
     kind: z.literal('verify'),
     tapeName: z.string().min(1),
-    fileNumber: z.number().int().min(1),
+    /** From 1 (file 0 is our label); a tapetown tape has no label, its first target is file 0. */
+    fileNumber: z.number().int().min(0),
     targetId: z.string().min(1),
     /** false for `confirm --no-db-update`: verify and report, change nothing. */
     updateCatalog: z.boolean(),

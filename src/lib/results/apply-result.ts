@@ -229,9 +229,17 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
         await ctx.catalog.recordVerify(
           file,
           tape.pool,
-          { taskId: r.taskId, ok: r.outcome === 'confirmed', targetOnFile, scrub, ...(r.outcome === 'failed' ? { error: message } : {}) },
+          {
+            taskId: r.taskId,
+            ok: r.outcome === 'confirmed',
+            targetOnFile,
+            scrub,
+            ...(r.outcome === 'failed' ? { error: message } : {}),
+            ...(r.exact ? { exact: r.exact } : {}),
+          },
           now,
         );
+        if (r.exact && r.outcome === 'confirmed') await adoptMeasuredScan(ctx, r.targetId, file.scanId, r.exact, now);
         // A copy found bad by a scrub is written again (from its other copy, or its source).
         if (scrub && r.outcome === 'failed' && targetOnFile) repairNote = await startRepair(ctx, r.targetId, tape.pool, r.taskId);
         break;
@@ -243,6 +251,31 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
   }
   await ctx.tasks.finish(r.taskId, r.outcome === 'confirmed' ? 'succeeded' : 'failed', r.outcome, message + repairNote, now);
   return { applied: true, note: message + repairNote };
+}
+
+/**
+ * An adopted target whose scan is still tapetown's (or none: never scanned, no file list) takes
+ * the manifest its tape file was measured to have: exact sizes and SHA-256s from now on, so
+ * restore checks them and archive writes new copies against them. A target scanned here since
+ * keeps its own scan.
+ */
+async function adoptMeasuredScan(ctx: JobContext, targetId: string, adoptedScanId: string | undefined, x: NonNullable<VerifyResult['exact']>, now: string) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const t = await ctx.catalog.getTarget(targetId);
+    if (!t?.adopted || (t.scanId !== undefined && t.scanId !== adoptedScanId)) return;
+    const next = {
+      ...t,
+      scan: 'complete' as const,
+      scanId: x.scanId,
+      fileCount: x.fileCount,
+      totalBytes: x.totalBytes,
+      manifestPages: x.manifestPages,
+      adopted: { ...t.adopted, ...(x.baseline ? { baselineFromTape: true } : {}) },
+      updatedAt: now,
+      version: t.version + 1,
+    };
+    if (await ctx.catalog.updateTarget(t, next)) return;
+  }
 }
 
 /** The repair a failed scrub starts; what it did (or why it could not) goes into the task's message. */

@@ -9,12 +9,37 @@
  * above). Data is written and read in fixed-size blocks. Writing always begins a new file
  * at the current position and everything after that position is lost.
  *
+ * Variable blocks: tapes adopted from the predecessor tool tapetown were written with the
+ * drive in variable-block mode (each block as long as the write() that made it). They are
+ * read with `readFile({ variable: { maxBlockBytes } })`, which yields every block as it is on
+ * tape; a fixed-block read of such a tape fails with BlockSizeError. They are never written.
+ *
  * Error classes carry a stable `code` and extend `ArchiveError` so the CLI and handlers map
  * them like every other error of the project; `isTapeError()` narrows to the tape ones.
  */
 import { ArchiveError } from '../errors.ts';
 
 export const DEFAULT_BLOCK_SIZE = 256 * 1024;
+
+/**
+ * Default read buffer of a variable-block read: the largest block it can read. tapetown read
+ * its tapes with `dd bs=512k`, so its blocks are at most 512 KiB; 1 MiB leaves room.
+ */
+export const DEFAULT_MAX_BLOCK_BYTES = 1024 * 1024;
+
+/** The largest read buffer a variable-block read may ask for (the st driver's limit is of that order). */
+export const MAX_VARIABLE_BLOCK_BYTES = 16 * 1024 * 1024;
+
+export interface ReadFileOptions {
+  signal?: AbortSignal;
+  /**
+   * Read in variable-block mode: each yielded Buffer is one block as it is on tape (any size,
+   * odd sizes too). `maxBlockBytes` (default DEFAULT_MAX_BLOCK_BYTES) is the read buffer: a
+   * block larger than it fails the read with BlockSizeError (raise maxBlockBytes and read the
+   * file again from its start). On a fixed-block tape the blocks are the tape's block size.
+   */
+  variable?: { maxBlockBytes?: number };
+}
 
 export interface DriveStatus {
   /** A tape is in the drive and ready. */
@@ -45,8 +70,13 @@ export interface TapeDrive {
    * PositionError when positioned at end of data or inside a file (after an interrupted read:
    * seekFile first). If the consumer stops early or the signal aborts, the position is inside
    * the file.
+   *
+   * With `variable` (see ReadFileOptions): variable-block mode, one yielded Buffer per block
+   * on tape, BlockSizeError for a block larger than `variable.maxBlockBytes`. Without it, a
+   * tape written in variable-block mode fails with BlockSizeError (read it with `variable`).
+   * The drive's fixed block size is in force again afterwards (also after an error or abort).
    */
-  readFile(opts?: { signal?: AbortSignal }): AsyncIterable<Buffer>;
+  readFile(opts?: ReadFileOptions): AsyncIterable<Buffer>;
   /**
    * Begin a new file at the current position (which must be the start of a file or end of
    * data). Everything after this position is lost (tape semantics).
@@ -128,6 +158,17 @@ export class TapeIOError extends TapeError {
   }
 }
 
+/**
+ * The blocks on tape do not fit the read: a block larger than a variable-block read's buffer
+ * (`maxBlockBytes`), or a variable-block tape read in fixed-block mode. Nothing is wrong with
+ * the medium: read the file again (seekFile first) with the options the message names.
+ */
+export class BlockSizeError extends TapeError {
+  override readonly name = 'BlockSizeError';
+  readonly code = 'TAPE_BLOCK_SIZE';
+  readonly status = 409;
+}
+
 /** The loaded tape is write protected (tab set, or set in the virtual library). */
 export class WriteProtectedError extends TapeError {
   override readonly name = 'WriteProtectedError';
@@ -172,4 +213,22 @@ export function assertBlockSize(blockSize: number): void {
   if (!Number.isSafeInteger(blockSize) || blockSize < 512 || blockSize % 512 !== 0 || blockSize > 16 * 1024 * 1024) {
     throw new RangeError(`invalid tape block size ${blockSize}: use a multiple of 512 bytes between 512 B and 16 MiB (default 256 KiB).`);
   }
+}
+
+/** The read buffer of a variable-block read (DEFAULT_MAX_BLOCK_BYTES unless given); RangeError when out of range. */
+export function variableReadBuffer(variable: { maxBlockBytes?: number }): number {
+  const n = variable.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_VARIABLE_BLOCK_BYTES) {
+    throw new RangeError(`invalid maxBlockBytes ${n} for a variable-block read: use a whole number of bytes from 1 to 16 MiB (default 1 MiB).`);
+  }
+  return n;
+}
+
+/** The error of a variable-block read that met a block larger than its buffer. */
+export function blockTooLarge(where: string, maxBlockBytes: number, blockBytes: number | undefined, ctx: TapeErrorContext): BlockSizeError {
+  const size = blockBytes === undefined ? 'larger than' : `${blockBytes} bytes, larger than`;
+  return new BlockSizeError(
+    `a block of ${where} is ${size} the read buffer of ${maxBlockBytes} bytes (variable-block read); seekFile(${ctx.fileNumber ?? 'N'}) and read the file again with a larger buffer: readFile({ variable: { maxBlockBytes: ${Math.min(MAX_VARIABLE_BLOCK_BYTES, Math.max(blockBytes ?? 0, maxBlockBytes * 2))} } }).`,
+    { ...ctx, maxBlockBytes, ...(blockBytes !== undefined ? { blockBytes } : {}) },
+  );
 }

@@ -210,7 +210,7 @@ export function mapDeviceError(e: unknown, dev: string, op: 'open-read' | 'open-
       return new TapeBusyError(`${dev} is busy (EBUSY on ${op}): another process has it open; wait for it or stop it.`, context, cause);
     case 'ENOMEM':
       return new TapeIOError(
-        `a block on the tape in ${dev}${where} is larger than the read buffer (ENOMEM on ${op}): the tape was written with a larger block size; read it with that block size.`,
+        `a block on the tape in ${dev}${where} is larger than the read buffer (ENOMEM on ${op}): the tape was written with a larger block size; read it with that block size, or, if it was written in variable-block mode (e.g. a tapetown tape), with variable blocks: readFile({ variable: {} }).`,
         context,
         cause,
       );

@@ -9,6 +9,12 @@
  * - Data goes through the device file in fixed-block mode (`mt setblk blockSize` when the
  *   drive reports another block size): every write(2) is exactly one block (the last one
  *   zero-padded), reads use a blockSize buffer and a 0-byte read is the filemark.
+ * - Variable-block reads (`readFile({ variable })`, for tapetown tapes): `mt setblk 0` before
+ *   the device is opened (st allows one open at a time, mt included), one read(2) of a
+ *   maxBlockBytes buffer per block (st returns exactly one block), and `mt setblk blockSize`
+ *   after the device is closed, also after an error or an abort, so that writes and
+ *   fixed-block reads find the drive as they expect. A block larger than the buffer fails
+ *   with ENOMEM in st (and that block is skipped): it becomes a BlockSizeError.
  * - The filemark: st writes one filemark when a device fd that was written to is closed,
  *   and that filemark is written without the immediate bit, i.e. it flushes the drive
  *   buffer and close(2) returns only when the data is on tape (Documentation/scsi/st.rst:
@@ -23,8 +29,8 @@
  * Everything goes through the `StDeviceIo` seam so tests can record and fake it.
  */
 import {
+  BlockSizeError,
   DEFAULT_BLOCK_SIZE,
-  EndOfMediumError,
   NoTapeError,
   PositionError,
   TapeBusyError,
@@ -32,7 +38,10 @@ import {
   WriteProtectedError,
   assertBlockSize,
   assertFileNumber,
+  blockTooLarge,
+  variableReadBuffer,
   type DriveStatus,
+  type ReadFileOptions,
   type TapeDrive,
   type TapeErrorContext,
   type TapeFileWriter,
@@ -49,7 +58,7 @@ import {
   type StDeviceIo,
   type StRunResult,
 } from './st-device.ts';
-import { TapeFileWriterBase } from './file-writer.ts';
+import { StTapeFileWriter } from './st-writer.ts';
 import { errorMessage } from '../errors.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -61,7 +70,11 @@ export interface StTapeDriveOptions {
   io?: StDeviceIo;
   /** The mt-st binary (default "mt"; Debian also installs it as "mt-st"). */
   mtCommand?: string;
-  /** Put st in fixed-block mode with `mt setblk` when status shows another block size (default true). */
+  /**
+   * Put st in fixed-block mode with `mt setblk` when status shows another block size, and in
+   * variable-block mode (`mt setblk 0`) for a variable-block read (default true). With false
+   * the operator sets the mode, and a variable-block read needs st in variable-block mode.
+   */
   setBlockSize?: boolean;
 }
 
@@ -149,46 +162,105 @@ export class StTapeDrive implements TapeDrive {
     return s.fileNumber;
   }
 
-  readFile(opts: { signal?: AbortSignal } = {}): AsyncIterable<Buffer> {
-    return this.readGen(opts.signal);
+  readFile(opts: ReadFileOptions = {}): AsyncIterable<Buffer> {
+    return this.readGen(opts.signal, opts.variable);
   }
 
-  private async *readGen(signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  private async *readGen(signal: AbortSignal | undefined, variable: ReadFileOptions['variable']): AsyncGenerator<Buffer> {
     this.assertIdle('read');
     signal?.throwIfAborted();
+    const maxBlockBytes = variable ? variableReadBuffer(variable) : undefined;
     const s = await this.positionedStatus('read');
     const n = s.fileNumber!;
     if (s.eod) throw this.atEndOfData(n);
-    await this.ensureBlockSize(s);
+    if (maxBlockBytes === undefined) await this.ensureBlockSize(s);
+    else this.assertVariableAllowed(s, n);
     this.busy = { op: 'reading', fileNumber: n };
     let fd: number | undefined;
+    /** `mt setblk 0` was issued: the fixed block size is set again at the end. */
+    let switched = false;
+    // st opens once at a time: `mt status` (is this end of data?) only once the fd is closed.
+    const closeFd = async (): Promise<void> => {
+      const f = fd;
+      fd = undefined;
+      if (f !== undefined) await this.io.close(f).catch(() => undefined);
+    };
+    const atEod = async (): Promise<boolean> => {
+      await closeFd();
+      return this.atEodNow();
+    };
     try {
+      if (maxBlockBytes !== undefined && this.setBlockSize && s.blockSize !== 0) {
+        switched = true;
+        await this.mt(['setblk', '0'], { fileNumber: n });
+      }
       try {
         fd = await this.io.open(this.id, O_RDONLY);
       } catch (e) {
         throw mapDeviceError(e, this.id, 'open-read', { fileNumber: n });
       }
+      // Fixed blocks: a fresh blockSize buffer per block. Variable blocks: one read buffer of
+      // maxBlockBytes, each block copied out at its own size (the consumer may keep it).
+      const readBuf = maxBlockBytes === undefined ? undefined : Buffer.allocUnsafe(maxBlockBytes);
       let blocks = 0;
       for (;;) {
         signal?.throwIfAborted();
-        const buf = Buffer.allocUnsafe(this.blockSize);
+        const buf = readBuf ?? Buffer.allocUnsafe(this.blockSize);
         let got: number;
         try {
           got = await this.io.read(fd, buf);
         } catch (e) {
-          if (blocks === 0 && errnoOf(e) === 'EIO' && (await this.atEodNow())) throw this.atEndOfData(n);
-          throw mapDeviceError(e, this.id, 'read', { fileNumber: n });
+          if (blocks === 0 && errnoOf(e) === 'EIO' && (await atEod())) throw this.atEndOfData(n);
+          throw this.readError(e, n, blocks, maxBlockBytes);
         }
         if (got === 0) break; // filemark (or end of data: see below)
         blocks++;
-        yield got === buf.length ? buf : buf.subarray(0, got);
+        if (readBuf) yield Buffer.from(readBuf.subarray(0, got));
+        else yield got === buf.length ? buf : buf.subarray(0, got);
       }
       // An empty file and end of data both read as 0 bytes at once; st knows which.
-      if (blocks === 0 && (await this.atEodNow())) throw this.atEndOfData(n);
+      if (blocks === 0 && (await atEod())) throw this.atEndOfData(n);
     } finally {
+      await closeFd();
+      // Not thrown (a finished read stays finished): ensureBlockSize() sets the size again
+      // before the next write or fixed-block read and reports a failure there.
+      if (switched) await this.mt(['setblk', String(this.blockSize)], { fileNumber: n }).catch(() => undefined);
       this.busy = null;
-      if (fd !== undefined) await this.io.close(fd).catch(() => undefined);
     }
+  }
+
+  /** A failed read(2), with what to do when the blocks on tape do not fit the read. */
+  private readError(e: unknown, n: number, blocks: number, maxBlockBytes: number | undefined): Error {
+    const ctx = { drive: this.id, fileNumber: n, errno: errnoOf(e) };
+    if (maxBlockBytes !== undefined && errnoOf(e) === 'ENOMEM') {
+      return blockTooLarge(`file ${n} on ${this.id} (block ${blocks}, ENOMEM on read)`, maxBlockBytes, undefined, ctx);
+    }
+    if (maxBlockBytes !== undefined && errnoOf(e) === 'EOVERFLOW') {
+      return new BlockSizeError(
+        `st on ${this.id} cannot take a read buffer of ${maxBlockBytes} bytes (EOVERFLOW on read, file ${n}); read with a smaller one, e.g. readFile({ variable: { maxBlockBytes: 524288 } }) (tapetown's blocks are at most 512 KiB), or raise st's buffer limits (max_sg_segs).`,
+        { ...ctx, maxBlockBytes },
+        { cause: e },
+      );
+    }
+    const mapped = mapDeviceError(e, this.id, 'read', { fileNumber: n });
+    if (maxBlockBytes === undefined && blocks === 0 && errnoOf(e) === 'EIO' && mapped instanceof TapeIOError) {
+      // st in fixed-block mode answers a block of another size with EIO ("Incorrect block size").
+      return new TapeIOError(
+        `${mapped.message} If the tape was written in variable-block mode (e.g. a tapetown tape), read it with variable blocks: readFile({ variable: {} }).`,
+        mapped.context,
+        { cause: e },
+      );
+    }
+    return mapped;
+  }
+
+  /** With setBlockSize off, a variable-block read needs st already in variable-block mode. */
+  private assertVariableAllowed(s: MtStatus, n: number): void {
+    if (this.setBlockSize || s.blockSize === 0) return;
+    throw new BlockSizeError(
+      `${this.id} is in fixed-block mode (${s.blockSize ?? 'unknown'}-byte blocks) and this drive may not change it (setBlockSize: false); run \`${this.mtCommand} -f ${this.id} setblk 0\` and read again, or let the drive set the block mode.`,
+      { drive: this.id, fileNumber: n },
+    );
   }
 
   async openWriter(): Promise<TapeFileWriter> {
@@ -270,120 +342,6 @@ export class StTapeDrive implements TapeDrive {
           : `cannot ${what} on ${this.id}: file ${this.busy.fileNumber} is being read; finish or stop that read first.`,
         { drive: this.id, fileNumber: this.busy.fileNumber },
       );
-    }
-  }
-}
-
-/** One tape file on the st device: exactly one write(2) per block, the filemark at close(2). */
-class StTapeFileWriter extends TapeFileWriterBase {
-  private readonly pending: Buffer;
-  private pendingLen = 0;
-  private blocks = 0;
-  private payload = 0;
-  private fd: number | undefined;
-
-  constructor(
-    private readonly drive: StTapeDrive,
-    private readonly io: StDeviceIo,
-    fd: number,
-    fileNumber: number,
-  ) {
-    super(drive.blockSize, fileNumber, drive.id);
-    this.fd = fd;
-    this.pending = Buffer.alloc(this.blockSize);
-  }
-
-  protected async doWrite(chunk: Buffer): Promise<void> {
-    this.assertOpen('write');
-    const bs = this.blockSize;
-    let off = 0;
-    try {
-      if (this.pendingLen > 0) {
-        const n = Math.min(bs - this.pendingLen, chunk.length);
-        chunk.copy(this.pending, this.pendingLen, 0, n);
-        this.pendingLen += n;
-        off = n;
-        if (this.pendingLen === bs) {
-          await this.writeBlock(this.pending);
-          this.pendingLen = 0;
-        }
-      }
-      while (chunk.length - off >= bs) {
-        await this.writeBlock(chunk.subarray(off, off + bs)); // no copy
-        off += bs;
-      }
-      if (off < chunk.length) {
-        chunk.copy(this.pending, 0, off);
-        this.pendingLen = chunk.length - off;
-      }
-      this.payload += chunk.length;
-    } catch (e) {
-      this.fail(e);
-    }
-  }
-
-  /** Exactly one write(2) of exactly one block. */
-  private async writeBlock(block: Buffer): Promise<void> {
-    const ctx = { fileNumber: this.fileNumber };
-    let n: number;
-    try {
-      n = await this.io.write(this.fd!, block);
-    } catch (e) {
-      throw mapDeviceError(e, this.drive.id, 'write', ctx);
-    }
-    if (n !== block.length) {
-      throw new EndOfMediumError(
-        `end of medium on ${this.drive.id}, file ${this.fileNumber}: short write (${n} of ${block.length} bytes); abort this file and continue on another tape.`,
-        { ...ctx, drive: this.drive.id },
-      );
-    }
-    this.blocks++;
-  }
-
-  protected async doClose(): Promise<{ bytes: number; tapeBytes: number }> {
-    this.assertOpen('close');
-    const dev = this.drive.id;
-    try {
-      if (this.pendingLen > 0) {
-        this.pending.fill(0, this.pendingLen);
-        await this.writeBlock(this.pending);
-        this.pendingLen = 0;
-      }
-      const fd = this.fd!;
-      this.fd = undefined;
-      try {
-        await this.io.close(fd); // st writes the filemark here, flushing the drive buffer
-      } catch (e) {
-        throw mapDeviceError(e, dev, 'close', { fileNumber: this.fileNumber });
-      }
-      if (this.blocks === 0) await this.drive.mt(['weof', '1'], { fileNumber: this.fileNumber });
-      const s = await this.drive.mtStatus();
-      if (s.fileNumber !== this.fileNumber + 1 || s.blockNumber !== 0) {
-        throw new TapeIOError(
-          `after closing file ${this.fileNumber} on ${dev} the drive reports file ${s.fileNumber ?? 'unknown'} block ${s.blockNumber ?? 'unknown'}, expected file ${this.fileNumber + 1} block 0: the filemark is not confirmed; treat the file as not written.`,
-          { drive: dev, fileNumber: this.fileNumber },
-        );
-      }
-    } catch (e) {
-      this.fail(e);
-    }
-    this.state = 'closed';
-    this.drive.writerFinished();
-    return { bytes: this.payload, tapeBytes: this.blocks * this.blockSize };
-  }
-
-  protected async doAbort(): Promise<void> {
-    if (this.state === 'closed' || this.state === 'aborted') return;
-    this.state = 'aborted';
-    const fd = this.fd;
-    this.fd = undefined;
-    try {
-      if (fd !== undefined) await this.io.close(fd).catch(() => undefined);
-      // st wrote a filemark on close if any block was written: go back to the start of the
-      // aborted file so the next write replaces it.
-      if (this.blocks > 0) await this.drive.mt(['asf', String(this.fileNumber)], { fileNumber: this.fileNumber });
-    } finally {
-      this.drive.writerFinished();
     }
   }
 }

@@ -2,10 +2,12 @@
  * A drive of the virtual tape library: load/unload (the changer), positioning, reading tape
  * files as fixed-size blocks with injected read faults, and opening writers. Every operation
  * re-reads the drive state and the tape's meta and faults from disk (several processes).
+ * Variable-block reads (adopted tapetown tapes) are in virtual-variable-read.ts.
  */
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  BlockSizeError,
   NoTapeError,
   PositionError,
   TapeBusyError,
@@ -13,56 +15,23 @@ import {
   WriteProtectedError,
   assertBlockSize,
   assertFileNumber,
+  variableReadBuffer,
   type DriveStatus,
+  type ReadFileOptions,
   type TapeChanger,
   type TapeDrive,
   type TapeFileWriter,
 } from './drive.ts';
 import type { VirtualTapeLibrary } from './virtual-library.ts';
+import { ChunkPool, type RecyclingBlocks } from './read-chunks.ts';
+import { readVariableBlocks } from './virtual-variable-read.ts';
 import { STAGE_BYTES, VirtualTapeFileWriter } from './virtual-writer.ts';
-import { assertName, countComplete, fdClose, fdOpen, fdRead, minBy, type DriveState, type StoredFault, type TapeMeta } from './vtl-state.ts';
+import { assertName, countComplete, fdClose, fdOpen, fdRead, isVariableBlock, minBy, type DriveState, type StoredFault, type TapeMeta } from './vtl-state.ts';
 
-// ---------------------------------------------------------------------------------------------
-// The drive
-
-/** Blocks of a tape file read, and how to give one back once done with it. */
-export interface RecyclingBlocks extends AsyncIterable<Buffer> {
-  /** `block` (as yielded) is no longer used: its memory may be read into again. */
-  recycle(block: Buffer): void;
-}
+export type { RecyclingBlocks } from './read-chunks.ts';
 
 /** Chunks read ahead of the one whose blocks are being yielded. */
 const READ_AHEAD = 2;
-
-/** Read buffers of one readFile: a buffer goes back to the pool once all its blocks are recycled. */
-class ChunkPool {
-  private static readonly MAX_FREE = 4;
-  private readonly free: Buffer[] = [];
-  /** Buffers whose blocks are out: how many are not recycled yet. */
-  private readonly out = new Map<ArrayBufferLike, { buf: Buffer; left: number }>();
-
-  take(size: number): Buffer {
-    const buf = this.free.pop();
-    return buf && buf.length === size ? buf : Buffer.allocUnsafe(size);
-  }
-
-  /** `buf` was read into and `blocks` views of it are about to be yielded. */
-  give(buf: Buffer, blocks: number): void {
-    if (blocks === 0) this.release(buf);
-    else this.out.set(buf.buffer, { buf, left: blocks });
-  }
-
-  recycle(block: Buffer): void {
-    const o = this.out.get(block.buffer);
-    if (!o || --o.left > 0) return;
-    this.out.delete(block.buffer);
-    this.release(o.buf);
-  }
-
-  private release(buf: Buffer): void {
-    if (this.free.length < ChunkPool.MAX_FREE) this.free.push(buf);
-  }
-}
 
 export class VirtualTapeDrive implements TapeDrive, TapeChanger {
   /** What this drive object is doing right now (in this process). */
@@ -154,17 +123,23 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
    * A consumer done with a block (it keeps no view of it) may give it back with `recycle`:
    * once every block of a read buffer is back, the buffer is read into again (no fresh
    * memory, page faults and garbage per chunk).
+   *
+   * With `variable`: the blocks as they are on tape (see virtual-variable-read.ts); recycle
+   * does nothing there.
    */
-  readFile(opts: { signal?: AbortSignal } = {}): RecyclingBlocks {
+  readFile(opts: ReadFileOptions = {}): RecyclingBlocks {
+    if (opts.variable) {
+      const gen = this.readVariableGen(opts.signal, opts.variable);
+      return { [Symbol.asyncIterator]: () => gen, recycle: () => undefined };
+    }
     const chunks = new ChunkPool();
     const gen = this.readGen(opts.signal, chunks);
     return { [Symbol.asyncIterator]: () => gen, recycle: (block) => chunks.recycle(block) };
   }
 
-  private async *readGen(signal: AbortSignal | undefined, chunks: ChunkPool): AsyncGenerator<Buffer> {
-    this.assertIdle('read');
-    signal?.throwIfAborted();
-    const { tape, state } = await this.loaded();
+  /** The drive must be at the start of a file that exists: the file to read. */
+  private async readStart(): Promise<{ tape: string; meta: TapeMeta; n: number }> {
+    const { tape, state, meta } = await this.loaded();
     const n = state.fileNumber;
     if (state.midFile) {
       throw new PositionError(
@@ -176,6 +151,45 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
     if (n >= count) {
       throw new PositionError(
         `drive ${this.id} is at end of data of tape ${tape} (file ${n}); there is no file to read. seekFile() to a file below ${count}.`,
+        { drive: this.id, tape, fileNumber: n },
+      );
+    }
+    return { tape, meta, n };
+  }
+
+  private async *readVariableGen(signal: AbortSignal | undefined, variable: { maxBlockBytes?: number }): AsyncGenerator<Buffer> {
+    this.assertIdle('read');
+    signal?.throwIfAborted();
+    const maxBlockBytes = variableReadBuffer(variable);
+    const { tape, meta, n } = await this.readStart();
+    const faults = await this.library.listFaults(tape);
+    this.busy = { op: 'reading', fileNumber: n };
+    try {
+      yield* readVariableBlocks({
+        library: this.library,
+        driveId: this.id,
+        tape,
+        meta,
+        fileNumber: n,
+        blockSize: this.blockSize,
+        maxBlockBytes,
+        faults,
+        signal,
+        started: () => this.library.writeDriveState(this.id, { tape, fileNumber: n, midFile: true }),
+      });
+      await this.library.writeDriveState(this.id, { tape, fileNumber: n + 1, midFile: false });
+    } finally {
+      this.busy = null;
+    }
+  }
+
+  private async *readGen(signal: AbortSignal | undefined, chunks: ChunkPool): AsyncGenerator<Buffer> {
+    this.assertIdle('read');
+    signal?.throwIfAborted();
+    const { tape, meta, n } = await this.readStart();
+    if (isVariableBlock(meta)) {
+      throw new BlockSizeError(
+        `cannot read file ${n} of tape ${tape} in ${this.id} with fixed ${this.blockSize}-byte blocks: this tape was written in variable-block mode (adopted from tapetown); read it with variable blocks: readFile({ variable: {} }) (maxBlockBytes, default 1 MiB, is the largest block).`,
         { drive: this.id, tape, fileNumber: n },
       );
     }
@@ -271,6 +285,12 @@ export class VirtualTapeDrive implements TapeDrive, TapeChanger {
     this.assertIdle('open a writer');
     const { tape, state, meta } = await this.loaded();
     const n = state.fileNumber;
+    if (isVariableBlock(meta)) {
+      throw new WriteProtectedError(
+        `tape ${tape} in drive ${this.id} is an adopted variable-block tape (tapetown) and is never written to: nothing may be appended to it or written over it. Load another tape to write.`,
+        { drive: this.id, tape, fileNumber: n },
+      );
+    }
     if (meta.writeProtected) {
       throw new WriteProtectedError(
         `tape ${tape} in drive ${this.id} is write protected; load another tape or clear the protection (setWriteProtected(${JSON.stringify(tape)}, false)).`,

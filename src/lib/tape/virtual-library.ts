@@ -8,7 +8,8 @@
  *
  * On-disk layout under rootDir:
  *
- *   tapes/<name>/meta.json        { version, name, capacityBytes, writeProtected, createdAt }
+ *   tapes/<name>/meta.json        { version, name, capacityBytes, writeProtected, createdAt,
+ *                                   blockMode?, blockSizes?, origin? }
  *   tapes/<name>/faults.json      injected faults (absent = none)
  *   tapes/<name>/file-0000        complete tape file 0 (the label), raw bytes, padded to blocks
  *   tapes/<name>/file-0001 ...    complete tape files: `tar -tf file-0003` works on a tar file
@@ -18,11 +19,21 @@
  * Semantics: close() of a writer = fsync + rename of the .partial (the filemark). Writing at
  * file N removes files >= N and any .partial first. End of data = the number of complete
  * files numbered contiguously from 0. One process at a time should use a given drive.
+ *
+ * Variable-block tapes (adopted from tapetown, importTapetownTape(); see tapetown-import.ts):
+ * meta.json has `blockMode: "variable"` and `blockSizes`, where blockSizes[N] lists the blocks
+ * of file-000N in order as runs [size, count] (e.g. [[10240, 812], [4096, 1]]); the files
+ * themselves are the emulator's tar files byte for byte, not padded. Such a tape is write
+ * protected for good (openWriter and setWriteProtected(false) refuse), is read with
+ * readFile({ variable }), and a fixed-block read of it fails with BlockSizeError. A meta.json
+ * without blockMode (all older ones) is a fixed-block tape: files are whole blocks of the
+ * drive's block size, the same blocks a variable-block read yields.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { importTapetownTape, type TapetownImport, type TapetownImportOptions } from './tapetown-import.ts';
 import { DEFAULT_BLOCK_SIZE, assertBlockSize, assertFileNumber } from './drive.ts';
 import { VirtualTapeDrive } from './virtual-drive.ts';
 import {
@@ -35,6 +46,7 @@ import {
   faultSchema,
   tapeFileName,
   isErrno,
+  isVariableBlock,
   metaSchema,
   readJson,
   storedFaultsSchema,
@@ -51,6 +63,7 @@ import { formatIssues } from '../validation.ts';
 
 export { VirtualTapeDrive } from './virtual-drive.ts';
 export { tapeFileName, type StoredFault, type TapeFault, type TapeInfo, type VirtualTapeLibraryOptions } from './vtl-state.ts';
+export { TAPETOWN_RECORD_BYTES, type TapetownImport, type TapetownImportOptions } from './tapetown-import.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The library
@@ -115,6 +128,17 @@ export class VirtualTapeLibrary {
     return this.tapeInfo(name);
   }
 
+  /**
+   * Adopt a tape of tapetown's emulator: a new tape `name` whose files 0, 1, ... are copies of
+   * `emulatorDir`/file00000.tar, file00001.tar, ... (up to the first gap; the names after a
+   * gap come back in `ignored`), variable-block and write protected. The source directory is
+   * only read. NotFoundError / ValidationError for a missing, empty or foreign directory,
+   * ConflictError when the name is taken.
+   */
+  importTapetownTape(name: string, emulatorDir: string, opts: TapetownImportOptions = {}): Promise<TapetownImport> {
+    return importTapetownTape(this, name, emulatorDir, opts);
+  }
+
   async listTapes(): Promise<TapeInfo[]> {
     let names: string[];
     try {
@@ -139,6 +163,12 @@ export class VirtualTapeLibrary {
 
   async setWriteProtected(name: string, on: boolean): Promise<void> {
     const meta = await this.readMetaOrThrow(name);
+    if (!on && isVariableBlock(meta)) {
+      throw new ConflictError(
+        `tape ${name} is an adopted variable-block tape (tapetown) and stays write protected: nothing may be appended to it or written over it. Write to another tape.`,
+        { tape: name },
+      );
+    }
     await writeJsonAtomic(join(this.tapeDir(name), 'meta.json'), { ...meta, writeProtected: on });
   }
 
@@ -210,6 +240,14 @@ export class VirtualTapeLibrary {
     return files.sort((a, b) => a.fileNumber - b.fileNumber || Number(a.partial) - Number(b.partial));
   }
 
+  /** The complete tape files (0 .. end of data - 1) with their sizes on tape. */
+  async tapeFiles(name: string): Promise<{ fileNumber: number; tapeBytes: number }[]> {
+    const count = await this.countFiles(name);
+    const out: { fileNumber: number; tapeBytes: number }[] = [];
+    for (let n = 0; n < count; n++) out.push({ fileNumber: n, tapeBytes: (await stat(this.tapeFilePath(name, n))).size });
+    return out;
+  }
+
   /** Number of complete files numbered contiguously from 0 = end of data. */
   async countFiles(name: string): Promise<number> {
     return countComplete(await this.listFiles(name));
@@ -259,6 +297,7 @@ export class VirtualTapeLibrary {
       name: meta.name,
       capacityBytes: meta.capacityBytes,
       writeProtected: meta.writeProtected,
+      blockMode: meta.blockMode ?? 'fixed',
       files: countComplete(files),
       usedBytes,
       hasPartial: files.some((f) => f.partial),

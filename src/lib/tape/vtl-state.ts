@@ -33,14 +33,53 @@ export type StoredFault = TapeFault & { id: string };
 
 export const storedFaultsSchema = z.array(z.intersection(faultSchema, z.object({ id: z.string().min(1) })));
 
-export const metaSchema = z.object({
-  version: z.literal(1),
-  name: z.string(),
-  capacityBytes: z.number().int().positive(),
-  writeProtected: z.boolean(),
-  createdAt: z.string(),
-});
+/** A run of `count` blocks of `size` bytes each: [size, count]. */
+export const blockRunSchema = z.tuple([z.number().int().positive(), z.number().int().positive()]);
+export type BlockRun = z.infer<typeof blockRunSchema>;
+
+export const metaSchema = z
+  .object({
+    version: z.literal(1),
+    name: z.string(),
+    capacityBytes: z.number().int().positive(),
+    writeProtected: z.boolean(),
+    createdAt: z.string(),
+    /**
+     * How the tape's blocks were written. Absent (every meta.json written before variable
+     * blocks existed) = 'fixed': each file is whole blocks of the drive's block size.
+     * 'variable': an adopted tape whose block sizes are in `blockSizes`; it is read only.
+     */
+    blockMode: z.enum(['fixed', 'variable']).optional(),
+    /** Variable-block tapes: `blockSizes[N]` = the blocks of tape file N, in order, as runs. */
+    blockSizes: z.array(z.array(blockRunSchema)).optional(),
+    /** Where an adopted tape came from (informational). */
+    origin: z
+      .object({
+        kind: z.literal('tapetown-emulator'),
+        /** The emulator directory the files were copied from (never modified). */
+        dir: z.string(),
+        /** The block size the files were cut into (GNU tar's record size, 10240). */
+        recordBytes: z.number().int().positive(),
+        importedAt: z.string(),
+      })
+      .optional(),
+  })
+  .superRefine((m, ctx) => {
+    const variable = m.blockMode === 'variable';
+    if (variable !== (m.blockSizes !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['blockSizes'],
+        message: variable ? 'a variable-block tape needs blockSizes' : 'blockSizes is only for blockMode "variable"',
+      });
+    }
+  });
 export type TapeMeta = z.infer<typeof metaSchema>;
+
+/** Whether a tape was written in variable-block mode (an older meta.json without blockMode is fixed). */
+export function isVariableBlock(meta: TapeMeta): meta is TapeMeta & { blockMode: 'variable'; blockSizes: BlockRun[][] } {
+  return meta.blockMode === 'variable';
+}
 
 export const driveStateSchema = z.object({
   version: z.literal(1),
@@ -58,6 +97,8 @@ export interface TapeInfo {
   name: string;
   capacityBytes: number;
   writeProtected: boolean;
+  /** 'variable': an adopted (tapetown) tape, read with variable blocks, never written. */
+  blockMode: 'fixed' | 'variable';
   /** Complete files (= end of data). */
   files: number;
   /** Bytes of all files on tape, including a partial one. */
