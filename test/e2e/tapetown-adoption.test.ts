@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
 import { makeTapetownArchive, type TapetownFixture } from '../support/tapetown-fixture.ts';
+import { comparable, snapshotTree } from '../support/tree-snapshot.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 
 let stack: TestStack;
@@ -86,7 +87,31 @@ describe('an adopted tapetown archive', () => {
     );
     expect(m.copies).toContainEqual({ pool: 'tapetown', tape: child.backup!.tape, fileNumber: child.backup!.fileNumber, state: 'confirmed' });
 
+    // restore: a file of the nested target, and a whole target (awkward names and all) byte-exact.
+    const one = join(h.dir, 'restored-one');
+    await ok(['restore', m.targetId, name, '--to', one]);
+    expect(await readFile(join(one, name))).toEqual(await readFile(join(child.path, name)));
+    const odd = fx.targets.find((t) => t.files.some((f) => f.name.includes('"')))!;
+    const oddId = (await stack.ctx.catalog.listAllTargets()).find((t) => t.path === odd.path)!.id;
+    const whole = join(h.dir, 'restored-whole');
+    const restored = await ok(['restore', oddId, '--to', whole]);
+    expect(restored.out).toMatch(/complete and verified/);
+    expect(comparable(await snapshotTree(whole))).toEqual(comparable(await snapshotTree(odd.path)));
+
     // Nothing on the old tapes changed, in the emulator directories or in the library.
     expect(await fingerprints()).toEqual(before);
+  });
+
+  it('a flipped byte in an adopted tape file is found by confirm, and the copy is marked bad', async () => {
+    const calib = fx.targets.find((t) => t.files.some((f) => f.sizeKb > 100) && t.backup)!;
+    const tar = await readFile(join(fx.tapesDir, calib.backup!.tape, `file${String(calib.backup!.fileNumber).padStart(5, '0')}.tar`));
+    const big = calib.files.find((f) => f.sizeKb > 100)!;
+    const offset = tar.indexOf(Buffer.from(`${calib.path.slice(1)}/${big.name}`)) + 512 + 4096;
+    await h.vtl.injectFault(calib.backup!.tape, { kind: 'flip-byte', fileNumber: calib.backup!.fileNumber, offset });
+    const r = await h.cli(['confirm', String(calib.backup!.fileNumber), '--tape', calib.backup!.tape, '--retry']);
+    expect(r.code).not.toBe(0);
+    expect(`${r.out}\n${r.err}`).toMatch(new RegExp(`${big.name}: md5 mismatch: tapetown recorded ${big.md5}`));
+    const tc = (await stack.ctx.catalog.listAllTargetCopies()).find((x) => x.target.path === calib.path)!;
+    expect(tc.copies.find((c) => c.pool === 'tapetown')!.placement).toBe('confirm_failed');
   });
 });

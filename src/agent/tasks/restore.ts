@@ -45,10 +45,12 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
   }, CANCEL_POLL_MS);
   let bytesBefore = 0;
   let current: { fileNumber: number; targetId: string } | undefined;
+  // A tapetown tape: no label to check (each file's members must be under its target instead), variable blocks.
+  const tapetown = (await ctx.catalog.getTape(task.tapeName))?.format === 'tapetown';
   try {
     if (!cancelled) {
       await mountTape(drive, task.tapeName);
-      if (!(await checkLabel(drive, task.tapeName))) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
+      if (!tapetown && !(await checkLabel(drive, task.tapeName))) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
     }
     const selection = task.paths.map((p) => Buffer.from(p));
     for (const item of cancelled ? [] : task.items) {
@@ -59,9 +61,12 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
         const manifest = () => ctx.manifests.read(item.targetId, item.scanId, item.manifestPages);
         const redirectedGroups = await linkGroupsToRedirect(manifest(), selection);
         await drive.seekFile(item.fileNumber);
+        const target = tapetown ? await ctx.catalog.getTarget(item.targetId) : undefined;
+        if (tapetown && !target) throw new Error(`target ${item.targetId} is not in the catalog`);
         const done = await extractTargetFile({
           targetId: item.targetId,
-          blocks: drive.readFile({ signal: both }),
+          blocks: drive.readFile(tapetown ? { signal: both, variable: {} } : { signal: both }),
+          ...(target ? { tapetown: { targetPath: target.path } } : {}),
           manifest: manifest(),
           selection,
           redirectedGroups,

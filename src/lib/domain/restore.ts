@@ -106,11 +106,17 @@ export function restoreMessage(
   return `restore from ${r.tapeName} to ${destination} FAILED: ${figures}${r.error ? `; ${r.error}` : ''}. Files restored are verified; run the restore again (with --from another copy if the tape cannot be read) to finish`;
 }
 
-/** The copies a restore may read, best first: confirmed ones, in the order of the copy policy, then extra copies. */
+/**
+ * The copies a restore may read, best first: confirmed ones, in the order of the copy policy,
+ * then extra copies. A copy adopted from tapetown is read only once a confirm here has measured
+ * its SHA-256s (before, there is nothing to verify the restored files against).
+ */
 export function restoreCandidates(tc: TargetCopies): Copy[] {
   const rank = (c: Copy) => {
     const i = tc.target.copies.indexOf(c.pool);
     return i < 0 ? tc.target.copies.length : i;
   };
-  return tc.copies.filter((c) => c.placement === 'confirmed' && c.tapeName !== undefined && c.fileNumber !== undefined).sort((a, b) => rank(a) - rank(b));
+  return tc.copies
+    .filter((c) => c.placement === 'confirmed' && !c.legacy && c.tapeName !== undefined && c.fileNumber !== undefined)
+    .sort((a, b) => rank(a) - rank(b));
 }

@@ -88,7 +88,8 @@ export const restoreTaskSchema = z
       .array(
         z
           .object({
-            fileNumber: z.number().int().min(1),
+            /** From 1; 0 on a tapetown tape (no label). */
+            fileNumber: z.number().int().min(0),
             targetId: z.string().min(1),
             scanId: z.string().min(1),
             manifestPages: z.number().int().min(1),

@@ -15,6 +15,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { pathBytes, pathFields, linkTargetBytes, type ManifestEntry } from '../domain/manifest.ts';
 import { ancestors, isSelected, noCounts, unsafeMemberName, type RestoreCounts } from '../domain/restore.ts';
 import { dataRelativeName, HEADER_MEMBER, TRAILER_MEMBER } from '../tape-format/format.ts';
+import { tapetownRelativeName } from '../tape-format/tapetown-file.ts';
 import { memberKind, TarParser, type TarMember, type TarSink } from '../tar/parse.ts';
 import { readAhead } from '../concurrency.ts';
 import { errorMessage } from '../errors.ts';
@@ -45,6 +46,8 @@ export interface ExtractOptions {
   overwrite: boolean;
   /** Restore uid/gid from the manifest (the agent runs as root). */
   owners: boolean;
+  /** A tape file tapetown wrote: members are `abs/target/...` (the target's path without its leading `/`), no header or trailer. */
+  tapetown?: { targetPath: string };
   onFailure(f: RestoreFailure): void;
   onProgress?(bytesRead: number): void;
   signal?: AbortSignal;
@@ -187,10 +190,15 @@ export async function extractTargetFile(o: ExtractOptions): Promise<RestoreCount
     cur = { kind: 'skip' };
     const name = m.name;
     const nameStr = name.toString('utf8');
-    if ((nameStr === HEADER_MEMBER || nameStr === TRAILER_MEMBER) && m.typeflag === '0') return;
-    const rel = dataRelativeName(name);
+    if (!o.tapetown && (nameStr === HEADER_MEMBER || nameStr === TRAILER_MEMBER) && m.typeflag === '0') return;
+    const rel = o.tapetown ? tapetownRelativeName(name, o.tapetown.targetPath) : dataRelativeName(name);
     if (!rel) {
-      fail(name, 'refused: a member outside data/ (not part of the target)');
+      fail(
+        name,
+        o.tapetown
+          ? `refused: a member not under ${o.tapetown.targetPath} (not part of the target)`
+          : 'refused: a member outside data/ (not part of the target)',
+      );
       return;
     }
     if (rel.length === 0) {

@@ -38,6 +38,17 @@ export interface TapetownReadReport {
 
 const MAX_BAD = 1000;
 
+/** A member's name relative to the target (`abs/target/a/b/` -> `a/b`, the target itself -> empty); undefined when not under it. */
+export function tapetownRelativeName(name: Buffer, targetPath: string): Buffer | undefined {
+  const prefix = Buffer.from(targetPath.slice(1));
+  if (name.length < prefix.length || !name.subarray(0, prefix.length).equals(prefix)) return undefined;
+  let rel = name.subarray(prefix.length);
+  if (rel.length && rel[0] !== 0x2f) return undefined; // abs/target2 is not under abs/target
+  while (rel.length && rel[0] === 0x2f) rel = rel.subarray(1);
+  while (rel.length && rel[rel.length - 1] === 0x2f) rel = rel.subarray(0, rel.length - 1);
+  return rel;
+}
+
 export async function readTapetownFile(
   blocks: AsyncIterable<Buffer>,
   expect: TapetownExpectation,
