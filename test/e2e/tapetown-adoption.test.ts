@@ -6,7 +6,9 @@
  * target, a flipped byte found, and the old tapes untouched.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readdir, readFile, rename } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/agent-harness.ts';
@@ -14,6 +16,7 @@ import { makeTapetownArchive, type TapetownFixture } from '../support/tapetown-f
 import { comparable, snapshotTree } from '../support/tree-snapshot.ts';
 import { createTestStack, type TestStack } from '../support/test-stack.ts';
 
+const run = promisify(execFile);
 let stack: TestStack;
 let h: Harness;
 let fx: TapetownFixture;
@@ -28,11 +31,11 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** sha256 of every file under the emulator directories and the library's copies of them. */
+/** sha256 of every file of the adopted tapes: their emulator directories and the library's copies of them. */
 async function fingerprints(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const root of [fx.tapesDir, join(h.dir, 'vtl', 'tapes')])
-    for (const tape of await readdir(root))
+    for (const tape of fx.tapes.map((t) => t.name))
       for (const f of (await readdir(join(root, tape))).filter((n) => n !== 'meta.json').sort())
         out[join(root, tape, f)] = createHash('sha256')
           .update(await readFile(join(root, tape, f)))
@@ -99,6 +102,48 @@ describe('an adopted tapetown archive', () => {
     expect(comparable(await snapshotTree(whole))).toEqual(comparable(await snapshotTree(odd.path)));
 
     // Nothing on the old tapes changed, in the emulator directories or in the library.
+    expect(await fingerprints()).toEqual(before);
+  });
+
+  it('gives adopted targets new-format copies, from the unchanged source or from the tapetown tape; the old copy stays as an extra', async () => {
+    const before = await fingerprints();
+    const idOf = async (path: string) => (await stack.ctx.catalog.listAllTargets()).find((t) => t.path === path)!.id;
+    await h.vtl.createTape('N1', { capacityBytes: 1_000_000_000 });
+    await ok(['open_tape', '--new', 'N1', '--pool', 'primary']);
+    // Not confirmed here (tapetown's own "assigned" row): only md5s, nothing a write could check the source against.
+    const bulk = fx.targets.find((t) => t.backup?.status === 'assigned' && t.files.length)!;
+    const refused = await ok(['assign', 'N1', '--target', await idOf(bulk.path)]);
+    expect(refused.out).toMatch(
+      /not assigned: not ready: adopted from tapetown, and its file list is tapetown's .*confirm its tapetown copy first .* or "rescan/,
+    );
+
+    // From the source, unchanged since the tape was written: checked against the measured manifest while streaming.
+    const odd = fx.targets.find((t) => t.files.some((f) => f.name.includes('"')))!;
+    await ok(['assign', 'N1', '--target', await idOf(odd.path)]);
+    // From the tapetown tape through the staging directory: the data host no longer has it.
+    const calib = fx.targets.find((t) => t.files.some((f) => f.sizeKb > 100) && t.backup)!;
+    const calibId = await idOf(calib.path);
+    await rename(calib.path, `${calib.path}.gone`);
+    const staged = await ok(['repair', '--target', calibId, '--from', 'copy']);
+    expect(staged.out).toMatch(new RegExp(`${calib.backup!.tape}/${calib.backup!.fileNumber}`));
+    await ok(['archive', '--all', '--pool', 'primary']);
+    expect((await ok(['confirm', '--all', '--tape', 'N1'])).out).toMatch(/confirm --all on N1: 2 confirmed, 0 failed/);
+    await rename(`${calib.path}.gone`, calib.path);
+
+    for (const id of [await idOf(odd.path), calibId]) {
+      const tc = (await stack.ctx.catalog.getTargetCopies(id))!;
+      expect(tc.copies.map((c) => [c.pool, c.placement, c.tapeName])).toEqual([
+        ['primary', 'confirmed', 'N1'],
+        ['tapetown', 'confirmed', tc.copies.find((c) => c.pool === 'tapetown')!.tapeName],
+      ]);
+      const t = JSON.parse((await ok(['--json', 'targets', '--pool', 'primary'])).out).targets.find((x: { id: string }) => x.id === id);
+      expect([t.safe, t.copiesStatus]).toEqual([true, 'safe']);
+      expect(t.copies.find((c: { pool: string }) => c.pool === 'tapetown')).toMatchObject({ extra: true });
+    }
+    // The new copies are our own format: GNU tar lists the calib target's files under data/.
+    const n1 = (await stack.ctx.catalog.listTapeFiles('N1')).find((f) => f.targetId === calibId)!;
+    const listed = (await run('tar', ['-tf', join(h.dir, 'vtl', 'tapes', 'N1', `file-${String(n1.fileNumber).padStart(4, '0')}`)])).stdout;
+    for (const f of calib.files) expect(listed).toContain(`data/${f.name}`);
     expect(await fingerprints()).toEqual(before);
   });
 

@@ -47,15 +47,18 @@ export async function stageCopy(deps: DriveDeps, task: WriteTask, from: NonNulla
   await remove();
   await mkdir(dir, { recursive: true });
   try {
+    // A tapetown tape (migration off old media): no label, variable blocks, members under the target's path.
+    const tapetown = (await ctx.catalog.getTape(from.tapeName))?.format === 'tapetown';
     await mountTape(drive, from.tapeName);
-    if (!(await checkLabel(drive, from.tapeName)))
+    if (!tapetown && !(await checkLabel(drive, from.tapeName)))
       throw new StagingError(`tape ${from.tapeName} in drive ${drive.id} is blank; it cannot be the copy to repair from.`);
     const manifest = () => ctx.manifests.read(task.target.id, from.scanId, from.manifestPages);
     await drive.seekFile(from.fileNumber);
     const failures: string[] = [];
     const counts = await extractTargetFile({
       targetId: task.target.id,
-      blocks: drive.readFile({ signal }),
+      blocks: drive.readFile(tapetown ? { signal, variable: {} } : { signal }),
+      ...(tapetown ? { tapetown: { targetPath: task.target.path } } : {}),
       manifest: manifest(),
       selection: [],
       redirectedGroups: await linkGroupsToRedirect(manifest(), []),

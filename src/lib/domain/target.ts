@@ -137,6 +137,18 @@ export interface Target {
   version: number;
 }
 
+/** The scan id of a manifest adopted from tapetown (md5s, sizes from du): one per tapetown target. */
+export const adoptedScanId = (tapetownId: number): string => `tapetown-${tapetownId}`;
+
+/**
+ * Why a target cannot be written from its current scan, when it is tapetown's file list: only
+ * md5s and approximate sizes, nothing a write could check the source against.
+ */
+export function approximateScanReason(t: Pick<Target, 'id' | 'adopted' | 'scanId'>): string | undefined {
+  if (!t.adopted || t.scanId !== adoptedScanId(t.adopted.id)) return undefined;
+  return `adopted from tapetown, and its file list is tapetown's (md5s, sizes from du): confirm its tapetown copy first (it measures every file), or "rescan ${t.id}" to scan it on the data host`;
+}
+
 /** Deterministic id, so re-importing the same host:path finds the same target. */
 export function targetId(host: string, path: string): string {
   return 't-' + createHash('sha256').update(`${host}\0${path}`).digest('hex').slice(0, 16);

@@ -3,7 +3,7 @@
  * each pool's online tape). One conditional change per copy; a refused one says why.
  */
 import { startedAgain, type Copy, type TargetCopies } from '../domain/copies.ts';
-import { REASSIGNABLE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
+import { approximateScanReason, REASSIGNABLE_PLACEMENTS, targetStatus, type Target } from '../domain/target.ts';
 import type { Tape } from '../domain/tape.ts';
 import { assertNotReadOnly } from '../domain/tape.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from '../errors.ts';
@@ -161,6 +161,8 @@ async function assignTo(ctx: JobContext, { tape, candidates, refused }: Plan): P
       });
     } else if (!t.copies.includes(c.pool)) {
       result.refused.push({ id: t.id, reason: `its copy policy (${t.copies.join(', ')}) no longer names pool ${c.pool}` });
+    } else if (approximateScanReason(t)) {
+      result.refused.push({ id: t.id, reason: `not ready: ${approximateScanReason(t)}` });
     } else if (await ctx.catalog.assignCopy(c, startedAgain(c, now, tape.name))) {
       result.assigned.push({ id: t.id, path: t.path, ...(c.tapeName ? { from: c.tapeName } : {}), awaitingScan: t.scan !== 'complete' });
     } else {

@@ -118,7 +118,8 @@ export async function usableRepairSource(ctx: JobContext, from: RepairSource | u
 
 /** A confirmed copy in another pool whose tape file holds the target's current scan, on a tape that can be read. */
 async function otherCopy(ctx: JobContext, tc: TargetCopies, bad: Copy): Promise<RepairSource | undefined> {
-  for (const c of tc.copies.filter((x) => x.pool !== bad.pool && x.placement === 'confirmed' && x.tapeName && x.fileNumber !== undefined)) {
+  // An adopted copy not yet confirmed here has only md5s: nothing a staged restore could be checked against.
+  for (const c of tc.copies.filter((x) => x.pool !== bad.pool && x.placement === 'confirmed' && !x.legacy && x.tapeName && x.fileNumber !== undefined)) {
     const [file, tape] = await Promise.all([ctx.catalog.getTapeFile(c.tapeName!, c.fileNumber!), ctx.catalog.getTape(c.tapeName!)]);
     if (!file || !tape || file.state !== 'confirmed' || !READABLE_TAPE_STATES.includes(tape.state)) continue;
     if (!file.scanId || file.scanId !== tc.target.scanId || file.manifestPages === undefined) continue;

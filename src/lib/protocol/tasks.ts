@@ -37,7 +37,8 @@ export const writeTaskSchema = z
      * agent refuses such a task as invalid (dead letter), and nothing is written.
      */
     from: z
-      .object({ tapeName: z.string().min(1), fileNumber: z.number().int().min(1), scanId: z.string().min(1), manifestPages: z.number().int().min(0) })
+      // File 0: a tapetown tape's first target (no label there).
+      .object({ tapeName: z.string().min(1), fileNumber: z.number().int().min(0), scanId: z.string().min(1), manifestPages: z.number().int().min(0) })
       .strict()
       .optional(),
   })

@@ -13,12 +13,10 @@ import type { Copy, CopyPolicy } from '../domain/copies.ts';
 import type { ManifestEntry } from '../domain/manifest.ts';
 import { BARCODE_RE, validateTapeName, type Tape } from '../domain/tape.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
-import { targetId, type Target } from '../domain/target.ts';
+import { adoptedScanId, targetId, type Target } from '../domain/target.ts';
 import type { TapetownBackupRow, TapetownDatabase, TapetownFileRow, TapetownTargetRow } from './database.ts';
 
 export const ADOPT_TASK_ID = 'adopt-tapetown';
-/** The scan id of an adopted manifest: one per tapetown target, so adopting again finds the same one. */
-export const adoptedScanId = (tapetownId: number): string => `tapetown-${tapetownId}`;
 
 export type Table = 'tapes' | 'targets' | 'files' | 'backups';
 export interface NotImported {
