@@ -90,6 +90,13 @@ describe('an adopted tapetown archive', () => {
     );
     expect(m.copies).toContainEqual({ pool: 'tapetown', tape: child.backup!.tape, fileNumber: child.backup!.fileNumber, state: 'confirmed' });
 
+    // tape_detail and status show an adopted tape as any other: file 0 on (no label), every file confirmed.
+    const first = fx.tapes[0]!;
+    const detail = await ok(['--json', 'tape_detail', first.name]);
+    const rows = JSON.parse(detail.out).files as { fileNumber: number; state: string }[];
+    expect(rows.map((r) => [r.fileNumber, r.state])).toEqual(first.files.map((_, i) => [i, 'confirmed']));
+    expect((await ok(['status', first.name])).out).toMatch(new RegExp(`0 - ${first.files.length - 1} : confirmed`));
+
     // restore: a file of the nested target, and a whole target (awkward names and all) byte-exact.
     const one = join(h.dir, 'restored-one');
     await ok(['restore', m.targetId, name, '--to', one]);

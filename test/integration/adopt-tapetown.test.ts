@@ -97,11 +97,17 @@ describe('adopt_tapetown', () => {
       [['enable_tape', 'ACT001'], /cannot enable tape ACT001 for writing/],
       [['remove_tape', 'ACT003'], /cannot remove tape ACT003/],
       [['snapshot_catalog', '--tape', 'ACT001'], /cannot append a catalog snapshot to tape ACT001/],
+      [['open_tape', '--new', 'ACT001'], /cannot open tape ACT001 for writing: .*adopted read only/],
+      [['archive', '--pool', 'tapetown'], /pool tapetown has no online tape/],
     ] as const) {
       const r = await cli([...args]);
       expect(r.code, args.join(' ')).not.toBe(0);
       expect(r.err, args.join(' ')).toMatch(what);
     }
+    // Below the jobs, the catalog's own conditions refuse a write or a snapshot on an adopted tape.
+    const act1 = (await stack.ctx.catalog.getTape('ACT001'))!;
+    const now = new Date().toISOString();
+    await expect(stack.ctx.catalog.startSnapshot(act1, { taskId: 'x', fileNumber: act1.nextFileNumber, startedAt: now }, now)).rejects.toThrow();
     expect(await snapshotCatalog(stack)).toEqual(after);
   });
 
