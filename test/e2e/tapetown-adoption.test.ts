@@ -5,7 +5,10 @@
  * the real agent (every md5 checked, the exact manifest recorded), where_is inside a nested
  * target, a flipped byte found, and the old tapes untouched.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { writeTask } from '../../src/lib/protocol/build-tasks.ts';
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rename } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -165,5 +168,59 @@ describe('an adopted tapetown archive', () => {
     expect(`${r.out}\n${r.err}`).toMatch(new RegExp(`${big.name}: md5 mismatch: tapetown recorded ${big.md5}`));
     const tc = (await stack.ctx.catalog.listAllTargetCopies()).find((x) => x.target.path === calib.path)!;
     expect(tc.copies.find((c) => c.pool === 'tapetown')!.placement).toBe('confirm_failed');
+  });
+
+  it('the agent refuses to write to an adopted tape even when the catalog was made to ask (defence in depth)', async () => {
+    const before = await fingerprints();
+    const tape = fx.tapes[1]!;
+    const target = (await stack.ctx.catalog.listAllTargets()).find((t) => t.scan === 'complete' && t.adopted)!;
+    const taskId = randomUUID();
+    const fileNumber = (await stack.ctx.catalog.getTape(tape.name))!.nextFileNumber;
+    // What no job does (the catalog's conditions refuse it): a write in flight on an adopted tape.
+    await stack.clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: stack.config.names.catalogTable,
+        Key: marshall({ pk: `TAPE#${tape.name}`, sk: 'TAPE' }),
+        UpdateExpression: 'SET writeInFlight = :w',
+        ExpressionAttributeValues: marshall({ ':w': { fileNumber, targetId: target.id, taskId, startedAt: new Date().toISOString() } }),
+      }),
+    );
+    await stack.ctx.queues.sendTask(writeTask({ taskId, issuedAt: new Date().toISOString() }, target, tape.name, fileNumber));
+    const refused = await h.agents[0]!.waitForLog((l) => l.msg === 'write refused: an adopted tape is never written' && l.taskId === taskId, 30_000);
+    expect(refused.tape).toBe(tape.name);
+    await h.agents[0]!.waitForLog((l) => l.msg === 'task done' && l.taskId === taskId, 30_000);
+    expect((await stack.ctx.catalog.getTape(tape.name))!.state).toBe('closed');
+    expect(await fingerprints()).toEqual(before);
+  });
+});
+
+describe('an adopted tapetown archive of the old schema (no parent_id, no scanned, a "new" row)', () => {
+  let s2: TestStack;
+  let h2: Harness;
+  afterAll(async () => {
+    await h2?.close();
+    await s2?.close();
+  });
+
+  it('is adopted and every tape file confirmed against its md5s', async () => {
+    s2 = await createTestStack();
+    h2 = await createHarness(s2);
+    await h2.startAgent();
+    const old = await makeTapetownArchive(join(h2.dir, 'tapetown-old'), { schema: 'old' });
+    for (const t of old.tapes) await h2.vtl.importTapetownTape(t.name, t.dir);
+    const r = await h2.cli(['--json', 'adopt_tapetown', old.dbPath, '--host', 'localhost']);
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.schema).toEqual({ scanned: false, parentId: false });
+    for (const table of ['tapes', 'targets', 'files', 'backups'])
+      expect(report.rows[table].adopted + report.rows[table].reported).toBe(report.rows[table].rows);
+    for (const t of old.tapes) {
+      const c = await h2.cli(['confirm', '--all', '--tape', t.name]);
+      expect(c.out, c.err).toMatch(new RegExp(`confirm --all on ${t.name}: ${t.files.length} confirmed, 0 failed`));
+    }
+    // The "new" row (a 2018 close_tape): nothing on tape, the target waits unassigned in the current pool.
+    const stray = old.targets.find((t) => t.backup?.status === 'new')!;
+    const tc = (await s2.ctx.catalog.listAllTargetCopies()).find((x) => x.target.path === stray.path)!;
+    expect(tc.copies.map((c) => [c.pool, c.placement])).toEqual([['default', 'unassigned']]);
   });
 });

@@ -31,7 +31,10 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
   try {
     // An adopted tape is never written, whatever task arrives (the catalog refuses to start one, too).
     const readOnly = readOnlyReason(tape);
-    if (readOnly) throw new TapeRefusal('write-protected', readOnly); // the protocol's refusal for a tape never written
+    if (readOnly) {
+      log('error', 'write refused: an adopted tape is never written', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber });
+      throw new TapeRefusal('write-protected', readOnly); // the protocol's refusal for a tape never written
+    }
     await mountTape(drive, task.tapeName);
     if ((await drive.status()).writeProtected)
       throw new TapeRefusal('write-protected', `tape ${task.tapeName} in drive ${drive.id} is write protected; slide the tab or use another tape.`);

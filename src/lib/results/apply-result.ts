@@ -175,8 +175,14 @@ async function applyWrite(ctx: JobContext, r: WriteResult): Promise<ApplyOutcome
         break;
       case 'io-error':
       case 'refused':
-        // The tape or drive is suspect: stop writing to it until an operator looks.
-        await ctx.catalog.discardWrite(tape, w, { targetPlacement: 'assigned', tapeState: 'disabled', reason: message, error: message }, now);
+        // The tape or drive is suspect: stop writing to it until an operator looks. An adopted
+        // tape keeps its state (closed for ever): the agent refused it because it is read only.
+        await ctx.catalog.discardWrite(
+          tape,
+          w,
+          { targetPlacement: 'assigned', ...(tape.format ? {} : { tapeState: 'disabled' as const, reason: message }), error: message },
+          now,
+        );
         break;
     }
   } catch (e) {
