@@ -111,6 +111,11 @@ describe('an adopted tapetown archive', () => {
     expect(restored.out).toMatch(/complete and verified/);
     expect(comparable(await snapshotTree(whole))).toEqual(comparable(await snapshotTree(odd.path)));
 
+    // rebuild_catalog reads only tapes of this format: a tapetown tape comes back through its database.
+    const rebuilt = await h.cli(['rebuild_catalog', first.name, '--merge']);
+    expect(rebuilt.code).not.toBe(0);
+    expect(`${rebuilt.out}\n${rebuilt.err}`).toMatch(new RegExp(`tape ${first.name} has no readable label .*adopted again from tapetown's database`));
+
     // Nothing on the old tapes changed, in the emulator directories or in the library.
     expect(await fingerprints()).toEqual(before);
   });

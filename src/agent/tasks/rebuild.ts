@@ -71,7 +71,11 @@ async function rebuildTape(deps: DriveDeps, task: RebuildTask, name: string, sig
   const filesOnTape = await drive.seekEndOfData();
   if (filesOnTape === 0) throw new Error(`tape ${name} is blank: nothing to rebuild from`);
   await drive.rewind();
-  const label: TapeLabel = await readLabel(drive.readFile({ signal }));
+  const label: TapeLabel = await readLabel(drive.readFile({ signal })).catch((e: unknown) => {
+    throw new Error(
+      `tape ${name} has no readable label (${errorMessage(e)}). A tape written by tapetown has none: it is not rebuilt from the tape, but adopted again from tapetown's database ("adopt_tapetown DB --host HOST", docs/tapetown.md).`,
+    );
+  });
   if (label.tapeName !== name) throw new Error(`the cartridge loaded as ${name} is labelled ${label.tapeName}; check the library's barcodes`);
   const tapeBase = {
     kind: 'rebuild-tape-result' as const,
