@@ -38,7 +38,8 @@ export async function inspectTape(drive: TapeDrive): Promise<TapeInspection> {
   try {
     out.label = await readLabel(drive.readFile());
   } catch (e) {
-    out.labelError = messageOf(e);
+    // A damaged label, or a tapetown tape (no label, variable blocks: its files are plain GNU tars).
+    out.labelError = `${messageOf(e)}. A tape written by tapetown has no label: list its file N with "mt -f DEV setblk 0; mt -f DEV fsf N; dd if=DEV bs=1M | tar -tvf -" (docs/tape-format.md)`;
   }
   for (let n = 1; n < filesOnTape; n++) {
     await drive.seekFile(n);

@@ -38,6 +38,10 @@ export function addAdoptCommands(program: Command, t: AdoptCommandTools): void {
       const ctx = t.context();
       const policy = o.copies ? parseCopyPolicy(o.copies) : { policy: ctx.config.copies };
       if ('error' in policy) throw new UsageError(policy.error);
+      if (policy.policy.includes(o.pool))
+        throw new UsageError(
+          `--copies names pool ${o.pool}, the pool the tapetown tapes go to: their copies would count for the policy and no new copy would be written. Give the current pools in --copies and another --pool. Nothing was changed.`,
+        );
       const r = await adoptTapetown(ctx, { db, host: o.host, pool: o.pool, policy: policy.policy, dryRun: !!o.dryRun });
       t.print(r, () => adoptReport(r));
     });

@@ -100,7 +100,8 @@ export function tapesTable(rows: TapeRow[], o: RenderOptions = {}): string {
       t.barcode || '-',
       t.pool,
       // the reason a tape was set aside is what the operator needs next
-      t.reason && (t.state === 'disabled' || t.state === 'broken') ? `${t.state}: ${full ? t.reason : shorten(t.reason, 60)}` : t.state,
+      (t.reason && (t.state === 'disabled' || t.state === 'broken') ? `${t.state}: ${full ? t.reason : shorten(t.reason, 60)}` : t.state) +
+        (t.format === 'tapetown' ? ' (tapetown, read only)' : ''),
       t.online ? 'yes' : '',
       `${formatBytes(t.bytesUsed)} / ${formatBytes(t.capacityBytes)} (${t.capacityBytes ? ((100 * t.bytesUsed) / t.capacityBytes).toFixed(1) : 0}%)`,
       t.filesWritten,

@@ -100,6 +100,11 @@ describe('an adopted tapetown archive', () => {
     expect(rows.map((r) => [r.fileNumber, r.state])).toEqual(first.files.map((_, i) => [i, 'confirmed']));
     expect((await ok(['status', first.name])).out).toMatch(new RegExp(`0 - ${first.files.length - 1} : confirmed`));
 
+    // Read again (confirm --retry, as a scrub does): checked against what the first read measured; the scan stays.
+    const scanBefore = (await stack.ctx.catalog.listAllTargets()).find((t) => t.path === fx.targets[0]!.path)!.scanId;
+    expect((await ok(['confirm', '0', '--tape', first.name, '--retry'])).out).toMatch(/file 0 on ACT001 confirmed/);
+    expect((await stack.ctx.catalog.listAllTargets()).find((t) => t.path === fx.targets[0]!.path)!.scanId).toBe(scanBefore);
+
     // restore: a file of the nested target, and a whole target (awkward names and all) byte-exact.
     const one = join(h.dir, 'restored-one');
     await ok(['restore', m.targetId, name, '--to', one]);
@@ -129,7 +134,7 @@ describe('an adopted tapetown archive', () => {
     const bulk = fx.targets.find((t) => t.backup?.status === 'assigned' && t.files.length)!;
     const refused = await ok(['assign', 'N1', '--target', await idOf(bulk.path)]);
     expect(refused.out).toMatch(
-      /not assigned: not ready: adopted from tapetown, and its file list is tapetown's .*confirm its tapetown copy first .* or "rescan/,
+      /not assigned: not ready: adopted from tapetown, and its file list is tapetown's \(md5s, sizes from du\): it has no tapetown copy on tape; "rescan t-/,
     );
 
     // From the source, unchanged since the tape was written: checked against the measured manifest while streaming.

@@ -84,6 +84,7 @@ describe('adopt_tapetown', () => {
     );
     expect(copies).toContainEqual([child.path, child.backup!.tape, child.backup!.fileNumber]);
 
+    expect((await cli(['tapes'])).out).toMatch(/ACT001 .*closed \(tapetown, read only\)/);
     const after = await snapshotCatalog(stack);
     const again = await adopt(fx);
     expect(JSON.parse(again.out).rows.targets).toEqual({ rows: fx.targets.length, adopted: 0, before: fx.targets.length, reported: 0 });
@@ -113,12 +114,19 @@ describe('adopt_tapetown', () => {
 
   it('a broken database is adopted with every broken row reported, none dropped', async () => {
     const fx = await makeTapetownArchive(join(dir, 'broken'), { broken: true });
-    const r = await cli(['adopt_tapetown', fx.dbPath, '--host', 'data2', '--pool', 'legacy', '--dry-run']);
-    expect(r.code).toBe(0);
+    // (Its tapes have the names and ids of the first test's: adopted before, so the same --host and --pool.)
+    const clash = await cli(['adopt_tapetown', fx.dbPath, '--host', 'data2', '--pool', 'legacy', '--copies', 'primary', '--dry-run']);
+    expect(clash.code).toBe(1);
+    expect(clash.err).toMatch(/adopted before with tape ACT001 in pool tapetown on host data1, .*run it again with the same --pool and --host/);
+    const inPolicy = await cli(['adopt_tapetown', fx.dbPath, '--host', 'data1', '--copies', 'primary,tapetown', '--dry-run']);
+    expect(inPolicy.err).toMatch(/--copies names pool tapetown, the pool the tapetown tapes go to/);
+    const r = await cli(['adopt_tapetown', fx.dbPath, '--host', 'data1', '--copies', 'primary', '--dry-run']);
+    expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/dry run, nothing changed/);
     expect(r.out).toMatch(new RegExp(`backups row \\d+: it names tape id ${fx.broken!.missingTapeId}, which is not in the tapes table`));
     expect(r.out).toMatch(new RegExp(`files row \\d+: md5 "${fx.broken!.shortMd5.md5}" of ${fx.broken!.shortMd5.name} is not 32 hex digits`));
     expect(r.out).toMatch(/files: \d+ row\(s\): \d+ to adopt, 0 adopted before, 1 not imported/);
+    expect(r.out).toMatch(/tapes: 3 row\(s\): 0 to adopt, 3 adopted before, 0 not imported/);
     const bad = await cli(['adopt_tapetown', join(dir, 'nope.sqlite'), '--host', 'h']);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/nope.sqlite does not exist; give the path of the tapetown database/);

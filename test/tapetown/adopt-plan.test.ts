@@ -161,4 +161,33 @@ describe('adopting a tapetown database (the plan)', () => {
     ]);
     expect(clash.notImported[0]!.reason).toMatch(/a tape named TT001 is in the catalog already: not adopted/);
   });
+
+  it('one directory written two ways, a name not UTF-8, files of a target never scanned, "./" in a name: each is handled and said', () => {
+    const files = [
+      { id: 1, targetId: 1, name: './a.dat', md5: md5('a'), sizeKb: 4 },
+      { id: 2, targetId: 4, name: 'x.dat', md5: md5('b'), sizeKb: 4 },
+      { id: 3, targetId: 1, name: Buffer.from([0x66, 0xe9]), md5: md5('c'), sizeKb: 1 },
+    ];
+    const p = planAdoption(
+      db({
+        files,
+        targets: [
+          ...db().targets,
+          { id: 5, name: '/mnt/act6/flat/', scanned: 1, parentId: null },
+          { id: 6, name: null, badName: '/mnt/f\u00e9', scanned: 1, parentId: null },
+        ],
+      }),
+      opts(),
+    );
+    const why = Object.fromEntries(p.notImported.map((n) => [`${n.table}${n.id}`, n.reason]));
+    expect(why.targets5).toBe('/mnt/act6/flat is also targets row 3 (the same directory written two ways)');
+    expect(why.targets6).toMatch(/is not valid UTF-8/);
+    expect(why.files2).toMatch(/was never scanned in tapetown: scanned here once adopted/);
+    const parent = p.targets.find((t) => t.target.path === '/mnt/act6/season4')!;
+    // The name's exact bytes are kept (Latin-1 stand-in in path, the bytes in rawPath).
+    expect(parent.entries.map((e) => [e.path, e.rawPath])).toEqual([
+      ['a.dat', undefined],
+      ['f\u00e9', Buffer.from([0x66, 0xe9]).toString('base64')],
+    ]);
+  });
 });

@@ -79,14 +79,14 @@ describe('reading back a tape file tapetown wrote', () => {
       ...exp,
       adopted: [...exp.adopted!, { path: 'gone.dat', type: 'file', size: 0, mtimeMs: 0, mode: 0, md5: 'a'.repeat(32) }],
     });
-    expect(missing.bad).toEqual([{ path: 'gone.dat', reason: "in tapetown's files table but missing from the tape file" }]);
+    expect(missing.bad).toEqual([{ path: 'gone.dat', reason: "in the target's file list but missing from the tape file" }]);
 
     const partial = await readTapetownFile(blocks(await readFile(fx.partial.path)), { targetPath: fx.partial.targetPath, excludes: [] });
     expect(partial.ok).toBe(false);
     expect(partial.bad.map((b) => b.reason)).toContain('the tape file ends inside a member: a partial tar (an archive that did not complete)');
 
     const other = await readTapetownFile(blocks(await readFile(fileOf(calib.path))), { targetPath: '/somewhere/else', excludes: [] });
-    expect(other.notThisFile).toMatch(/its first member is .*, not under \/somewhere\/else/);
+    expect(other.notThisFile).toMatch(/its first member is .*, not the directory \/somewhere\/else itself/);
   });
 
   it('a target tapetown had no file list for (--no-scan) takes its baseline from the tape', async () => {
@@ -96,5 +96,37 @@ describe('reading back a tape file tapetown wrote', () => {
     expect(r.fileCount).toBeGreaterThan(0);
     const listed = (await run('tar', ['-tf', fileOf(noScan.path)])).stdout.trim().split('\n').length;
     expect(r.entries.length).toBe(listed - 1); // all but the target directory itself
+  });
+
+  it('read again after a confirm here: the measured manifest (directories, sizes, SHA-256) passes, and a changed SHA-256 fails', async () => {
+    const parent = fx.targets.find((t) => fx.targets.some((c) => c.parentId === t.id))!;
+    const bytes = await readFile(fileOf(parent.path));
+    const first = await readTapetownFile(blocks(bytes), expectation(parent.path));
+    expect(first.entries.some((e) => e.type === 'dir')).toBe(true);
+    const again = await readTapetownFile(blocks(bytes), { ...expectation(parent.path), adopted: first.entries });
+    expect(again.bad).toEqual([]);
+    const changed = first.entries.map((e) => (e.type === 'file' && e.size > 0 ? { ...e, sha256: '0'.repeat(64) } : e));
+    const bad = await readTapetownFile(blocks(bytes), { ...expectation(parent.path), adopted: changed });
+    expect(bad.bad[0]!.reason).toMatch(/checksum mismatch: the catalog has SHA-256 0{64}, the tape gives [0-9a-f]{64}/);
+  });
+
+  it("a parent's expectation on its child's tape file is not this file (the first member must be the target directory itself)", async () => {
+    const child = fx.targets.find((t) => t.parentId !== undefined)!;
+    const parent = fx.targets.find((t) => t.id === child.parentId)!;
+    const r = await readTapetownFile(blocks(await readFile(fileOf(child.path))), { targetPath: parent.path, excludes: [child.path] });
+    expect(r.ok).toBe(false);
+    expect(r.notThisFile).toMatch(/not the directory .* itself/);
+  });
+
+  it('a target path that is not ASCII is matched as bytes', async () => {
+    const root = join(dir, 'utf8');
+    const target = join(root, 'caf\u00e9 \u00fc');
+    await run('mkdir', ['-p', join(target, 'sub')]);
+    await run('sh', ['-c', 'printf hello > "$1/sub/a.txt"', 'sh', target]);
+    const tar = join(dir, 'utf8.tar');
+    await run('tar', ['-c', '--format=gnu', '-f', tar, target]);
+    const r = await readTapetownFile(blocks(await readFile(tar)), { targetPath: target, excludes: [] });
+    expect(r.bad).toEqual([]);
+    expect(r.entries.map((e) => e.path)).toEqual(['sub', 'sub/a.txt']);
   });
 });

@@ -7,13 +7,13 @@
  * tape_detail and restore see exact sizes and SHA-256s.
  */
 import type { TapeFile } from '../../lib/domain/tape-file.ts';
-import type { Target } from '../../lib/domain/target.ts';
 import type { ManifestEntry } from '../../lib/domain/manifest.ts';
 import { errorMessage } from '../../lib/errors.ts';
 import { MAX_LISTED, type VerifyResult } from '../../lib/protocol/results.ts';
 import type { VerifyTask } from '../../lib/protocol/tasks.ts';
 import { readTapetownFile } from '../../lib/tape-format/tapetown-file.ts';
-import { TapeBusyError } from '../../lib/tape/drive.ts';
+import { BlockSizeError, TapeBusyError } from '../../lib/tape/drive.ts';
+import { adoptedScanId, type Target } from '../../lib/domain/target.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { mountTape } from './tape-checks.ts';
 
@@ -52,7 +52,8 @@ export async function runVerifyTapetown(
     reading = true;
     const r = await readTapetownFile(
       drive.readFile({ signal, variable: {} }),
-      { targetPath: target.path, excludes: target.excludes ?? [], ...(adopted?.length ? { adopted } : {}) },
+      // The nested targets left out when tapetown wrote it (a target imported inside it since is on this file too).
+      { targetPath: target.path, excludes: file.excludes ?? target.excludes ?? [], ...(adopted?.length ? { adopted } : {}) },
       { signal, onProgress: (n) => progress.update(n) },
     );
     await progress.flush();
@@ -71,7 +72,9 @@ export async function runVerifyTapetown(
       bad: r.bad.slice(0, MAX_LISTED),
       badCount: r.bad.length,
     };
-    if (!r.ok || !task.updateCatalog) return { kind: 'report', result };
+    // Measured once, by the first good read-back; a later one (scrub, --retry) checks against that.
+    const firstMeasure = !file.scanId || (target.adopted !== undefined && file.scanId === adoptedScanId(target.adopted.id));
+    if (!r.ok || !task.updateCatalog || !firstMeasure) return { kind: 'report', result };
     const scanId = measuredScanId(file, task.taskId);
     const manifestPages = await ctx.manifests.write(task.targetId, scanId, r.entries, { names: ctx.names });
     const exact = { scanId, manifestPages, fileCount: r.fileCount, totalBytes: r.totalBytes, tapeBytes: r.tapeBytes, sha256: r.sha256, baseline: r.baseline };
@@ -79,6 +82,7 @@ export async function runVerifyTapetown(
   } catch (e) {
     if (signal.aborted || e instanceof TapeBusyError) throw e;
     log('warn', 'tapetown verify could not read the file', { taskId: task.taskId, tape: task.tapeName, error: errorMessage(e), reading });
-    return failed(errorMessage(e), !reading);
+    // A block larger than the read buffer says nothing about the medium: the copy stays as it was.
+    return failed(errorMessage(e), !reading || e instanceof BlockSizeError);
   }
 }

@@ -80,7 +80,7 @@ export const tapeItemSchema = z.object({
     )
     .optional(),
   format: z.enum(TAPE_FORMATS).optional(),
-  tapetown: z.object({ id: z.number().int(), serial: z.string(), status: z.string() }).optional(),
+  tapetown: z.object({ id: z.number().int(), serial: z.string(), status: z.string(), host: z.string().optional() }).optional(),
   createdAt: isoDate,
   updatedAt: isoDate,
 });
@@ -137,6 +137,7 @@ const tapeFileItemSchema = z.object({
   bytes: z.number().optional(),
   fileCount: z.number().int().optional(),
   format: z.literal('tapetown').optional(),
+  excludes: z.array(z.string()).optional(),
   sha256: z.string().optional(),
   startedAt: isoDate,
   archivedAt: isoDate.optional(),

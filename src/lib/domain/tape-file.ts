@@ -20,6 +20,8 @@ export interface TapeFile {
   fileCount?: number;
   /** `tapetown`: a GNU tar the predecessor wrote (no header or trailer of ours). */
   format?: 'tapetown';
+  /** A tapetown file: the nested targets tapetown left out of it (tar --exclude), as they were then. */
+  excludes?: string[];
   /** SHA-256 of the whole tape file as streamed. */
   sha256?: string;
   startedAt: string;

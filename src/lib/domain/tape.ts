@@ -102,7 +102,7 @@ export interface Tape {
   /** Absent: our own format (tape-archive/1). `tapetown`: adopted from the predecessor, read only for ever (docs/tapetown.md). */
   format?: TapeFormatName;
   /** An adopted tape's row in the tapetown database. */
-  tapetown?: { id: number; serial: string; status: string };
+  tapetown?: { id: number; serial: string; status: string /** The data host its targets were adopted on. */; host?: string };
   createdAt: string;
   updatedAt: string;
 }

@@ -144,9 +144,9 @@ export const adoptedScanId = (tapetownId: number): string => `tapetown-${tapetow
  * Why a target cannot be written from its current scan, when it is tapetown's file list: only
  * md5s and approximate sizes, nothing a write could check the source against.
  */
-export function approximateScanReason(t: Pick<Target, 'id' | 'adopted' | 'scanId'>): string | undefined {
+export function approximateScanReason(t: Pick<Target, 'id' | 'adopted' | 'scanId'>, hasTapetownCopy = true): string | undefined {
   if (!t.adopted || t.scanId !== adoptedScanId(t.adopted.id)) return undefined;
-  return `adopted from tapetown, and its file list is tapetown's (md5s, sizes from du): confirm its tapetown copy first (it measures every file), or "rescan ${t.id}" to scan it on the data host`;
+  return `adopted from tapetown, and its file list is tapetown's (md5s, sizes from du): ${hasTapetownCopy ? 'confirm its tapetown copy first (it measures every file), or ' : 'it has no tapetown copy on tape; '}"rescan ${t.id}" to scan it on the data host`;
 }
 
 /** Deterministic id, so re-importing the same host:path finds the same target. */

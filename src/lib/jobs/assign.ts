@@ -162,7 +162,9 @@ async function assignTo(ctx: JobContext, { tape, candidates, refused }: Plan): P
     } else if (!t.copies.includes(c.pool)) {
       result.refused.push({ id: t.id, reason: `its copy policy (${t.copies.join(', ')}) no longer names pool ${c.pool}` });
     } else if (approximateScanReason(t)) {
-      result.refused.push({ id: t.id, reason: `not ready: ${approximateScanReason(t)}` });
+      // The candidates carry only this pool's copy: whether a tapetown copy exists is in the catalog.
+      const legacy = (await ctx.catalog.getTargetCopies(t.id))?.copies.some((x) => x.legacy) ?? false;
+      result.refused.push({ id: t.id, reason: `not ready: ${approximateScanReason(t, legacy)}` });
     } else if (await ctx.catalog.assignCopy(c, startedAgain(c, now, tape.name))) {
       result.assigned.push({ id: t.id, path: t.path, ...(c.tapeName ? { from: c.tapeName } : {}), awaitingScan: t.scan !== 'complete' });
     } else {

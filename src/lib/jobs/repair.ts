@@ -9,6 +9,7 @@
  */
 import { startedAgain, type Copy, type RepairSource, type TargetCopies } from '../domain/copies.ts';
 import { READABLE_TAPE_STATES } from '../domain/tape.ts';
+import { approximateScanReason } from '../domain/target.ts';
 import { NotFoundError, UsageError } from '../errors.ts';
 import { assertNoVerifyRunning } from './assign.ts';
 import type { JobContext } from './context.ts';
@@ -61,7 +62,17 @@ export async function repair(ctx: JobContext, input: RepairInput = {}): Promise<
     }
     const source = from === 'source' ? undefined : await otherCopy(ctx, tc, copy);
     if (from === 'copy' && !source) {
-      refuse(`no other confirmed copy of its current scan on a readable tape; repair it from the source ("--from source") if the source is unchanged`);
+      const legacy = tc.copies.find((c) => c.legacy && c.placement === 'confirmed');
+      refuse(
+        legacy
+          ? `its tapetown copy on ${legacy.tapeName} is not confirmed here yet (md5s only): "confirm ${legacy.fileNumber} --tape ${legacy.tapeName}" first, then repair again`
+          : `no other confirmed copy of its current scan on a readable tape; repair it from the source ("--from source") if the source is unchanged`,
+      );
+      continue;
+    }
+    const approximate = approximateScanReason(tc.target);
+    if (!source && approximate) {
+      refuse(`not from the source: ${approximate}`);
       continue;
     }
     if (!source && tc.target.scan !== 'complete') {

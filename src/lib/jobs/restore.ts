@@ -6,6 +6,7 @@
  * writes and verifies (agent/tasks/restore.ts); the catalog is not changed.
  */
 import { basename } from 'node:path';
+import type { TargetCopies } from '../domain/copies.ts';
 import { pathBytes } from '../domain/manifest.ts';
 import { formatDestination, isSelected, normalizeSelection, parseDestination, restoreCandidates } from '../domain/restore.ts';
 import { READABLE_TAPE_STATES, type Tape } from '../domain/tape.ts';
@@ -42,6 +43,14 @@ export interface RestoreResult {
 }
 
 type Item = RestoreTask['items'][number] & { bytes: number };
+
+/** A copy tapetown called confirmed is read only once confirmed here: say which confirm does it. */
+function legacyHint(tc: TargetCopies): string {
+  const legacy = tc.copies.filter((c) => c.legacy && c.placement === 'confirmed');
+  return legacy.length
+    ? ` (${legacy.map((c) => `the copy on ${c.tapeName} was confirmed by tapetown, md5s only: "confirm ${c.fileNumber} --tape ${c.tapeName}" measures it, then restore from it`).join('; ')})`
+    : '';
+}
 
 export async function restore(ctx: JobContext, input: RestoreInput): Promise<RestoreResult> {
   const dest = parseDestination(input.to);
@@ -92,7 +101,7 @@ export async function restore(ctx: JobContext, input: RestoreInput): Promise<Res
       throw new IllegalTransitionError(
         refused.length
           ? `target ${id} has no confirmed copy on a readable tape${from ? ` in ${from}` : ''} (${refused.join('; ')}); restore --from another pool or tape. Copies: ${have}.`
-          : `target ${id} has no confirmed copy${from ? ` in pool or on tape ${from}` : ''}; a restore reads only copies read back good. Copies: ${have}.${from ? ' Leave out --from to take any.' : ' Confirm a copy first.'}`,
+          : `target ${id} has no confirmed copy${from ? ` in pool or on tape ${from}` : ''}; a restore reads only copies read back good. Copies: ${have}.${from ? ' Leave out --from to take any.' : ' Confirm a copy first.'}${legacyHint(tc)}`,
       );
     }
     const file = await ctx.catalog.getTapeFile(chosen.tapeName!, chosen.fileNumber!);

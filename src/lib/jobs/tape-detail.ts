@@ -34,7 +34,8 @@ export async function tapeDetail(ctx: JobContext, input: TapeDetailInput): Promi
   const tape = await resolveTape(ctx, input.tape, input.pool);
   let files = await ctx.catalog.listTapeFiles(tape.name);
   if (input.fileNumber !== undefined) {
-    if (input.fileNumber < 1) throw new UsageError('file 0 is the tape label; targets start at file 1.');
+    // A tapetown tape has no label: its first target is file 0.
+    if (input.fileNumber < 1 && tape.format !== 'tapetown') throw new UsageError('file 0 is the tape label; targets start at file 1.');
     files = files.filter((f) => f.fileNumber === input.fileNumber);
     if (!files.length)
       throw new NotFoundError(

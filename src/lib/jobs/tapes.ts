@@ -20,6 +20,8 @@ export interface TapeRow {
   writeInFlight?: Tape['writeInFlight'];
   /** Why a tape is disabled or broken (or was marked full early). */
   reason?: string;
+  /** `tapetown`: adopted from the predecessor, read only for ever. */
+  format?: Tape['format'];
 }
 
 /** `tapes`: every tape with state, online flag, usage and counts. */
@@ -40,6 +42,7 @@ export async function listTapes(ctx: JobContext, input: { name?: string } = {}):
       targetsAssigned: await ctx.catalog.countAssigned(t.name),
       ...(t.writeInFlight ? { writeInFlight: t.writeInFlight } : {}),
       ...(t.reason ? { reason: t.reason } : {}),
+      ...(t.format ? { format: t.format } : {}),
     })),
   );
   return { tapes: rows.sort((a, b) => a.name.localeCompare(b.name)) };

@@ -6,7 +6,8 @@
  */
 import { ConditionFailed } from '../catalog/catalog.ts';
 import { isReleaseThreeTarget } from '../catalog/items.ts';
-import { CatalogUpgradeError } from '../errors.ts';
+import { CatalogUpgradeError, ConflictError } from '../errors.ts';
+import { adoptedScanId } from '../domain/target.ts';
 import type { JobContext } from '../jobs/context.ts';
 import type { CheckTapeResult, DiscoverResult, ProgressReport, RestoreResult, Result, ScanResult, VerifyResult, WriteResult } from '../protocol/results.ts';
 import { restoreMessage } from '../domain/restore.ts';
@@ -223,6 +224,7 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
       if (!file || file.targetId !== r.targetId) return { applied: false, note: `verify of unknown file ${r.tapeName}/${r.fileNumber}; ignored` };
       if (file.lastVerifyTaskId === r.taskId) {
         // Applied before, perhaps by a consumer that died before finishing the task: finish it now.
+        if (r.exact && r.outcome === 'confirmed') await adoptMeasuredScan(ctx, r.targetId, r.exact, now);
         if (status && (status.state === 'queued' || status.state === 'running')) {
           if (scrub && r.outcome === 'failed') repairNote = await startRepair(ctx, r.targetId, tape.pool, r.taskId);
           await ctx.tasks.finish(r.taskId, r.outcome === 'confirmed' ? 'succeeded' : 'failed', r.outcome, message + repairNote, now);
@@ -245,7 +247,7 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
           },
           now,
         );
-        if (r.exact && r.outcome === 'confirmed') await adoptMeasuredScan(ctx, r.targetId, file.scanId, r.exact, now);
+        if (r.exact && r.outcome === 'confirmed') await adoptMeasuredScan(ctx, r.targetId, r.exact, now);
         // A copy found bad by a scrub is written again (from its other copy, or its source).
         if (scrub && r.outcome === 'failed' && targetOnFile) repairNote = await startRepair(ctx, r.targetId, tape.pool, r.taskId);
         break;
@@ -265,10 +267,10 @@ async function applyVerify(ctx: JobContext, r: VerifyResult): Promise<ApplyOutco
  * restore checks them and archive writes new copies against them. A target scanned here since
  * keeps its own scan.
  */
-async function adoptMeasuredScan(ctx: JobContext, targetId: string, adoptedScanId: string | undefined, x: NonNullable<VerifyResult['exact']>, now: string) {
-  for (let attempt = 0; attempt < 3; attempt++) {
+async function adoptMeasuredScan(ctx: JobContext, targetId: string, x: NonNullable<VerifyResult['exact']>, now: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
     const t = await ctx.catalog.getTarget(targetId);
-    if (!t?.adopted || (t.scanId !== undefined && t.scanId !== adoptedScanId)) return;
+    if (!t?.adopted || (t.scanId !== undefined && t.scanId !== adoptedScanId(t.adopted.id))) return;
     const next = {
       ...t,
       scan: 'complete' as const,
@@ -281,6 +283,8 @@ async function adoptMeasuredScan(ctx: JobContext, targetId: string, adoptedScanI
       version: t.version + 1,
     };
     if (await ctx.catalog.updateTarget(t, next)) return;
+    // Changed meanwhile (an import, a rescan): thrown after a few tries, so the report is applied again.
+    if (attempt >= 3) throw new ConflictError(`target ${targetId} kept changing; the measured scan of its tapetown file is applied again`);
   }
 }
 

@@ -32,11 +32,19 @@ export interface TapetownReadReport {
   baseline: boolean;
   /** Members under a nested target, left to that target's own file. */
   ignored: number;
+  /** Special files (fifos, devices) on tape: not archived by policy, so not checked or restored. */
+  skipped: string[];
   /** Why this is not the expected tape file at all (its first member is elsewhere): nothing said about the copy. */
   notThisFile?: string;
 }
 
 const MAX_BAD = 1000;
+
+/** Whether member `name` is `dir` or lies under it (bytes; a trailing `/` allowed). */
+function isUnder(name: Buffer, dir: Buffer): boolean {
+  if (name.length < dir.length || !name.subarray(0, dir.length).equals(dir)) return false;
+  return name.length === dir.length || name[dir.length] === 0x2f;
+}
 
 /** A member's name relative to the target (`abs/target/a/b/` -> `a/b`, the target itself -> empty); undefined when not under it. */
 export function tapetownRelativeName(name: Buffer, targetPath: string): Buffer | undefined {
@@ -54,8 +62,7 @@ export async function readTapetownFile(
   expect: TapetownExpectation,
   opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
 ): Promise<TapetownReadReport> {
-  const prefix = `${expect.targetPath.slice(1)}/`;
-  const excludes = expect.excludes.map((p) => `${p.slice(1)}/`);
+  const excludes = expect.excludes.map((p) => Buffer.from(p.slice(1)));
   const adopted = expect.adopted?.length ? new Map(expect.adopted.map((e) => [pathKey(e), e])) : undefined;
   const bad: TapetownReadReport['bad'] = [];
   const fail = (path: string, reason: string) => bad.length < MAX_BAD && bad.push({ path, reason });
@@ -63,28 +70,29 @@ export async function readTapetownFile(
   const leaders = new Map<string, ManifestEntry>();
   let groups = 0;
   let ignored = 0;
-  let first: string | undefined;
+  const skipped: string[] = [];
+  /** The first member: GNU tar writes the target directory itself first (`abs/target/`). */
+  let first: { name: string; root: boolean } | undefined;
   let current: { entry: ManifestEntry; md5: Hash; sha: Hash } | undefined;
 
   const memberStart = (m: TarMember) => {
-    const raw = m.name.toString('latin1');
-    first ??= raw;
-    const name = raw.endsWith('/') ? raw.slice(0, -1) : raw;
-    if (`${name}/` === prefix) return; // the target directory itself
-    if (!`${name}/`.startsWith(prefix)) return void fail(raw, `member is not under ${expect.targetPath}`);
-    if (excludes.some((x) => `${name}/`.startsWith(x))) return void ignored++;
-    const rel = m.name.subarray(prefix.length, m.name.length - (raw.endsWith('/') ? 1 : 0));
+    const rel = tapetownRelativeName(m.name, expect.targetPath);
+    first ??= { name: m.name.toString('latin1'), root: rel?.length === 0 && memberKind(m.typeflag) === 'dir' };
+    if (rel === undefined) return void fail(m.name.toString('latin1'), `member is not under ${expect.targetPath}`);
+    if (rel.length === 0) return; // the target directory itself
+    if (excludes.some((x) => isUnder(m.name, x))) return void ignored++;
     const kind = memberKind(m.typeflag);
     const base = { ...pathFields(rel), size: m.size, mtimeMs: Math.round(m.mtime * 1000), mode: m.mode & 0o7777 };
     if (kind === 'dir') entries.push({ ...base, type: 'dir', size: 0 });
     else if (kind === 'symlink') entries.push({ ...base, type: 'symlink', size: 0, ...linkTargetFields(m.linkname) });
     else if (kind === 'file') current = { entry: { ...base, type: 'file' }, md5: createHash('md5'), sha: createHash('sha256') };
     else if (kind === 'hardlink') {
-      const leader = leaders.get(m.linkname.subarray(prefix.length).toString('base64'));
+      const to = tapetownRelativeName(m.linkname, expect.targetPath);
+      const leader = to && leaders.get(pathKey(pathFields(to)));
       if (!leader) return void fail(base.path, `hard link to ${m.linkname.toString('latin1')}, which is not earlier in this tape file`);
       leader.linkGroup ??= ++groups;
       entries.push({ ...base, type: 'file', size: leader.size, sha256: leader.sha256!, md5: leader.md5!, linkGroup: leader.linkGroup });
-    } else fail(base.path, `a special file (tar type ${m.typeflag}): not restorable as a file`);
+    } else if (skipped.length < MAX_BAD) skipped.push(base.path); // a fifo or device: skipped by policy, as a scan skips it
   };
   const parser = new TarParser({
     member: memberStart,
@@ -116,49 +124,39 @@ export async function readTapetownFile(
   if (finish.state === 'truncated') fail('(end)', 'the tape file ends inside a member: a partial tar (an archive that did not complete)');
   else if (finish.state === 'no-end-marker') fail('(end)', 'no end-of-archive marker: the tar was cut short');
 
-  if (first !== undefined && !first.startsWith(prefix) && `${first}` !== prefix.slice(0, -1))
-    return report(
-      false,
-      [],
-      entries,
-      tapeBytes,
-      whole,
-      ignored,
-      !adopted,
-      `its first member is ${first}, not under ${expect.targetPath}: another target's file, or another tape`,
-    );
+  const read = { entries, tapeBytes, sha256: whole.digest('hex'), ignored, skipped, baseline: !adopted };
+  if (first && !first.root)
+    return report(false, [], read, `its first member is ${first.name}, not the directory ${expect.targetPath} itself: another target's file, or another tape`);
   if (first === undefined) fail('(start)', 'the tape file holds no tar member');
   if (adopted) compare(entries, adopted, fail);
-  return report(bad.length === 0, bad, entries, tapeBytes, whole, ignored, !adopted);
+  return report(bad.length === 0, bad, read);
 }
 
-/** md5 of every file against tapetown's files table; a file on one side only fails. */
-function compare(entries: readonly ManifestEntry[], adopted: Map<string, ManifestEntry>, fail: (path: string, reason: string) => void): void {
+/**
+ * Every entry against the expected manifest: tapetown's (md5 of each file) or, read again after
+ * a confirm here, the one measured then (type, size and SHA-256 too). Directories are not in
+ * tapetown's files table and are not compared; a file or link on one side only fails.
+ */
+function compare(entries: readonly ManifestEntry[], expected: Map<string, ManifestEntry>, fail: (path: string, reason: string) => void): void {
   const seen = new Set<string>();
   for (const e of entries) {
-    if (e.type === 'dir') continue;
     const key = pathKey(e);
-    const want = adopted.get(key);
     seen.add(key);
-    if (!want) fail(e.path, "on tape but not in tapetown's files table");
-    else if (want.type === 'symlink' && e.type !== 'symlink') fail(e.path, `tapetown recorded a symlink, the tape holds a ${e.type}`);
-    else if (want.type === 'file' && e.type !== 'file') fail(e.path, `tapetown recorded a file, the tape holds a ${e.type}`);
+    if (e.type === 'dir') continue;
+    const want = expected.get(key);
+    if (!want || want.type === 'dir') fail(e.path, "on tape but not in the target's file list");
+    else if (want.type !== e.type) fail(e.path, `the file list has a ${want.type}, the tape holds a ${e.type}`);
     else if (want.md5 && e.md5 !== want.md5) fail(e.path, `md5 mismatch: tapetown recorded ${want.md5}, the tape gives ${e.md5}`);
+    else if (want.sha256 && e.sha256 !== want.sha256) fail(e.path, `checksum mismatch: the catalog has SHA-256 ${want.sha256}, the tape gives ${e.sha256}`);
+    else if (!want.approximate && want.size !== e.size) fail(e.path, `size mismatch: the catalog has ${want.size} bytes, the tape ${e.size}`);
   }
-  for (const [key, want] of adopted) if (!seen.has(key)) fail(want.path, "in tapetown's files table but missing from the tape file");
+  for (const [key, want] of expected) if (want.type !== 'dir' && !seen.has(key)) fail(want.path, "in the target's file list but missing from the tape file");
 }
 
-function report(
-  ok: boolean,
-  bad: TapetownReadReport['bad'],
-  entries: ManifestEntry[],
-  tapeBytes: number,
-  whole: Hash,
-  ignored: number,
-  baseline: boolean,
-  notThisFile?: string,
-): TapetownReadReport {
-  const files = entries.filter((e) => e.type === 'file');
+type Read = Pick<TapetownReadReport, 'entries' | 'tapeBytes' | 'sha256' | 'ignored' | 'skipped' | 'baseline'>;
+
+function report(ok: boolean, bad: TapetownReadReport['bad'], read: Read, notThisFile?: string): TapetownReadReport {
+  const files = read.entries.filter((e) => e.type === 'file');
   const groups = new Set<number>();
   let totalBytes = 0;
   for (const f of files) {
@@ -166,16 +164,5 @@ function report(
     if (f.linkGroup !== undefined) groups.add(f.linkGroup);
     totalBytes += f.size;
   }
-  return {
-    ok,
-    bad,
-    entries,
-    fileCount: files.length,
-    totalBytes,
-    tapeBytes,
-    sha256: whole.digest('hex'),
-    baseline,
-    ignored,
-    ...(notThisFile ? { notThisFile } : {}),
-  };
+  return { ok, bad, ...read, fileCount: files.length, totalBytes, ...(notThisFile ? { notThisFile } : {}) };
 }

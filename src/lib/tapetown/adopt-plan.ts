@@ -10,7 +10,7 @@
  *                   (legacy, md5 only); `assigned`/`new`: nothing on tape, nothing more
  */
 import type { Copy, CopyPolicy } from '../domain/copies.ts';
-import type { ManifestEntry } from '../domain/manifest.ts';
+import { pathFields, type ManifestEntry } from '../domain/manifest.ts';
 import { BARCODE_RE, validateTapeName, type Tape } from '../domain/tape.ts';
 import type { TapeFile } from '../domain/tape-file.ts';
 import { adoptedScanId, targetId, type Target } from '../domain/target.ts';
@@ -106,19 +106,25 @@ function adoptTape(row: TapetownDatabase['tapes'][number], o: AdoptOptions, note
     filesWritten: 0,
     filesConfirmed: 0,
     format: 'tapetown',
-    tapetown: { id: row.id, serial, status },
+    tapetown: { id: row.id, serial, status, host: o.host },
     createdAt: o.now,
     updatedAt: o.now,
   };
 }
 
 function fileEntry(f: TapetownFileRow): ManifestEntry | string {
-  const name = f.name ?? '';
-  if (!name || name.startsWith('/') || name.split('/').some((p) => p === '..' || p === '')) return `file name "${name}" is not a path inside its target`;
+  const raw = typeof f.name === 'string' ? Buffer.from(f.name) : (f.name ?? Buffer.alloc(0));
+  // "./a" and "a/./b" name what tar calls "a" and "a/b".
+  const parts = raw.toString('latin1').split('/');
+  const shown = raw.toString('latin1');
+  if (!raw.length || shown.startsWith('/') || parts.some((p) => p === '..') || parts.every((p) => p === '' || p === '.'))
+    return `file name "${shown}" is not a path inside its target`;
+  const { path: name, rawPath } = pathFields(Buffer.from(parts.filter((p) => p !== '' && p !== '.').join('/'), 'latin1'));
+  const at = rawPath !== undefined ? { path: name, rawPath } : { path: name };
   const size = Math.max(0, f.sizeKb ?? 0) * 1024;
-  if (f.md5 === 'symlink') return { path: name, type: 'symlink', size: 0, mtimeMs: 0, mode: 0, approximate: true };
+  if (f.md5 === 'symlink') return { ...at, type: 'symlink', size: 0, mtimeMs: 0, mode: 0, approximate: true };
   if (!f.md5 || !MD5_RE.test(f.md5.toLowerCase())) return `md5 "${f.md5 ?? ''}" of ${name} is not 32 hex digits (nor "symlink")`;
-  return { path: name, type: 'file', size, mtimeMs: 0, mode: 0, md5: f.md5.toLowerCase(), approximate: true };
+  return { ...at, type: 'file', size, mtimeMs: 0, mode: 0, md5: f.md5.toLowerCase(), approximate: true };
 }
 
 /** The backups row that gives a target its tapetown copy; the others are reported. */
@@ -154,17 +160,25 @@ export function planAdoption(db: TapetownDatabase, o: AdoptOptions): AdoptPlan {
   }
   const before: AdoptedBefore = { tapes: [...tapes.values()].filter((t) => o.catalog.tapes.has(t.name)).map((t) => t.name), targets: [] };
   const rowsById = new Map<number, TapetownTargetRow & { path: string }>();
+  const byPath = new Map<string, number>();
   for (const t of db.targets) {
     const path = normalPath(t.name);
     const have = path && o.catalog.targets.get(targetId(o.host, path));
-    if (!path) notImported.push({ table: 'targets', id: t.id, reason: `name "${t.name ?? ''}" is not an absolute path` });
+    if (t.badName !== undefined)
+      notImported.push({ table: 'targets', id: t.id, reason: `name "${t.badName}" is not valid UTF-8; this release keeps target paths as text` });
+    else if (!path) notImported.push({ table: 'targets', id: t.id, reason: `name "${t.name ?? ''}" is not an absolute path` });
+    else if (byPath.has(path))
+      notImported.push({ table: 'targets', id: t.id, reason: `${path} is also targets row ${byPath.get(path)} (the same directory written two ways)` });
     else if (have && have.adopted?.id !== t.id)
       notImported.push({
         table: 'targets',
         id: t.id,
         reason: `${o.host}:${path} is in the catalog already (target ${have.id}, not adopted from this row): left as it is`,
       });
-    else rowsById.set(t.id, { ...t, path });
+    else {
+      rowsById.set(t.id, { ...t, path });
+      byPath.set(path, t.id);
+    }
   }
   const children = new Map<number, string[]>();
   for (const t of rowsById.values()) {
@@ -182,6 +196,7 @@ export function planAdoption(db: TapetownDatabase, o: AdoptOptions): AdoptPlan {
   }
 
   const entries = new Map<number, ManifestEntry[]>();
+  const unscanned = new Set([...rowsById.values()].filter((t) => db.schema.scanned && t.scanned !== 1).map((t) => t.id));
   let orphans: NotImported | undefined; // files rows of one target not adopted, reported as one line
   for (const f of db.files()) {
     if (f.targetId === null || !rowsById.has(f.targetId)) {
@@ -190,7 +205,7 @@ export function planAdoption(db: TapetownDatabase, o: AdoptOptions): AdoptPlan {
       else notImported.push((orphans = { table: 'files', id: f.id, count: 1, reason }));
       continue;
     }
-    const entry = fileEntry(f);
+    const entry = unscanned.has(f.targetId) ? `its target (targets row ${f.targetId}) was never scanned in tapetown: scanned here once adopted` : fileEntry(f);
     if (typeof entry === 'string') notImported.push({ table: 'files', id: f.id, reason: entry });
     else push(entries, f.targetId, entry);
   }
@@ -270,6 +285,7 @@ function adoptTarget(
     state,
     taskId: ADOPT_TASK_ID,
     format: 'tapetown',
+    ...(target.excludes ? { excludes: target.excludes } : {}),
     ...(scanned ? { scanId, manifestPages: target.manifestPages, fileCount: entries.length } : {}),
     startedAt: o.now,
     archivedAt: o.now,

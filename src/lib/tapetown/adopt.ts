@@ -6,6 +6,7 @@
  * a complete run changes nothing. `dryRun` reads the catalog and writes nothing.
  */
 import type { Tape } from '../domain/tape.ts';
+import { ConflictError } from '../errors.ts';
 import type { Target } from '../domain/target.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { openTapetownDatabase } from './database.ts';
@@ -39,27 +40,51 @@ export async function adoptTapetown(ctx: Ctx, input: AdoptInput): Promise<AdoptR
   const db = await openTapetownDatabase(input.db);
   try {
     const tapes = new Map((await ctx.catalog.listTapes()).map((t) => [t.name, t]));
+    // Adopted before with another host or pool: the targets would be other targets, the copies in another pool.
+    const earlier = [...tapes.values()].filter((t) => t.format === 'tapetown' && db.tapes.some((r) => r.id === t.tapetown?.id && r.name === t.name));
+    const differ = earlier.filter((t) => t.pool !== input.pool || (t.tapetown?.host !== undefined && t.tapetown.host !== input.host));
+    if (differ.length)
+      throw new ConflictError(
+        `this database was adopted before with ${differ.map((t) => `tape ${t.name} in pool ${t.pool} on host ${t.tapetown?.host ?? '?'}`).join(', ')}; run it again with the same --pool and --host (adopting the same tapes twice under other names would split each target in two). Nothing was changed.`,
+      );
     const targets = new Map<string, Target>((await ctx.catalog.listAllTargets()).map((t) => [t.id, t]));
     const plan = planAdoption(db, { host: input.host, pool: input.pool, policy: input.policy, now: ctx.now().toISOString(), catalog: { tapes, targets } });
-    if (!input.dryRun) await apply(ctx, plan);
+    if (!input.dryRun) plan.notes.push(...(await apply(ctx, plan)));
     return report(input, db.schema, plan);
   } finally {
     db.close();
   }
 }
 
-async function apply(ctx: Ctx, plan: AdoptPlan): Promise<void> {
+/** Writes what the plan adds; returns what was found in the way (written meanwhile by something else). */
+async function apply(ctx: Ctx, plan: AdoptPlan): Promise<string[]> {
+  const notes: string[] = [];
   const before = { tapes: new Set(plan.before.tapes), targets: new Set(plan.before.targets) };
-  for (const tape of plan.tapes) if (!before.tapes.has(tape.name)) await ctx.catalog.addRebuiltTape(tape);
+  for (const tape of plan.tapes)
+    if (!before.tapes.has(tape.name) && !(await ctx.catalog.addRebuiltTape(tape)))
+      notes.push(`tape ${tape.name} appeared in the catalog while adopting: left as it is; check it with "tapes ${tape.name}"`);
   for (const t of plan.targets) {
     if (before.targets.has(t.target.id)) continue;
     const { target } = t;
     let pages = 0;
     if (target.scanId) pages = await ctx.manifests.write(target.id, target.scanId, t.entries, { names: ctx.names });
     if (target.scanId) target.manifestPages = pages;
-    if (t.tapeFile) await ctx.catalog.addRebuiltTapeFile({ ...t.tapeFile, ...(target.scanId ? { manifestPages: pages } : {}) });
-    await ctx.catalog.createTarget(target, t.copies);
+    const file = t.tapeFile && { ...t.tapeFile, ...(target.scanId ? { manifestPages: pages } : {}) };
+    let copies = t.copies;
+    if (file && !(await ctx.catalog.addRebuiltTapeFile(file))) {
+      const have = await ctx.catalog.getTapeFile(file.tapeName, file.fileNumber);
+      // Written by an interrupted run of this adoption: the same file. Anything else is reported, and the copy left out.
+      if (have?.targetId !== file.targetId) {
+        notes.push(
+          `tape ${file.tapeName} file ${file.fileNumber} is in the catalog already as ${have?.targetId ?? 'something else'}: ${target.path} was adopted without that copy`,
+        );
+        copies = copies.filter((c) => c.tapeName !== file.tapeName);
+      }
+    }
+    if (!(await ctx.catalog.createTarget(target, copies)))
+      notes.push(`target ${target.id} (${target.path}) appeared in the catalog while adopting: left as it is`);
   }
+  return notes;
 }
 
 function report(input: AdoptInput, schema: AdoptReport['schema'], plan: AdoptPlan): AdoptReport {

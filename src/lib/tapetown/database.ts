@@ -18,7 +18,9 @@ export interface TapetownTapeRow {
 }
 export interface TapetownTargetRow {
   id: number;
+  /** null also when its bytes are not valid UTF-8 (then `badName` shows them, Latin-1). */
   name: string | null;
+  badName?: string;
   /** Absent before 2020-01-27 (no `scanned` column): every target was scanned on import then. */
   scanned?: number | null;
   /** Absent before 2020-01 (no `parent_id` column): no nesting was known then. */
@@ -27,7 +29,8 @@ export interface TapetownTargetRow {
 export interface TapetownFileRow {
   id: number;
   targetId: number | null;
-  name: string | null;
+  /** The name's exact bytes (Python 2 tapetown stored byte strings; they need not be UTF-8). */
+  name: Buffer | string | null;
   md5: string | null;
   sizeKb: number | null;
 }
@@ -58,6 +61,18 @@ const TABLES = {
   backups: ['id', 'target_id', 'tape_id', 'file_number', 'status'],
 };
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** A TEXT column read as bytes (CAST AS BLOB): sql.js would decode invalid UTF-8 lossily. */
+const blob = (v: SqlValue | undefined): Buffer | null => (v instanceof Uint8Array ? Buffer.from(v) : typeof v === 'string' ? Buffer.from(v) : null);
+function text(v: SqlValue | undefined): { name: string | null; badName?: string } {
+  const b = blob(v);
+  if (!b) return { name: null };
+  try {
+    return { name: utf8.decode(b) };
+  } catch {
+    return { name: null, badName: b.toString('latin1') };
+  }
+}
 const num = (v: SqlValue | undefined): number | null => (typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : null);
 const str = (v: SqlValue | undefined): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
 
@@ -103,9 +118,9 @@ export async function openTapetownDatabase(path: string): Promise<TapetownDataba
       online: num(r.online),
     }));
     const extra = `${schema.scanned ? ', scanned' : ''}${schema.parentId ? ', parent_id' : ''}`;
-    const targets = [...rows(db, `SELECT id, name${extra} FROM targets ORDER BY id`)].map((r) => ({
+    const targets = [...rows(db, `SELECT id, CAST(name AS BLOB) AS name${extra} FROM targets ORDER BY id`)].map((r) => ({
       id: Number(r.id),
-      name: str(r.name),
+      ...text(r.name),
       ...(schema.scanned ? { scanned: num(r.scanned) } : {}),
       ...(schema.parentId ? { parentId: num(r.parent_id) } : {}),
     }));
@@ -124,8 +139,8 @@ export async function openTapetownDatabase(path: string): Promise<TapetownDataba
       backups,
       fileCount,
       *files() {
-        for (const r of rows(db, 'SELECT id, target_id, name, md5sum, size_kb FROM files ORDER BY target_id, id'))
-          yield { id: Number(r.id), targetId: num(r.target_id), name: str(r.name), md5: str(r.md5sum), sizeKb: num(r.size_kb) };
+        for (const r of rows(db, 'SELECT id, target_id, CAST(name AS BLOB) AS name, md5sum, size_kb FROM files ORDER BY target_id, id'))
+          yield { id: Number(r.id), targetId: num(r.target_id), name: blob(r.name), md5: str(r.md5sum), sizeKb: num(r.size_kb) };
       },
       close: () => db.close(),
     };
