@@ -352,6 +352,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           `imported ${r.imported.length} target(s), scans requested: ${r.scansRequested}${r.copies.join(',') === 'default' ? '' : `; copies in: ${r.copies.join(', ')}`}`,
         ];
         for (const k of r.alreadyKnown) lines.push(`  line ${k.line}: ${k.host}:${k.path} is already known (${k.id}, ${k.status}); unchanged`);
+        for (const n of r.nested ?? []) {
+          const more = n.excludes.length > 5 ? ` and ${n.excludes.length - 5} more` : '';
+          lines.push(`  ${n.host}:${n.path} leaves out the target(s) inside it: ${n.excludes.slice(0, 5).join(', ')}${more}`);
+        }
+        for (const p of r.parents ?? []) lines.push(`  nested: ${p.message}`);
         for (const d of r.duplicates) lines.push(`  line ${d.line}: duplicate of line ${d.firstLine}; ignored`);
         for (const s of r.skipped.slice(0, 20)) lines.push(`  line ${s.line}: skipped: ${s.message}`);
         if (r.skipped.length > 20) lines.push(`  ... and ${r.skipped.length - 20} more invalid line(s) skipped`);

@@ -28,8 +28,11 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
       if (skipped.length < MAX_LISTED)
         skipped.push(s.rawPath !== undefined ? { path: s.path, rawPath: s.rawPath, reason: s.reason } : { path: s.path, reason: s.reason });
     };
+    // Nested targets are left out with their subtrees: the task's excludes, and the target's
+    // own for this scan (the same list, unless an older handler sent the task without them).
+    const excludes = [...new Set([...(task.excludes ?? []), ...(target.excludes ?? [])])].sort();
     const collect = async function* () {
-      for await (const e of source.scan(task.target.path, { signal, onSkipped })) {
+      for await (const e of source.scan(task.target.path, { signal, onSkipped, excludes })) {
         summary.add(e);
         yield e;
       }
@@ -44,6 +47,7 @@ export async function runScan(deps: AgentDeps, task: ScanTask, signal: AbortSign
       bytes: s.totalBytes,
       pages,
       skipped: skippedCount,
+      ...(excludes.length ? { excluded: excludes.length } : {}),
     });
     if (skippedCount)
       deps.log('warn', 'special files not archived', { target: task.target.id, count: skippedCount, first: skipped.slice(0, 5).map((x) => x.path) });

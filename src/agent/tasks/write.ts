@@ -115,7 +115,8 @@ export async function runWrite(deps: DriveDeps, task: WriteTask, signal: AbortSi
       },
       source: source.stream(sourcePath, manifest, { signal }),
       // Compared with the manifest after the last entry: a file added since the scan fails the write.
-      listing: () => source.list(sourcePath, { signal }),
+      // ...except under nested targets, which the scan left out (they are archived on their own).
+      listing: () => source.list(sourcePath, { signal, ...(staged ? {} : { excludes: record?.excludes ?? [] }) }),
       onProgress: (n) => {
         accepted = n;
         progress.update(n);

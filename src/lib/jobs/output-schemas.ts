@@ -11,6 +11,7 @@ import { TAPE_STATES } from '../domain/tape.ts';
 import { TAPE_FILE_STATES, type TapeFileState } from '../domain/tape-file.ts';
 import { TARGET_STATUSES } from '../domain/target.ts';
 import type { JobName, JobOutput } from './registry.ts';
+import { PARENT_ACTIONS } from '../domain/nesting.ts';
 
 const inFlight = tapeItemSchema.shape.writeInFlight;
 const tape = tapeItemSchema;
@@ -28,6 +29,7 @@ const tapeRow = z.object({
   targetsAssigned: z.number().int(),
   writeInFlight: inFlight.optional(),
   reason: z.string().optional(),
+  format: tape.shape.format.describe('"tapetown": adopted from the predecessor, read only for ever; absent: this format'),
 });
 const copyRow = z.object({
   pool: z.string(),
@@ -57,6 +59,7 @@ const targetRow = z.object({
   skipped: z.array(skippedEntrySchema).optional(),
   error: z.string().optional(),
   previousFiles: z.array(previousFileSchema).optional().describe('tape files given up after a failed read-back'),
+  excludes: z.array(z.string()).optional().describe('the nested targets its current scan leaves out (docs/operations.md, "Nested targets")'),
 });
 const released = z.array(z.object({ id: z.string(), reason: z.string() }));
 const tapeAssignment = z.object({
@@ -154,6 +157,24 @@ export const jobOutputSchemas = {
     skipped: z.array(z.object({ line: z.number().int(), text: z.string(), message: z.string() })),
     scansRequested: z.number().int(),
     copies: z.array(z.string()).describe('the copy policy the new targets got'),
+    nested: z
+      .array(z.object({ id: z.string(), host: z.string(), path: z.string(), excludes: z.array(z.string()) }))
+      .optional()
+      .describe('new targets that leave the targets directly inside them out of their scan and tape files'),
+    parents: z
+      .array(
+        z.object({
+          id: z.string(),
+          host: z.string(),
+          path: z.string(),
+          children: z.array(z.string()),
+          excludes: z.array(z.string()),
+          action: z.enum(PARENT_ACTIONS),
+          message: z.string(),
+        }),
+      )
+      .optional()
+      .describe('targets already in the catalog that new targets lie directly inside, and what became of each (docs/operations.md, "Nested targets")'),
   }),
   assign: tapeAssignment.extend({ otherPools: otherPools(tapeAssignment) }),
   archive: z.intersection(poolArchive, z.object({ otherPools: otherPools(poolArchive) })),

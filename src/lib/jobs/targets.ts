@@ -8,6 +8,7 @@ import type { JobContext } from './context.ts';
 import { mapLimit } from '../concurrency.ts';
 import { assertKnownPools, resolveTape } from './tapes.ts';
 import { scanTask } from '../protocol/build-tasks.ts';
+import { excludesAtImport, settleNesting, type NestedParent } from './import-nesting.ts';
 
 export interface ImportInput {
   /** The import list's bytes (the CLI reads FILE, the gateway takes the body). */
@@ -27,6 +28,10 @@ export interface ImportResult {
   scansRequested: number;
   /** The copy policy the new targets got. */
   copies: string[];
+  /** New targets that leave nested targets out of their scan (domain/nesting.ts), with those paths. */
+  nested: { id: string; host: string; path: string; excludes: string[] }[];
+  /** Targets already in the catalog that new targets lie directly inside, and what became of each (import-nesting.ts). */
+  parents: NestedParent[];
 }
 
 /** Offending lines named in a refusal; the rest are counted. */
@@ -62,7 +67,19 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
       `${input.source} lists no target directories (only blank lines, comments or invalid lines); nothing was imported. Write one full directory path per line.`,
     );
   }
-  const result: ImportResult = { imported: [], alreadyKnown: [], duplicates: parsed.duplicates, skipped: parsed.errors, scansRequested: 0, copies };
+  const result: ImportResult = {
+    imported: [],
+    alreadyKnown: [],
+    duplicates: parsed.duplicates,
+    skipped: parsed.errors,
+    scansRequested: 0,
+    copies,
+    nested: [],
+    parents: [],
+  };
+  // Nested targets: each new one leaves out the targets directly inside it from its first scan.
+  const excludesOf = excludesAtImport(await ctx.catalog.listAllTargets(), parsed.entries);
+  const created: Target[] = [];
   // Each target is one conditional put and one message; run them 16 at a time so that a list
   // of thousands fits in an API call. Import times are spaced by a millisecond per line so
   // archive takes the targets in the order of the list.
@@ -71,6 +88,7 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
     const id = targetId(entry.host, entry.path);
     const now = new Date(base + i).toISOString();
     const scanId = ctx.newId();
+    const excludes = excludesOf.get(`${entry.host}\0${entry.path}`) ?? [];
     const target: Target = {
       id,
       host: entry.host,
@@ -78,6 +96,7 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
       scan: 'pending',
       scanId,
       copies,
+      ...(excludes.length ? { excludes } : {}),
       importedAt: now,
       updatedAt: now,
       version: 1,
@@ -87,16 +106,20 @@ export async function importTargets(ctx: JobContext, input: ImportInput): Promis
     }
     // The target is recorded before its scan is requested: if this send is lost, the target
     // stays "imported" with a pending scan, which reconcile re-requests.
-    await ctx.queues.sendTask(scanTask({ taskId: ctx.newId(), issuedAt: now }, { id, host: entry.host, path: entry.path }, scanId));
-    return { kind: 'imported' as const, imported: { id, host: entry.host, path: entry.path, line: entry.line } };
+    await ctx.queues.sendTask(scanTask({ taskId: ctx.newId(), issuedAt: now }, target, scanId));
+    return { kind: 'imported' as const, imported: { id, host: entry.host, path: entry.path, line: entry.line }, target };
   });
   for (const o of outcomes) {
     if (o.kind === 'known') result.alreadyKnown.push(o.known);
     else {
       result.imported.push(o.imported);
       result.scansRequested++;
+      created.push(o.target);
+      if (o.target.excludes?.length) result.nested.push({ id: o.target.id, host: o.target.host, path: o.target.path, excludes: o.target.excludes });
     }
   }
+  // Then the parents already in the catalog (the catalog read again: another import may have run meanwhile).
+  result.parents = await settleNesting(ctx, created);
   return result;
 }
 
@@ -152,6 +175,8 @@ export interface TargetRow {
   error?: string;
   /** Tape files given up after a failed read-back, of every copy (they stay on their tapes, recorded as bad). */
   previousFiles?: PreviousFile[];
+  /** The nested targets its current scan leaves out. */
+  excludes?: string[];
 }
 
 export const TARGET_FILTERS = [...TARGET_STATUSES, 'safe', 'at-risk'] as const;
@@ -199,6 +224,7 @@ export function toTargetRow(tc: TargetCopies, focus?: Copy): TargetRow {
     ...(t.skippedCount ? { skippedCount: t.skippedCount, skipped: t.skipped ?? [] } : {}),
     ...(lastError || t.scanError ? { error: lastError ?? t.scanError } : {}),
     ...(previousFiles.length ? { previousFiles } : {}),
+    ...(t.excludes?.length ? { excludes: t.excludes } : {}),
   };
 }
 

@@ -101,7 +101,11 @@ export async function whereIs(ctx: JobContext, input: WhereIsInput): Promise<Whe
     const { targetId, scanId, ...entry } = hit;
     matches.push({ targetId, host: where.target.host, dir: where.target.path, ...entry, scanId, current, copies });
   }
-  matches.sort((a, b) => (a.host + a.dir + a.path < b.host + b.dir + b.path ? -1 : a.host + a.dir + a.path > b.host + b.dir + b.path ? 1 : 0));
+  // By the file's full name on its data host, then by target: a file of a nested target that its
+  // parent's older tape file also holds (docs/operations.md, "Nested targets") is listed under both, side by side.
+  const full = (m: WhereIsMatch) => `${m.host}:${m.dir}/${m.path}`;
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  matches.sort((a, b) => cmp(full(a), full(b)) || cmp(a.dir, b.dir));
   const where = input.target ? ` in ${input.target}` : '';
   const message = matches.length
     ? `${matches.length}${truncated ? '+' : ''} match(es) for "${input.pattern}"${where}${truncated ? ` (the first ${limit}; narrow the pattern or give --target)` : ''}`

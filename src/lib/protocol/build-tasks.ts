@@ -44,9 +44,9 @@ export function rebuildTask(issue: Issue, r: { tapes: string[]; verify: boolean;
   return { v: PROTOCOL_VERSION, kind: 'rebuild', ...issue, tapes: r.tapes, verify: r.verify, merge: r.merge };
 }
 
-/** Scan `target` under scan id `scanId` (import, rescan, reconcile). */
-export function scanTask(issue: Issue, target: TargetRef, scanId: string): ScanTask {
-  return { v: PROTOCOL_VERSION, kind: 'scan', ...issue, target: ref(target), scanId };
+/** Scan `target` under scan id `scanId` (import, rescan, reconcile), leaving out its excludes (nested targets). */
+export function scanTask(issue: Issue, target: TargetRef & Pick<Target, 'excludes'>, scanId: string): ScanTask {
+  return { v: PROTOCOL_VERSION, kind: 'scan', ...issue, target: ref(target), scanId, ...(target.excludes?.length ? { excludes: [...target.excludes] } : {}) };
 }
 
 /** Write `target`'s current scan as file `fileNumber` of `tapeName` (archive, reconcile: the same task id). */

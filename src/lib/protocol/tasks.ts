@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { errorMessage } from '../errors.ts';
 import { formatIssues } from '../validation.ts';
+import { MAX_EXCLUDES } from '../domain/nesting.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -17,7 +18,21 @@ const base = {
 
 const targetRef = z.object({ id: z.string().min(1), host: z.string().min(1), path: z.string().startsWith('/') }).strict();
 
-export const scanTaskSchema = z.object({ ...base, kind: z.literal('scan'), target: targetRef, scanId: z.string().min(1) }).strict();
+export const scanTaskSchema = z
+  .object({
+    ...base,
+    kind: z.literal('scan'),
+    target: targetRef,
+    scanId: z.string().min(1),
+    /**
+     * Absolute paths of the targets directly inside this one (domain/nesting.ts): the scan
+     * leaves out each of them with its subtree. Optional, sent only when there are any; added
+     * in release 0.10: an older agent refuses such a task as invalid (dead letter), and the
+     * target's scan stays pending until an agent that knows it runs it (reconcile resends it).
+     */
+    excludes: z.array(z.string().startsWith('/').max(4096)).max(MAX_EXCLUDES).optional(),
+  })
+  .strict();
 
 export const writeTaskSchema = z
   .object({

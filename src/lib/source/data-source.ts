@@ -19,6 +19,14 @@ export interface ScanOptions {
   signal?: AbortSignal;
   /** Called for every entry left out of the manifest (special files): they must be reported. */
   onSkipped?: (s: SkippedEntry) => void;
+  /** Absolute paths of nested targets: each is left out with its whole subtree (domain/nesting.ts). */
+  excludes?: readonly string[];
+}
+
+export interface ListOptions {
+  signal?: AbortSignal;
+  /** As the scan's: names under these nested targets are not listed. */
+  excludes?: readonly string[];
 }
 
 export interface DataSource {
@@ -30,8 +38,8 @@ export interface DataSource {
    * directory itself (`root: true`, its mode and mtime), then the manifest's entries in order.
    */
   stream(path: string, manifest: ManifestSource, opts?: { signal?: AbortSignal }): AsyncIterable<SourceEntry>;
-  /** Names and types of every directory, file and symlink under `path` now (not special files). */
-  list(path: string, opts?: { signal?: AbortSignal }): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>>;
+  /** Names and types of every directory, file and symlink under `path` now (not special files, nor under `excludes`). */
+  list(path: string, opts?: ListOptions): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>>;
   /** Directories exactly `depth` levels below `root`, as paths relative to it (scheduled import). */
   listDirectories(root: string, depth: number, opts?: { signal?: AbortSignal }): AsyncIterable<string>;
   /** Where a restore to `dir` on this host writes (lib/restore/). */

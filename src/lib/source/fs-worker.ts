@@ -8,6 +8,7 @@
  *   returns entries in batches on request; a file with several names (nlink > 1) gets a link
  *   group, and its later names reuse the first name's checksum instead of reading it again;
  * - mode "list": the same walk without reading any file (names and types only);
+ *   both leave out the relative names in workerData.excludes with their subtrees (nested targets);
  * - mode "read": for a batch of names, lstat + read small files whole into one buffer that
  *   is transferred to the main thread and handed back for reuse.
  *
@@ -37,12 +38,15 @@ if (workerData.mode === 'scan' || workerData.mode === 'list') {
   const chunk = workerData.chunkSize || 65536;
   const buf = Buffer.allocUnsafe(chunk);
   const groups = new Map(); // "dev:ino" -> { group, size, sha256 }
+  // Nested targets: relative names (latin1 of their bytes), each left out with its subtree.
+  const excluded = new Set(workerData.excludes || []);
   function* walk(absDir, relDir) {
     let names;
     try { names = fs.readdirSync(absDir, { encoding: 'buffer' }); } catch (e) { if (gone(e)) return; throw e; }
     names.sort(Buffer.compare);
     for (const name of names) {
       const rel = join(relDir, name);
+      if (excluded.size && excluded.has(rel.toString('latin1'))) continue;
       const abs = join(absDir, name);
       let st;
       try { st = fs.lstatSync(abs); } catch (e) { if (gone(e)) continue; throw e; }

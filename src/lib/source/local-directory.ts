@@ -31,7 +31,12 @@ export interface ScanOptions {
   signal?: AbortSignal;
   /** Read size when hashing (default 1 MiB). */
   chunkSize?: number;
+  /** Names relative to root (nested targets) left out with their subtrees. */
+  excludes?: readonly string[];
 }
+
+/** The exclude names as the worker compares them: the bytes of each name, one char per byte. */
+const excludesForWorker = (excludes: readonly string[] | undefined) => (excludes ?? []).map((x) => Buffer.from(x).toString('latin1'));
 
 const fromLatin1 = (s: string) => Buffer.from(s, 'latin1');
 
@@ -57,15 +62,19 @@ interface ScanReply {
 /**
  * Scans `root` recursively: depth first, each directory's entries sorted by name bytes, a
  * directory listed before its contents. Regular files are hashed (SHA-256); directories and
- * symlinks are recorded; other types are skipped with a warning. The root itself is not an
- * entry. Paths are relative to root; `mode` is the permission bits; `size` is 0 for
+ * symlinks are recorded; other types are skipped with a warning; `excludes` (nested targets)
+ * are left out with everything under them. The root itself is not an entry. Paths are relative to root; `mode` is the permission bits; `size` is 0 for
  * directories and symlinks. Entries that vanish during the scan are left out.
  */
 export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}): AsyncGenerator<ManifestEntry> {
   const rootAbs = resolve(root);
   const st = await stat(rootAbs);
   if (!st.isDirectory()) throw new Error(`cannot scan ${root}: not a directory`);
-  const walk = walkInWorker({ mode: 'scan', root: Buffer.from(rootAbs), chunkSize: opts.chunkSize ?? DEFAULT_CHUNK }, 1000, 256 * 1024 * 1024);
+  const walk = walkInWorker(
+    { mode: 'scan', root: Buffer.from(rootAbs), chunkSize: opts.chunkSize ?? DEFAULT_CHUNK, excludes: excludesForWorker(opts.excludes) },
+    1000,
+    256 * 1024 * 1024,
+  );
   for await (const it of walk) {
     opts.signal?.throwIfAborted();
     const rel = fromLatin1(it.rel);
@@ -84,14 +93,15 @@ export async function* scanLocalDirectory(root: string, opts: ScanOptions = {}):
 
 /**
  * Lists `root` as it is now, without reading any file: every directory, regular file and
- * symlink (special files are left out, as the scan leaves them out), for the writer's check
- * that nothing was added since the scan.
+ * symlink (special files and `excludes` are left out, as the scan leaves them out), for the
+ * writer's check that nothing was added since the scan.
  */
 export async function* listLocalDirectory(
   root: string,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; excludes?: readonly string[] } = {},
 ): AsyncGenerator<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
-  for await (const it of walkInWorker({ mode: 'list', root: Buffer.from(resolve(root)) }, 5000, Number.MAX_SAFE_INTEGER)) {
+  const workerData = { mode: 'list', root: Buffer.from(resolve(root)), excludes: excludesForWorker(opts.excludes) };
+  for await (const it of walkInWorker(workerData, 5000, Number.MAX_SAFE_INTEGER)) {
     opts.signal?.throwIfAborted();
     if (it.type !== 'other') yield { ...pathFields(fromLatin1(it.rel)), type: it.type };
   }

@@ -2,7 +2,8 @@ import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { entriesOf, type ManifestEntry, type ManifestSource } from '../domain/manifest.ts';
 import { listLocalDirectory, localSource, scanLocalDirectory } from './local-directory.ts';
-import { SourceUnavailableError, type DataSource, type ScanOptions } from './data-source.ts';
+import { SourceUnavailableError, type DataSource, type ListOptions, type ScanOptions } from './data-source.ts';
+import { relativeExcludes } from '../domain/nesting.ts';
 import { errorMessage } from '../errors.ts';
 import { LocalDestination } from '../restore/local-destination.ts';
 
@@ -22,7 +23,11 @@ export class LocalDataSource implements DataSource {
 
   async *scan(path: string, opts: ScanOptions = {}): AsyncIterable<ManifestEntry> {
     await assertDirectory(path);
-    yield* scanLocalDirectory(path, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onSkipped ? { onWarning: opts.onSkipped } : {}) });
+    yield* scanLocalDirectory(path, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onSkipped ? { onWarning: opts.onSkipped } : {}),
+      excludes: relativeExcludes(path, opts.excludes),
+    });
   }
 
   async *stream(path: string, manifest: ManifestSource, opts: { signal?: AbortSignal } = {}) {
@@ -30,9 +35,9 @@ export class LocalDataSource implements DataSource {
     yield* localSource(path, entriesOf(manifest), opts.signal ? { signal: opts.signal } : {});
   }
 
-  async *list(path: string, opts: { signal?: AbortSignal } = {}) {
+  async *list(path: string, opts: ListOptions = {}) {
     await assertDirectory(path);
-    yield* listLocalDirectory(path, opts);
+    yield* listLocalDirectory(path, { ...(opts.signal ? { signal: opts.signal } : {}), excludes: relativeExcludes(path, opts.excludes) });
   }
 
   async *listDirectories(root: string, depth: number): AsyncIterable<string> {

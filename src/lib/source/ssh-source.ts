@@ -21,13 +21,24 @@ import { entriesOf, pathBytes, pathFields, pathKey, linkTargetFields, type Manif
 import { ConfigError, errorMessage } from '../errors.ts';
 import type { SourceEntry, SourceEntryFields } from '../tape-format/format.ts';
 import { isUtf8 } from 'node:buffer';
-import type { DataSource } from './data-source.ts';
+import type { DataSource, ListOptions } from './data-source.ts';
+import { relativeExcludes } from '../domain/nesting.ts';
 import type { RestoreDestination } from '../restore/destination.ts';
 import { SshDestination } from '../restore/ssh-destination.ts';
 import { describeExit, firstLines, NulFields, type ExitInfo, type RemoteProcess } from './ssh/channel.ts';
 import { SshConnection, type ChannelStats, type SshDataSourceOptions, type SshScanOptions } from './ssh/connection.ts';
 import { RemoteCommandError } from './ssh/errors.ts';
-import { HASH_SCRIPT, LIST_DIRS_SCRIPT, LIST_SCRIPT, NAMES_SCRIPT, remoteCommand, STREAM_SCRIPT, STREAM_SCRIPT_DEREFERENCE } from './ssh/remote-scripts.ts';
+import {
+  excludePatterns,
+  HASH_SCRIPT,
+  LIST_DIRS_SCRIPT,
+  LIST_SCRIPT,
+  MAX_COMMAND_LENGTH,
+  NAMES_SCRIPT,
+  remoteCommand,
+  STREAM_SCRIPT,
+  STREAM_SCRIPT_DEREFERENCE,
+} from './ssh/remote-scripts.ts';
 import { pathFieldsLatin1, ScanOutputParser } from './ssh/scan-output.ts';
 import { TAR_CHANGE_LINE, TarEvents } from './ssh/tar-events.ts';
 
@@ -72,9 +83,11 @@ export class SshDataSource implements DataSource {
     signal?.addEventListener('abort', onAbort, { once: true });
     type Ended = { x: ExitInfo; stderr: string };
     let cause: Ended | null = null; // the first command that failed for sure; the other is stopped
+    // The nested targets left out, as find patterns after the path ("$2" ...).
+    const prune = pruneArgs(this.host, path, opts.excludes);
     /** Runs one of the two commands to the end; resolves with its exit status and stderr. */
     const run = async (script: string, push: (b: Buffer) => void, fatal: (x: ExitInfo) => boolean): Promise<Ended> => {
-      const proc = await this.start(remoteCommand(script, path), signal);
+      const proc = await this.start(remoteCommand(script, path, ...prune), signal);
       procs.push(proc);
       if (signal?.aborted || cause) proc.channel.close();
       for (;;) {
@@ -163,12 +176,12 @@ export class SshDataSource implements DataSource {
 
   // --- listing (nothing added since the scan) -------------------------------------------------
 
-  /** Every directory, file and symlink under `path` now (names and types; not special files). */
-  async *list(path: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
+  /** Every directory, file and symlink under `path` now (names and types; not special files, nor under `opts.excludes`). */
+  async *list(path: string, opts: ListOptions = {}): AsyncIterable<Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>> {
     assertTargetPath(path);
     const out: Pick<SourceEntryFields, 'path' | 'rawPath' | 'type'>[] = [];
     let type: string | null = null; // records are pairs: type, name
-    await this.runFieldScript(NAMES_SCRIPT, path, [], 'listing', opts.signal, (f) => {
+    await this.runFieldScript(NAMES_SCRIPT, path, pruneArgs(this.host, path, opts.excludes), 'listing', opts.signal, (f) => {
       if (type === null) {
         type = f;
         return;
@@ -363,4 +376,21 @@ function assertTargetPath(path: string): void {
     throw new ConfigError(`an SSH target path must be absolute on the data host, got ${JSON.stringify(path)}`);
   }
   if (path.includes('\0')) throw new ConfigError('an SSH target path cannot contain a NUL byte');
+}
+
+/**
+ * The find patterns of the nested targets a scan or listing of `path` leaves out (passed as
+ * "$2" ...: remote-scripts.ts). Refused when the command would be longer than a login shell
+ * takes (ConfigError: no retry helps; fewer nested targets under one target do).
+ */
+function pruneArgs(host: string, path: string, excludes: readonly string[] | undefined): string[] {
+  const patterns = excludePatterns(relativeExcludes(path, excludes));
+  if (patterns.some((p) => p.includes('\0'))) throw new ConfigError('a nested target path cannot contain a NUL byte');
+  const length = Buffer.byteLength(remoteCommand(LIST_SCRIPT, path, ...patterns));
+  if (length > MAX_COMMAND_LENGTH) {
+    throw new ConfigError(
+      `cannot scan ${host}:${path} over SSH leaving out its ${patterns.length} nested targets: the command would be ${length} bytes, over the ${MAX_COMMAND_LENGTH} a login shell takes. Import fewer targets directly inside ${path} (e.g. a target between them), or scan it with the agent on the data host.`,
+    );
+  }
+  return patterns;
 }

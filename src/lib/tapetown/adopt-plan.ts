@@ -285,7 +285,8 @@ function adoptTarget(
     state,
     taskId: ADOPT_TASK_ID,
     format: 'tapetown',
-    ...(target.excludes ? { excludes: target.excludes } : {}),
+    // Recorded even when empty: a target imported inside it later must not change what this file is checked against.
+    excludes: target.excludes ?? [],
     ...(scanned ? { scanId, manifestPages: target.manifestPages, fileCount: entries.length } : {}),
     startedAt: o.now,
     archivedAt: o.now,

@@ -1,7 +1,8 @@
 /**
- * The only commands run on a data host: fixed /bin/sh scripts whose one variable part is the
- * target path, single-quoted and passed as "$1" (docs/ssh.md). Names flow as NUL-terminated
- * bytes on stdin and stdout, never on a command line.
+ * The only commands run on a data host: fixed /bin/sh scripts whose variable parts are the
+ * target path, single-quoted and passed as "$1", and for a scan or listing the find patterns
+ * of the nested targets it leaves out, each single-quoted and passed as "$2" ... (docs/ssh.md).
+ * The names in a target flow as NUL-terminated bytes on stdin and stdout, never on a command line.
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -14,11 +15,15 @@ export function shellQuote(s: string): string {
 
 /**
  * A command for the remote login shell that runs a fixed /bin/sh script with the target path
- * as "$1". The script text is constant (no variable data); the path is one single-quoted word.
+ * as "$1". The script text is constant (no variable data); the path and each further argument
+ * is one single-quoted word.
  */
 export function remoteCommand(script: string, path: string, ...more: string[]): string {
   return `LC_ALL=C exec /bin/sh -c ${shellQuote(script)} sh ${[path, ...more].map(shellQuote).join(' ')}`;
 }
+
+/** The longest command a Linux login shell takes as its one `-c` argument (MAX_ARG_STRLEN), with room to spare. */
+export const MAX_COMMAND_LENGTH = 128 * 1024 - 1024;
 
 /** Enters the target ("$1") or exits 90 with the reason on stderr. */
 const CD_TARGET = [
@@ -30,6 +35,24 @@ const CD_TARGET = [
   '  exit 90',
   'fi',
 ].join('\n');
+
+/**
+ * After CD_TARGET: the arguments after the target ("$2" ...) are find -path patterns of the
+ * nested targets to leave out (excludePatterns); "$@" becomes `-o -path P ...`, used as
+ * `\( -false "$@" \) -prune -o ...`, so each one is skipped with its subtree. Each pattern
+ * is one argument, single-quoted on the command line and never parsed by the shell.
+ */
+const PRUNE_ARGS = ['shift', 'for x in "$@"; do set -- "$@" -o -path "$x"; shift; done'].join('\n');
+const PRUNE = '\\( -false "$@" \\) -prune -o';
+
+/**
+ * The find -path pattern of each nested target's name relative to the target: `./NAME`, with
+ * the glob characters (`\ * ? [`) escaped so that it matches that name only (under LC_ALL=C,
+ * byte for byte).
+ */
+export function excludePatterns(relative: readonly string[]): string[] {
+  return relative.map((r) => `./${r.replace(/[\\*?[]/g, '\\$&')}`);
+}
 
 /**
  * The scan runs two commands at once, on two channels (when maxConcurrentChannels allows):
@@ -48,7 +71,8 @@ const CD_TARGET = [
  */
 export const LIST_SCRIPT = [
   CD_TARGET,
-  "find . -ignore_readdir_race -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0%n:%D:%i:%U:%G\\0'",
+  PRUNE_ARGS,
+  `find . -ignore_readdir_race -mindepth 1 ${PRUNE} -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0%n:%D:%i:%U:%G\\0'`,
   's=$?',
   "printf '=\\0'",
   'exit $s',
@@ -61,7 +85,8 @@ export const LIST_SCRIPT = [
  */
 export const NAMES_SCRIPT = [
   CD_TARGET,
-  "find . -ignore_readdir_race -mindepth 1 \\( -type f -o -type d -o -type l \\) -printf '%y\\0%P\\0'",
+  PRUNE_ARGS,
+  `find . -ignore_readdir_race -mindepth 1 ${PRUNE} \\( -type f -o -type d -o -type l \\) -printf '%y\\0%P\\0'`,
   's=$?',
   "printf '=\\0'",
   'exit $s',
@@ -78,7 +103,8 @@ export const LIST_DIRS_SCRIPT = [
 
 export const HASH_SCRIPT = [
   CD_TARGET,
-  'find . -ignore_readdir_race -type f -print0 | xargs -0 -r sha256sum --zero --',
+  PRUNE_ARGS,
+  `find . -ignore_readdir_race ${PRUNE} -type f -print0 | xargs -0 -r sha256sum --zero --`,
   's=$?',
   "printf '=\\0'",
   'exit $s',
