@@ -11,7 +11,8 @@ export const FIXTURE_ROOT = '/tmp/tape-archive-fixture-0.3';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z') / 1000;
 
-function content(seed: string, size: number): Buffer {
+/** `size` deterministic bytes from `seed` (a SHA-256 chain). */
+export function content(seed: string, size: number): Buffer {
   const out = Buffer.alloc(size);
   let block = createHash('sha256').update(seed).digest();
   for (let at = 0; at < size; at += block.length) {

@@ -4,8 +4,8 @@
  * tapetown's emulator layout (`tapes/<TAPE>/fileNNNNN.tar`) written by GNU tar as tapetown did.
  * The scan uses du and md5sum and parses their output the way tapetown's taped.py did.
  */
+import { content as pseudoRandom } from './fixture-tree.ts';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmod, lutimes, mkdir, readdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -142,16 +142,6 @@ export async function sqlite(dbPath: string, sql: string): Promise<string> {
   return (await p).stdout;
 }
 
-function bytes(seed: string, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  let block = createHash('sha256').update(seed).digest();
-  for (let at = 0; at < size; at += block.length) {
-    block.copy(out, at);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
-
 /** Fixed modes and mtimes, innermost first, so that tar's output is the same every time. */
 async function settle(dir: string): Promise<void> {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -204,7 +194,7 @@ export async function makeTapetownArchive(dir: string, opts: { schema?: 'current
       const path = join(dataRoot, spec.rel, name);
       await mkdir(dirname(path), { recursive: true });
       if (typeof content === 'object') await symlink(content.link, path);
-      else await writeFile(path, typeof content === 'number' ? bytes(`${spec.rel}/${name}`, content) : content);
+      else await writeFile(path, typeof content === 'number' ? pseudoRandom(`${spec.rel}/${name}`, content) : content);
     }
   }
   await settle(dataRoot);

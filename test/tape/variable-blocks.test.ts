@@ -2,6 +2,7 @@
  * Variable-block tapes in the virtual tape library: a tapetown emulator directory imported
  * as a read-only tape and read back through the drive with variable blocks.
  */
+import { errorOf } from '../support/rejection.ts';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
@@ -63,15 +64,6 @@ async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for await (const b of it) out.push(b);
   return out;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeEach(async () => {

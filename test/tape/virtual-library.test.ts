@@ -1,3 +1,4 @@
+import { errorOf } from '../support/rejection.ts';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -64,15 +65,6 @@ function padded(data: Buffer, bs = BS): Buffer {
 async function newTape(name = 'TA0001', capacityBytes = 100 * BS): Promise<void> {
   await lib.createTape(name, { capacityBytes });
   await drive.load(name);
-}
-
-async function errorOf(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 // ------------------------------------------------------------------------------------------

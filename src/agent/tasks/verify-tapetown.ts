@@ -6,6 +6,7 @@
  * table (with the name index) before the report, which names it: from then on where_is,
  * tape_detail and restore see exact sizes and SHA-256s.
  */
+import { verifyBase } from './verify.ts';
 import type { TapeFile } from '../../lib/domain/tape-file.ts';
 import type { ManifestEntry } from '../../lib/domain/manifest.ts';
 import { errorMessage } from '../../lib/errors.ts';
@@ -29,14 +30,7 @@ export async function runVerifyTapetown(
   signal: AbortSignal,
 ): Promise<TaskOutcome> {
   const { drive, ctx, log } = deps;
-  const base = {
-    kind: 'verify-result' as const,
-    taskId: task.taskId,
-    tapeName: task.tapeName,
-    fileNumber: task.fileNumber,
-    targetId: task.targetId,
-    updateCatalog: task.updateCatalog,
-  };
+  const base = verifyBase(task);
   const failed = (error: string, notRead: boolean): TaskOutcome => ({
     kind: 'report',
     result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error, ...(notRead ? { notRead: true } : {}) },

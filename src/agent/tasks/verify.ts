@@ -23,15 +23,8 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     return { kind: 'dropped', reason: `verify ${task.taskId} already reported` };
   }
   const target = await ctx.catalog.getTarget(task.targetId);
+  const base = verifyBase(task);
   if (file.format === 'tapetown') return runVerifyTapetown(deps, task, file, target, signal);
-  const base = {
-    kind: 'verify-result' as const,
-    taskId: task.taskId,
-    tapeName: task.tapeName,
-    fileNumber: task.fileNumber,
-    targetId: task.targetId,
-    updateCatalog: task.updateCatalog,
-  };
   // Until the file is being read, a failure (no tape, wrong tape) says nothing about the copy.
   let reading = false;
   try {
@@ -78,4 +71,16 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
       result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error, ...(reading ? {} : { notRead: true }) },
     };
   }
+}
+
+/** The fields every verify report of `task` starts with. */
+export function verifyBase(task: VerifyTask) {
+  return {
+    kind: 'verify-result' as const,
+    taskId: task.taskId,
+    tapeName: task.tapeName,
+    fileNumber: task.fileNumber,
+    targetId: task.targetId,
+    updateCatalog: task.updateCatalog,
+  };
 }
