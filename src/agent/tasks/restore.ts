@@ -14,7 +14,7 @@ import { LocalDestination } from '../../lib/restore/local-destination.ts';
 import { TapeBusyError } from '../../lib/tape/drive.ts';
 import { errorMessage } from '../../lib/errors.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
-import { checkLabel, mountTape } from './tape-checks.ts';
+import { mountForReading } from './tape-checks.ts';
 
 /** How often a running restore looks for a cancel request. */
 const CANCEL_POLL_MS = 1000;
@@ -45,15 +45,12 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
   }, CANCEL_POLL_MS);
   let bytesBefore = 0;
   let current: { fileNumber: number; targetId: string } | undefined;
-  // A tapetown tape: no label to check (each file's members must be under its target instead), variable blocks.
-  const tapetown = (await ctx.catalog.getTape(task.tapeName))?.format === 'tapetown';
   try {
-    if (!cancelled) {
-      await mountTape(drive, task.tapeName);
-      if (!tapetown && !(await checkLabel(drive, task.tapeName))) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
-    }
+    const reading = cancelled ? undefined : await mountForReading(drive, ctx, task.tapeName);
+    if (!cancelled && !reading) throw new Error(`tape ${task.tapeName} in drive ${drive.id} is blank`);
     const selection = task.paths.map((p) => Buffer.from(p));
-    for (const item of cancelled ? [] : task.items) {
+    for (const item of task.items) {
+      if (!reading) break; // cancelled before it began
       current = item;
       const dest: RestoreDestination = destinationFor(deps, task, item.dir);
       let extracted = false;
@@ -61,12 +58,11 @@ export async function runRestore(deps: DriveDeps, task: RestoreTask, signal: Abo
         const manifest = () => ctx.manifests.read(item.targetId, item.scanId, item.manifestPages);
         const redirectedGroups = await linkGroupsToRedirect(manifest(), selection);
         await drive.seekFile(item.fileNumber);
-        const target = tapetown ? await ctx.catalog.getTarget(item.targetId) : undefined;
-        if (tapetown && !target) throw new Error(`target ${item.targetId} is not in the catalog`);
+        const target = await ctx.catalog.getTarget(item.targetId);
+        if (!target) throw new Error(`target ${item.targetId} is not in the catalog`);
         const done = await extractTargetFile({
           targetId: item.targetId,
-          blocks: drive.readFile(tapetown ? { signal: both, variable: {} } : { signal: both }),
-          ...(target ? { tapetown: { targetPath: target.path } } : {}),
+          ...reading.extract(target.path, both),
           manifest: manifest(),
           selection,
           redirectedGroups,

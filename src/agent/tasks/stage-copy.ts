@@ -14,7 +14,7 @@ import { SourceUnavailableError } from '../../lib/source/data-source.ts';
 import { TapeBusyError } from '../../lib/tape/drive.ts';
 import { errorMessage } from '../../lib/errors.ts';
 import type { DriveDeps } from '../types.ts';
-import { checkLabel, mountTape } from './tape-checks.ts';
+import { mountForReading } from './tape-checks.ts';
 
 export interface StagedCopy {
   dir: string;
@@ -47,18 +47,15 @@ export async function stageCopy(deps: DriveDeps, task: WriteTask, from: NonNulla
   await remove();
   await mkdir(dir, { recursive: true });
   try {
-    // A tapetown tape (migration off old media): no label, variable blocks, members under the target's path.
-    const tapetown = (await ctx.catalog.getTape(from.tapeName))?.format === 'tapetown';
-    await mountTape(drive, from.tapeName);
-    if (!tapetown && !(await checkLabel(drive, from.tapeName)))
-      throw new StagingError(`tape ${from.tapeName} in drive ${drive.id} is blank; it cannot be the copy to repair from.`);
+    // Our tape, or a tapetown tape (migration off old media).
+    const reading = await mountForReading(drive, ctx, from.tapeName);
+    if (!reading) throw new StagingError(`tape ${from.tapeName} in drive ${drive.id} is blank; it cannot be the copy to repair from.`);
     const manifest = () => ctx.manifests.read(task.target.id, from.scanId, from.manifestPages);
     await drive.seekFile(from.fileNumber);
     const failures: string[] = [];
     const counts = await extractTargetFile({
       targetId: task.target.id,
-      blocks: drive.readFile(tapetown ? { signal, variable: {} } : { signal }),
-      ...(tapetown ? { tapetown: { targetPath: task.target.path } } : {}),
+      ...reading.extract(task.target.path, signal),
       manifest: manifest(),
       selection: [],
       redirectedGroups: await linkGroupsToRedirect(manifest(), []),

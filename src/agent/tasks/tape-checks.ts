@@ -6,6 +6,7 @@ import { isTapeChanger, type TapeDrive } from '../../lib/tape/drive.ts';
 import { readLabel, readTargetHeader, type TapeLabel } from '../../lib/tape-format/index.ts';
 import type { JobContext } from '../../lib/jobs/context.ts';
 import { errorMessage } from '../../lib/errors.ts';
+import type { ExtractOptions } from '../../lib/restore/extract.ts';
 
 export class TapeRefusal extends Error {
   override readonly name = 'TapeRefusal';
@@ -22,6 +23,25 @@ export async function mountTape(drive: TapeDrive, tapeName: string): Promise<voi
   if (isTapeChanger(drive) && (await drive.loadedTape()) !== tapeName) await drive.load(tapeName);
   const status = await drive.status();
   if (!status.loaded) throw new TapeRefusal('no-tape', `no tape in drive ${drive.id}; load tape ${tapeName}`);
+}
+
+/** How the target files of a mounted tape are read back (restore, repair staging). */
+export interface TapeReading {
+  /** The extract options for the target file at the current position: its blocks and its member names. */
+  extract(targetPath: string, signal: AbortSignal): Pick<ExtractOptions, 'blocks' | 'tapetown'>;
+}
+
+/**
+ * Mounts a tape to read target files from: ours after its label is checked (undefined: the
+ * tape is blank), or a tapetown tape's (no label; variable blocks; members named by the
+ * target's path, which is the identity check of each file).
+ */
+export async function mountForReading(drive: TapeDrive, ctx: JobContext, tapeName: string): Promise<TapeReading | undefined> {
+  const tapetown = (await ctx.catalog.getTape(tapeName))?.format === 'tapetown';
+  await mountTape(drive, tapeName);
+  if (tapetown) return { extract: (targetPath, signal) => ({ blocks: drive.readFile({ signal, variable: {} }), tapetown: { targetPath } }) };
+  if (!(await checkLabel(drive, tapeName))) return undefined;
+  return { extract: (_targetPath, signal) => ({ blocks: drive.readFile({ signal }) }) };
 }
 
 /** Reads file 0 and checks it names `tapeName`; undefined for a blank tape. */
