@@ -37,10 +37,12 @@ import { abortCheck } from './read-header.ts';
 import { JsonMemberReader } from './json-member.ts';
 import { NameSet } from './manifest-plan.ts';
 import { ManifestCursor } from './manifest-cursor.ts';
+import { HashSession } from './hash-worker.ts';
 
 const DATA_PREFIX = Buffer.from(DATA_DIR);
 const RECENT = 1024;
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
+const noop = () => undefined;
 
 /**
  * A SHA-256 over many small strings (a file list's lines), updated in batches: one call into
@@ -76,12 +78,16 @@ interface Streamed {
   mtime: number;
   linkname: Buffer;
   sha256?: string;
+  /** Hashed on the worker thread, digest not back yet. */
+  pending?: boolean;
 }
 
 export interface ReadTargetOptions {
   /** Called with the bytes read so far (per block). */
   onProgress?: (bytesDone: number) => void;
   signal?: AbortSignal;
+  /** The hashing on a second thread (hash-worker.ts; default: a session with its defaults); false: all on this thread. */
+  hashWorker?: HashSession | false;
 }
 
 /** The tar sink: JSON members read as they come, data members queued as they end. */
@@ -98,8 +104,9 @@ class Verifier implements TarSink {
   get trailerDone(): boolean {
     return this.trailerResult !== null;
   }
-  /** Data members ended since the queue was last drained. */
+  /** Data members ended and not checked yet (from `queueHead` on). */
   queue: Streamed[] = [];
+  queueHead = 0;
   /** The header's manifest, summarized; held only when `keepHeaderManifest`. */
   readonly headerSummary = new ManifestSummary();
   readonly headerManifest: ManifestEntry[] = [];
@@ -110,9 +117,13 @@ class Verifier implements TarSink {
   structural: BadEntry[] = [];
   endSeen = false;
   /** The member being read; a file's hash object is made only when its data comes in several chunks (one chunk: hashed at once). */
-  private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash; file?: boolean } = { kind: 'skip' };
+  private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash; file?: boolean; job?: number } = { kind: 'skip' };
 
-  constructor(private readonly keepHeaderManifest: boolean) {}
+  /** `hashes`: takes files to hash on the worker thread while it keeps up (null: none). */
+  constructor(
+    private readonly keepHeaderManifest: boolean,
+    private readonly hashes: HashSession | null,
+  ) {}
 
   member(m: TarMember): void {
     this.members++;
@@ -159,7 +170,8 @@ class Verifier implements TarSink {
         return;
       }
       const rec: Streamed = { name: Buffer.from(rel), kind, typeflag: m.typeflag, size: m.size, read: 0, mode: m.mode, mtime: m.mtime, linkname: m.linkname };
-      this.cur = kind === 'file' ? { kind: 'data', rec, file: true } : { kind: 'data', rec };
+      const job = kind === 'file' && m.size > 0 && this.hashes ? this.hashes.take(m.size) : 0;
+      this.cur = kind === 'file' ? { kind: 'data', rec, file: true, job } : { kind: 'data', rec };
       return;
     }
     this.structural.push({ path: pathFields(m.name).path, reason: 'unexpected member outside data/' });
@@ -170,7 +182,8 @@ class Verifier implements TarSink {
     const c = this.cur;
     if (c.kind === 'data') {
       const rec = c.rec!;
-      if (c.file) {
+      if (c.job) this.hashes!.add(c.job, chunk);
+      else if (c.file) {
         if (c.hash) c.hash.update(chunk);
         else if (rec.read === 0 && chunk.length === rec.size) rec.sha256 = hashOnce('sha256', chunk, 'hex');
         else {
@@ -187,7 +200,13 @@ class Verifier implements TarSink {
     const c = this.cur;
     if (c.kind === 'data') {
       const rec = c.rec!;
-      if (c.hash) rec.sha256 = c.hash.digest('hex');
+      if (c.job) {
+        rec.pending = true;
+        this.hashes!.end(c.job, (sha256) => {
+          rec.sha256 = sha256;
+          rec.pending = false;
+        });
+      } else if (c.hash) rec.sha256 = c.hash.digest('hex');
       else if (c.file && rec.read === 0) rec.sha256 = EMPTY_SHA256;
       this.queue.push(rec);
     } else if (c.kind === 'header') this.headerResult = this.header!.end(headerSchema);
@@ -275,7 +294,25 @@ export async function readTargetFile(
     expectedSummary = s.result();
   }
 
-  const v = new Verifier(!expected.manifest);
+  const hashes = opts.hashWorker === false ? null : (opts.hashWorker ?? new HashSession());
+  try {
+    return await verify(blocks, expected, opts, hashes, bad, add, names, expectedSummary);
+  } finally {
+    hashes?.close();
+  }
+}
+
+async function verify(
+  blocks: AsyncIterable<Buffer>,
+  expected: { targetId: string; manifest?: ManifestSource },
+  opts: ReadTargetOptions,
+  hashes: HashSession | null,
+  bad: Map<string, BadEntry>,
+  add: Add,
+  names: NameSet | undefined,
+  expectedSummary: ReturnType<ManifestSummary['result']> | undefined,
+): Promise<VerifyReport> {
+  const v = new Verifier(!expected.manifest, hashes);
   const parser = new TarParser(v);
   let cursor: ManifestCursor | null | undefined; // undefined: not decided yet; null: nothing to check against
   const recent = new Set<string>();
@@ -285,10 +322,14 @@ export async function readTargetFile(
   let dataBytes = 0;
   const readFiles = new LineHash();
 
+  // Checks the data members in tape order, up to the first whose digest is still on the worker.
   const drain = async () => {
     const q = v.queue;
-    v.queue = [];
-    for (const r of q) await check(r);
+    while (v.queueHead < q.length && !q[v.queueHead]!.pending) await check(q[v.queueHead++]!);
+    if (v.queueHead > 1024 && v.queueHead * 2 > q.length) {
+      q.splice(0, v.queueHead);
+      v.queueHead = 0;
+    }
   };
   const check = async (r: Streamed) => {
     const w = pathFields(r.name);
@@ -332,6 +373,9 @@ export async function readTargetFile(
     abortCheck(opts.signal);
     total += block.length;
     if (!internal) {
+      // Not too many blocks held for the worker (it hashes views of them in place).
+      const room = hashes?.room();
+      if (room) await room;
       try {
         parser.push(block);
       } catch (e) {
@@ -340,7 +384,8 @@ export async function readTargetFile(
       // Without an expected manifest the header's is the reference: wait until it is read.
       if (expected.manifest || v.headerDone || !v.header) await drain();
     }
-    recycle?.(block);
+    if (hashes) hashes.release(block.length, recycle ? () => recycle(block) : noop);
+    else recycle?.(block);
     opts.onProgress?.(total);
   }
   abortCheck(opts.signal);
@@ -374,7 +419,8 @@ export async function readTargetFile(
   } else if (!expected.manifest) {
     add({ path: HEADER_MEMBER }, 'no manifest to check the data against');
   }
-  // Data members left in the queue, then the manifest entries no member matched.
+  // Data members left in the queue (their digests all back), then the manifest entries no member matched.
+  await hashes?.settle();
   await drain();
   if (cursor === undefined && (expected.manifest || header)) {
     cursor = new ManifestCursor(expected.manifest ? entriesOf(expected.manifest) : v.headerManifest, (e) => add(who(e), 'missing from the tape file'));

@@ -12,14 +12,15 @@ export interface RecyclingBlocks extends AsyncIterable<Buffer> {
 
 /** Read buffers of one readFile: a buffer goes back to the pool once all its blocks are recycled. */
 export class ChunkPool {
-  private static readonly MAX_FREE = 4;
+  private static readonly MAX_FREE = 16;
   private readonly free: Buffer[] = [];
   /** Buffers whose blocks are out: how many are not recycled yet. */
   private readonly out = new Map<ArrayBufferLike, { buf: Buffer; left: number }>();
 
   take(size: number): Buffer {
     const buf = this.free.pop();
-    return buf && buf.length === size ? buf : Buffer.allocUnsafe(size);
+    // Shared memory: a verify hashes views of blocks in place on a worker thread (hash-worker.ts).
+    return buf && buf.length === size ? buf : Buffer.from(new SharedArrayBuffer(size));
   }
 
   /** `buf` was read into and `blocks` views of it are about to be yielded. */

@@ -199,13 +199,14 @@ export class StTapeDrive implements TapeDrive {
       } catch (e) {
         throw mapDeviceError(e, this.id, 'open-read', { fileNumber: n });
       }
-      // Fixed blocks: a fresh blockSize buffer per block. Variable blocks: one read buffer of
+      // Fixed blocks: a fresh blockSize buffer per block, in shared memory (a verify hashes it
+      // in place on a worker thread: hash-worker.ts). Variable blocks: one read buffer of
       // maxBlockBytes, each block copied out at its own size (the consumer may keep it).
       const readBuf = maxBlockBytes === undefined ? undefined : Buffer.allocUnsafe(maxBlockBytes);
       let blocks = 0;
       for (;;) {
         signal?.throwIfAborted();
-        const buf = readBuf ?? Buffer.allocUnsafe(this.blockSize);
+        const buf = readBuf ?? Buffer.from(new SharedArrayBuffer(this.blockSize));
         let got: number;
         try {
           got = await this.io.read(fd, buf);
