@@ -177,13 +177,11 @@ async function readBackEarlierAttempt(
 ): Promise<{ bytes: number; fileCount: number; digest: string } | undefined> {
   await deps.drive.seekFile(task.fileNumber);
   let tapeBytes = 0;
-  async function* counted(blocks: AsyncIterable<Buffer>) {
-    for await (const b of blocks) {
-      tapeBytes += b.length;
-      yield b;
-    }
-  }
-  const report = await readTargetFile(counted(deps.drive.readFile({ signal })), { targetId: task.target.id, manifest }, { signal }).catch((e: unknown) => {
+  // The drive's blocks as they are (it takes them back once verified: read-chunks.ts), counted as they are read.
+  const onProgress = (n: number) => {
+    tapeBytes = n;
+  };
+  const report = await readTargetFile(deps.drive.readFile({ signal }), { targetId: task.target.id, manifest }, { signal, onProgress }).catch((e: unknown) => {
     // Stopped, or the tape is busy: not a verdict on the file, which must not be written over now.
     if (signal.aborted || e instanceof TapeBusyError) throw e;
     return undefined;

@@ -113,8 +113,8 @@ export interface HashSessionOptions {
 
 const DEFAULTS: Required<HashSessionOptions> = {
   startAfterBytes: 8 * 1024 * 1024,
-  maxBacklogBytes: 32 * 1024 * 1024,
-  maxHeldBytes: 64 * 1024 * 1024,
+  maxBacklogBytes: 16 * 1024 * 1024,
+  maxHeldBytes: 32 * 1024 * 1024,
   batchBytes: 1024 * 1024,
 };
 

@@ -12,7 +12,8 @@ export interface RecyclingBlocks extends AsyncIterable<Buffer> {
 
 /** Read buffers of one readFile: a buffer goes back to the pool once all its blocks are recycled. */
 export class ChunkPool {
-  private static readonly MAX_FREE = 16;
+  // Enough for the blocks a verify holds for its hash worker (32 MiB, hash-worker.ts) and the read-ahead.
+  private static readonly MAX_FREE = 12;
   private readonly free: Buffer[] = [];
   /** Buffers whose blocks are out: how many are not recycled yet. */
   private readonly out = new Map<ArrayBufferLike, { buf: Buffer; left: number }>();
