@@ -3,7 +3,8 @@
  * thread, whether the worker takes many files or few and whether the blocks are in shared
  * memory (the virtual drive) or not (copied); a flipped byte in a file the worker hashed is
  * named; a block goes back to its source only once the worker is past it; a worker that dies
- * fails the verify (never a good report) and the next verify starts a new one.
+ * fails the verify (never a good report; the verify task reports the file as not read) and
+ * the next verify starts a new one; a session serves one read.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManifestEntry } from '../../src/lib/domain/manifest.ts';
 import { listLocalDirectory, localSource, scanLocalDirectory } from '../../src/lib/source/local-directory.ts';
 import { VirtualTapeLibrary } from '../../src/lib/tape/virtual-library.ts';
-import { FORMAT, HashSession, readTargetFile, stopHashWorker, writeTargetFile } from '../../src/lib/tape-format/index.ts';
+import { FORMAT, HashSession, HashWorkerError, readTargetFile, stopHashWorker, writeTargetFile } from '../../src/lib/tape-format/index.ts';
+import { unreadResult, verifyBase } from '../../src/agent/tasks/verify.ts';
+import type { VerifyTask } from '../../src/lib/protocol/tasks.ts';
 import { content } from '../support/fixture-tree.ts';
 import { fileBlocks } from './helpers.ts';
 
@@ -116,8 +119,23 @@ describe('hashing on a second thread', () => {
     await s.settle();
     expect(sha).toBe(createHash('sha256').update(block).digest('hex'));
     expect(s.room()).toBeUndefined();
+    // A block the worker was given no view of goes back at once, even with batches out.
+    const other = s.take(10);
+    s.add(other, block.subarray(0, 10));
+    s.release(4096, () => undefined);
+    let untouched = false;
+    s.release(4096, () => (untouched = true));
+    expect(untouched).toBe(true);
+    s.end(other, () => undefined);
+    await s.settle();
     s.close();
   });
+
+  it('serves one read: a session used before is refused', async () => {
+    const once = tight();
+    await readTape('good', once);
+    await expect(readTape('good', once)).rejects.toThrow(/a HashSession serves one readTargetFile: make a new one for each read/);
+  }, 60_000);
 
   it('fails the verify when the worker dies, and the next verify starts a new one', async () => {
     const drive = vtl.drive('d-kill');
@@ -134,7 +152,16 @@ describe('hashing on a second thread', () => {
       },
       recycle: (b: Buffer) => blocks.recycle(b),
     };
-    await expect(readTargetFile(source, expected(), { hashWorker: tight() })).rejects.toThrow(/the hash worker thread exited/);
+    const died = await readTargetFile(source, expected(), { hashWorker: tight() }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(died).toBeInstanceOf(HashWorkerError);
+    expect(died).toMatchObject({ code: 'HASH_WORKER', message: expect.stringMatching(/hash worker thread exited .*read it again \(confirm or scrub\)/) });
+    // The verify task reports such a file as not read (the copy stays as it was); a read error stays the copy's.
+    const base = verifyBase({ taskId: 't', tapeName: 'good', fileNumber: 0, targetId: TARGET.id, updateCatalog: true } as VerifyTask);
+    expect(unreadResult(base, died, true)).toMatchObject({ outcome: 'failed', notRead: true, error: (died as Error).message });
+    expect(unreadResult(base, new Error('EIO'), true)).not.toHaveProperty('notRead');
     await drive.unload();
     const again = tight();
     expect(await readTape('good', again)).toMatchObject({ ok: true, bad: [] });

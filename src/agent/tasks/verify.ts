@@ -5,7 +5,7 @@
  */
 import type { VerifyTask } from '../../lib/protocol/tasks.ts';
 import { MAX_LISTED } from '../../lib/protocol/results.ts';
-import { readTargetFile } from '../../lib/tape-format/index.ts';
+import { HashWorkerError, readTargetFile } from '../../lib/tape-format/index.ts';
 import { TapeBusyError } from '../../lib/tape/drive.ts';
 import type { DriveDeps, TaskOutcome } from '../types.ts';
 import { checkLabel, mountTape } from './tape-checks.ts';
@@ -64,13 +64,19 @@ export async function runVerify(deps: DriveDeps, task: VerifyTask, signal: Abort
     };
   } catch (e) {
     if (signal.aborted || e instanceof TapeBusyError) throw e;
-    const error = errorMessage(e);
-    log('warn', 'verify could not read the file', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error, reading });
-    return {
-      kind: 'report',
-      result: { ...base, outcome: 'failed', bytes: 0, fileCount: 0, bad: [], badCount: 0, error, ...(reading ? {} : { notRead: true }) },
-    };
+    log('warn', 'verify could not read the file', { taskId: task.taskId, tape: task.tapeName, fileNumber: task.fileNumber, error: errorMessage(e), reading });
+    return { kind: 'report', result: unreadResult(base, e, reading) };
   }
+}
+
+/**
+ * The report of a verify that threw: failed once the file was being read (a read error is the
+ * copy's); not read before that (no tape, the wrong tape) or when the hash worker thread died
+ * (that says nothing about the copy, which stays as it was).
+ */
+export function unreadResult(base: ReturnType<typeof verifyBase>, e: unknown, reading: boolean) {
+  const notRead = !reading || e instanceof HashWorkerError;
+  return { ...base, outcome: 'failed' as const, bytes: 0, fileCount: 0, bad: [], badCount: 0, error: errorMessage(e), ...(notRead ? { notRead: true } : {}) };
 }
 
 /** The fields every verify report of `task` starts with. */

@@ -3,21 +3,25 @@
  * cores the hashing alone takes about as long as `openssl sha256` of the whole tape file, so a
  * verify on one thread cannot keep up with it; the worker takes part of the hashing.
  *
- * Nothing is copied: the virtual drive reads tape blocks into shared memory
- * (read-chunks.ts), and the session posts, in batches, which pieces of which blocks belong
+ * Nothing is copied: the drives read tape blocks into shared memory (read-chunks.ts,
+ * st-drive.ts), and the session posts, in batches, which pieces of which blocks belong
  * to which file; the worker hashes them in place, in order, and answers each batch with the
- * digests of the files that ended. A block goes back to its source (recycle) only once the
- * worker is past it, and the reader waits while more than `maxHeldBytes` are held that way.
- * A file is taken only while the worker is less than `maxBacklogBytes` behind: otherwise the
- * reader hashes it itself, so both threads stay busy on any mix of file sizes. The worker
- * starts only once a tape file has more than `startAfterBytes` of file data; a piece of a
- * block not in shared memory (another source) is copied into shared memory first.
+ * digests of the files that ended. A block the worker was given a view of goes back to its
+ * source (recycle) only once the worker is past it, and the reader waits while more than
+ * `maxHeldBytes` are held that way. A file is taken only while the worker is less than
+ * `maxBacklogBytes` behind: otherwise the reader hashes it itself, so on a mix of file sizes
+ * both threads hash (a file larger than the backlog limit is hashed by the worker while the
+ * reader mostly waits). The worker starts only once a tape file has more than
+ * `startAfterBytes` of file data; pieces of blocks not in shared memory (another source) are
+ * copied into a staging buffer of shared memory, one a batch.
  *
  * The worker is plain CommonJS run with `eval: true` (as fs-worker.ts), one per process,
  * referenced only while a reply is outstanding. If it fails, the sessions using it reject
- * (`room`, `settle`): the verify then fails as a tape I/O error would; nothing is reported good.
+ * (`room`, `settle`) with a HashWorkerError: the verify task reports the file as not read (the
+ * copy unchanged, confirm again); nothing is reported good or bad.
  */
 import { Worker } from 'node:worker_threads';
+import { ArchiveError } from '../errors.ts';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -77,8 +81,22 @@ class HashThread {
       for (const s of this.sessions.values()) s.fail(e);
       this.sessions.clear();
     };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`the hash worker thread exited (code ${code}); read the tape file again`)));
+    this.worker.on('error', (e) =>
+      fail(
+        new HashWorkerError(
+          `the verify's hash worker thread failed (${e.message}): nothing is known about this copy; read it again (confirm or scrub).`,
+          {},
+          { cause: e },
+        ),
+      ),
+    );
+    this.worker.on('exit', (code) =>
+      fail(
+        new HashWorkerError(
+          `the verify's hash worker thread exited (code ${code}) before the file was read to its end: nothing is known about this copy; read it again (confirm or scrub).`,
+        ),
+      ),
+    );
   }
 
   open(session: HashSession): number {
@@ -103,6 +121,14 @@ export function stopHashWorker(): Promise<void> {
   return HashThread.stop();
 }
 
+/** The hash worker thread failed: nothing is known about the copy being verified (read it again). */
+export class HashWorkerError extends ArchiveError {
+  override readonly name = 'HashWorkerError';
+  readonly code = 'HASH_WORKER';
+  readonly status = 500;
+  override readonly retryable = true;
+}
+
 /** When the worker starts, how far behind it may be, how much a batch and the held blocks hold. */
 export interface HashSessionOptions {
   startAfterBytes?: number;
@@ -118,24 +144,34 @@ const DEFAULTS: Required<HashSessionOptions> = {
   batchBytes: 1024 * 1024,
 };
 
-/** The files of one tape file read that are hashed on the worker thread. */
+/** Op kinds (each op: kind, file, buffer index, offset, length). */
+const DATA = 0;
+const LAST = 1;
+
+/** The files of one tape file read that are hashed on the worker thread; one session per read. */
 export class HashSession {
   private readonly o: Required<HashSessionOptions>;
   private thread: HashThread | null = null;
   private id = 0;
+  private begun = false;
   private offered = 0;
   private nextFile = 1;
-  /** Bytes posted (or about to be) and bytes hashed, by batch: the worker's backlog. */
+  /** Bytes added and bytes hashed (`batchEnds`: `added` at the end of each batch not answered yet): the worker's backlog. */
   private added = 0;
   private hashed = 0;
-  private readonly batchEnds: number[] = []; // `added` at the end of each posted batch, from batch `answered`
-  private answered = 0;
+  private readonly batchEnds: number[] = [];
+  /** The batch being filled (posted batches are 0 .. batch - 1) and how many were answered. */
   private batch = 0;
+  private answered = 0;
   private ops: number[] = [];
   private bufs: SharedArrayBuffer[] = [];
   private opBytes = 0;
+  /** Whether the block being parsed gave the worker a view (else it goes back at once). */
+  private touched = false;
+  /** Copies of pieces not in shared memory, for the batch being filled. */
+  private stage: { buf: Buffer; used: number } | null = null;
   private readonly ending = new Map<number, (sha256: string) => void>();
-  /** Blocks the worker may still read: given back once their batch is answered. */
+  /** Blocks (and copies) the worker may still read: given back once their batch is answered. */
   private readonly held: { batch: number; bytes: number; give: () => void }[] = [];
   private heldBytes = 0;
   private waiter: { ready: () => boolean; resolve: () => void; reject: (e: unknown) => void } | null = null;
@@ -145,6 +181,12 @@ export class HashSession {
 
   constructor(options: HashSessionOptions = {}) {
     this.o = { ...DEFAULTS, ...options };
+  }
+
+  /** Called once by the read the session serves. */
+  begin(): void {
+    if (this.begun) throw new Error('a HashSession serves one readTargetFile: make a new one for each read');
+    this.begun = true;
   }
 
   /** A file of `size` bytes to hash: its number when the worker takes it, 0 to hash it here. */
@@ -160,38 +202,40 @@ export class HashSession {
     return this.nextFile++;
   }
 
-  /** More data of file `file` (a view the worker reads in place until the block is given back). */
+  /** More data of file `file`: a view the worker reads in place until its block is given back. */
   add(file: number, chunk: Buffer): void {
     let piece = chunk;
-    if (!(chunk.buffer instanceof SharedArrayBuffer)) {
-      piece = Buffer.from(new SharedArrayBuffer(chunk.length));
-      chunk.copy(piece);
-    }
+    if (chunk.buffer instanceof SharedArrayBuffer) this.touched = true;
+    else piece = this.copy(chunk);
     const sab = piece.buffer as SharedArrayBuffer;
     let b = this.bufs.lastIndexOf(sab);
     if (b < 0) b = this.bufs.push(sab) - 1;
-    this.ops.push(0, file, b, piece.byteOffset, piece.length);
+    this.ops.push(DATA, file, b, piece.byteOffset, piece.length);
     this.added += piece.length;
     this.opBytes += piece.length;
-    if (this.opBytes >= this.o.batchBytes) this.flush();
+    if (this.opBytes >= this.o.batchBytes || this.idle()) this.flush();
   }
 
   /** The end of file `file`: `done` gets its SHA-256 once the worker has it. */
   end(file: number, done: (sha256: string) => void): void {
     const n = this.ops.length;
-    if (n && this.ops[n - 5] === 0 && this.ops[n - 4] === file) this.ops[n - 5] = 1;
-    else this.ops.push(1, file, 0, 0, 0);
-    if (!this.bufs.length) this.bufs.push(new SharedArrayBuffer(0));
+    if (n && this.ops[n - 5] === DATA && this.ops[n - 4] === file) this.ops[n - 5] = LAST;
+    else {
+      if (!this.bufs.length) this.bufs.push(new SharedArrayBuffer(0));
+      this.ops.push(LAST, file, 0, 0, 0);
+    }
     this.ending.set(file, done);
+    if (this.idle()) this.flush();
   }
 
-  /** The reader is done with a block: `give` (its recycle) runs once the worker is past it too. */
+  /** The reader is done with a block: `give` (its recycle) runs once the worker is past it. */
   release(bytes: number, give: () => void): void {
-    if (!this.ops.length && this.answered === this.batch) give();
-    else {
-      this.held.push({ batch: this.ops.length ? this.batch : this.batch - 1, bytes, give });
-      this.heldBytes += bytes;
-    }
+    const touched = this.touched;
+    this.touched = false;
+    if (!touched || (!this.ops.length && this.idle())) return give();
+    // The batch that carries (being filled) or last carried a view of this block.
+    this.held.push({ batch: this.ops.length ? this.batch : this.batch - 1, bytes, give });
+    this.heldBytes += bytes;
   }
 
   /** Undefined when the reader may go on; else resolves once fewer than `maxHeldBytes` are held. */
@@ -211,21 +255,27 @@ export class HashSession {
   close(): void {
     this.thread?.close(this.id);
     this.thread = null;
+    this.failure ??= new Error('the hash session is closed');
   }
 
   answer(batch: number, done: (number | string)[]): void {
     this.answered = batch + 1;
     this.hashed = this.batchEnds.shift() ?? this.hashed;
-    for (let i = 0; i < done.length; i += 2) {
-      const file = done[i] as number;
-      this.ending.get(file)?.(done[i + 1] as string);
-      this.ending.delete(file);
+    try {
+      for (let i = 0; i < done.length; i += 2) {
+        const file = done[i] as number;
+        this.ending.get(file)?.(done[i + 1] as string);
+        this.ending.delete(file);
+      }
+      while (this.held.length && this.held[0]!.batch <= batch) {
+        const h = this.held.shift()!;
+        this.heldBytes -= h.bytes;
+        h.give();
+      }
+    } catch (e) {
+      return this.fail(e);
     }
-    while (this.held.length && this.held[0]!.batch <= batch) {
-      const h = this.held.shift()!;
-      this.heldBytes -= h.bytes;
-      h.give();
-    }
+    if (this.idle()) this.flush(); // the worker caught up: give it what is waiting
     const w = this.waiter;
     if (w?.ready()) {
       this.waiter = null;
@@ -240,6 +290,21 @@ export class HashSession {
     this.waiter = null;
   }
 
+  /** Every posted batch answered: the worker has nothing to do. */
+  private idle(): boolean {
+    return this.answered === this.batch;
+  }
+
+  /** `chunk` copied into shared memory (one staging buffer a batch). */
+  private copy(chunk: Buffer): Buffer {
+    if (this.stage && this.stage.used + chunk.length > this.stage.buf.length) this.flush();
+    this.stage ??= { buf: Buffer.from(new SharedArrayBuffer(Math.max(this.o.batchBytes, chunk.length))), used: 0 };
+    const piece = this.stage.buf.subarray(this.stage.used, this.stage.used + chunk.length);
+    chunk.copy(piece);
+    this.stage.used += chunk.length;
+    return piece;
+  }
+
   private wait(ready: () => boolean): Promise<void> {
     this.flush();
     return new Promise((resolve, reject) => {
@@ -249,6 +314,12 @@ export class HashSession {
 
   private flush(): void {
     if (!this.ops.length || !this.thread || this.failure) return;
+    if (this.stage) {
+      // The copies are held like blocks (memory), then dropped.
+      this.held.push({ batch: this.batch, bytes: this.stage.buf.length, give: () => undefined });
+      this.heldBytes += this.stage.buf.length;
+      this.stage = null;
+    }
     this.thread.post({ s: this.id, batch: this.batch++, bufs: this.bufs, ops: this.ops });
     this.batchEnds.push(this.added);
     this.ops = [];

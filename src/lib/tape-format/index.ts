@@ -30,4 +30,4 @@ export { writeLabel, writeTargetFile, type WriteTargetOptions } from './writer.t
 export { invalidName, planManifest } from './manifest-plan.ts';
 export { readLabel, readTargetHeader } from './read-header.ts';
 export { readTargetFile, type ReadTargetOptions } from './reader.ts';
-export { HashSession, stopHashWorker, type HashSessionOptions } from './hash-worker.ts';
+export { HashSession, HashWorkerError, stopHashWorker, type HashSessionOptions } from './hash-worker.ts';

@@ -117,7 +117,7 @@ class Verifier implements TarSink {
   structural: BadEntry[] = [];
   endSeen = false;
   /** The member being read; a file's hash object is made only when its data comes in several chunks (one chunk: hashed at once). */
-  private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash; file?: boolean; job?: number } = { kind: 'skip' };
+  private cur: { kind: 'header' | 'trailer' | 'data' | 'skip'; rec?: Streamed; hash?: Hash; file?: boolean; workerFile?: number } = { kind: 'skip' };
 
   /** `hashes`: takes files to hash on the worker thread while it keeps up (null: none). */
   constructor(
@@ -170,8 +170,8 @@ class Verifier implements TarSink {
         return;
       }
       const rec: Streamed = { name: Buffer.from(rel), kind, typeflag: m.typeflag, size: m.size, read: 0, mode: m.mode, mtime: m.mtime, linkname: m.linkname };
-      const job = kind === 'file' && m.size > 0 && this.hashes ? this.hashes.take(m.size) : 0;
-      this.cur = kind === 'file' ? { kind: 'data', rec, file: true, job } : { kind: 'data', rec };
+      const workerFile = kind === 'file' && m.size > 0 && this.hashes ? this.hashes.take(m.size) : 0;
+      this.cur = kind === 'file' ? { kind: 'data', rec, file: true, workerFile } : { kind: 'data', rec };
       return;
     }
     this.structural.push({ path: pathFields(m.name).path, reason: 'unexpected member outside data/' });
@@ -182,7 +182,7 @@ class Verifier implements TarSink {
     const c = this.cur;
     if (c.kind === 'data') {
       const rec = c.rec!;
-      if (c.job) this.hashes!.add(c.job, chunk);
+      if (c.workerFile) this.hashes!.add(c.workerFile, chunk);
       else if (c.file) {
         if (c.hash) c.hash.update(chunk);
         else if (rec.read === 0 && chunk.length === rec.size) rec.sha256 = hashOnce('sha256', chunk, 'hex');
@@ -200,9 +200,9 @@ class Verifier implements TarSink {
     const c = this.cur;
     if (c.kind === 'data') {
       const rec = c.rec!;
-      if (c.job) {
+      if (c.workerFile) {
         rec.pending = true;
-        this.hashes!.end(c.job, (sha256) => {
+        this.hashes!.end(c.workerFile, (sha256) => {
           rec.sha256 = sha256;
           rec.pending = false;
         });
@@ -295,6 +295,7 @@ export async function readTargetFile(
   }
 
   const hashes = opts.hashWorker === false ? null : (opts.hashWorker ?? new HashSession());
+  hashes?.begin();
   try {
     return await verify(blocks, expected, opts, hashes, bad, add, names, expectedSummary);
   } finally {
@@ -372,10 +373,10 @@ async function verify(
   for await (const block of readAhead(blocks, 8)) {
     abortCheck(opts.signal);
     total += block.length;
+    // Not too many blocks held for the worker (it hashes views of them in place).
+    const room = hashes?.room();
+    if (room) await room;
     if (!internal) {
-      // Not too many blocks held for the worker (it hashes views of them in place).
-      const room = hashes?.room();
-      if (room) await room;
       try {
         parser.push(block);
       } catch (e) {
