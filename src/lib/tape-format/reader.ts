@@ -272,6 +272,21 @@ export async function readTargetFile(
   expected: { targetId: string; manifest?: ManifestSource },
   opts: ReadTargetOptions = {},
 ): Promise<VerifyReport> {
+  const hashes = opts.hashWorker === false ? null : (opts.hashWorker ?? new HashSession());
+  hashes?.begin();
+  try {
+    return await verifyTargetFile(blocks, expected, opts, hashes);
+  } finally {
+    hashes?.close();
+  }
+}
+
+async function verifyTargetFile(
+  blocks: AsyncIterable<Buffer>,
+  expected: { targetId: string; manifest?: ManifestSource },
+  opts: ReadTargetOptions,
+  hashes: HashSession | null,
+): Promise<VerifyReport> {
   const bad = new Map<string, BadEntry>();
   const add: Add = (w, reason) => {
     const k = `${w.path}\0${w.rawPath ?? ''}`;
@@ -294,25 +309,6 @@ export async function readTargetFile(
     expectedSummary = s.result();
   }
 
-  const hashes = opts.hashWorker === false ? null : (opts.hashWorker ?? new HashSession());
-  hashes?.begin();
-  try {
-    return await verify(blocks, expected, opts, hashes, bad, add, names, expectedSummary);
-  } finally {
-    hashes?.close();
-  }
-}
-
-async function verify(
-  blocks: AsyncIterable<Buffer>,
-  expected: { targetId: string; manifest?: ManifestSource },
-  opts: ReadTargetOptions,
-  hashes: HashSession | null,
-  bad: Map<string, BadEntry>,
-  add: Add,
-  names: NameSet | undefined,
-  expectedSummary: ReturnType<ManifestSummary['result']> | undefined,
-): Promise<VerifyReport> {
   const v = new Verifier(!expected.manifest, hashes);
   const parser = new TarParser(v);
   let cursor: ManifestCursor | null | undefined; // undefined: not decided yet; null: nothing to check against
