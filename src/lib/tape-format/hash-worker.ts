@@ -232,7 +232,10 @@ export class HashSession {
   release(bytes: number, give: () => void): void {
     const touched = this.touched;
     this.touched = false;
-    if (!touched || (!this.ops.length && this.idle())) return give();
+    if (!touched || (!this.ops.length && this.idle())) {
+      give();
+      return;
+    }
     // The batch that carries (being filled) or last carried a view of this block.
     this.held.push({ batch: this.ops.length ? this.batch : this.batch - 1, bytes, give });
     this.heldBytes += bytes;
@@ -273,7 +276,8 @@ export class HashSession {
         h.give();
       }
     } catch (e) {
-      return this.fail(e);
+      this.fail(e);
+      return;
     }
     if (this.idle()) this.flush(); // the worker caught up: give it what is waiting
     const w = this.waiter;
