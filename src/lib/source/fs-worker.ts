@@ -12,11 +12,10 @@
  * - mode "read": for a batch of names, lstat + read small files whole into one buffer that
  *   is transferred to the main thread and handed back for reuse.
  *
- * The code is plain CommonJS run with `eval: true`, so it works the same under tsx, vitest
- * and a bundle (no loader needed for a worker file). Names cross the thread boundary as
- * latin1 strings (one char per byte: exact, and cheap to clone).
+ * The code is plain CommonJS run with `eval: true` (worker-requests.ts). Names cross the
+ * thread boundary as latin1 strings (one char per byte: exact, and cheap to clone).
  */
-import { Worker } from 'node:worker_threads';
+import { RequestWorker } from '../worker-requests.ts';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -183,40 +182,9 @@ export function workerError(info: WorkerErrorInfo): Error {
   return e;
 }
 
-/** A worker answering requests in order: request() posts a message and resolves with the reply. */
-export class FsWorker<Req, Res> {
-  private readonly worker: Worker;
-  private readonly waiting: { resolve: (r: Res) => void; reject: (e: unknown) => void }[] = [];
-  private failure: unknown = null;
-
+/** The local source's worker for one walk or one read of files (workerData.mode). */
+export class FsWorker<Req, Res> extends RequestWorker<Req, Res> {
   constructor(workerData: Record<string, unknown>) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
-    // Keeps the process alive only while a request is outstanding: an idle worker of an
-    // abandoned iteration must not hold the process open, a pending reply must.
-    this.worker.unref();
-    this.worker.on('message', (m: Res) => {
-      this.waiting.shift()?.resolve(m);
-      if (!this.waiting.length) this.worker.unref();
-    });
-    const fail = (e: unknown) => {
-      this.failure ??= e;
-      for (const w of this.waiting.splice(0)) w.reject(e);
-    };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`file system worker exited (code ${code})`)));
-  }
-
-  request(msg: Req, transfer: ArrayBuffer[] = []): Promise<Res> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise<Res>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.worker.ref();
-      this.worker.postMessage(msg, transfer);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.failure ??= new Error('file system worker closed');
-    await this.worker.terminate();
+    super(WORKER_SOURCE, workerData, 'the file system worker');
   }
 }

@@ -15,20 +15,20 @@
  * `startAfterBytes` of file data; pieces of blocks not in shared memory (another source) are
  * copied into a staging buffer of shared memory, one a batch.
  *
- * The worker is plain CommonJS run with `eval: true` (as fs-worker.ts), one per process,
- * referenced only while a reply is outstanding. If it fails, the sessions using it reject
+ * The worker is plain CommonJS answering requests in order (worker-requests.ts), one per
+ * process, shared by the sessions. If it fails, the sessions using it reject
  * (`room`, `settle`) with a HashWorkerError: the verify task reports the file as not read (the
  * copy unchanged, confirm again); nothing is reported good or bad.
  */
-import { Worker } from 'node:worker_threads';
-import { ArchiveError } from '../errors.ts';
+import { ArchiveError, errorMessage } from '../errors.ts';
+import { RequestWorker } from '../worker-requests.ts';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash, hash } = require('node:crypto');
 const sessions = new Map(); // session -> Map<file, Hash> of files begun and not ended
 parentPort.on('message', (m) => {
-  if (m.close) { sessions.delete(m.s); return; }
+  if (m.close) { sessions.delete(m.s); parentPort.postMessage({ batch: -1, done: [] }); return; }
   let open = sessions.get(m.s);
   if (!open) sessions.set(m.s, (open = new Map()));
   const bufs = m.bufs.map((b) => Buffer.from(b)), ops = m.ops, done = [];
@@ -41,84 +41,35 @@ parentPort.on('message', (m) => {
     if (piece.length) h.update(piece);
     if (kind === 1) { open.delete(file); done.push(file, h.digest('hex')); }
   }
-  parentPort.postMessage({ s: m.s, batch: m.batch, done });
+  parentPort.postMessage({ batch: m.batch, done });
 });
 `;
 
-interface Reply {
+interface Batch {
   s: number;
+  batch: number;
+  bufs: SharedArrayBuffer[];
+  ops: number[];
+}
+/** A batch's answer (in order): the digests of the files that ended, as file, SHA-256, ... */
+interface Reply {
   batch: number;
   done: (number | string)[];
 }
 
-/** The process's hash worker; sessions register to get their replies. */
-class HashThread {
-  private static current: HashThread | null = null;
-  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
-  private readonly sessions = new Map<number, HashSession>();
-  private outstanding = 0;
-  private nextSession = 1;
-
-  static get(): HashThread {
-    HashThread.current ??= new HashThread();
-    return HashThread.current;
-  }
-
-  static async stop(): Promise<void> {
-    const t = HashThread.current;
-    HashThread.current = null;
-    await t?.worker.terminate();
-  }
-
-  private constructor() {
-    this.worker.unref();
-    this.worker.on('message', (m: Reply) => {
-      if (--this.outstanding === 0) this.worker.unref();
-      this.sessions.get(m.s)?.answer(m.batch, m.done);
-    });
-    const fail = (e: unknown) => {
-      if (HashThread.current === this) HashThread.current = null;
-      for (const s of this.sessions.values()) s.fail(e);
-      this.sessions.clear();
-    };
-    this.worker.on('error', (e) =>
-      fail(
-        new HashWorkerError(
-          `the verify's hash worker thread failed (${e.message}): nothing is known about this copy; read it again (confirm or scrub).`,
-          {},
-          { cause: e },
-        ),
-      ),
-    );
-    this.worker.on('exit', (code) =>
-      fail(
-        new HashWorkerError(
-          `the verify's hash worker thread exited (code ${code}) before the file was read to its end: nothing is known about this copy; read it again (confirm or scrub).`,
-        ),
-      ),
-    );
-  }
-
-  open(session: HashSession): number {
-    const id = this.nextSession++;
-    this.sessions.set(id, session);
-    return id;
-  }
-
-  post(msg: { s: number; batch: number; bufs: SharedArrayBuffer[]; ops: number[] }): void {
-    this.outstanding++;
-    this.worker.ref();
-    this.worker.postMessage(msg);
-  }
-
-  close(s: number): void {
-    if (this.sessions.delete(s)) this.worker.postMessage({ s, close: true });
-  }
-}
+/** The process's hash worker, shared by the sessions: started on first use, and again after a failure. */
+let thread: RequestWorker<Batch | { s: number; close: true }, Reply> | null = null;
+let nextSession = 1;
+const hashThread = () => {
+  if (!thread || thread.failed) thread = new RequestWorker(WORKER_SOURCE, {}, "the verify's hash worker");
+  return thread;
+};
 
 /** Ends the process's hash worker (the sessions using it fail); the next session starts another. */
-export function stopHashWorker(): Promise<void> {
-  return HashThread.stop();
+export async function stopHashWorker(): Promise<void> {
+  const t = thread;
+  thread = null;
+  await t?.close();
 }
 
 /** The hash worker thread failed: nothing is known about the copy being verified (read it again). */
@@ -151,7 +102,7 @@ const LAST = 1;
 /** The files of one tape file read that are hashed on the worker thread; one session per read. */
 export class HashSession {
   private readonly o: Required<HashSessionOptions>;
-  private thread: HashThread | null = null;
+  private thread: ReturnType<typeof hashThread> | null = null;
   private id = 0;
   private begun = false;
   private offered = 0;
@@ -194,8 +145,8 @@ export class HashSession {
     this.offered += size;
     if (this.failure || this.offered < this.o.startAfterBytes || this.added - this.hashed >= this.o.maxBacklogBytes) return 0;
     if (!this.thread) {
-      this.thread = HashThread.get();
-      this.id = this.thread.open(this);
+      this.thread = hashThread();
+      this.id = nextSession++;
     }
     this.taken.files++;
     this.taken.bytes += size;
@@ -256,12 +207,12 @@ export class HashSession {
 
   /** The session is over (also after an error): the worker forgets it; held blocks are dropped. */
   close(): void {
-    this.thread?.close(this.id);
+    this.thread?.request({ s: this.id, close: true }).catch(() => undefined);
     this.thread = null;
     this.failure ??= new Error('the hash session is closed');
   }
 
-  answer(batch: number, done: (number | string)[]): void {
+  private answer(batch: number, done: (number | string)[]): void {
     this.answered = batch + 1;
     this.hashed = this.batchEnds.shift() ?? this.hashed;
     try {
@@ -287,7 +238,7 @@ export class HashSession {
     }
   }
 
-  fail(e: unknown): void {
+  private fail(e: unknown): void {
     this.failure ??= e;
     this.thread = null;
     this.waiter?.reject(e);
@@ -324,7 +275,17 @@ export class HashSession {
       this.heldBytes += this.stage.buf.length;
       this.stage = null;
     }
-    this.thread.post({ s: this.id, batch: this.batch++, bufs: this.bufs, ops: this.ops });
+    this.thread.request({ s: this.id, batch: this.batch++, bufs: this.bufs, ops: this.ops }).then(
+      (r) => this.answer(r.batch, r.done),
+      (e: unknown) =>
+        this.fail(
+          new HashWorkerError(
+            `${errorMessage(e)} before the file was read to its end: nothing is known about this copy; read it again (confirm or scrub).`,
+            {},
+            { cause: e },
+          ),
+        ),
+    );
     this.batchEnds.push(this.added);
     this.ops = [];
     this.bufs = [];
